@@ -1,0 +1,116 @@
+"""What one request is, as every check and the audit record see it.
+
+A ``Call`` is created by a shell (the HTTP server or library mode) and carried through the
+pipeline; checks read it and return a ``Verdict``. Nothing here knows about HTTP frameworks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["pass", "flag", "refuse"]
+
+# The endpoints the gateway understands; anything else under /v1 is "other".
+GENERATION_ENDPOINTS = frozenset({"chat.completions", "responses", "images.generations"})
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualKey:
+    """A goodstanding key as stored: public id, hash of the secret, and its policy."""
+
+    id: str
+    name: str
+    tenant: str
+    secret_hash: str
+    created_at: float
+    revoked_at: float | None = None
+    expires_at: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    upstream: str | None = None
+    # per-key overrides of `limits` / `moderation` / `strikes`, validated like the settings file
+    policy: dict[str, Any] = field(default_factory=dict)
+    trust_tier: str = "anonymous"
+
+    def usable(self, now: float) -> bool:
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return False
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One check's answer. Policy outcomes are values; only a broken check raises.
+
+    ``refuse`` carries the error to answer with; ``flag`` lets the call through and records
+    the reasons; ``pass`` is the common case and shares one instance per check.
+    """
+
+    check: str
+    outcome: Outcome = "pass"
+    reasons: tuple[str, ...] = ()
+    error: Exception | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    scores: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.outcome == "refuse") != (self.error is not None):
+            raise ValueError("a refusal needs its error, and only a refusal has one")
+
+    @property
+    def refused(self) -> bool:
+        return self.outcome == "refuse"
+
+
+@dataclass(slots=True)
+class Call:
+    """One request on its way through the gateway (mutable: checks fill it in)."""
+
+    request_id: str
+    method: str
+    path: str
+    endpoint: str
+    headers: dict[str, str]
+    client_ip: str
+    raw_body: bytes = b""
+    body: dict[str, Any] | None = None
+    started: float = field(default_factory=time.perf_counter)
+    received_at: float = field(default_factory=time.time)
+    key: VirtualKey | None = None
+    end_user: str | None = None
+    safety_identifier: str | None = None
+    country: str | None = None
+    model: str | None = None
+    stream: bool = False
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    status: int = 0
+    decision: str = "allowed"
+    reasons: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    # extra response headers set by checks (x-ratelimit-*, x-goodstanding-warning)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    # things a check keeps for the finishing stage (token reservations, strike events)
+    notes: dict[str, Any] = field(default_factory=dict)
+    # True when the gateway rewrote the body and must re-serialise it before sending
+    body_changed: bool = False
+
+    @property
+    def generation(self) -> bool:
+        return self.endpoint in GENERATION_ENDPOINTS
+
+    @property
+    def tenant(self) -> str | None:
+        return self.key.tenant if self.key else None
+
+    def record(self, verdict: Verdict) -> None:
+        """Fold a non-pass verdict into the call (reasons, scores, headers)."""
+        if verdict.outcome == "flag" and self.decision == "allowed":
+            self.decision = "flagged"
+        self.reasons.extend(verdict.reasons)
+        for name, score in verdict.scores:
+            self.scores[name] = score
+        for name, value in verdict.headers:
+            self.response_headers[name] = value

@@ -1,0 +1,146 @@
+"""Everything that can go wrong, drawn once (SPEC §3).
+
+    GoodstandingError
+    ├── ConfigError                   invalid settings: stops start-up, never reaches a client
+    └── GatewayError                  rendered as OpenAI's error envelope by one handler
+        ├── InvalidRequest            400 invalid_request       (malformed JSON, wrong types)
+        ├── RequestTooLarge           413 request_too_large
+        ├── InvalidApiKey             401 invalid_api_key
+        ├── EndpointNotAllowed        403 endpoint_not_allowed
+        ├── NotFound                  404 not_found
+        ├── PolicyRefusal             x-should-retry: false — retrying cannot help
+        │   ├── EndUserRequired       400 end_user_required
+        │   ├── ContentPolicyViolation 400 content_policy_violation
+        │   ├── JailbreakDetected     400 jailbreak_detected
+        │   ├── PromptTooLong         400 prompt_too_long
+        │   ├── EndUserSuspended      403 end_user_suspended (retry-after)
+        │   ├── EndUserBanned         403 end_user_banned
+        │   └── UnsupportedCountry    403 unsupported_country
+        ├── RateLimitExceeded         429 rate_limit_exceeded (retry-after; the SDK backs off)
+        ├── ModerationUnavailable     503 moderation_unavailable
+        ├── UpstreamUnavailable       502 upstream_unavailable
+        └── CheckFailed               503 check_failed — a check crashed; we fail closed
+
+Messages name the category or limit; they never echo the user's text or reveal a secret.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GoodstandingError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GoodstandingError):
+    """The configuration is invalid; the message names the bad key."""
+
+
+class GatewayError(GoodstandingError):
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "invalid_request_error"
+    code: ClassVar[str] = "internal_error"
+    should_retry: ClassVar[bool | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        reasons: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+        # machine-readable reasons for the audit record (categories, limit names)
+        self.reasons = reasons or (self.code,)
+
+    def body(self) -> dict[str, dict[str, str | None]]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
+        return headers
+
+
+class InvalidRequest(GatewayError):
+    status, code = 400, "invalid_request"
+
+
+class RequestTooLarge(GatewayError):
+    status, code = 413, "request_too_large"
+
+
+class InvalidApiKey(GatewayError):
+    status, type, code = 401, "invalid_request_error", "invalid_api_key"
+    should_retry = False
+
+
+class EndpointNotAllowed(GatewayError):
+    status, type, code = 403, "permission_error", "endpoint_not_allowed"
+    should_retry = False
+
+
+class NotFound(GatewayError):
+    status, code = 404, "not_found"
+    should_retry = False
+
+
+class PolicyRefusal(GatewayError):
+    should_retry = False
+
+
+class EndUserRequired(PolicyRefusal):
+    status, code = 400, "end_user_required"
+
+
+class ContentPolicyViolation(PolicyRefusal):
+    status, code = 400, "content_policy_violation"
+
+
+class JailbreakDetected(PolicyRefusal):
+    status, code = 400, "jailbreak_detected"
+
+
+class PromptTooLong(PolicyRefusal):
+    status, code = 400, "prompt_too_long"
+
+
+class EndUserSuspended(PolicyRefusal):
+    status, type, code = 403, "permission_error", "end_user_suspended"
+
+
+class EndUserBanned(PolicyRefusal):
+    status, type, code = 403, "permission_error", "end_user_banned"
+
+
+class UnsupportedCountry(PolicyRefusal):
+    status, type, code = 403, "permission_error", "unsupported_country"
+
+
+class RateLimitExceeded(GatewayError):
+    status, type, code = 429, "requests", "rate_limit_exceeded"
+
+
+class ModerationUnavailable(GatewayError):
+    status, type, code = 503, "server_error", "moderation_unavailable"
+
+
+class UpstreamUnavailable(GatewayError):
+    status, type, code = 502, "server_error", "upstream_unavailable"
+
+
+class CheckFailed(GatewayError):
+    status, type, code = 503, "server_error", "check_failed"

@@ -1,0 +1,270 @@
+"""One settings object for the whole gateway (SPEC §2).
+
+Precedence, lowest to highest: built-in defaults < the YAML file (``--config`` or
+``GOODSTANDING_CONFIG``) < the plain environment variables of SPEC §2 (``OPENAI_API_KEY``,
+``GOODSTANDING_UPSTREAM_URL``, …) < ``GOODSTANDING_<SECTION>__<KEY>`` overrides.
+
+Every model forbids unknown keys, so a typo stops start-up with the path of the bad key
+(``limits.end_user.rpmm: unknown key``). Secret values may be written as ``env:NAME`` or
+``file:/path`` and are resolved when the settings are loaded; the file never holds a secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from goodstanding.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """``"24h"`` → 86400.0; bare numbers are seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 24h, 30d)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UpstreamSettings(_Model):
+    url: str = "https://api.openai.com/v1"
+    key: str | None = None
+    # named per-team upstream keys: virtual keys may name one (`keys create --upstream team-a`)
+    keys: dict[str, str] = Field(default_factory=dict)
+    timeout: float = 600.0
+    connect_timeout: float = 10.0
+    # other /v1/* paths the operator allows through (files, batches, …); bulk endpoints are a
+    # distillation risk, so none by default
+    allowed_paths: tuple[str, ...] = ()
+    # upstream models that exist; empty = any model name is passed through
+    models: tuple[str, ...] = ()
+
+
+class StorageSettings(_Model):
+    database_url: str = "sqlite:///goodstanding.db"
+    redis_url: str | None = None
+    # audit records are written in batches off the hot path
+    audit_batch_size: int = Field(default=256, ge=1)
+    audit_flush_interval: float = Field(default=0.2, gt=0)
+
+
+class ServerSettings(_Model):
+    trusted_proxies: tuple[str, ...] = ()
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+
+class IdentitySettings(_Model):
+    require_end_user: bool = True
+    secret: str | None = None
+
+
+class EndUserLimits(_Model):
+    rpm: int | None = 20
+    tpm: int | None = 40000
+    rpd: int | None = 1000
+
+
+class IpLimits(_Model):
+    rpm: int | None = 60
+
+
+class KeyLimits(_Model):
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+class LimitsSettings(_Model):
+    end_user: EndUserLimits = EndUserLimits()
+    ip: IpLimits = IpLimits()
+    key: KeyLimits = KeyLimits()
+    max_prompt_tokens: int = Field(default=16000, ge=1)
+    max_output_tokens: int = Field(default=4096, ge=1)
+
+
+Mode = Literal["block", "flag", "off"]
+
+
+class ModerationSettings(_Model):
+    input: Mode = "block"
+    output: Mode = "block"
+    on_error: Literal["fail_closed", "fail_open", "local"] = "fail_closed"
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    zero_tolerance: tuple[str, ...] = ("sexual/minors",)
+    model: str = "omni-moderation-latest"
+    timeout: float = Field(default=5.0, gt=0)
+    # streamed output is released in windows of this many characters once moderated
+    window_chars: int = Field(default=400, ge=16)
+    window_overlap: int = Field(default=64, ge=0)
+    stream_mode: Literal["hold_back", "stream_first"] = "hold_back"
+    inline: bool = False
+    cache_size: int = Field(default=100_000, ge=0)
+
+
+class StrikeSettings(_Model):
+    warn_at: int = 1
+    suspend_at: int = 3
+    suspend_for: str = "24h"
+    ban_at: int = 5
+    window: str = "30d"
+
+    @field_validator("suspend_for", "window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class GeoSettings(_Model):
+    mode: Mode = "block"
+    # "openai-supported" or a list of ISO 3166 alpha-2 codes
+    allow: str | tuple[str, ...] = "openai-supported"
+
+
+class KeyPolicy(_Model):
+    """What one virtual key may override (SPEC §2: limits and moderation per key)."""
+
+    limits: LimitsSettings | None = None
+    moderation: ModerationSettings | None = None
+
+
+class Settings(_Model):
+    upstream: UpstreamSettings = UpstreamSettings()
+    storage: StorageSettings = StorageSettings()
+    server: ServerSettings = ServerSettings()
+    identity: IdentitySettings = IdentitySettings()
+    limits: LimitsSettings = LimitsSettings()
+    moderation: ModerationSettings = ModerationSettings()
+    strikes: StrikeSettings = StrikeSettings()
+    geo: GeoSettings = GeoSettings()
+    admin_token: str | None = None
+    webhook_secret: str | None = None
+
+    def upstream_key(self, name: str | None = None) -> str | None:
+        if name:
+            return self.upstream.keys.get(name)
+        return self.upstream.key
+
+
+# SPEC §2's plain environment variables and where each lands in the settings tree.
+PLAIN_ENV = {
+    "OPENAI_API_KEY": ("upstream", "key"),
+    "GOODSTANDING_UPSTREAM_URL": ("upstream", "url"),
+    "GOODSTANDING_DATABASE_URL": ("storage", "database_url"),
+    "GOODSTANDING_REDIS_URL": ("storage", "redis_url"),
+    "GOODSTANDING_ADMIN_TOKEN": ("admin_token",),
+    "GOODSTANDING_SECRET": ("identity", "secret"),
+    "OPENAI_WEBHOOK_SECRET": ("webhook_secret",),
+    "GOODSTANDING_TRUSTED_PROXIES": ("server", "trusted_proxies"),
+}
+_SKIP_ENV = {"GOODSTANDING_CONFIG"}
+
+
+def resolve_secret(value: Any, where: str) -> Any:
+    """``env:NAME`` and ``file:/path`` references, resolved once at load time."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith("env:"):
+        return os.environ.get(value[4:]) or None
+    if value.startswith("file:"):
+        try:
+            return Path(value[5:]).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read {value[5:]}: {exc.strerror}") from None
+    return value
+
+
+def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        node = tree.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(path)}: {part} is not a section")
+        tree = node
+    tree[path[-1]] = value
+
+
+def _env_value(raw: str) -> Any:
+    # YAML scalars so that GOODSTANDING_LIMITS__END_USER__RPM=600 is an int and "null" is None
+    try:
+        return yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        return raw
+
+
+def _resolve_tree(node: Any, path: str = "") -> Any:
+    if isinstance(node, dict):
+        return {k: _resolve_tree(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_tree(v, path) for v in node]
+    return resolve_secret(node, path)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Read the file and the environment; raise ConfigError naming the bad key."""
+    env = dict(os.environ if env is None else env)
+    path = path or env.get("GOODSTANDING_CONFIG")
+    tree: dict[str, Any] = {}
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: the top level must be a mapping")
+        tree = loaded
+    for name, where in PLAIN_ENV.items():
+        if env.get(name):
+            _set(tree, where, env[name])
+    for name, raw in env.items():
+        if not name.startswith("GOODSTANDING_") or "__" not in name or name in _SKIP_ENV:
+            continue
+        parts = tuple(p.lower() for p in name[len("GOODSTANDING_") :].split("__"))
+        _set(tree, parts, _env_value(raw))
+    for dotted, value in (overrides or {}).items():
+        _set(tree, tuple(dotted.split(".")), value)
+    tree = _resolve_tree(tree)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc)) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    return f"{where}: {err['msg']}"

@@ -8,6 +8,7 @@
         ├── InvalidApiKey             401 invalid_api_key
         ├── EndpointNotAllowed        403 endpoint_not_allowed
         ├── NotFound                  404 not_found
+        ├── ModelNotFound             404 model_not_found
         ├── PolicyRefusal             x-should-retry: false — retrying cannot help
         │   ├── EndUserRequired       400 end_user_required
         │   ├── ContentPolicyViolation 400 content_policy_violation
@@ -95,6 +96,11 @@ class EndpointNotAllowed(GatewayError):
 
 class NotFound(GatewayError):
     status, code = 404, "not_found"
+    should_retry = False
+
+
+class ModelNotFound(GatewayError):
+    status, code = 404, "model_not_found"
     should_retry = False
 
 

@@ -1,0 +1,133 @@
+"""The record of every call, written off the hot path.
+
+Each call leaves one audit record: who (key, end user, client IP, country), what (endpoint,
+model, tokens), the decision and its reasons, and how long it took. Never the prompt or the
+answer text.
+
+Records are queued in memory and written in batches by one background task (one multi-row
+insert per batch). A refusal's record is *durable*: the refusal waits until the batch holding
+its record is committed, which also wakes the writer at once (group commit). A clean shutdown
+flushes everything queued. A failed write keeps its batch and tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from goodstanding.call import Call
+from goodstanding.stores.base import Identity, Store
+
+log = logging.getLogger("goodstanding.audit")
+
+DURABLE_WAIT_SECONDS = 10.0
+
+
+def to_record(call: Call) -> dict[str, Any]:
+    return {
+        "ts": call.received_at,
+        "request_id": call.request_id,
+        "key_id": call.key.id if call.key else None,
+        "tenant": call.key.tenant if call.key else None,
+        "end_user": call.end_user,
+        "client_ip": call.client_ip,
+        "country": call.country,
+        "method": call.method,
+        "endpoint": call.endpoint,
+        "model": call.model,
+        "stream": call.stream,
+        "status": call.status,
+        "tokens_in": call.tokens_in,
+        "tokens_out": call.tokens_out,
+        "decision": call.decision,
+        "reasons": list(dict.fromkeys(call.reasons)),
+        "scores": call.scores,
+        "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
+    }
+
+
+class AuditLog:
+    def __init__(self, store: Store, batch_size: int = 256, interval: float = 0.2) -> None:
+        self.store = store
+        self.batch_size = batch_size
+        self.interval = interval
+        self._records: list[dict[str, Any]] = []
+        self._identities: list[Identity] = []
+        self._known: set[str] = set()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
+
+    async def record(self, call: Call, durable: bool = False) -> None:
+        self._records.append(to_record(call))
+        if not durable and len(self._records) < self.batch_size:
+            return
+        if self._task is None:  # no writer (library mode without start): write inline
+            await self.flush()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake.set()
+        if durable:
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), DURABLE_WAIT_SECONDS)
+            except TimeoutError:
+                log.error("audit record %s not yet durable after %ss", call.request_id,
+                          DURABLE_WAIT_SECONDS)
+
+    def remember_identity(self, identity: Identity) -> None:
+        """Queue a safety-identifier mapping, once per process per identifier."""
+        if identity.safety_identifier in self._known:
+            return
+        if len(self._known) > 1_000_000:
+            self._known.clear()
+        self._known.add(identity.safety_identifier)
+        self._identities.append(identity)
+        if self._task is not None:
+            self._wake.set()  # mappings are few and a webhook may need one soon
+
+    async def flush(self) -> None:
+        records, self._records = self._records, []
+        identities, self._identities = self._identities, []
+        waiters, self._waiters = self._waiters, []
+        try:
+            await self.store.remember_identities(identities)
+            await self.store.write_audit(records)
+        except Exception:
+            log.exception("audit write failed; %d records kept for retry", len(records))
+            self._records[:0] = records
+            self._identities[:0] = identities
+            self._waiters[:0] = waiters
+            raise
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if self._records or self._identities:
+                try:
+                    await self.flush()
+                except Exception:
+                    await asyncio.sleep(min(self.interval * 5, 1.0))
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._wake.set()
+            await self._task
+            self._task = None
+        if self._records or self._identities or self._waiters:
+            await self.flush()

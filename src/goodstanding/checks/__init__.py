@@ -1,0 +1,45 @@
+"""The checks, listed explicitly, and the one place the pipeline is assembled.
+
+``build_pipeline`` reads the settings once at start-up and returns a pipeline whose check
+lists never change afterwards. Order matters and is fixed here: cheap identity checks first,
+then what costs money or moderation budget last, so a banned user costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from goodstanding.checks.auth import AuthCheck
+from goodstanding.checks.identity import IdentityCheck
+from goodstanding.checks.request import RequestCheck
+from goodstanding.keys import KeyCache
+from goodstanding.pipeline import Check, Finisher, OutputCheck, Pipeline
+
+if TYPE_CHECKING:
+    from goodstanding.audit import AuditLog
+    from goodstanding.settings import Settings
+    from goodstanding.stores.base import Store
+    from goodstanding.upstream import Upstream
+
+
+def build_pipeline(
+    settings: Settings, store: Store, audit: AuditLog, upstream: Upstream, secret: str
+) -> Pipeline:
+    checks: list[Check] = [
+        AuthCheck(store, KeyCache()),
+        RequestCheck(settings.upstream.models),
+        IdentityCheck(secret, audit, settings.identity.require_end_user),
+    ]
+    output_checks: list[OutputCheck] = []
+    finishers: list[Finisher] = []
+    moderation = settings.moderation
+    return Pipeline(
+        checks=tuple(checks),
+        output_checks=tuple(output_checks),
+        finishers=tuple(finishers),
+        upstream=upstream,
+        audit=audit,
+        window_chars=moderation.window_chars,
+        window_overlap=moderation.window_overlap,
+        stream_first=moderation.stream_mode == "stream_first",
+    )

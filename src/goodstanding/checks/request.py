@@ -1,0 +1,98 @@
+"""Is the request well-formed? Types of the fields the gateway relies on, checked once.
+
+Anything else in the body is passed through untouched: OpenAI validates its own fields and its
+errors come back faithfully.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from goodstanding.call import Call, Verdict
+from goodstanding.errors import InvalidRequest, ModelNotFound
+
+_PASS = Verdict("request")
+
+# endpoint -> the body fields it must have, and the type each field must have when present
+_REQUIRED = {
+    "chat.completions": ("model", "messages"),
+    "responses": ("model",),
+    "embeddings": ("model", "input"),
+    "moderations": ("input",),
+    "images.generations": ("prompt",),
+}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "messages": (list,),
+    "input": (str, list),
+    "prompt": (str,),
+    "stream": (bool,),
+    "max_tokens": (int,),
+    "max_completion_tokens": (int,),
+    "max_output_tokens": (int,),
+    "stream_options": (dict,),
+    "instructions": (str,),
+}
+
+
+def _invalid(message: str, param: str | None = None) -> Verdict:
+    return Verdict("request", "refuse", ("invalid_request",), InvalidRequest(message, param=param))
+
+
+def field_problem(body: dict[str, Any], endpoint: str) -> tuple[str, str | None] | None:
+    for name in _REQUIRED.get(endpoint, ()):
+        if body.get(name) is None:
+            return f"Missing required parameter: '{name}'.", name
+    for name, types in _TYPES.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, types) or (types == (int,) and isinstance(value, bool)):
+            kind = " or ".join(t.__name__ for t in types)
+            return f"Invalid type for '{name}': expected {kind}.", name
+        if types == (int,) and value < 1:
+            return f"Invalid value for '{name}': must be at least 1.", name
+    if endpoint == "chat.completions" and not all(isinstance(m, dict) for m in body["messages"]):
+        return "Invalid 'messages': every message must be an object.", "messages"
+    return None
+
+
+class RequestCheck:
+    name = "request"
+
+    def __init__(self, models: tuple[str, ...] = ()) -> None:
+        self.models = frozenset(models)
+
+    async def check(self, call: Call) -> Verdict:
+        if call.method != "POST":
+            return _PASS
+        try:
+            body = orjson.loads(call.raw_body) if call.raw_body else None
+        except orjson.JSONDecodeError:
+            return _invalid("The request body is not valid JSON.")
+        if not isinstance(body, dict):
+            return _invalid("The request body must be a JSON object.")
+        problem = field_problem(body, call.endpoint)
+        if problem:
+            return _invalid(*problem)
+        call.body = body
+        call.model = body.get("model")
+        call.stream = body.get("stream") is True
+        if call.stream and call.endpoint == "chat.completions":
+            _ask_for_usage(call, body)
+        if self.models and call.model is not None and call.model not in self.models:
+            error = ModelNotFound(f"The model '{call.model[:100]}' does not exist.", param="model")
+            return Verdict(self.name, "refuse", ("model_not_found",), error)
+        return _PASS
+
+
+def _ask_for_usage(call: Call, body: dict[str, Any]) -> None:
+    """The audit record needs a stream's usage: ask upstream for it, strip it again later."""
+    options = body.get("stream_options") or {}
+    if options.get("include_usage"):
+        return
+    body["stream_options"] = {**options, "include_usage": True}
+    call.notes["injected_include_usage"] = True
+    call.body_changed = True

@@ -1,0 +1,69 @@
+"""``goodstanding demo`` — the whole system on one machine, no network, no OpenAI key.
+
+The gateway on embedded storage (SQLite in a temporary folder) in front of the built-in
+simulated upstream; a demo virtual key; a short scenario played through the real HTTP path
+with the official ``openai`` SDK; then it keeps serving until Ctrl-C (or exits with --exit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+from goodstanding import keys
+from goodstanding.gateway import Gateway
+from goodstanding.settings import load_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--exit", action="store_true", help="quit after the scenario")
+
+
+def run(args: argparse.Namespace) -> int:
+    from goodstanding.demo_scenario import play
+    from goodstanding.server.app import create_app
+    from goodstanding.server.runner import serve_in_thread
+    from goodstanding.simulate import create_app as simulated
+
+    with tempfile.TemporaryDirectory(prefix="goodstanding-demo-") as folder:
+        with serve_in_thread(simulated(api_key="sk-demo-upstream")) as upstream_url:
+            settings = load_settings(env=_demo_env(folder, upstream_url))
+            gateway = Gateway.build(settings)
+            token = asyncio.run(_demo_key(gateway))
+            with serve_in_thread(create_app(gateway), args.host, args.port) as url:
+                print(f"goodstanding demo: gateway on {url}/v1 in front of the simulated "
+                      f"OpenAI API (a test double) on {upstream_url}/v1")
+                print(f"demo virtual key: {token}\n")
+                ok = play(f"{url}/v1", token)
+                if args.exit:
+                    return 0 if ok else 1
+                print(f"\nserving on {url}/v1 until Ctrl-C")
+                with contextlib.suppress(KeyboardInterrupt):
+                    while True:
+                        time.sleep(3600)
+    return 0
+
+
+def _demo_env(folder: str, upstream_url: str) -> dict[str, str]:
+    return {
+        "OPENAI_API_KEY": "sk-demo-upstream",
+        "GOODSTANDING_UPSTREAM_URL": f"{upstream_url}/v1",
+        "GOODSTANDING_DATABASE_URL": f"sqlite:///{Path(folder) / 'goodstanding-demo.db'}",
+        "GOODSTANDING_SECRET": secrets.token_hex(32),
+    }
+
+
+async def _demo_key(gateway: Gateway) -> str:
+    try:
+        await gateway.store.migrate()
+        _, token = await keys.create_key(gateway.store, "demo")
+        return token
+    finally:
+        await gateway.store.close()

@@ -1,0 +1,104 @@
+"""``goodstanding keys create|list|revoke|rotate`` (SPEC §1)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+
+from goodstanding import keys
+from goodstanding.commands import add_config, fail, print_json, settings_of
+from goodstanding.settings import parse_duration
+from goodstanding.stores import open_store
+from goodstanding.stores.base import Store
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("name", help="key name; also the tenant its end users belong to")
+    create.add_argument("--rpm", type=int, help="requests per minute for this key")
+    create.add_argument("--tpm", type=int, help="tokens per minute for this key")
+    create.add_argument("--upstream", metavar="NAME", help="named upstream key (upstream.keys)")
+    create.add_argument("--tier", choices=("anonymous", "verified", "kyc"), default="anonymous",
+                        help="trust tier of this key's end users")
+    listing = sub.add_parser("list", help="list keys (never their secrets)")
+    revoke = sub.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("id")
+    rotate = sub.add_parser("rotate", help="issue a replacement; the old key lives on for --grace")
+    rotate.add_argument("id")
+    rotate.add_argument("--grace", default="24h", help="how long the old key keeps working (24h)")
+    for command in (create, listing, revoke, rotate):
+        add_config(command)
+        command.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    store = open_store(settings.storage.database_url)
+    return asyncio.run(_run(args, store))
+
+
+async def _run(args: argparse.Namespace, store: Store) -> int:
+    try:
+        await store.migrate()
+        return await ACTIONS[args.action](args, store)
+    finally:
+        await store.close()
+
+
+async def _create(args: argparse.Namespace, store: Store) -> int:
+    try:
+        key, token = await keys.create_key(
+            store, args.name, rpm=args.rpm, tpm=args.tpm, upstream=args.upstream,
+            trust_tier=args.tier)
+    except ValueError as exc:
+        return fail(str(exc), 2)
+    if args.json:
+        print_json({"id": key.id, "name": key.name, "key": token})
+    else:
+        print(f"created key {key.id} ({key.name}). It is shown only this once:\n{token}")
+    return 0
+
+
+async def _list(args: argparse.Namespace, store: Store) -> int:
+    rows = [keys.describe(k) for k in await store.list_keys()]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no keys yet: goodstanding keys create NAME")
+    for row in rows:
+        created = dt.datetime.fromtimestamp(row["created_at"], dt.UTC).strftime("%Y-%m-%d %H:%M")
+        print(f"{row['id']}  {row['status']:<8} {row['name']:<24} created {created} UTC")
+    return 0
+
+
+async def _revoke(args: argparse.Namespace, store: Store) -> int:
+    if not await keys.revoke_key(store, args.id):
+        return fail(f"no key with id {args.id}")
+    if args.json:
+        print_json({"id": args.id, "revoked": True})
+    else:
+        print(f"revoked key {args.id}")
+    return 0
+
+
+async def _rotate(args: argparse.Namespace, store: Store) -> int:
+    try:
+        grace = parse_duration(args.grace)
+    except ValueError as exc:
+        return fail(str(exc), 2)
+    rotated = await keys.rotate_key(store, args.id, grace)
+    if rotated is None:
+        return fail(f"no active key with id {args.id}")
+    key, token = rotated
+    if args.json:
+        print_json({"id": key.id, "name": key.name, "key": token, "replaces": args.id})
+    else:
+        print(f"new key {key.id} replaces {args.id} (which stops working in {args.grace}). "
+              f"It is shown only this once:\n{token}")
+    return 0
+
+
+ACTIONS = {"create": _create, "list": _list, "revoke": _revoke, "rotate": _rotate}

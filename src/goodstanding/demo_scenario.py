@@ -1,0 +1,71 @@
+"""The demo's scripted scenario, played with the official ``openai`` SDK over real HTTP.
+
+Each step says what it shows and prints what happened. A step whose outcome differs from
+what it expects is reported as a failure (``demo --exit`` then exits 1), so the scenario
+doubles as a smoke test of the whole path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import openai
+
+MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    title: str
+    run: Callable[[openai.OpenAI], str]
+
+
+def _chat(client: openai.OpenAI) -> str:
+    answer = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello to the demo."}],
+        safety_identifier="alice@example.com")
+    return f"answered: {answer.choices[0].message.content[:60]!r}…"
+
+
+def _stream(client: openai.OpenAI) -> str:
+    stream = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Stream a short answer [[words:20]]"}],
+        stream=True, safety_identifier="alice@example.com")
+    chunks = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    return f"streamed {len(chunks)} chunks: {''.join(chunks)[:50]!r}…"
+
+
+def _responses(client: openai.OpenAI) -> str:
+    response = client.responses.create(model=MODEL, input="Summarise the demo.",
+                                       safety_identifier="bob@example.com")
+    return f"Responses API answered: {response.output_text[:50]!r}…"
+
+
+def _no_identity(client: openai.OpenAI) -> str:
+    try:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    except openai.BadRequestError as exc:
+        return f"refused as expected: {exc.status_code} {exc.code}"
+    raise AssertionError("a request without an end user was let through")
+
+
+STEPS = [
+    Step("a normal chat", _chat),
+    Step("a streamed chat", _stream),
+    Step("the Responses API", _responses),
+    Step("a request with no end-user id", _no_identity),
+]
+
+
+def play(base_url: str, token: str) -> bool:
+    client = openai.OpenAI(base_url=base_url, api_key=token, max_retries=0)
+    ok = True
+    for number, step in enumerate(STEPS, 1):
+        try:
+            outcome = step.run(client)
+            print(f"  {number}. {step.title}: {outcome}")
+        except Exception as exc:  # a demo step failing is reported, not raised
+            ok = False
+            print(f"  {number}. {step.title}: FAILED ({type(exc).__name__}: {exc})")
+    return ok

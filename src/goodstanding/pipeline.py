@@ -1,0 +1,181 @@
+"""The one core every request goes through: ``Pipeline.run(call)``.
+
+    admit:   input checks, in order (auth → identity → validation → … later: geo, limits,
+             moderation, detectors); the first refusal stops the call
+    send:    the upstream call (the only place money is spent)
+    answer:  output checks on the answer; streams are held back in windows (streaming.py)
+    finish:  finishers (strikes, token settlement) and the audit record, whatever happened
+
+The check lists are built once at start-up from the settings (``checks.build``) and never
+mutated. A check that raises is broken, not a policy decision: the pipeline turns that into a
+refusal (fail closed) and logs the check's name, never the request's text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from goodstanding.call import Call, Verdict
+from goodstanding.errors import CheckFailed, GatewayError
+
+if TYPE_CHECKING:
+    from goodstanding.audit import AuditLog
+    from goodstanding.upstream import Upstream
+
+log = logging.getLogger("goodstanding.pipeline")
+
+
+class Check(Protocol):
+    """An input check: looks at the call before anything is sent upstream."""
+
+    name: str
+
+    async def check(self, call: Call) -> Verdict: ...
+
+
+class OutputCheck(Protocol):
+    """An output check: looks at answer text (a whole answer, or one stream window)."""
+
+    name: str
+
+    async def check_output(self, call: Call, text: str) -> Verdict: ...
+
+
+class Finisher(Protocol):
+    """Runs once per call after the answer (or refusal): settle reservations, count strikes."""
+
+    name: str
+
+    async def finish(self, call: Call, error: GatewayError | None) -> None: ...
+
+
+@dataclass(slots=True)
+class Result:
+    """What a shell sends back: a whole body, or a stream of already-encoded bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    # the parsed answer, when the upstream module already parsed it (parse once)
+    document: Any = None
+
+
+@dataclass(slots=True)
+class Pipeline:
+    checks: Sequence[Check]
+    output_checks: Sequence[OutputCheck]
+    finishers: Sequence[Finisher]
+    upstream: Upstream
+    audit: AuditLog
+    window_chars: int = 400
+    window_overlap: int = 64
+    stream_first: bool = False
+    _check_names: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        self._check_names = tuple(c.name for c in self.checks)
+
+    async def run(self, call: Call) -> Result:
+        """Admit, send, check the answer. Errors surface as GatewayError for the shell."""
+        try:
+            await self.admit(call)
+            result = await self.upstream.send(call)
+        except GatewayError as error:
+            await self.finish(call, error)
+            raise
+        if result.stream is not None:
+            from goodstanding.streaming import guard_stream
+
+            result.stream = guard_stream(self, call, result.stream)
+            return result
+        try:
+            result = await self.answer(call, result)
+        except GatewayError as error:
+            await self.finish(call, error)
+            raise
+        await self.finish(call, None)
+        return result
+
+    async def admit(self, call: Call) -> None:
+        for check in self.checks:
+            verdict = await self._run_check(check, call)
+            if verdict.outcome == "pass":
+                continue
+            call.record(verdict)
+            if verdict.refused:
+                assert isinstance(verdict.error, GatewayError)
+                raise verdict.error
+
+    async def _run_check(self, check: Check, call: Call) -> Verdict:
+        try:
+            return await check.check(call)
+        except GatewayError:
+            raise
+        except Exception:
+            # fail closed: a broken check refuses the request instead of waving it through
+            log.exception("check %s failed; refusing request %s", check.name, call.request_id)
+            error = CheckFailed(
+                f"The request could not be checked ({check.name}); it was not sent.",
+                reasons=(f"check_failed:{check.name}",),
+            )
+            return Verdict(check.name, "refuse", error.reasons, error)
+
+    async def check_text(self, call: Call, text: str) -> Verdict | None:
+        """Run the output checks on some answer text; return the first non-pass verdict."""
+        found: Verdict | None = None
+        for check in self.output_checks:
+            try:
+                verdict = await check.check_output(call, text)
+            except GatewayError:
+                raise
+            except Exception:
+                log.exception("output check %s failed on %s", check.name, call.request_id)
+                error = CheckFailed(f"The answer could not be checked ({check.name}).")
+                verdict = Verdict(check.name, "refuse", (f"check_failed:{check.name}",), error)
+            if verdict.outcome == "pass":
+                continue
+            call.record(verdict)
+            if verdict.refused:
+                return verdict
+            found = found or verdict
+        return found
+
+    async def answer(self, call: Call, result: Result) -> Result:
+        """Output checks on a whole (non-streamed) answer; withhold flagged text."""
+        if not self.output_checks or result.status != 200:
+            return result
+        from goodstanding.answers import answer_text, withhold
+
+        document = result.document
+        if not isinstance(document, dict):
+            return result
+        text = answer_text(call.endpoint, document)
+        if not text:
+            return result
+        verdict = await self.check_text(call, text)
+        if verdict is not None and verdict.refused:
+            call.decision = "output_withheld"
+            result.body = orjson.dumps(withhold(call.endpoint, document))
+        return result
+
+    async def finish(self, call: Call, error: GatewayError | None) -> None:
+        if error is not None:
+            call.status = error.status
+            if call.decision in ("allowed", "flagged"):
+                call.decision = "refused" if error.status < 500 else "failed"
+            if not call.reasons:
+                call.reasons.extend(error.reasons)
+        for finisher in self.finishers:
+            try:
+                await finisher.finish(call, error)
+            except Exception:
+                log.exception("finisher %s failed on %s", finisher.name, call.request_id)
+        # A refusal's record must be durable before the refusal is answered; allowed calls
+        # are written in batches off the hot path.
+        await self.audit.record(call, durable=error is not None)

@@ -1,0 +1,1 @@
+"""The HTTP shell around the gateway core: ASGI app, proxy handler, transport helpers."""

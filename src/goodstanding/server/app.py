@@ -1,0 +1,88 @@
+"""The ASGI application: routing, lifespan, and the last-resort error handler.
+
+Routes are a dict and two prefixes; there is no framework between uvicorn and the proxy
+handler. Every response carries ``x-request-id``; nothing here renders a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from goodstanding.errors import GatewayError, NotFound
+from goodstanding.gateway import Gateway
+from goodstanding.server.proxy import ProxyHandler
+from goodstanding.server.transport import Receive, Scope, Send, request_id, send_error, send_json
+
+log = logging.getLogger("goodstanding.server")
+
+
+class GatewayApp:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.proxy = ProxyHandler(gateway)
+        self.routes = {"/healthz": self.healthz, "/readyz": self.readyz}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self.lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        path = scope["path"]
+        try:
+            if path.startswith("/v1/"):
+                await self.proxy(scope, receive, send)
+                return
+            handler = self.routes.get(path)
+            if handler is None:
+                raise NotFound(f"No route for {path}.")
+            await handler(scope, receive, send)
+        except GatewayError as error:
+            await send_error(send, error, {"x-request-id": request_id()})
+        except Exception:
+            rid = request_id()
+            log.exception("unhandled error on %s (%s)", path, rid)
+            error = GatewayError("The gateway failed to handle this request.")
+            await send_error(send, error, {"x-request-id": rid})
+
+    async def healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, {"status": "ok"}, {"x-request-id": request_id()})
+
+    async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.gateway.store.ping()
+        except Exception as exc:
+            log.warning("readiness: store unreachable: %s", type(exc).__name__)
+            body = {"status": "unavailable", "stores": {"database": "unreachable"}}
+            await send_json(send, 503, body, {"x-request-id": request_id()})
+            return
+        body = {"status": "ready", "stores": {"database": "ok"}}
+        await send_json(send, 200, body, {"x-request-id": request_id()})
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.gateway.start()
+                except Exception as exc:
+                    log.error("start-up failed: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.gateway.close()  # flushes the audit log: nothing queued is lost
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(gateway: Gateway) -> GatewayApp:
+    return GatewayApp(gateway)
+
+
+def app_from_env() -> GatewayApp:
+    """Factory for worker processes: each reads the same settings from the environment."""
+    from goodstanding.settings import load_settings
+
+    return create_app(Gateway.build(load_settings()))

@@ -1,0 +1,114 @@
+"""Transport helpers for the raw ASGI shell: headers, body limits, client IP, responses.
+
+The server is plain ASGI on uvicorn (httptools + uvloop) with no framework in between: every
+microsecond here is paid on every proxied request (see bench/).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from goodstanding.errors import GatewayError, InvalidRequest, RequestTooLarge
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON = b"application/json"
+
+
+def request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def header_dict(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidRequest("Invalid Content-Length header.")
+        if int(declared) > limit:
+            raise RequestTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class TrustedProxies:
+    """Believe ``X-Forwarded-For`` only when the socket peer is a configured proxy (STYLE 6).
+
+    The client is the right-most address in the chain that is not itself a trusted proxy:
+    anything left of that was written by the client and could be forged.
+    """
+
+    def __init__(self, cidrs: tuple[str, ...]) -> None:
+        self.networks = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+    def trusted(self, address: str) -> bool:
+        if not self.networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def client_ip(self, scope: Scope, headers: dict[str, str]) -> str:
+        peer = scope["client"][0] if scope.get("client") else "unknown"
+        forwarded = headers.get("x-forwarded-for")
+        if not forwarded or not self.trusted(peer):
+            return peer
+        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+            if not self.trusted(hop):
+                return hop if _is_ip(hop) else peer
+        return peer
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def encode_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+async def send_bytes(
+    send: Send, status: int, body: bytes, headers: dict[str, str], content_type: bytes = JSON
+) -> None:
+    raw = encode_headers(headers)
+    raw.append((b"content-type", content_type))
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, status: int, document: Any, headers: dict[str, str]) -> None:
+    await send_bytes(send, status, orjson.dumps(document), headers)
+
+
+async def send_error(send: Send, error: GatewayError, headers: dict[str, str]) -> None:
+    await send_json(send, error.status, error.body(), {**headers, **error.response_headers()})

@@ -1,0 +1,71 @@
+"""An in-process store: for unit tests and throwaway runs (``memory://``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from goodstanding.call import VirtualKey
+from goodstanding.stores.base import Identity
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.keys: dict[str, VirtualKey] = {}
+        self.identities: dict[str, Identity] = {}
+        self.audit: list[dict[str, Any]] = []
+
+    async def migrate(self) -> None:
+        return None
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def add_key(self, key: VirtualKey) -> None:
+        self.keys[key.id] = key
+
+    async def get_key(self, key_id: str) -> VirtualKey | None:
+        return self.keys.get(key_id)
+
+    async def list_keys(self) -> list[VirtualKey]:
+        return sorted(self.keys.values(), key=lambda k: k.created_at)
+
+    async def update_key(self, key_id: str, **fields: Any) -> bool:
+        if key_id not in self.keys:
+            return False
+        self.keys[key_id] = dataclasses.replace(self.keys[key_id], **fields)
+        return True
+
+    async def remember_identities(self, identities: Sequence[Identity]) -> None:
+        for identity in identities:
+            self.identities.setdefault(identity.safety_identifier, identity)
+
+    async def lookup_identity(self, safety_identifier: str) -> Identity | None:
+        return self.identities.get(safety_identifier)
+
+    async def write_audit(self, records: Sequence[dict[str, Any]]) -> None:
+        for record in records:
+            self.audit.append({"id": len(self.audit) + 1, **record})
+
+    async def query_audit(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        end_user: str | None = None,
+        key_id: str | None = None,
+        decision: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        wanted = {"end_user": end_user, "key_id": key_id, "decision": decision}
+        rows = [
+            r for r in reversed(self.audit)
+            if all(v is None or r.get(k) == v for k, v in wanted.items())
+            and (since is None or r["ts"] >= since)
+            and (until is None or r["ts"] < until)
+        ]
+        return rows[:limit]

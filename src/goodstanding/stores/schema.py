@@ -1,0 +1,60 @@
+"""Tables, shared by the SQL store and the Alembic migrations."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+keys = sa.Table(
+    "keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("rpm", sa.Integer),
+    sa.Column("tpm", sa.Integer),
+    sa.Column("upstream", sa.String(64)),
+    sa.Column("policy", sa.JSON, nullable=False, default=dict),
+    sa.Column("trust_tier", sa.String(16), nullable=False, default="anonymous"),
+)
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("safety_identifier", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("end_user", sa.String(256), nullable=False),
+    sa.Column("first_seen", sa.Float, nullable=False),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("ts", sa.Float, nullable=False, index=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(32), index=True),
+    sa.Column("tenant", sa.String(64)),
+    sa.Column("end_user", sa.String(256), index=True),
+    sa.Column("client_ip", sa.String(64)),
+    sa.Column("country", sa.String(8)),
+    sa.Column("method", sa.String(8)),
+    sa.Column("endpoint", sa.String(64)),
+    sa.Column("model", sa.String(128)),
+    sa.Column("stream", sa.Boolean, nullable=False, default=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("tokens_in", sa.Integer),
+    sa.Column("tokens_out", sa.Integer),
+    sa.Column("decision", sa.String(32), nullable=False, index=True),
+    sa.Column("reasons", sa.JSON, nullable=False, default=list),
+    sa.Column("scores", sa.JSON, nullable=False, default=dict),
+    sa.Column("latency_ms", sa.Float),
+)
+
+AUDIT_FIELDS = tuple(c.name for c in audit_events.columns if c.name != "id")
+KEY_FIELDS = tuple(c.name for c in keys.columns)

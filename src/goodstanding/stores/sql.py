@@ -1,0 +1,160 @@
+"""The SQL store: SQLite (embedded default) or PostgreSQL, through SQLAlchemy 2 async.
+
+The schema is owned by Alembic (``goodstanding migrate``); ``serve`` runs it automatically on
+SQLite. Audit records arrive in batches from the audit writer and go in as one multi-row
+insert per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from goodstanding.call import VirtualKey
+from goodstanding.stores import schema
+from goodstanding.stores.base import Identity
+
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
+            "postgres": "postgresql+asyncpg"}
+
+
+def async_url(url: str) -> str:
+    scheme, rest = url.split(":", 1)
+    if "+" in scheme:
+        return url
+    return f"{_DRIVERS[scheme.lower()]}:{rest}"
+
+
+def _engine(url: str) -> AsyncEngine:
+    full = async_url(url)
+    if full.startswith("sqlite"):
+        engine = create_async_engine(full, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            # WAL: readers (CLI, admin) do not block the gateway's writer
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    try:
+        return create_async_engine(full, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    except ModuleNotFoundError:
+        from goodstanding.errors import ConfigError
+
+        raise ConfigError(
+            "storage.database_url: PostgreSQL needs its driver: pip install 'goodstanding[postgres]'"
+        ) from None
+
+
+def _key(row: Any) -> VirtualKey:
+    data = dict(row._mapping)
+    data["policy"] = data.get("policy") or {}
+    return VirtualKey(**data)
+
+
+class SqlStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine(url)
+
+    async def migrate(self) -> None:
+        from goodstanding.migrations import upgrade
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(upgrade)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # keys
+    async def add_key(self, key: VirtualKey) -> None:
+        values = {f: getattr(key, f) for f in schema.KEY_FIELDS}
+        async with self.engine.begin() as conn:
+            await conn.execute(schema.keys.insert().values(**values))
+
+    async def get_key(self, key_id: str) -> VirtualKey | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(schema.keys.select().where(schema.keys.c.id == key_id))).first()
+        return _key(row) if row else None
+
+    async def list_keys(self) -> list[VirtualKey]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(schema.keys.select().order_by(schema.keys.c.created_at))
+            return [_key(row) for row in rows]
+
+    async def update_key(self, key_id: str, **fields: Any) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                schema.keys.update().where(schema.keys.c.id == key_id).values(**fields)
+            )
+        return bool(result.rowcount)
+
+    # identities
+    async def remember_identities(self, identities: Sequence[Identity]) -> None:
+        if not identities:
+            return
+        table = schema.identities
+        rows = [
+            {"safety_identifier": i.safety_identifier, "tenant": i.tenant,
+             "end_user": i.end_user, "first_seen": i.first_seen}
+            for i in identities
+        ]
+        async with self.engine.begin() as conn:
+            insert = _insert_ignore(conn.dialect.name, table, "safety_identifier")
+            await conn.execute(insert, rows)
+
+    async def lookup_identity(self, safety_identifier: str) -> Identity | None:
+        table = schema.identities
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(table.select().where(table.c.safety_identifier == safety_identifier))
+            ).first()
+        return Identity(**row._mapping) if row else None
+
+    # audit
+    async def write_audit(self, records: Sequence[dict[str, Any]]) -> None:
+        if records:
+            async with self.engine.begin() as conn:
+                await conn.execute(schema.audit_events.insert(), list(records))
+
+    async def query_audit(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        end_user: str | None = None,
+        key_id: str | None = None,
+        decision: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        table = schema.audit_events
+        query = table.select().order_by(table.c.id.desc()).limit(limit)
+        for column, value in (("end_user", end_user), ("key_id", key_id), ("decision", decision)):
+            if value is not None:
+                query = query.where(table.c[column] == value)
+        if since is not None:
+            query = query.where(table.c.ts >= since)
+        if until is not None:
+            query = query.where(table.c.ts < until)
+        async with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+def _insert_ignore(dialect: str, table: sa.Table, key: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])

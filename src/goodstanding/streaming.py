@@ -1,0 +1,256 @@
+"""Server-sent-event streams on their way back to the client.
+
+Events are passed on as they arrive; nothing buffers a whole answer. Three jobs happen here:
+
+- usage for the audit record is read from the stream (Chat's ``include_usage`` chunk, which
+  the gateway asks for when the client did not and then strips again; Responses' terminal
+  ``response.completed`` / ``response.incomplete`` event);
+- when output checks exist, text is held back in windows: events are released only after the
+  window containing their text passed the checks. Each window is checked together with the
+  tail of the previous one (``window_overlap``) so a phrase split across two windows is still
+  seen. On a refusal the stream ends cleanly at the last released window with a
+  ``content_filter`` finish chunk (Chat) or a ``response.incomplete`` event (Responses);
+- ``stream_first`` mode releases first and checks after, cutting on a flag (weaker: the
+  flagged window has already reached the client).
+
+Closing this generator (client gone) closes the upstream stream, which cancels the request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from goodstanding.errors import GatewayError
+
+if TYPE_CHECKING:
+    from goodstanding.call import Call
+    from goodstanding.pipeline import Pipeline
+
+_TERMINATORS = (b"\n\n", b"\r\n\r\n")
+_RESPONSE_DONE = (b"response.completed", b"response.incomplete", b"response.failed")
+_TEXT_EVENTS = {
+    "response.output_text.delta",
+    "response.refusal.delta",
+    "response.function_call_arguments.delta",
+}
+
+
+async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Re-frame arbitrary byte chunks into whole SSE events (terminator included)."""
+    buffer = b""
+    async for chunk in chunks:
+        buffer = buffer + chunk if buffer else chunk
+        while True:
+            cut, size = _next_terminator(buffer)
+            if cut < 0:
+                break
+            yield buffer[: cut + size]
+            buffer = buffer[cut + size :]
+    if buffer.strip():
+        yield buffer
+
+
+def _next_terminator(buffer: bytes) -> tuple[int, int]:
+    cut = buffer.find(b"\n\n")
+    if cut >= 0:
+        return cut, 2
+    cut = buffer.find(b"\r\n\r\n")
+    return (cut, 4) if cut >= 0 else (-1, 0)
+
+
+def _data(event: bytes) -> bytes | None:
+    """The payload of an event's ``data:`` line(s)."""
+    start = event.find(b"data:")
+    if start < 0:
+        return None
+    lines = [
+        line[5:].strip() for line in event[start:].splitlines() if line.startswith(b"data:")
+    ]
+    return b"\n".join(lines)
+
+
+class StreamState:
+    """What we learn from one stream: usage, and the text of each event."""
+
+    __slots__ = ("call", "chat", "strip_usage", "prompt_tokens", "output_tokens", "meta")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.chat = call.endpoint == "chat.completions"
+        self.strip_usage = bool(call.notes.get("injected_include_usage"))
+        self.meta: dict[str, Any] = {}
+
+    def inspect(self, event: bytes) -> tuple[bool, str]:
+        """Return (pass the event on?, its answer text)."""
+        if self.chat:
+            return self._chat(event)
+        return self._responses(event)
+
+    def _chat(self, event: bytes) -> tuple[bool, str]:
+        data = _data(event)
+        if not data or data == b"[DONE]":
+            return True, ""
+        has_usage = b'"usage":{' in data or b'"usage": {' in data
+        if not has_usage and not self.call.notes.get("need_text"):
+            return True, ""
+        chunk = orjson.loads(data)
+        if not self.meta:
+            self.meta = {k: chunk.get(k) for k in ("id", "created", "model", "object")}
+        if has_usage and isinstance(chunk.get("usage"), dict):
+            usage = chunk["usage"]
+            self.call.tokens_in = usage.get("prompt_tokens")
+            self.call.tokens_out = usage.get("completion_tokens")
+            if self.strip_usage and not chunk.get("choices"):
+                return False, ""
+        return True, _chat_delta_text(chunk)
+
+    def _responses(self, event: bytes) -> tuple[bool, str]:
+        if any(name in event[:64] for name in _RESPONSE_DONE):
+            data = _data(event)
+            response = (orjson.loads(data) if data else {}).get("response") or {}
+            usage = response.get("usage") or {}
+            self.call.tokens_in = usage.get("input_tokens")
+            self.call.tokens_out = usage.get("output_tokens")
+            return True, ""
+        if not self.call.notes.get("need_text") or b".delta" not in event[:80]:
+            return True, ""
+        data = _data(event)
+        payload = orjson.loads(data) if data else {}
+        if payload.get("type") in _TEXT_EVENTS:
+            self.meta.setdefault("item_id", payload.get("item_id"))
+            return True, payload.get("delta") or ""
+        return True, ""
+
+
+def _chat_delta_text(chunk: dict[str, Any]) -> str:
+    texts = []
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        for field in ("content", "refusal"):
+            if isinstance(delta.get(field), str):
+                texts.append(delta[field])
+        for call in delta.get("tool_calls") or ():
+            arguments = (call.get("function") or {}).get("arguments")
+            if isinstance(arguments, str):
+                texts.append(arguments)
+    return "".join(texts)
+
+
+def content_filter_end(call: Call, meta: dict[str, Any]) -> bytes:
+    """The clean ending of a stream cut by an output check (SPEC §3)."""
+    if call.endpoint == "chat.completions":
+        chunk = {
+            "id": meta.get("id") or f"chatcmpl-{call.request_id}",
+            "object": "chat.completion.chunk",
+            "created": meta.get("created") or int(time.time()),
+            "model": meta.get("model") or call.model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "content_filter"}],
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n"
+    response = {
+        "id": meta.get("response_id") or f"resp_{call.request_id}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "incomplete",
+        "incomplete_details": {"reason": "content_filter"},
+        "model": call.model,
+        "output": [],
+    }
+    event = {"type": "response.incomplete", "response": response, "sequence_number": 0}
+    return b"event: response.incomplete\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+async def guard_stream(
+    pipeline: Pipeline, call: Call, upstream: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """The client-side stream: usage accounting, and hold-back windows when checks exist."""
+    state = StreamState(call)
+    error: GatewayError | None = None
+    try:
+        async with aclosing(upstream):
+            if not pipeline.output_checks:
+                async for event in sse_events(upstream):
+                    keep, _ = state.inspect(event)
+                    if keep:
+                        yield event
+            else:
+                call.notes["need_text"] = True
+                async for out in _windowed(pipeline, call, state, sse_events(upstream)):
+                    yield out
+    except GatewayError as exc:
+        error = exc
+        raise
+    finally:
+        await pipeline.finish(call, error)
+
+
+async def _windowed(
+    pipeline: Pipeline, call: Call, state: StreamState, events: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    window = _Window(pipeline.window_chars, pipeline.window_overlap)
+    first = pipeline.stream_first
+    async for event in events:
+        keep, text = state.inspect(event)
+        if not keep:
+            continue
+        if first:
+            yield event
+        window.add(None if first else event, text)
+        if not window.full():
+            if not window.text and window.events:
+                yield from_pending(window)  # no text waiting for a check: release at once
+            continue
+        if not await _passes(pipeline, call, window):
+            yield content_filter_end(call, state.meta)
+            return
+        if window.events:
+            yield from_pending(window)
+        window.advance()
+    if window.text and not await _passes(pipeline, call, window):
+        yield content_filter_end(call, state.meta)
+        return
+    if window.events:
+        yield from_pending(window)
+
+
+def from_pending(window: _Window) -> bytes:
+    out = b"".join(window.events)
+    window.events.clear()
+    return out
+
+
+async def _passes(pipeline: Pipeline, call: Call, window: _Window) -> bool:
+    verdict = await pipeline.check_text(call, window.tail + window.text)
+    if verdict is not None and verdict.refused:
+        call.decision = "output_withheld"
+        return False
+    return True
+
+
+class _Window:
+    """Events waiting for their text to pass, plus the tail of the last checked window."""
+
+    __slots__ = ("size", "overlap", "events", "text", "tail")
+
+    def __init__(self, size: int, overlap: int) -> None:
+        self.size, self.overlap = size, overlap
+        self.events: list[bytes] = []
+        self.text = ""
+        self.tail = ""
+
+    def add(self, event: bytes | None, text: str) -> None:
+        if event is not None:
+            self.events.append(event)
+        self.text += text
+
+    def full(self) -> bool:
+        return len(self.text) >= self.size
+
+    def advance(self) -> None:
+        self.tail = self.text[-self.overlap :] if self.overlap else ""
+        self.text = ""

@@ -1,0 +1,97 @@
+"""Run an ASGI app under uvicorn: in a background thread (tests, demo) or in the foreground (CLI).
+
+`serve_in_thread` binds the listening socket itself so that port 0 works: the kernel picks a free
+port, we read it back from the socket, and uvicorn serves on that socket. A real server in a
+thread, rather than an in-process transport, is what lets tests prove that streams stream.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+STARTUP_TIMEOUT_S = 15.0
+# In-flight requests get this long to finish on shutdown; a test that leaves a slow request
+# behind must not hold up the whole suite.
+GRACEFUL_SHUTDOWN_S = 2
+
+
+def _loop() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def _config(app: Any, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop=_loop(),
+        http="httptools",
+        ws="none",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _base_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server stopped during start-up (see the log above)")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start within {STARTUP_TIMEOUT_S:.0f} s")
+        time.sleep(0.005)
+
+
+@contextmanager
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve `app` in a daemon thread; yield its base URL once it accepts connections."""
+    sock = _bind(host, port)
+    server = uvicorn.Server(_config(app, host, port))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="goodstanding-server", daemon=True
+    )
+    thread.start()
+    try:
+        _wait_started(server, thread)
+        yield _base_url(host, sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(GRACEFUL_SHUTDOWN_S + 5)
+        sock.close()
+
+
+def run_forever(app: Any, host: str = "127.0.0.1", port: int = 8700) -> None:
+    """Serve `app` in the foreground until Ctrl-C or SIGTERM; exit without a traceback."""
+    server = uvicorn.Server(_config(app, host, port))
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully, then re-raises the captured SIGINT for the caller
+        pass

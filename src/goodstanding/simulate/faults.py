@@ -1,0 +1,85 @@
+"""Scripted failures, requested with `[[fault:NAME]]` in the newest user text.
+
+Error faults answer at once with OpenAI's envelope and status. The others change the answer
+itself and are handled by the chat and responses modules: `slow:MS` (sleep, then answer),
+`content_filter`, `refusal` and `disconnect`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .http import Reply, envelope
+from .ratelimit import Window
+
+ANSWER_FAULTS = frozenset({"content_filter", "refusal", "disconnect"})
+REFUSAL = "I'm sorry, but I can't help with that. (goodstanding simulated refusal)"
+DISCONNECT_AFTER = 3  # chunks sent before the connection is cut
+
+_INVALID_PROMPT = (
+    "Invalid prompt: your prompt was flagged as potentially violating our usage policy. "
+    "Please try again with a different prompt: "
+    "https://platform.openai.com/docs/guides/reasoning#advice-on-prompting"
+)
+_CYBER = (
+    "This request has been flagged for potentially high-risk cyber activity and was blocked "
+    "by our cybersecurity safeguards. (goodstanding simulated cyber_policy)"
+)
+_BIO = (
+    "This request has been flagged for potentially high-risk biological content and was "
+    "blocked by our safeguards. (goodstanding simulated bio_policy)"
+)
+
+
+def error_reply(fault: str | None, model: str, window: Window) -> Reply | None:
+    """The error this fault answers with, or None when the fault is not an error fault."""
+    if fault is None or fault in ANSWER_FAULTS or fault.startswith("slow:"):
+        return None
+    if fault == "429":
+        return envelope(
+            429,
+            f"Rate limit reached for {model} in organization org-simulated on requests per min "
+            "(RPM): Limit 5000, Used 5000, Requested 1. Please try again in 1s. "
+            "(goodstanding simulated fault)",
+            type="requests",
+            code="rate_limit_exceeded",
+            headers=window.exhausted(),
+        )
+    if fault == "500":
+        return envelope(
+            500,
+            "The server had an error while processing your request. Sorry about that! "
+            "(goodstanding simulated fault)",
+            type="server_error",
+            code="server_error",
+        )
+    if fault == "503":
+        return envelope(
+            503,
+            "The server is overloaded or not ready yet. (goodstanding simulated fault)",
+            type="server_error",
+            code="service_unavailable",
+        )
+    return _policy(fault)
+
+
+def _policy(fault: str) -> Reply:
+    messages = {"invalid_prompt": _INVALID_PROMPT, "cyber_policy": _CYBER, "bio_policy": _BIO}
+    if fault in messages:
+        return envelope(400, messages[fault], code=fault)
+    return envelope(
+        400,
+        f"Unknown simulated fault {fault!r}; use 429, 500, 503, slow:MS, invalid_prompt, "
+        "cyber_policy, bio_policy, content_filter, refusal or disconnect.",
+        code="unknown_fault",
+    )
+
+
+async def delay(fault: str | None) -> None:
+    """Sleep for `slow:MS` before answering."""
+    if fault and fault.startswith("slow:"):
+        try:
+            ms = max(0, int(fault[5:]))
+        except ValueError:
+            ms = 0
+        await asyncio.sleep(ms / 1000)

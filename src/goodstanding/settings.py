@@ -187,12 +187,12 @@ PLAIN_ENV = {
 _SKIP_ENV = {"GOODSTANDING_CONFIG"}
 
 
-def resolve_secret(value: Any, where: str) -> Any:
+def resolve_secret(value: Any, where: str, env: dict[str, str]) -> Any:
     """``env:NAME`` and ``file:/path`` references, resolved once at load time."""
     if not isinstance(value, str):
         return value
     if value.startswith("env:"):
-        return os.environ.get(value[4:]) or None
+        return env.get(value[4:]) or None
     if value.startswith("file:"):
         try:
             return Path(value[5:]).read_text().strip()
@@ -218,12 +218,14 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
-def _resolve_tree(node: Any, path: str = "") -> Any:
+def _resolve_tree(node: Any, env: dict[str, str], path: str = "") -> Any:
     if isinstance(node, dict):
-        return {k: _resolve_tree(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        return {
+            k: _resolve_tree(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()
+        }
     if isinstance(node, list):
-        return [_resolve_tree(v, path) for v in node]
-    return resolve_secret(node, path)
+        return [_resolve_tree(v, env, path) for v in node]
+    return resolve_secret(node, path, env)
 
 
 def load_settings(
@@ -255,7 +257,7 @@ def load_settings(
         _set(tree, parts, _env_value(raw))
     for dotted, value in (overrides or {}).items():
         _set(tree, tuple(dotted.split(".")), value)
-    tree = _resolve_tree(tree)
+    tree = _resolve_tree(tree, env)
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:

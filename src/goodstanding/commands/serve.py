@@ -39,5 +39,5 @@ def _run_workers(args: argparse.Namespace) -> int:
         os.environ["GOODSTANDING_CONFIG"] = os.path.abspath(args.config)
     uvicorn.run("goodstanding.server.app:app_from_env", factory=True, host=args.host,
                 port=args.port, workers=args.workers, http="httptools", log_level="warning",
-                access_log=False)
+                access_log=False, proxy_headers=False)
     return 0

@@ -41,6 +41,9 @@ def _config(app: Any, host: str, port: int) -> uvicorn.Config:
         lifespan="on",
         log_level="warning",
         access_log=False,
+        # the gateway decides itself which peers' X-Forwarded-For to believe (TrustedProxies);
+        # uvicorn's own proxy-header handling would trust 127.0.0.1 behind our back
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
 

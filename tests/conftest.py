@@ -1,0 +1,125 @@
+"""Shared fixtures: a real simulated upstream and real gateway servers in threads.
+
+Anything a client sees is tested through the official ``openai`` SDK against a real server
+(STYLE: in-process transports collect whole bodies and cannot prove streaming).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from goodstanding import keys
+from goodstanding.gateway import Gateway
+from goodstanding.server.app import create_app
+from goodstanding.server.runner import serve_in_thread
+from goodstanding.settings import Settings, load_settings
+from goodstanding.stores import open_store
+
+UPSTREAM_KEY = "sk-test-upstream-0123456789"
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[Any]:
+    from goodstanding.simulate import create_app as simulated
+
+    app = simulated(api_key=UPSTREAM_KEY)
+    with serve_in_thread(app) as url:
+        app.url = url
+        yield app
+
+
+@pytest.fixture(autouse=True)
+def _reset_sim(request: pytest.FixtureRequest) -> None:
+    if "sim" in request.fixturenames:
+        request.getfixturevalue("sim").reset()
+
+
+@dataclass
+class Running:
+    url: str
+    token: str
+    key_id: str
+    settings: Settings
+    gateway: Gateway
+    db_url: str
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("api_key", self.token)
+        return openai.OpenAI(base_url=f"{self.url}/v1", **kwargs)
+
+    def store_call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run one store method on a fresh store (the server's store lives on its own loop)."""
+
+        async def go() -> Any:
+            store = open_store(self.db_url)
+            try:
+                return await getattr(store, method)(*args, **kwargs)
+            finally:
+                await store.close()
+
+        return asyncio.run(go())
+
+
+def gateway_env(tmp: Path, upstream_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        "OPENAI_API_KEY": UPSTREAM_KEY,
+        "GOODSTANDING_UPSTREAM_URL": f"{upstream_url}/v1",
+        "GOODSTANDING_DATABASE_URL": f"sqlite:///{tmp / 'gateway.db'}",
+        "GOODSTANDING_SECRET": secrets.token_hex(16),
+        "GOODSTANDING_STORAGE__AUDIT_FLUSH_INTERVAL": "0.05",
+    }
+    env.update(extra)
+    return env
+
+
+async def _make_key(db_url: str, name: str = "test-app", **kwargs: Any) -> tuple[str, str]:
+    store = open_store(db_url)
+    try:
+        await store.migrate()
+        key, token = await keys.create_key(store, name, **kwargs)
+        return key.id, token
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def start_gateway(tmp_path: Path, sim: Any) -> Iterator[Any]:
+    """Factory: start a gateway with extra env settings; stopped at the end of the test."""
+    stack: list[Any] = []
+
+    def start(**env: str) -> Running:
+        settings = load_settings(env=gateway_env(tmp_path, sim.url, **env))
+        db_url = settings.storage.database_url
+        key_id, token = asyncio.run(_make_key(db_url))
+        gateway = Gateway.build(settings)
+        context = serve_in_thread(create_app(gateway))
+        url = context.__enter__()
+        stack.append(context)
+        return Running(url, token, key_id, settings, gateway, db_url)
+
+    yield start
+    for context in reversed(stack):
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def gw(start_gateway: Any) -> Running:
+    return start_gateway()
+
+
+@pytest.fixture(autouse=True)
+def _no_real_openai(monkeypatch: pytest.MonkeyPatch) -> None:
+    # never let a test reach the real API by accident
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")

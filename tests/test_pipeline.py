@@ -1,0 +1,101 @@
+"""The pipeline core, without a server: order, verdicts, fail closed, output withholding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from goodstanding.audit import AuditLog
+from goodstanding.call import Call, Verdict
+from goodstanding.errors import CheckFailed, ContentPolicyViolation
+from goodstanding.pipeline import Pipeline, Result
+from goodstanding.stores.memory import MemoryStore
+
+
+class Upstream:
+    def __init__(self, document: dict[str, Any] | None = None) -> None:
+        self.sent: list[Call] = []
+        self.document = document or {"choices": [{"message": {"content": "fine words"}}]}
+
+    async def send(self, call: Call) -> Result:
+        self.sent.append(call)
+        return Result(200, {}, orjson.dumps(self.document), document=self.document)
+
+    async def close(self) -> None:
+        return None
+
+
+class Fixed:
+    def __init__(self, name: str, verdict: Verdict | None = None, crash: bool = False) -> None:
+        self.name, self.verdict, self.crash = name, verdict or Verdict(name), crash
+        self.seen = 0
+
+    async def check(self, call: Call) -> Verdict:
+        self.seen += 1
+        if self.crash:
+            raise RuntimeError("detector exploded")
+        return self.verdict
+
+    async def check_output(self, call: Call, text: str) -> Verdict:
+        return await self.check(call)
+
+
+def make(checks=(), output=(), upstream=None):
+    store = MemoryStore()
+    pipeline = Pipeline(tuple(checks), tuple(output), (), upstream or Upstream(), AuditLog(store))
+    return pipeline, store
+
+
+def call() -> Call:
+    return Call("req_1", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1")
+
+
+def refusal(name: str) -> Verdict:
+    error = ContentPolicyViolation("flagged: violence", reasons=("violence",))
+    return Verdict(name, "refuse", ("violence",), error)
+
+
+async def test_checks_run_in_order_and_the_first_refusal_stops_the_call():
+    first, second, third = Fixed("a"), Fixed("b", refusal("b")), Fixed("c")
+    pipeline, store = make([first, second, third])
+    with pytest.raises(ContentPolicyViolation):
+        await pipeline.run(call())
+    assert (first.seen, second.seen, third.seen) == (1, 1, 0)
+    assert pipeline.upstream.sent == []
+    assert store.audit[0]["decision"] == "refused" and store.audit[0]["reasons"] == ["violence"]
+
+
+async def test_a_crashing_check_fails_closed():
+    pipeline, store = make([Fixed("broken", crash=True)])
+    with pytest.raises(CheckFailed):
+        await pipeline.run(call())
+    assert pipeline.upstream.sent == []
+    assert store.audit[0]["reasons"] == ["check_failed:broken"]
+
+
+async def test_a_flag_lets_the_call_through_and_is_recorded():
+    flag = Verdict("m", "flag", ("harassment",), scores=(("harassment", 0.7),))
+    pipeline, store = make([Fixed("m", flag)])
+    result = await pipeline.run(call())
+    await pipeline.audit.flush()
+    assert result.status == 200
+    assert store.audit[0]["decision"] == "flagged"
+    assert store.audit[0]["scores"] == {"harassment": 0.7}
+
+
+async def test_flagged_output_is_withheld_like_openai_does():
+    pipeline, store = make(output=[Fixed("out", refusal("out"))])
+    result = await pipeline.run(call())
+    await pipeline.audit.flush()
+    choice = orjson.loads(result.body)["choices"][0]
+    assert choice["finish_reason"] == "content_filter" and choice["message"]["content"] is None
+    assert store.audit[0]["decision"] == "output_withheld"
+
+
+def test_a_verdict_refuses_only_with_an_error():
+    with pytest.raises(ValueError):
+        Verdict("x", "refuse")
+    with pytest.raises(ValueError):
+        Verdict("x", "pass", error=CheckFailed("no"))

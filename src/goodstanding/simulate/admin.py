@@ -19,11 +19,14 @@ if TYPE_CHECKING:
 
 async def create_key(req: Request, sim: SimulatedUpstream, project: str, account: str) -> Reply:
     body = req.body if isinstance(req.body, dict) else {}
+    now = int(time.time())
+    expires_in = body.get("expires_in_seconds")
     key = {
         "object": "organization.project.service_account.api_key",
         "id": new_id("key_"),
         "name": str(body.get("name") or ""),
-        "created_at": int(time.time()),
+        "created_at": now,
+        "expires_at": now + expires_in if isinstance(expires_in, int) else None,
         "value": "sk-sim-" + os.urandom(24).hex(),
     }
     sim.api_keys[key["id"]] = {**key, "project_id": project, "service_account_id": account}

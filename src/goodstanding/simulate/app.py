@@ -82,6 +82,7 @@ class SimulatedUpstream:
     def __init__(self, api_key: str | None = None, admin_key: str | None = None) -> None:
         self.api_key = api_key
         self.admin_key = admin_key
+        self.url: str | None = None  # set by whoever serves it, for tests' convenience
         self.config = SimConfig()
         self.calls: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []

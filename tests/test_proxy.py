@@ -214,3 +214,9 @@ def test_trusted_proxy_header_only_from_trusted_peers(start_gateway, sim):
     time.sleep(0.3)
     ips = {r["end_user"]: r["client_ip"] for r in trusted.store_call("query_audit")}
     assert ips == {"u1": "127.0.0.1", "u2": "203.0.113.9"}
+
+
+def test_metrics_count_calls(gw, sim):
+    gw.client().chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="u1")
+    text = httpx2.get(f"{gw.url}/metrics").text
+    assert 'goodstanding_requests_total{endpoint="chat.completions",decision="allowed"}' in text

@@ -64,6 +64,19 @@ class Verdict:
         return self.outcome == "refuse"
 
 
+@dataclass(frozen=True, slots=True)
+class Offence:
+    """Something the end user did that counts as a strike (recorded by the strikes finisher).
+
+    Checks append offences to ``call.offences``: a blocked prompt, a jailbreak attempt. Only
+    categories are kept, never text. ``zero_tolerance`` offences ban at once.
+    """
+
+    reason: str
+    categories: tuple[str, ...] = ()
+    zero_tolerance: bool = False
+
+
 @dataclass(slots=True)
 class Call:
     """One request on its way through the gateway (mutable: checks fill it in)."""
@@ -92,8 +105,9 @@ class Call:
     scores: dict[str, float] = field(default_factory=dict)
     # extra response headers set by checks (x-ratelimit-*, x-goodstanding-warning)
     response_headers: dict[str, str] = field(default_factory=dict)
-    # things a check keeps for the finishing stage (token reservations, strike events)
+    # things a check keeps for the finishing stage (token reservations, …)
     notes: dict[str, Any] = field(default_factory=dict)
+    offences: list[Offence] = field(default_factory=list)
     # True when the gateway rewrote the body and must re-serialise it before sending
     body_changed: bool = False
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from goodstanding import metrics
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import CheckFailed, GatewayError
 
@@ -176,6 +177,7 @@ class Pipeline:
                 await finisher.finish(call, error)
             except Exception:
                 log.exception("finisher %s failed on %s", finisher.name, call.request_id)
+        metrics.REQUESTS.inc(call.endpoint, call.decision)
         # A refusal's record must be durable before the refusal is answered; allowed calls
         # are written in batches off the hot path.
         await self.audit.record(call, durable=error is not None)

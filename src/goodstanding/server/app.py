@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 
+from goodstanding import metrics
 from goodstanding.errors import GatewayError, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.server.proxy import ProxyHandler
-from goodstanding.server.transport import Receive, Scope, Send, request_id, send_error, send_json
+from goodstanding.server.transport import (
+    Receive, Scope, Send, request_id, send_bytes, send_error, send_json,
+)
 
 log = logging.getLogger("goodstanding.server")
 
@@ -20,7 +23,7 @@ class GatewayApp:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.proxy = ProxyHandler(gateway)
-        self.routes = {"/healthz": self.healthz, "/readyz": self.readyz}
+        self.routes = {"/healthz": self.healthz, "/readyz": self.readyz, "/metrics": self.metrics}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -59,6 +62,10 @@ class GatewayApp:
             return
         body = {"status": "ready", "stores": {"database": "ok"}}
         await send_json(send, 200, body, {"x-request-id": request_id()})
+
+    async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {"x-request-id": request_id()}
+        await send_bytes(send, 200, metrics.render(), headers, b"text/plain; version=0.0.4")
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:

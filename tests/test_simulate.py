@@ -383,3 +383,11 @@ def test_serve_in_thread_picks_a_free_port_and_stops() -> None:
         assert client.models.list().data
     with pytest.raises(openai.APIConnectionError):
         client.models.list()
+
+
+def test_images_and_their_safety_fault(client: openai.OpenAI) -> None:
+    image = client.images.generate(model="gpt-image-1", prompt="a cat", n=2)
+    assert len(image.data) == 2 and image.data[0].b64_json
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.images.generate(model="gpt-image-1", prompt="[[fault:moderation_blocked]]")
+    assert raised.value.code == "moderation_blocked"

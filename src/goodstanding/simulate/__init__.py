@@ -9,12 +9,12 @@ and no key, and labels every answer as simulated (`x-goodstanding-simulated: tru
 
 Directives in the newest user text steer it: `[[say:TEXT]]`, `[[words:N]]`, `[[delay_ms:N]]`,
 `[[fault:NAME]]` (429, 500, 503, slow:MS, invalid_prompt, cyber_policy, bio_policy,
-content_filter, refusal, disconnect); in moderation input, `[[flag:CATEGORY]]` and image URLs
+moderation_blocked, content_filter, refusal, disconnect); in moderation input, `[[flag:CATEGORY]]` and image URLs
 containing `flag-CATEGORY` (e.g. `flag-violence`).
 
 Modules, in request order: app (routing, auth, state) → http (ASGI in and out) → chat,
 responses (generation, with directives, faults, ratelimit) → moderation (scoring) → catalog
-(embeddings, models) → admin (key rotation, safety cases).
+(embeddings, models, images) → admin (key rotation, safety cases).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/v1/responses"): responses.handle,
     ("POST", "/v1/moderations"): moderation.handle,
     ("POST", "/v1/embeddings"): catalog.embeddings,
+    ("POST", "/v1/images/generations"): catalog.images,
     ("GET", "/v1/models"): catalog.list_models,
 }
 _PATTERNS: list[tuple[str, re.Pattern[str], Handler]] = [

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+import time
 from typing import TYPE_CHECKING, Any
 
+from . import directives, faults
 from .directives import tokens
 from .generation import require_object
 from .http import BadRequest, Reply, Request, envelope
@@ -16,7 +18,10 @@ if TYPE_CHECKING:
 
 DIMENSIONS = 16
 MAX_DIMENSIONS = 256
-MODELS = ("gpt-4o-mini", "gpt-4.1", "gpt-5", "omni-moderation-latest", "text-embedding-3-small")
+MODELS = ("gpt-4o-mini", "gpt-4.1", "gpt-5", "omni-moderation-latest", "text-embedding-3-small",
+          "gpt-image-1")  # fmt: skip
+# a valid 1x1 PNG: a real image without shipping one
+PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 _CREATED = 1_700_000_000
 
 
@@ -84,3 +89,24 @@ def _vector(text: str, dims: int, as_base64: bool) -> list[float] | str:
     if as_base64:
         return base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
     return vector
+
+
+async def images(req: Request, sim: SimulatedUpstream) -> Reply:
+    """`POST /v1/images/generations`: a 1x1 picture per image; faults work in the prompt."""
+    body = require_object(req.body, "prompt")
+    prompt = str(body["prompt"])
+    fault = directives.parse(prompt).fault
+    error = faults.error_reply(fault, str(body.get("model") or "gpt-image-1"), sim.window)
+    if error is not None:
+        return error
+    await faults.delay(fault)
+    n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
+    if body.get("response_format") == "url":
+        data = [{"url": f"https://simulated.invalid/image-{i}.png"} for i in range(n)]
+    else:
+        data = [{"b64_json": PIXEL_PNG} for _ in range(n)]
+    used = tokens(prompt)
+    usage = {"input_tokens": used, "output_tokens": 0, "total_tokens": used,
+             "input_tokens_details": {"text_tokens": used, "image_tokens": 0}}  # fmt: skip
+    return Reply(200, {"created": int(time.time()), "data": data, "usage": usage},
+                 sim.window.take(used))  # fmt: skip

@@ -67,10 +67,17 @@ def _policy(fault: str) -> Reply:
     messages = {"invalid_prompt": _INVALID_PROMPT, "cyber_policy": _CYBER, "bio_policy": _BIO}
     if fault in messages:
         return envelope(400, messages[fault], code=fault)
+    if fault == "moderation_blocked":  # what the Images API answers
+        return envelope(
+            400,
+            "Your request was rejected by the safety system. (goodstanding simulated fault)",
+            type="image_generation_user_error",
+            code=fault,
+        )
     return envelope(
         400,
         f"Unknown simulated fault {fault!r}; use 429, 500, 503, slow:MS, invalid_prompt, "
-        "cyber_policy, bio_policy, content_filter, refusal or disconnect.",
+        "cyber_policy, bio_policy, moderation_blocked, content_filter, refusal or disconnect.",
         code="unknown_fault",
     )
 

@@ -9,8 +9,13 @@ and no key, and labels every answer as simulated (`x-goodstanding-simulated: tru
 
 Directives in the newest user text steer it: `[[say:TEXT]]`, `[[words:N]]`, `[[delay_ms:N]]`,
 `[[fault:NAME]]` (429, 500, 503, slow:MS, invalid_prompt, cyber_policy, bio_policy,
-moderation_blocked, content_filter, refusal, disconnect); in moderation input, `[[flag:CATEGORY]]` and image URLs
-containing `flag-CATEGORY` (e.g. `flag-violence`).
+moderation_blocked, content_filter, refusal, disconnect). In moderation input, `[[flag:CATEGORY]]`
+and image URLs containing `flag-CATEGORY` (e.g. `flag-violence`) force a flag; other directives
+are removed before scoring, so `[[say:…]]` with violating words still passes input moderation.
+
+Tests change behaviour through `.config` (`SimConfig`: moderation ok|down|slow|rate_limited,
+chunk_delay, slow_moderation_s) and read `.calls`, `.requests`, `.moderation_inputs`; over HTTP
+the same is `GET /_sim/log`, `POST /_sim/config`, `POST /_sim/reset`, `POST /_sim/cases`.
 
 Modules, in request order: app (routing, auth, state) → http (ASGI in and out) → chat,
 responses (generation, with directives, faults, ratelimit) → moderation (scoring) → catalog

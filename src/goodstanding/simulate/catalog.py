@@ -21,7 +21,10 @@ MAX_DIMENSIONS = 256
 MODELS = ("gpt-4o-mini", "gpt-4.1", "gpt-5", "omni-moderation-latest", "text-embedding-3-small",
           "gpt-image-1")  # fmt: skip
 # a valid 1x1 PNG: a real image without shipping one
-PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+PIXEL_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5E"
+    "rkJggg=="
+)
 _CREATED = 1_700_000_000
 
 

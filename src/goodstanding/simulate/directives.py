@@ -15,8 +15,9 @@ _DIRECTIVE = re.compile(r"\[\[(say|words|delay_ms|fault|flag):(.*?)\]\]", re.DOT
 _WORD_PIECE = re.compile(r"\s*\S+")
 
 PREFIX = "Simulated answer (goodstanding test double)."
-FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed",
-          "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna")  # fmt: skip
+FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit",
+          "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore",
+          "magna")  # fmt: skip
 DEFAULT_WORDS = 12
 
 

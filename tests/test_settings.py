@@ -58,3 +58,18 @@ def test_env_override_with_unknown_key_is_rejected():
 def test_durations():
     assert parse_duration("24h") == 86400 and parse_duration("30d") == 30 * 86400
     assert parse_duration("150ms") == 0.15
+
+
+def test_off_is_a_mode_not_a_boolean(tmp_path):
+    config = tmp_path / "gs.yaml"
+    config.write_text("moderation: {input: off}\ngeo: {mode: off}\n")
+    s = load_settings(config, env={"GOODSTANDING_MODERATION__OUTPUT": "off"})
+    assert (s.moderation.input, s.moderation.output, s.geo.mode) == ("off", "off", "off")
+
+
+def test_env_values_are_typed():
+    s = load_settings(env={"GOODSTANDING_LIMITS__END_USER__RPM": "null",
+                           "GOODSTANDING_LIMITS__IP__RPM": "600",
+                           "GOODSTANDING_UPSTREAM__MODELS": "[a, b]"})
+    assert s.limits.end_user.rpm is None and s.limits.ip.rpm == 600
+    assert s.upstream.models == ("a", "b")

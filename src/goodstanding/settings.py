@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from goodstanding.errors import ConfigError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -112,7 +113,14 @@ class LimitsSettings(_Model):
 Mode = Literal["block", "flag", "off"]
 
 
+def _yaml_off(value: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as False; in a mode field it means "off"
+    return "off" if value is False else value
+
+
 class ModerationSettings(_Model):
+    _off = field_validator("input", "output", mode="before")(lambda cls, v: _yaml_off(v))
+
     input: Mode = "block"
     output: Mode = "block"
     on_error: Literal["fail_closed", "fail_open", "local"] = "fail_closed"
@@ -143,6 +151,8 @@ class StrikeSettings(_Model):
 
 
 class GeoSettings(_Model):
+    _off = field_validator("mode", mode="before")(lambda cls, v: _yaml_off(v))
+
     mode: Mode = "block"
     # "openai-supported" or a list of ISO 3166 alpha-2 codes
     allow: str | tuple[str, ...] = "openai-supported"
@@ -211,11 +221,21 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 def _env_value(raw: str) -> Any:
-    # YAML scalars so that GOODSTANDING_LIMITS__END_USER__RPM=600 is an int and "null" is None
-    try:
-        return yaml.safe_load(raw) if raw.strip() else raw
-    except yaml.YAMLError:
-        return raw
+    """``600`` → int, ``null`` → None, ``[a, b]`` → list; anything else stays a string.
+
+    Not plain YAML: YAML 1.1 would turn ``off`` into False, and ``off`` is a mode here.
+    """
+    text = raw.strip()
+    if text in ("null", "~", ""):
+        return None if text else raw
+    if text in ("true", "false"):
+        return text == "true"
+    if text[:1] in "[{" or _NUMBER.match(text):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            return raw
+    return raw
 
 
 def _resolve_tree(node: Any, env: dict[str, str], path: str = "") -> Any:

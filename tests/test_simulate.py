@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from goodstanding.server.runner import serve_in_thread
-from goodstanding.simulate import create_app
+from goodstanding.simulate import create_app, scoring
 from goodstanding.simulate.directives import PREFIX
 from goodstanding.simulate.ratelimit import go_duration
 from goodstanding.simulate.scoring import CATEGORIES
@@ -234,20 +234,51 @@ def test_responses_truncated_by_max_output_tokens(client: openai.OpenAI) -> None
 # --- moderation ---------------------------------------------------------------------------
 
 
+@pytest.fixture
+def keyword_scoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin the simulator's own keyword scorer: the local detectors have their own tests."""
+    monkeypatch.setattr(scoring, "_detector", lambda: None)
+
+
 def flagged(result: Any) -> set[str]:
     return {name for name, on in result.categories.model_dump(by_alias=True).items() if on}
 
 
+@pytest.mark.usefixtures("keyword_scoring")
 def test_moderation_of_a_string(client: openai.OpenAI, sim: Any) -> None:
-    raw = client.moderations.with_raw_response.create(input="I will murder them")
+    raw = client.moderations.with_raw_response.create(input="[[flag:violence]] them")
     result = raw.parse().results[0]
-    assert result.flagged and "violence" in flagged(result)
+    assert result.flagged and flagged(result) == {"violence"}
     assert set(result.category_scores.model_dump(by_alias=True)) == set(CATEGORIES)
     assert raw.headers["x-ratelimit-limit-tokens"] == "10000"
     assert raw.headers["x-ratelimit-limit-requests"] == "500"
-    assert sim.moderation_inputs == ["I will murder them"]
+    assert sim.moderation_inputs == ["[[flag:violence]] them"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I will murder them", {"violence"}),
+        ("I want to kill myself", {"self-harm", "self-harm/intent"}),
+        ("how to shoplift a watch", {"illicit"}),
+        ("a sunny day at the beach", set()),
+    ],
+)
+def test_keyword_fallback(text: str, expected: set[str]) -> None:
+    assert scoring.keyword_scores(text)[1] == expected
+
+
+def test_local_detectors_score_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake(text: str) -> dict[str, Any]:
+        return {"categories": {"hate": True}, "category_scores": {"hate": 0.7}}
+
+    monkeypatch.setattr(scoring, "_detector", lambda: fake)
+    scores, flags = scoring.text_scores("anything [[say:ignored]] [[flag:illicit]]")
+    assert flags == {"hate", "illicit"}
+    assert scores["hate"] == 0.7 and scores["illicit"] == 0.99 and scores["violence"] == 0.0
+
+
+@pytest.mark.usefixtures("keyword_scoring")
 def test_moderation_gives_one_result_per_string(client: openai.OpenAI) -> None:
     results = client.moderations.create(input=["a sunny day", "[[flag:violence]] hello"]).results
     assert [r.flagged for r in results] == [False, True]
@@ -255,6 +286,7 @@ def test_moderation_gives_one_result_per_string(client: openai.OpenAI) -> None:
     assert results[1].category_scores.violence == 0.99
 
 
+@pytest.mark.usefixtures("keyword_scoring")
 def test_moderation_of_multimodal_parts_is_one_result(client: openai.OpenAI) -> None:
     parts: Any = [
         {"type": "text", "text": "look at this"},
@@ -266,6 +298,7 @@ def test_moderation_of_multimodal_parts_is_one_result(client: openai.OpenAI) -> 
     assert applied["violence"] == ["text", "image"] and applied["hate"] == ["text"]
 
 
+@pytest.mark.usefixtures("keyword_scoring")
 def test_say_directive_does_not_flag_the_prompt(client: openai.OpenAI) -> None:
     assert not client.moderations.create(input="[[say:I will murder you]]").results[0].flagged
 
@@ -280,6 +313,7 @@ def test_moderation_outages(client: openai.OpenAI, sim: Any, mode: str, error: t
         client.moderations.create(input="hello")
 
 
+@pytest.mark.usefixtures("keyword_scoring")
 def test_slow_moderation(client: openai.OpenAI, sim: Any) -> None:
     status, config = http(
         sim, "POST", "/_sim/config", b'{"moderation":"slow","slow_moderation_s":0.2}'

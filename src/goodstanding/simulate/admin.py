@@ -21,15 +21,16 @@ async def create_key(req: Request, sim: SimulatedUpstream, project: str, account
     body = req.body if isinstance(req.body, dict) else {}
     now = int(time.time())
     expires_in = body.get("expires_in_seconds")
+    key_id = new_id("key_")
     key = {
         "object": "organization.project.service_account.api_key",
-        "id": new_id("key_"),
+        "id": key_id,
         "name": str(body.get("name") or ""),
         "created_at": now,
         "expires_at": now + expires_in if isinstance(expires_in, int) else None,
         "value": "sk-sim-" + os.urandom(24).hex(),
     }
-    sim.api_keys[key["id"]] = {**key, "project_id": project, "service_account_id": account}
+    sim.api_keys[key_id] = {**key, "project_id": project, "service_account_id": account}
     return Reply(200, key)
 
 

@@ -26,6 +26,7 @@ PIXEL_PNG = (
     "rkJggg=="
 )
 _CREATED = 1_700_000_000
+MAX_IMAGES = 10  # OpenAI's own cap on `n`
 
 
 def _model(model_id: str) -> dict[str, Any]:
@@ -59,6 +60,10 @@ async def embeddings(req: Request, sim: SimulatedUpstream) -> Reply:
     used = sum(tokens(t) for t in texts)
     usage = {"prompt_tokens": used, "total_tokens": used}
     return Reply(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
 def _texts(value: Any) -> list[str]:
@@ -103,7 +108,7 @@ async def images(req: Request, sim: SimulatedUpstream) -> Reply:
     if error is not None:
         return error
     await faults.delay(fault)
-    n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
+    n = min(_count(body.get("n")), MAX_IMAGES)
     if body.get("response_format") == "url":
         data = [{"url": f"https://simulated.invalid/image-{i}.png"} for i in range(n)]
     else:

@@ -86,7 +86,12 @@ def _usage(gen: Generation, text: str | None) -> dict[str, Any]:
 
 def _completion(gen: Generation, cid: str) -> dict[str, Any]:
     content, refusal, finish = _outcome(gen)
-    message = {"role": "assistant", "content": content, "refusal": refusal, "annotations": []}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": content,
+        "refusal": refusal,
+        "annotations": [],
+    }
     return {
         "id": cid,
         "object": "chat.completion",

@@ -60,7 +60,7 @@ def require_object(body: Any, *required: str) -> dict[str, Any]:
     return body
 
 
-def part_texts(content: Any, kinds: Iterable[str]) -> list[str]:
+def part_texts(content: Any, kinds: tuple[str, ...]) -> list[str]:
     """Texts of a message's content: a plain string or a list of typed parts."""
     if isinstance(content, str):
         return [content]

@@ -7,12 +7,15 @@ a few unmistakable phrases per category, nothing subtle. `[[flag:CATEGORY]]` in 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
 from . import directives
+
+log = logging.getLogger(__name__)
 
 CATEGORIES = (
     "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
@@ -68,13 +71,18 @@ def keyword_scores(text: str) -> tuple[Scores, Flags]:
 
 @cache
 def _detector() -> Callable[[str], Any] | None:
-    """The local detectors' scorer, or None until that module exists (imported once)."""
+    """The local detectors' scorer, or None when they cannot load (tried once per process)."""
     try:
-        from goodstanding.detect import load_detectors  # type: ignore[attr-defined]
+        from goodstanding.detect import load_detectors
 
-        return load_detectors().moderation_result  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001 — absent or broken detectors: the keyword list stands in
+        scorer: Callable[[str], Any] = load_detectors().moderation_result
+    except ImportError:
         return None
+    except Exception as exc:  # noqa: BLE001 — broken detectors: the keyword list stands in
+        log.warning("simulated moderation uses its keyword list: the local detectors failed "
+                    "to load (%s: %s)", type(exc).__name__, exc)  # fmt: skip
+        return None
+    return scorer
 
 
 def _field(result: Any, name: str) -> Any:
@@ -104,7 +112,10 @@ def text_scores(text: str) -> tuple[Scores, Flags]:
     clean = directives.strip(text)
     if d.flags:
         clean = re.sub(r"\[\[flag:[^\]]*\]\]", "", clean)
-    scores, flags = _detector_scores(clean) or keyword_scores(clean)
+    if clean.strip():
+        scores, flags = _detector_scores(clean) or keyword_scores(clean)
+    else:  # nothing left to judge (e.g. only a `[[say:…]]`): nothing to flag
+        scores, flags = dict.fromkeys(CATEGORIES, 0.0), set()
     for category in d.flags:
         if category in scores:
             scores[category] = FORCED_SCORE

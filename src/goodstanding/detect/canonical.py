@@ -1,0 +1,278 @@
+"""The canonicaliser: one spelling for the many ways people hide a word.
+
+Every detector reads `Canonical.text`, never the raw text, so that "k.i.l.l", "k1ll", "ｋｉｌｌ",
+"kіll" (Cyrillic i) and "ki\u200bll" all become "kill". Payloads hidden in base64, hex, rot13 or
+URL encoding are decoded, canonicalised too and returned in `decoded`, so detectors scan them as
+well. The raw text is kept for reporting.
+
+Guarantees (property-tested): never raises, idempotent on `text`, output at most `MAX_CHARS`
+characters, linear time (every regex below is written so that it cannot backtrack
+quadratically).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from urllib.parse import unquote
+
+import numpy as np
+
+# Longer inputs are cut: a gateway must bound the cost of every request.
+MAX_CHARS = 65_536
+MAX_PAYLOADS = 8
+MAX_PAYLOAD_CHARS = 4_096
+
+
+@dataclass(frozen=True, slots=True)
+class Canonical:
+    raw: str
+    text: str
+    decoded: tuple[str, ...] = ()
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Everything a detector should scan: the canonical text and each decoded payload."""
+        return (self.text, *self.decoded)
+
+
+# Invisible characters that only serve to split a word for a filter: zero-width, bidi
+# controls, soft hyphen, combining grapheme joiner, variation selectors and tag characters.
+_INVISIBLE = (
+    [0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF, 0xFFA0]
+    + list(range(0x200B, 0x2010))
+    + list(range(0x202A, 0x202F))
+    + list(range(0x2060, 0x2070))
+    + list(range(0xFE00, 0xFE10))
+    + list(range(0xE0000, 0xE0080))
+    + list(range(0xE0100, 0xE01F0))
+)
+
+
+def _confusable_pairs() -> dict[int, str]:
+    """Non-ASCII look-alikes of ASCII letters and digits, from Unicode TR39 data.
+
+    The table comes from the maintained `confusable-homoglyphs` package (its confusables.json
+    is generated from TR39's confusables.txt); we only keep pairs with one ASCII side.
+    """
+    data = json.loads(
+        resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
+    )
+    table: dict[int, str] = {}
+    for key, entries in data.items():
+        for entry in entries:
+            _add_pair(table, key, entry["c"])
+    return table
+
+
+def _add_pair(table: dict[int, str], a: str, b: str) -> None:
+    for src, dst in ((a, b), (b, a)):
+        if len(src) == 1 and not src.isascii() and dst.isascii() and dst.isalnum():
+            table.setdefault(ord(src), dst.lower())
+
+
+@lru_cache(maxsize=1)
+def _fold_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = dict(_confusable_pairs())
+    table.update(dict.fromkeys(_INVISIBLE))
+    return table
+
+
+# Leetspeak: only inside words that also hold letters, so "2023" and "$5" stay numbers.
+_LEET = str.maketrans("0134578@$9", "oieastbasg")
+_LEET_WORD = re.compile(r"(?<![a-z0-9@$])[a-z0-9@$]+")
+# Three or more single letters split by the same one to three separator characters:
+# "k.i.l.l", "k i l l", "k - i - l - l"; the back-reference keeps "I k.i.l.l" from becoming
+# "ikill".
+_SPACED = re.compile(
+    r"(?<![a-z0-9@$])[a-z0-9@$]([\s.\-_*·•,/|+~]{1,3})[a-z0-9@$](?:\1[a-z0-9@$]){1,}(?![a-z0-9@$])"
+)
+_SEPARATORS = re.compile(r"[\s.\-_*·•,/|+~]")
+_REPEAT = re.compile(r"(.)\1{2,}", re.DOTALL)
+
+# Python's regex engine costs ~40 ns per character and pattern; on the hot path we first ask
+# cheap C-level byte operations whether a step has anything to do at all. _CLASSES maps each
+# byte of the (lower-cased) UTF-8 text to "a" (letter), "1" (leet symbol) or " " (other).
+
+
+def _classes() -> bytes:
+    table = bytearray(b" " * 256)
+    for c in b"abcdefghijklmnopqrstuvwxyz":
+        table[c] = ord("a")
+    for c in b"0134578@$9":
+        table[c] = ord("1")
+    return bytes(table)
+
+
+_CLASSES = _classes()
+
+
+def _hints(text: str) -> tuple[bool, bool, bool]:
+    """(has a triple repeat, has leet inside a word, has three single letters in a row)."""
+    raw = text.encode("utf-8")
+    classes = raw.translate(_CLASSES)
+    leety = b"a1" in classes or b"1a" in classes
+    words = b" ".join(classes.replace(b"1", b"a").split())
+    spaced = b" a a a " in b" " + words + b" "
+    return _has_triple(raw), leety, spaced
+
+
+def _has_triple(raw: bytes) -> bool:
+    b = np.frombuffer(raw, dtype=np.uint8)
+    eq = b[1:] == b[:-1]
+    return bool((eq[1:] & eq[:-1]).any())
+
+
+def _leet_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    letters = sum(c.isalpha() for c in word)
+    # "mp3" or "b2b" would be mangled for nothing; words mostly made of symbols are not words.
+    if letters < 2 or letters < len(word) - letters:
+        return word
+    return word.translate(_LEET)
+
+
+def _join_spaced(text: str) -> str:
+    return _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group(0)), text)
+
+
+def _fold(text: str) -> str:
+    """Unicode and case folding, whitespace runs to one space."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_fold_table())
+        # NFKC may expand a character up to 18-fold; the bound holds after it too.
+        text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
+    return " ".join(text.lower().split())
+
+
+def _step(text: str) -> str:
+    repeat, leety, spaced = _hints(text)
+    if repeat:
+        text = _REPEAT.sub(r"\1", text)
+    if spaced:
+        text = _join_spaced(text)
+    if leety:
+        text = _LEET_WORD.sub(_leet_word, text)
+    return " ".join(text.split()) if repeat or spaced else text
+
+
+def _canonical_text(raw: str) -> str:
+    text = _fold(raw[:MAX_CHARS])
+    # Each step only shortens the text or turns symbols into letters, so this converges;
+    # the common case (nothing to undo) costs a single pass.
+    for _ in range(8):
+        nxt = _step(text)
+        if nxt == text:
+            break
+        text = nxt
+    return text[:MAX_CHARS].strip()
+
+
+def canonicalize(text: str) -> Canonical:
+    """Canonical form of `text`, plus its decoded hidden payloads. Never raises."""
+    try:
+        raw = text if isinstance(text, str) else str(text)
+        canonical = _canonical_text(raw)
+        if not canonical.isascii():
+            canonical = _stable(canonical)
+        return Canonical(raw=raw, text=canonical, decoded=_decoded(raw, canonical))
+    except Exception:  # noqa: BLE001 - a detector input must never crash the gateway
+        return Canonical(raw=str(text)[:MAX_CHARS], text="", decoded=())
+
+
+def _stable(text: str) -> str:
+    # ASCII output is a fixed point by construction. Outside ASCII, folding may in rare cases
+    # expose a new pattern (a lower-cased letter that NFKC composes, say): iterate to a fixed
+    # point so that canonicalize stays idempotent.
+    for _ in range(4):
+        nxt = _canonical_text(text)
+        if nxt == text:
+            return text
+        text = nxt
+    return text
+
+
+# --- hidden payloads ----------------------------------------------------------------------
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_BASE64_CLASSES = bytes(
+    ord("a") if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "+/_-=") else ord(" ")
+    for c in range(256)
+)
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}")
+_HEX_ESCAPED = re.compile(r"(?:\\x[0-9a-fA-F]{2}){4,}")
+_URL_ENCODED = re.compile(r"%[0-9a-fA-F]{2}")
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm"
+)
+_STOPWORDS = (" the ", " and ", " to ", " you ", " a ", " of ")
+
+
+def _decoded(raw: str, canonical: str) -> tuple[str, ...]:
+    payloads: list[str] = []
+    src = raw[:MAX_CHARS]
+    for candidate in _candidates(src, canonical):
+        text = _canonical_text(candidate[:MAX_PAYLOAD_CHARS])
+        if text and text != canonical and text not in payloads:
+            payloads.append(text)
+        if len(payloads) >= MAX_PAYLOADS:
+            break
+    return tuple(payloads)
+
+
+def _candidates(src: str, canonical: str):
+    # base64 and hex payloads are long unbroken tokens; most prompts have none.
+    if b"a" * 16 in src.encode("utf-8").translate(_BASE64_CLASSES):
+        for match in _BASE64.finditer(src):
+            yield from _from_base64(match.group(0))
+        for match in _HEX.finditer(src):
+            yield from _from_bytes(binascii.unhexlify(match.group(0)))
+        for match in _HEX_ESCAPED.finditer(src):
+            yield from _from_bytes(bytes.fromhex(match.group(0).replace("\\x", "")))
+    if "%" in src and _URL_ENCODED.search(src):
+        yield unquote(src)
+    yield from _from_rot13(canonical)
+
+
+def _from_base64(token: str):
+    token = token.rstrip("=")
+    # Plain long words ("internationalization") also match; require some mixed case or digits.
+    if token.isalpha() and (token.islower() or token.isupper()):
+        return
+    padded = token + "=" * (-len(token) % 4)
+    try:
+        data = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return
+    yield from _from_bytes(data)
+
+
+def _from_bytes(data: bytes):
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    printable = sum(c.isprintable() or c.isspace() for c in text)
+    letters = sum(c.isalpha() for c in text)
+    if text and printable == len(text) and letters * 2 >= len(text):
+        yield text
+
+
+def _from_rot13(canonical: str):
+    if len(canonical) < 12:
+        return
+    padded = f" {canonical} "
+    # English has a stop word every ~30 characters; rot13 text has almost none.
+    plain = sum(padded.count(w) for w in _STOPWORDS)
+    if plain * 80 > len(padded):
+        return
+    rotated = padded.translate(_ROT13)
+    shifted = sum(rotated.count(w) for w in _STOPWORDS)
+    if shifted >= 2 and shifted > 2 * plain:
+        yield rotated

@@ -1,0 +1,133 @@
+"""Category lexicons matched with Aho-Corasick on canonical text.
+
+One automaton holds every term of every list (`data/lexicon.json`), so a text is scanned once
+whatever the number of terms. Matches count only at word boundaries. Allow-list phrases
+("kill the process", "shoot a photo", "suicide prevention") mask the terms inside them: the
+homonym then neither scores a category nor reaches the classifier as a feature.
+
+`sexual/minors` is a rule, not a model (we never write examples of it): a strong term flags on
+its own; otherwise a sexual signal together with a minor/age signal does. It is tuned for
+recall because the category is zero-tolerance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import ahocorasick
+
+from goodstanding.detect.canonical import canonicalize
+
+_ALTERNATION = re.compile(r"\{([^{}]*)\}")
+MINORS = "sexual/minors"
+
+
+@dataclass(frozen=True, slots=True)
+class LexiconHits:
+    strong: frozenset[str]  # categories a strong term names on its own
+    weak: frozenset[str]  # categories with any term (strong or weak): classifier features
+    minors_strong: bool
+    minors_sexual: bool
+    minors_minor: bool
+    masked: str  # the canonical text with allow-listed spans blanked out
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Pseudo-words the classifier learns weights for."""
+        names = [f"__lex_{c}" for c in sorted(self.weak)]
+        names += [f"__lexs_{c}" for c in sorted(self.strong)]
+        if self.minors_minor:
+            names.append("__lex_minor")
+        return tuple(names)
+
+
+def expand(pattern: str) -> Iterator[str]:
+    """'{kill|end} {a|} job' -> 'kill a job', 'kill job', 'end a job', 'end job'."""
+    parts = _ALTERNATION.split(pattern)
+    # split() alternates literal text and group bodies: even indexes are literals.
+    choices = [[p] if i % 2 == 0 else p.split("|") for i, p in enumerate(parts)]
+    for combo in itertools.product(*choices):
+        yield " ".join("".join(combo).split())
+
+
+class Lexicon:
+    """An automaton over all lists; `match` is one pass plus a boundary check per hit."""
+
+    def __init__(self, spec: dict) -> None:
+        self._automaton = ahocorasick.Automaton()
+        tags: dict[str, set[tuple[str, str]]] = {}
+        for tag, patterns in _lists(spec):
+            for pattern in patterns:
+                for term in _canonical_terms(pattern):
+                    tags.setdefault(term, set()).add(tag)
+        for term, term_tags in tags.items():
+            self._automaton.add_word(term, (len(term), tuple(sorted(term_tags))))
+        self._automaton.make_automaton()
+
+    def match(self, text: str) -> LexiconHits:
+        hits, allowed = self._scan(f" {text} ")
+        if allowed:
+            hits = [h for h in hits if not _covered(h[0], h[1], allowed)]
+        return _summarise(hits, _mask(text, allowed) if allowed else text)
+
+    def _scan(self, padded: str) -> tuple[list[tuple[int, int, tuple]], list[tuple[int, int]]]:
+        hits, allowed = [], []
+        for end, (length, tags) in self._automaton.iter(padded):
+            start = end - length + 1
+            if padded[start - 1].isalnum() or padded[end + 1].isalnum():
+                continue
+            if ("allow", "") in tags:
+                allowed.append((start - 1, end))  # offsets into the unpadded text
+            hits.append((start - 1, end, tags))
+        return hits, allowed
+
+
+def _lists(spec: dict) -> Iterator[tuple[tuple[str, str], Iterable[str]]]:
+    for category, lists in spec["terms"].items():
+        yield ("strong", category), lists["strong"]
+        yield ("weak", category), lists["weak"]
+    for kind in ("strong", "sexual", "minor"):
+        yield (f"minors_{kind}", MINORS), spec["minors"][kind]
+    yield ("allow", ""), spec["allow"]
+
+
+def _canonical_terms(pattern: str) -> set[str]:
+    # Terms go through the same canonicaliser as the texts, or "17yo" (-> "itgo") never matches.
+    return {t for t in (canonicalize(p).text for p in expand(pattern)) if t}
+
+
+def _covered(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(s <= start and end <= e for s, e in spans)
+
+
+def _mask(text: str, spans: list[tuple[int, int]]) -> str:
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return " ".join("".join(chars).split())
+
+
+def _summarise(hits: list[tuple[int, int, tuple]], masked: str) -> LexiconHits:
+    tags = {tag for _, _, t in hits for tag in t}
+    return LexiconHits(
+        strong=frozenset(c for kind, c in tags if kind == "strong"),
+        weak=frozenset(c for kind, c in tags if kind in ("strong", "weak")),
+        minors_strong=("minors_strong", MINORS) in tags,
+        minors_sexual=("minors_sexual", MINORS) in tags,
+        minors_minor=("minors_minor", MINORS) in tags,
+        masked=masked,
+    )
+
+
+@lru_cache(maxsize=1)
+def load_lexicon() -> Lexicon:
+    spec = json.loads(
+        resources.files("goodstanding.detect").joinpath("data/lexicon.json").read_text("utf-8")
+    )
+    return Lexicon(spec)

@@ -1,0 +1,95 @@
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from goodstanding.detect.canonical import MAX_CHARS, Canonical, canonicalize
+
+OBFUSCATED = [
+    ("k.i.l.l", "kill"),
+    ("k i l l them", "kill them"),
+    ("K1LL", "kill"),
+    ("ｋｉｌｌ", "kill"),  # fullwidth, folded by NFKC
+    ("kіll", "kill"),  # Cyrillic і, folded by TR39 confusables
+    ("ki\u200bll", "kill"),  # zero-width space
+    ("ki\u00adll", "kill"),  # soft hyphen
+    ("k\u202eill", "kill"),  # bidi override
+    ("kiiiiill", "kill"),
+    ("b0mb", "bomb"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), OBFUSCATED)
+def test_obfuscations_fold_to_one_spelling(raw, expected):
+    assert canonicalize(raw).text == expected
+
+
+@pytest.mark.parametrize("text", ["in 2023 I paid $5", "I am a cat", "version 3.11"])
+def test_ordinary_text_keeps_its_words(text):
+    assert canonicalize(text).text == text.lower()
+
+
+def test_raw_text_is_kept():
+    assert canonicalize("K1LL").raw == "K1LL"
+
+
+@pytest.mark.parametrize(
+    ("raw", "payload"),
+    [
+        ("aG93IHRvIG1ha2UgYSBib21i", "how to make a bomb"),  # base64
+        ("686f7720746f206d616b65206120626f6d62", "how to make a bomb"),  # hex
+        ("ubj gb znxr n obzo naq uvqr vg sebz gur cbyvpr", "how to make a bomb and hide it"),
+        ("%68%6f%77%20to make a bomb", "how to make a bomb"),  # URL encoding
+    ],
+)
+def test_hidden_payloads_are_decoded(raw, payload):
+    assert any(payload in d for d in canonicalize(raw).decoded)
+
+
+def test_result_is_frozen():
+    with pytest.raises(AttributeError):
+        canonicalize("x").text = "y"  # type: ignore[misc]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_idempotent(text):
+    once = canonicalize(text).text
+    assert canonicalize(once).text == once
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ai1 .-_k\u200b$@0xAZ=+/%"), max_size=400))
+def test_idempotent_on_obfuscation_alphabet(text):
+    once = canonicalize(text).text
+    assert canonicalize(once).text == once
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(), st.binary().map(lambda b: b.decode("latin-1"))))
+def test_never_raises_and_bounds_output(text):
+    result = canonicalize(text)
+    assert isinstance(result, Canonical)
+    assert len(result.text) <= MAX_CHARS
+    assert all(len(d) <= MAX_CHARS for d in result.decoded)
+
+
+ADVERSARIAL = [
+    "a" * 200_000,
+    "a." * 100_000,
+    "k 1 " * 50_000,
+    "A1" * 100_000,
+    "%4" * 100_000,
+    "\u200b" * 200_000,
+    "ﷺ" * 100_000,  # NFKC expands this one character to 18
+    "aGVsbG8g" * 25_000,
+]
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
+def test_bounded_time_on_adversarial_input(text):
+    start = time.perf_counter()
+    result = canonicalize(text)
+    assert time.perf_counter() - start < 1.0
+    assert len(result.text) <= MAX_CHARS

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 _TERMINATORS = (b"\n\n", b"\r\n\r\n")
 _RESPONSE_DONE = (b"response.completed", b"response.incomplete", b"response.failed")
+# substrings that mark the event carrying usage: Chat's usage chunk, Responses' terminal event
+_USAGE_MARKERS = {True: (b'"usage":{', b'"usage": {'), False: _RESPONSE_DONE}
 _TEXT_EVENTS = {
     "response.output_text.delta",
     "response.refusal.delta",
@@ -174,10 +176,8 @@ async def guard_stream(
     try:
         async with aclosing(upstream):
             if not pipeline.output_checks:
-                async for event in sse_events(upstream):
-                    keep, _ = state.inspect(event)
-                    if keep:
-                        yield event
+                async for out in _relay(state, upstream):
+                    yield out
             else:
                 call.notes["need_text"] = True
                 async for out in _windowed(pipeline, call, state, sse_events(upstream)):
@@ -187,6 +187,32 @@ async def guard_stream(
         raise
     finally:
         await pipeline.finish(call, error)
+
+
+async def _relay(state: StreamState, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """No output checks: pass whole events on per upstream read, looking only for usage.
+
+    One ``rfind`` and one substring test per read; events are only split apart in the rare
+    read that carries usage (the end of a stream).
+    """
+    buffer = b""
+    for_usage = _USAGE_MARKERS[state.chat]
+    async for chunk in chunks:
+        buffer = buffer + chunk if buffer else chunk
+        cut = buffer.rfind(b"\n\n")
+        if cut < 0:
+            continue
+        complete, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+        if any(marker in complete for marker in for_usage):
+            complete = b"".join(e for e in _split(complete) if state.inspect(e)[0])
+        if complete:
+            yield complete
+    if buffer.strip():
+        yield buffer
+
+
+def _split(block: bytes) -> list[bytes]:
+    return [part + b"\n\n" for part in block.split(b"\n\n") if part]
 
 
 async def _windowed(

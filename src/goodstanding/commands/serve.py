@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     require_runnable(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     print(f"goodstanding: serving on http://{args.host}:{args.port}/v1 "
           f"(upstream {settings.upstream.url})", flush=True)
     if args.workers > 1:

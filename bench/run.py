@@ -1,0 +1,217 @@
+"""Gateway vs bare passthrough, in one run, in front of the same fast static upstream.
+
+    python bench/run.py [--requests 2000] [--rounds 3] [--variants core,enforcement,moderation]
+
+Each server runs in its own process; the load generator (this process) sends the same
+OpenAI-shaped requests to each in turn. Reported per target, as medians over the rounds:
+
+- CPU µs per request of the server process alone (utime+stime from /proc, all threads), at
+  concurrency 1 and 8;
+- p50 latency at concurrency 1, and the gateway's added p50 over the passthrough;
+- the ratio of the gateway's CPU per request to the passthrough's (the product figure).
+
+Variants switch features on through the gateway's own settings (environment variables):
+``core`` is issue 2's gateway (auth, validation, identity, audit, streaming accounting);
+``enforcement`` adds limits, strikes and geo; ``moderation`` adds input+output moderation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+TICK = os.sysconf("SC_CLK_TCK")
+PROMPT = ("Summarise the following paragraph for a customer newsletter in two sentences. " * 6)[:500]
+
+OFF = {"GOODSTANDING_MODERATION__INPUT": "off", "GOODSTANDING_MODERATION__OUTPUT": "off",
+       "GOODSTANDING_GEO__MODE": "off", "GOODSTANDING_LIMITS__END_USER__RPM": "null",
+       "GOODSTANDING_LIMITS__END_USER__TPM": "null", "GOODSTANDING_LIMITS__END_USER__RPD": "null",
+       "GOODSTANDING_LIMITS__IP__RPM": "null"}
+HIGH = {"GOODSTANDING_LIMITS__END_USER__RPM": "100000000",
+        "GOODSTANDING_LIMITS__END_USER__TPM": "100000000000",
+        "GOODSTANDING_LIMITS__END_USER__RPD": "100000000",
+        "GOODSTANDING_LIMITS__IP__RPM": "100000000"}
+VARIANTS = {
+    "core": OFF,
+    "enforcement": {**OFF, **HIGH, "GOODSTANDING_GEO__MODE": "block"},
+    "moderation": {**HIGH, "GOODSTANDING_GEO__MODE": "block"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"a benchmark server exited early (code {proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listening on {port} after {timeout}s")
+
+
+def start(args: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen([PYTHON, *args], env={**os.environ, **(env or {})})
+    wait_listening(port, proc)
+    return proc
+
+
+def gateway_env(folder: str, upstream: str, variant: str) -> dict[str, str]:
+    return {"OPENAI_API_KEY": "sk-bench", "GOODSTANDING_UPSTREAM_URL": upstream + "/v1",
+            "GOODSTANDING_DATABASE_URL": f"sqlite:///{folder}/bench.db",
+            "GOODSTANDING_SECRET": secrets.token_hex(16), **VARIANTS[variant]}
+
+
+def make_key(env: dict[str, str]) -> str:
+    out = subprocess.run([PYTHON, "-m", "goodstanding.cli", "keys", "create", "bench", "--json"],
+                         env={**os.environ, **env}, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)["key"]
+
+
+async def one(session: aiohttp.ClientSession, url: str, headers: dict, body: bytes) -> float:
+    started = time.perf_counter()
+    async with session.post(url, data=body, headers=headers) as resp:
+        await resp.read()
+        if resp.status != 200:
+            raise SystemExit(f"{url} answered {resp.status}: {(await resp.text())[:200]}")
+    return time.perf_counter() - started
+
+
+async def load(url: str, headers: dict, body: bytes, n: int, concurrency: int,
+               pid: int) -> tuple[float, list[float]]:
+    """Send n requests with `concurrency` in flight; return (server CPU s, latencies)."""
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        for _ in range(50):  # warm-up: connections, caches, first-use imports
+            await one(session, url, headers, body)
+        queue = iter(range(n))
+        before = cpu_seconds(pid)
+
+        async def worker() -> None:
+            for _ in queue:
+                latencies.append(await one(session, url, headers, body))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return cpu_seconds(pid) - before, latencies
+
+
+def request(stream: bool) -> bytes:
+    return json.dumps({"model": "gpt-4o-mini", "stream": stream, "max_tokens": 200,
+                       "safety_identifier": "bench-user-1",
+                       "messages": [{"role": "user", "content": PROMPT}]}).encode()
+
+
+def measure(url: str, headers: dict, pid: int, n: int, stream: bool = False) -> dict:
+    body = request(stream)
+    cpu1, lat1 = asyncio.run(load(url, headers, body, n, 1, pid))
+    cpu8, lat8 = asyncio.run(load(url, headers, body, n, 8, pid))
+    return {"cpu_us_c1": cpu1 / n * 1e6, "cpu_us_c8": cpu8 / n * 1e6,
+            "p50_ms_c1": statistics.median(lat1) * 1000,
+            "rps_c8": n / sum(lat8) * 8 if lat8 else 0.0}
+
+
+def median_of(rounds: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+
+
+def run(args: argparse.Namespace) -> dict:
+    up_port, bare_port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up_port}"
+    procs = [start([str(HERE / "static_upstream.py"), "--port", str(up_port)], up_port)]
+    procs.append(start([str(HERE / "passthrough.py"), "--port", str(bare_port),
+                        "--upstream", upstream + "/v1"], bare_port))
+    results: dict = {"requests": args.requests, "rounds": args.rounds, "targets": {}}
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            gateways = {}
+            for variant in args.variants:
+                env = gateway_env(f"{folder}/{variant}", upstream, variant)
+                os.makedirs(f"{folder}/{variant}")
+                token = make_key(env)
+                port = free_port()
+                proc = start(["-m", "goodstanding.cli", "serve", "--port", str(port)], port, env)
+                procs.append(proc)
+                gateways[variant] = (port, proc.pid, {"authorization": f"Bearer {token}",
+                                                      "content-type": "application/json"})
+            bare = (bare_port, procs[1].pid, {"content-type": "application/json"})
+            targets = {"passthrough": bare, **gateways}
+            for stream in (False, True):
+                label = "stream" if stream else "plain"
+                rounds: dict[str, list[dict]] = {t: [] for t in targets}
+                for number in range(args.rounds):
+                    for name, (port, pid, headers) in targets.items():
+                        print(f"  round {number + 1}/{args.rounds} {label:<6} {name} …",
+                              file=sys.stderr, flush=True)
+                        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                        rounds[name].append(measure(url, headers, pid, args.requests, stream))
+                results["targets"][label] = {t: median_of(r) for t, r in rounds.items()}
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+    return results
+
+
+def report(results: dict) -> None:
+    for label, targets in results["targets"].items():
+        floor = targets["passthrough"]
+        print(f"\n{label} chat completions ({results['requests']} requests × "
+              f"{results['rounds']} rounds, medians)")
+        print(f"{'target':<14}{'CPU µs/req c1':>15}{'c8':>9}{'ratio c1':>10}{'ratio c8':>10}"
+              f"{'p50 ms c1':>11}{'added p50':>11}{'req/s c8':>10}")
+        for name, m in targets.items():
+            print(f"{name:<14}{m['cpu_us_c1']:>15.0f}{m['cpu_us_c8']:>9.0f}"
+                  f"{m['cpu_us_c1'] / floor['cpu_us_c1']:>10.2f}"
+                  f"{m['cpu_us_c8'] / floor['cpu_us_c8']:>10.2f}{m['p50_ms_c1']:>11.3f}"
+                  f"{m['p50_ms_c1'] - floor['p50_ms_c1']:>11.3f}{m['rps_c8']:>10.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", default="core",
+                        help=f"comma-separated, of {','.join(VARIANTS)}")
+    parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
+    args = parser.parse_args()
+    args.variants = [v for v in args.variants.split(",") if v]
+    for v in args.variants:
+        if v not in VARIANTS:
+            raise SystemExit(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+    results = run(args)
+    report(results)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(f"\nresults written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

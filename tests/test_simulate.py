@@ -337,6 +337,8 @@ def test_embeddings_are_deterministic(client: openai.OpenAI, encoding: str) -> N
     assert first.data[0].embedding == pytest.approx(again.data[0].embedding)
     assert first.data[0].embedding != first.data[1].embedding
     assert first.usage.prompt_tokens == 2
+    raw = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input="a")
+    assert "x-ratelimit-remaining-tokens" in raw.headers
 
 
 def test_models(client: openai.OpenAI) -> None:

@@ -59,7 +59,8 @@ async def embeddings(req: Request, sim: SimulatedUpstream) -> Reply:
     ]
     used = sum(tokens(t) for t in texts)
     usage = {"prompt_tokens": used, "total_tokens": used}
-    return Reply(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
+    result = {"object": "list", "data": data, "model": body["model"], "usage": usage}
+    return Reply(200, result, sim.window.take(used))
 
 
 def _count(value: Any) -> int:

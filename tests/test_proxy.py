@@ -220,3 +220,18 @@ def test_metrics_count_calls(gw, sim):
     gw.client().chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="u1")
     text = httpx2.get(f"{gw.url}/metrics").text
     assert 'goodstanding_requests_total{endpoint="chat.completions",decision="allowed"}' in text
+
+
+def test_client_leaving_mid_stream_cancels_the_upstream_request(gw, sim):
+    sim.config.chunk_delay = 0.05
+    stream = gw.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "go [[words:200]]"}],
+        stream=True, safety_identifier="u1")
+    for number, _ in enumerate(stream):
+        if number == 3:
+            break
+    stream.close()
+    deadline = time.time() + 3
+    while not sim.streams["abandoned"] and time.time() < deadline:
+        time.sleep(0.02)
+    assert sim.streams["abandoned"] == 1 and sim.streams["completed"] == 0

@@ -86,6 +86,8 @@ class SimulatedUpstream:
         self.url: str | None = None  # set by whoever serves it, for tests' convenience
         self.config = SimConfig()
         self.calls: Counter[str] = Counter()
+        # how streams ended: "completed", "abandoned" (the client left), "disconnected" (fault)
+        self.streams: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []
         self.moderation_inputs: list[Any] = []
         self.api_keys: dict[str, dict[str, Any]] = {}  # minted through the Admin API, by id
@@ -97,7 +99,7 @@ class SimulatedUpstream:
     def reset(self) -> None:
         """Forget everything seen and restore the default configuration."""
         self.config = SimConfig()
-        for store in (self.calls, self.requests, self.moderation_inputs, self.api_keys,
+        for store in (self.calls, self.streams, self.requests, self.moderation_inputs, self.api_keys,
                       self.deleted_keys, self.cases):  # fmt: skip
             store.clear()
         self.window.reset()
@@ -118,7 +120,9 @@ class SimulatedUpstream:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
         elif scope["type"] == "http":
-            await send_reply(send, receive, await self._answer(scope, receive))
+            ended = await send_reply(send, receive, await self._answer(scope, receive))
+            if ended:
+                self.streams[ended] += 1
 
     async def _answer(self, scope: dict[str, Any], receive: Receive) -> Reply | StreamReply:
         try:

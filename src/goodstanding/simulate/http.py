@@ -110,18 +110,19 @@ def _headers(extra: dict[str, str], content_type: bytes) -> list[tuple[bytes, by
     return headers
 
 
-async def send_reply(send: Send, receive: Receive, reply: Reply | StreamReply) -> None:
+async def send_reply(send: Send, receive: Receive, reply: Reply | StreamReply) -> str | None:
+    """Send the reply; for a stream, say how it ended ("completed" or "abandoned")."""
     if isinstance(reply, StreamReply):
-        await _send_stream(send, receive, reply)
-        return
+        return await _send_stream(send, receive, reply)
     body = orjson.dumps(reply.body)
     headers = _headers(reply.headers, b"application/json")
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+    return None
 
 
-async def _send_stream(send: Send, receive: Receive, reply: StreamReply) -> None:
+async def _send_stream(send: Send, receive: Receive, reply: StreamReply) -> str:
     headers = _headers(reply.headers, b"text/event-stream; charset=utf-8")
     headers.append((b"cache-control", b"no-cache"))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -131,11 +132,12 @@ async def _send_stream(send: Send, receive: Receive, reply: StreamReply) -> None
     try:
         async for chunk in reply.events:
             if gone.done():
-                return
+                return "abandoned"
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+        return "completed"
     except Disconnect:
-        return  # returning mid-response makes uvicorn close the connection: the fault
+        return "disconnected"  # returning mid-response makes uvicorn close the connection
     finally:
         gone.cancel()
         await reply.events.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,92 @@
+"""One behaviour suite for every store backend (STYLE 9): memory, SQLite, PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from goodstanding import keys
+from goodstanding.stores import open_store
+from goodstanding.stores.base import Identity, Store
+from tests.services import postgres_database
+
+BACKENDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "memory":
+        yield "memory://"
+    elif request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = open_store(store_url)
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_keys_round_trip(store):
+    key, token = await keys.create_key(store, "team-a", rpm=7, upstream="team-a")
+    fetched = await store.get_key(key.id)
+    assert fetched == key
+    assert [k.id for k in await store.list_keys()] == [key.id]
+    assert await store.get_key("missing") is None
+
+
+async def test_update_key(store):
+    key, _ = await keys.create_key(store, "team-a")
+    assert await store.update_key(key.id, revoked_at=123.0)
+    assert (await store.get_key(key.id)).revoked_at == 123.0
+    assert not await store.update_key("missing", revoked_at=1.0)
+
+
+async def test_identities_are_written_once_and_looked_up(store):
+    first = Identity("a" * 64, "team-a", "alice", 1.0)
+    await store.remember_identities([first])
+    await store.remember_identities([Identity("a" * 64, "team-a", "mallory", 2.0)])
+    assert await store.lookup_identity("a" * 64) == first
+    assert await store.lookup_identity("b" * 64) is None
+
+
+def record(n: int, **fields) -> dict:
+    base = {
+        "ts": 1000.0 + n, "request_id": f"req_{n}", "key_id": "k1", "tenant": "t",
+        "end_user": "alice", "client_ip": "127.0.0.1", "country": None, "method": "POST",
+        "endpoint": "chat.completions", "model": "m", "stream": False, "status": 200,
+        "tokens_in": 3, "tokens_out": 4, "decision": "allowed", "reasons": [],
+        "scores": {}, "latency_ms": 1.5,
+    }
+    return {**base, **fields}
+
+
+async def test_audit_batches_and_filters(store):
+    await store.write_audit([record(n) for n in range(5)])
+    await store.write_audit([record(9, end_user="bob", decision="refused",
+                                    reasons=["end_user_required"])])
+    newest = await store.query_audit(limit=3)
+    assert [r["request_id"] for r in newest] == ["req_9", "req_4", "req_3"]
+    refused = await store.query_audit(decision="refused")
+    assert refused[0]["reasons"] == ["end_user_required"] and refused[0]["end_user"] == "bob"
+    assert len(await store.query_audit(end_user="alice", since=1002.0, until=1004.0)) == 2
+
+
+async def test_ping(store):
+    started = time.perf_counter()
+    await store.ping()
+    assert time.perf_counter() - started < 5

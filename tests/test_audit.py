@@ -91,3 +91,14 @@ async def test_failed_write_keeps_records_for_retry():
     await asyncio.sleep(0.3)
     await audit.close()
     assert [r["request_id"] for r in store.audit] == ["req_1"]
+
+
+def test_upstream_errors_are_recorded_with_their_code(gw, sim):
+    with pytest.raises(openai.BadRequestError):
+        gw.client().chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "[[fault:cyber_policy]]"}],
+            safety_identifier="eve")
+    time.sleep(0.3)
+    row = gw.store_call("query_audit")[0]
+    assert row["decision"] == "upstream_error" and row["reasons"] == ["upstream:cyber_policy"]
+    assert row["status"] == 400

@@ -115,7 +115,10 @@ class HttpUpstream:
         finally:
             response.release()
         if response.status >= 400:
-            call.notes["upstream_error"] = _error_code(body)
+            code = _error_code(body)
+            call.notes["upstream_error"] = code
+            call.decision = "upstream_error"
+            call.reasons.append(f"upstream:{code or response.status}")
             return Result(response.status, headers, body)
         document = _usage_document(call, body)
         return Result(response.status, headers, body, document=document)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from goodstanding.call import VirtualKey
+from goodstanding.standing import Action, Standing, Strike
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,41 @@ class AuditStore(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-class Store(KeyStore, IdentityStore, AuditStore, Protocol):
+class EndUserStore(Protocol):
+    """Strikes, status and the history of actions per (tenant, end user)."""
+
+    async def get_standing(self, tenant: str, end_user: str) -> Standing | None: ...
+
+    async def set_standing(self, standing: Standing, action: Action) -> None:
+        """Upsert the status and append the action that changed it, in one transaction."""
+
+    async def list_standings(
+        self, *, tenant: str | None = None, status: str | None = None, limit: int = 1000
+    ) -> list[Standing]: ...
+
+    async def add_strike(self, strike: Strike, since: float) -> int:
+        """Store the strike; return how many strikes of that end user are at or after since."""
+
+    async def strikes_of(self, tenant: str, end_user: str) -> list[Strike]: ...
+
+    async def clear_strikes(self, tenant: str, end_user: str) -> int: ...
+
+    async def record_action(self, action: Action) -> None: ...
+
+    async def actions_of(self, tenant: str, end_user: str) -> list[Action]: ...
+
+
+class WebhookStore(Protocol):
+    """Webhook ids already acted on, so a replayed delivery does nothing."""
+
+    async def claim_webhook(self, webhook_id: str, received_at: float) -> bool:
+        """True when the id is new (and is now claimed); False for a replay."""
+
+    async def release_webhook(self, webhook_id: str) -> None:
+        """Forget a claim whose processing failed, so the sender's retry is acted on."""
+
+
+class Store(KeyStore, IdentityStore, AuditStore, EndUserStore, WebhookStore, Protocol):
     async def migrate(self) -> None: ...
 
     async def ping(self) -> None: ...

@@ -8,10 +8,12 @@ from typing import Any
 
 from goodstanding.call import VirtualKey
 from goodstanding.stores.base import Identity
+from goodstanding.stores.endusers_memory import MemoryEndUsers
 
 
-class MemoryStore:
+class MemoryStore(MemoryEndUsers):
     def __init__(self) -> None:
+        super().__init__()
         self.keys: dict[str, VirtualKey] = {}
         self.identities: dict[str, Identity] = {}
         self.audit: list[dict[str, Any]] = []

@@ -56,5 +56,53 @@ audit_events = sa.Table(
     sa.Column("latency_ms", sa.Float),
 )
 
+# end-user enforcement (strikes, suspensions, bans; migration 0002)
+end_users = sa.Table(
+    "end_users",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("end_user", sa.String(256), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("until", sa.Float),
+    sa.Column("reason", sa.String(256)),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("forgiven_at", sa.Float),
+)
+
+strikes = sa.Table(
+    "strikes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("end_user", sa.String(256), nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("reason", sa.String(256), nullable=False),
+    sa.Column("categories", sa.JSON, nullable=False, default=list),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("request_id", sa.String(64)),
+    sa.Index("ix_strikes_user_ts", "tenant", "end_user", "ts"),
+)
+
+enforcement_actions = sa.Table(
+    "enforcement_actions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("end_user", sa.String(256), nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("by", sa.String(128), nullable=False),
+    sa.Column("reason", sa.String(256)),
+    sa.Column("until", sa.Float),
+    sa.Index("ix_enforcement_actions_user", "tenant", "end_user", "ts"),
+)
+
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
 AUDIT_FIELDS = tuple(c.name for c in audit_events.columns if c.name != "id")
 KEY_FIELDS = tuple(c.name for c in keys.columns)

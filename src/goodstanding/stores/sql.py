@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from goodstanding.call import VirtualKey
 from goodstanding.stores import schema
 from goodstanding.stores.base import Identity
+from goodstanding.stores.endusers_sql import SqlEndUsers
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
             "postgres": "postgresql+asyncpg"}
@@ -58,7 +59,7 @@ def _key(row: Any) -> VirtualKey:
     return VirtualKey(**data)
 
 
-class SqlStore:
+class SqlStore(SqlEndUsers):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)

@@ -1,0 +1,115 @@
+"""The end-user store's behaviour, one suite over every backend (STYLE 9)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from goodstanding.standing import Action, Standing, Strike
+from goodstanding.stores import open_store
+from goodstanding.stores.base import Store
+
+BACKENDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "memory":
+        yield "memory://"
+    elif request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        from tests.services import postgres_database
+
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = open_store(store_url)
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def strike(ts: float, user: str = "alice", tenant: str = "app") -> Strike:
+    return Strike(tenant, user, ts, "upstream_invalid_prompt", ("invalid_prompt", "x"),
+                  "request", f"req_{ts}")
+
+
+async def test_unknown_end_user_has_no_standing(store):
+    assert await store.get_standing("app", "nobody") is None
+    assert await store.strikes_of("app", "nobody") == []
+    assert await store.actions_of("app", "nobody") == []
+
+
+async def test_add_strike_counts_only_since(store):
+    assert await store.add_strike(strike(10.0), since=0.0) == 1
+    assert await store.add_strike(strike(20.0), since=0.0) == 2
+    assert await store.add_strike(strike(30.0), since=15.0) == 2  # the strike at 10 aged out
+    assert await store.add_strike(strike(40.0, user="bob"), since=0.0) == 1
+
+
+async def test_strikes_keep_reasons_and_categories_in_order(store):
+    await store.add_strike(strike(2.0), since=0.0)
+    await store.add_strike(strike(1.0), since=0.0)
+    history = await store.strikes_of("app", "alice")
+    assert [s.ts for s in history] == [1.0, 2.0]
+    assert history[0] == strike(1.0)
+
+
+async def test_set_standing_upserts_and_records_the_action(store):
+    suspended = Standing("app", "alice", "suspended", 500.0, "3 strikes", 100.0)
+    await store.set_standing(suspended, Action("app", "alice", 100.0, "suspend", "gateway",
+                                               "3 strikes", 500.0))
+    assert await store.get_standing("app", "alice") == suspended
+    active = Standing("app", "alice", "active", None, None, 200.0, forgiven_at=200.0)
+    await store.set_standing(active, Action("app", "alice", 200.0, "unban", "cli:ops"))
+    assert await store.get_standing("app", "alice") == active
+    actions = await store.actions_of("app", "alice")
+    assert [(a.action, a.by) for a in actions] == [("suspend", "gateway"), ("unban", "cli:ops")]
+    assert actions[0].until == 500.0
+
+
+async def test_list_standings_filters_by_tenant_and_status(store):
+    for ts, (tenant, user, status) in enumerate(
+        [("app", "a", "banned"), ("app", "b", "active"), ("other", "c", "banned")]
+    ):
+        until = None
+        await store.set_standing(Standing(tenant, user, status, until, None, float(ts)),
+                                 Action(tenant, user, float(ts), "ban", "test"))
+    assert [s.end_user for s in await store.list_standings()] == ["c", "b", "a"]
+    assert [s.end_user for s in await store.list_standings(tenant="app")] == ["b", "a"]
+    banned = await store.list_standings(status="banned")
+    assert {s.end_user for s in banned} == {"a", "c"}
+    assert [s.end_user for s in await store.list_standings(limit=1)] == ["c"]
+
+
+async def test_clear_strikes_is_per_end_user(store):
+    await store.add_strike(strike(1.0), since=0.0)
+    await store.add_strike(strike(2.0), since=0.0)
+    await store.add_strike(strike(3.0, user="bob"), since=0.0)
+    assert await store.clear_strikes("app", "alice") == 2
+    assert await store.strikes_of("app", "alice") == []
+    assert len(await store.strikes_of("app", "bob")) == 1
+
+
+async def test_record_action_alone(store):
+    await store.record_action(Action("app", "alice", 1.0, "warn", "gateway", "strike 1"))
+    assert [a.action for a in await store.actions_of("app", "alice")] == ["warn"]
+
+
+async def test_webhook_ids_are_claimed_once_and_can_be_released(store):
+    assert await store.claim_webhook("wh_1", 1.0)
+    assert not await store.claim_webhook("wh_1", 2.0)
+    await store.release_webhook("wh_1")
+    assert await store.claim_webhook("wh_1", 3.0)

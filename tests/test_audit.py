@@ -100,5 +100,5 @@ def test_upstream_errors_are_recorded_with_their_code(gw, sim):
             safety_identifier="eve")
     time.sleep(0.3)
     row = gw.store_call("query_audit")[0]
-    assert row["decision"] == "upstream_error" and row["reasons"] == ["upstream:cyber_policy"]
+    assert row["decision"] == "upstream_error" and row["reasons"][0] == "upstream:cyber_policy"
     assert row["status"] == 400

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from goodstanding.audit import AuditLog
 from goodstanding.checks import build_pipeline
+from goodstanding.enforcement import Enforcer
 from goodstanding.errors import ConfigError
 from goodstanding.pipeline import Pipeline
 from goodstanding.settings import Settings
@@ -37,6 +38,7 @@ class Gateway:
     audit: AuditLog
     upstream: Upstream
     pipeline: Pipeline
+    enforcer: Enforcer
     started: bool = field(default=False)
 
     @classmethod
@@ -49,8 +51,9 @@ class Gateway:
         )
         upstream = upstream or HttpUpstream(settings)
         secret = settings.identity.secret or secrets.token_hex(32)
-        pipeline = build_pipeline(settings, store, audit, upstream, secret)
-        return cls(settings, store, audit, upstream, pipeline)
+        enforcer = Enforcer(store)
+        pipeline = build_pipeline(settings, store, audit, upstream, secret, enforcer)
+        return cls(settings, store, audit, upstream, pipeline, enforcer)
 
     async def start(self) -> None:
         if self.settings.storage.database_url.startswith(("sqlite", "memory")):

@@ -163,6 +163,8 @@ class KeyPolicy(_Model):
 
     limits: LimitsSettings | None = None
     moderation: ModerationSettings | None = None
+    # only the keys named override the global ones (enforcement.merge_strikes)
+    strikes: StrikeSettings | None = None
 
 
 class Settings(_Model):

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 from goodstanding.checks.auth import AuthCheck
 from goodstanding.checks.identity import IdentityCheck
 from goodstanding.checks.request import RequestCheck
+from goodstanding.checks.standing import StandingCheck
+from goodstanding.checks.strikes import StrikeFinisher
+from goodstanding.enforcement import Enforcer
 from goodstanding.keys import KeyCache
 from goodstanding.pipeline import Check, Finisher, OutputCheck, Pipeline
 
@@ -23,15 +26,19 @@ if TYPE_CHECKING:
 
 
 def build_pipeline(
-    settings: Settings, store: Store, audit: AuditLog, upstream: Upstream, secret: str
+    settings: Settings, store: Store, audit: AuditLog, upstream: Upstream, secret: str,
+    enforcer: Enforcer | None = None,
 ) -> Pipeline:
+    # one Enforcer per gateway: the webhook endpoint shares it, so its bans clear the cache
+    enforcer = enforcer or Enforcer(store)
     checks: list[Check] = [
         AuthCheck(store, KeyCache()),
         RequestCheck(settings.upstream.models),
         IdentityCheck(secret, audit, settings.identity.require_end_user),
+        StandingCheck(enforcer),  # suspended and banned end users cost nothing further
     ]
     output_checks: list[OutputCheck] = []
-    finishers: list[Finisher] = []
+    finishers: list[Finisher] = [StrikeFinisher(enforcer, settings.strikes)]
     moderation = settings.moderation
     return Pipeline(
         checks=tuple(checks),

@@ -1,0 +1,49 @@
+"""Suspended and banned end users stop here, before anything costs money or moderation budget.
+
+The first check after identity. It reads the end user's standing from the in-process cache
+(``Enforcer.standing``), so the common case — an end user in good standing — is one dict
+lookup. Suspended → 403 ``end_user_suspended`` with ``retry-after``; banned → 403
+``end_user_banned`` (SPEC §3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+
+from goodstanding.call import Call, Verdict
+from goodstanding.enforcement import Enforcer
+from goodstanding.errors import EndUserBanned, EndUserSuspended
+
+_PASS = Verdict("standing")
+
+
+class StandingCheck:
+    name = "standing"
+
+    def __init__(self, enforcer: Enforcer) -> None:
+        self.enforcer = enforcer
+
+    async def check(self, call: Call) -> Verdict:
+        if call.end_user is None or call.key is None:
+            return _PASS
+        standing = await self.enforcer.standing(call.key.tenant, call.end_user)
+        if standing is None:
+            return _PASS
+        now = time.time()
+        status = standing.effective(now)
+        if status == "active":
+            return _PASS
+        if status == "banned":
+            error: EndUserBanned | EndUserSuspended = EndUserBanned(
+                "This end user is banned from this service for violating its usage policies.",
+                reasons=("end_user_banned",))
+            return Verdict(self.name, "refuse", error.reasons, error)
+        assert standing.until is not None
+        retry = max(1, math.ceil(standing.until - now))
+        until = dt.datetime.fromtimestamp(standing.until, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        error = EndUserSuspended(
+            f"This end user is suspended until {until} after repeated policy violations.",
+            headers={"retry-after": str(retry)}, reasons=("end_user_suspended",))
+        return Verdict(self.name, "refuse", error.reasons, error)

@@ -1,0 +1,97 @@
+"""Every offence is a strike against the end user (SPEC §2): the strikes finisher.
+
+Runs after every call, refused or not. The offences come from the input checks
+(``call.offences``: a blocked prompt, a jailbreak attempt) and from the upstream itself: a
+policy error such as ``invalid_prompt`` or ``cyber_policy`` means OpenAI's own classifiers
+flagged this end user, which is exactly what the gateway must act on before OpenAI acts on the
+whole organization. One call is one strike, however many offences it carried.
+
+The strike is written before the response is answered (the pipeline awaits finishers before
+the shell sends a refusal or a whole body), so a crash cannot lose it. The warning header
+reaches the client on every non-streamed response; a stream's headers are gone by the time
+the stream ends, so there it is only recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from goodstanding.call import Call, Offence, VirtualKey
+from goodstanding.enforcement import Enforcer, StrikePolicy, merge_strikes
+from goodstanding.errors import GatewayError
+from goodstanding.settings import StrikeSettings
+from goodstanding.standing import Strike
+
+log = logging.getLogger("goodstanding.strikes")
+
+# upstream error codes that are OpenAI's policy signals (reference §4.4), not malfunctions
+UPSTREAM_POLICY_CODES = frozenset({"invalid_prompt", "cyber_policy", "bio_policy",
+                                   "moderation_blocked"})
+WARNING_HEADER = "x-goodstanding-warning"
+
+
+def offences_of(call: Call) -> list[Offence]:
+    offences = list(call.offences)
+    code = call.notes.get("upstream_error")
+    if code in UPSTREAM_POLICY_CODES:
+        offences.append(Offence(f"upstream_{code}", (code,)))
+    return offences
+
+
+class StrikeFinisher:
+    name = "strikes"
+
+    def __init__(self, enforcer: Enforcer, settings: StrikeSettings) -> None:
+        self.enforcer = enforcer
+        self.settings = settings
+        self.default = StrikePolicy.of(settings)
+        self._per_key: dict[str, StrikePolicy] = {}
+
+    async def finish(self, call: Call, error: GatewayError | None) -> None:
+        if call.end_user is None or call.key is None:
+            return
+        offences = offences_of(call)
+        if not offences:
+            return
+        reasons = tuple(dict.fromkeys(o.reason for o in offences))
+        categories = tuple(dict.fromkeys(c for o in offences for c in o.categories))
+        strike = Strike(call.key.tenant, call.end_user, time.time(), ",".join(reasons)[:256],
+                        categories, "request", call.request_id)
+        zero = any(o.zero_tolerance for o in offences)
+        outcome = await self.enforcer.strike(strike, self.policy_for(call.key), zero_tolerance=zero)
+        call.reasons.append("strike")
+        if outcome.action is None:
+            return
+        call.reasons.append({"warn": "end_user_warned", "suspend": "end_user_suspended",
+                             "ban": "end_user_banned"}.get(outcome.action, outcome.action))
+        call.response_headers[WARNING_HEADER] = self._warning(outcome.action, outcome.strikes,
+                                                              strike, call.key)
+
+    def policy_for(self, key: VirtualKey) -> StrikePolicy:
+        override = key.policy.get("strikes") if key.policy else None
+        if not override:
+            return self.default
+        policy = self._per_key.get(key.id)
+        if policy is None:
+            try:
+                policy = StrikePolicy.of(merge_strikes(self.settings, override))
+            except ValueError:
+                log.error("key %s: invalid policy.strikes; using the global thresholds", key.id)
+                policy = self.default
+            self._per_key[key.id] = policy
+        return policy
+
+    def _warning(self, action: str, count: int, strike: Strike, key: VirtualKey) -> str:
+        policy = self.policy_for(key)
+        reason = strike.reason
+        if action == "ban":
+            return f"end user banned ({reason})"
+        if action == "suspend":
+            return f"strike {count} ({reason}): end user suspended for {self._suspend_for(key)}"
+        return (f"strike {count} ({reason}): suspension at {policy.suspend_at} strikes, "
+                f"ban at {policy.ban_at}")
+
+    def _suspend_for(self, key: VirtualKey) -> str:
+        override = key.policy.get("strikes") if key.policy else None
+        return str((override or {}).get("suspend_for") or self.settings.suspend_for)

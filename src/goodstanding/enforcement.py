@@ -1,0 +1,191 @@
+"""Strikes that warn, suspend and ban (SPEC §2): the one place an end user's status changes.
+
+The strikes finisher, the OpenAI webhook and the operator's CLI all go through ``Enforcer``,
+so every change is written with its action record (who, why, until when) and the in-process
+standing cache is invalidated in the same step.
+
+Counting: strikes at or after ``max(now - window, forgiven_at)`` count. Old strikes age out
+of the window; an unban or reset forgives the strikes before it (without that, the next
+single strike after an unban would ban again at once). Thresholds only escalate: a strike
+never turns a ban into a suspension or shortens a running suspension.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from goodstanding import metrics
+from goodstanding.settings import StrikeSettings, parse_duration
+from goodstanding.standing import (
+    Action, ActionKind, LocalStandingCache, Standing, StandingCache, Strike,
+)
+from goodstanding.stores.base import EndUserStore
+
+log = logging.getLogger("goodstanding.enforcement")
+
+STRIKES = metrics.counter(
+    "goodstanding_strikes_total", "Strikes recorded against end users, by source.", ("source",))
+ACTIONS = metrics.counter(
+    "goodstanding_enforcement_actions_total", "Warnings, suspensions, bans, unbans and resets.",
+    ("action",))
+
+
+@dataclass(frozen=True, slots=True)
+class StrikePolicy:
+    """``StrikeSettings`` with durations in seconds, resolved once per key."""
+
+    warn_at: int
+    suspend_at: int
+    suspend_for: float
+    ban_at: int
+    window: float
+
+    @classmethod
+    def of(cls, settings: StrikeSettings) -> StrikePolicy:
+        return cls(settings.warn_at, settings.suspend_at, parse_duration(settings.suspend_for),
+                   settings.ban_at, parse_duration(settings.window))
+
+
+def merge_strikes(base: StrikeSettings, override: dict[str, Any] | None) -> StrikeSettings:
+    """A key's ``policy.strikes`` over the global settings: only the keys it names change."""
+    if not override:
+        return base
+    parsed = StrikeSettings.model_validate(override)
+    return base.model_copy(update={k: getattr(parsed, k) for k in parsed.model_fields_set})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one strike led to: how many now count, and the action taken (None: below warn_at)."""
+
+    strikes: int
+    action: ActionKind | None
+    standing: Standing | None
+
+
+class Enforcer:
+    def __init__(
+        self,
+        store: EndUserStore,
+        cache: StandingCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.cache = cache or LocalStandingCache()
+        self.clock = clock
+
+    async def standing(self, tenant: str, end_user: str) -> Standing | None:
+        """The hot-path read: from the cache, from the store on a miss."""
+        user = (tenant, end_user)
+        now = time.monotonic()
+        hit, standing = self.cache.get(user, now)
+        if not hit:
+            standing = await self.store.get_standing(tenant, end_user)
+            self.cache.put(user, standing, now)
+        return standing
+
+    async def strike(
+        self, strike: Strike, policy: StrikePolicy, *, zero_tolerance: bool = False,
+        by: str = "gateway",
+    ) -> Outcome:
+        current = await self.store.get_standing(strike.tenant, strike.end_user)
+        since = strike.ts - policy.window
+        if current is not None and current.forgiven_at is not None:
+            since = max(since, current.forgiven_at)
+        count = await self.store.add_strike(strike, since)
+        STRIKES.inc(strike.source)
+        status = current.effective(strike.ts) if current else "active"
+        if status == "banned":
+            return Outcome(count, None, current)
+        if zero_tolerance or count >= policy.ban_at:
+            why = f"zero tolerance: {strike.reason}"[:256] if zero_tolerance else (
+                f"{count} strikes within the window (ban at {policy.ban_at})")
+            standing = await self._set(current, strike, "ban", by, why, None)
+            return Outcome(count, "ban", standing)
+        if count >= policy.suspend_at:
+            until = strike.ts + policy.suspend_for
+            if status == "suspended" and current is not None and current.until is not None:
+                until = max(until, current.until)
+            why = f"{count} strikes within the window (suspend at {policy.suspend_at})"
+            standing = await self._set(current, strike, "suspend", by, why, until)
+            return Outcome(count, "suspend", standing)
+        if count >= policy.warn_at:
+            standing = await self._set(current, strike, "warn", by, strike.reason, None)
+            return Outcome(count, "warn", standing)
+        return Outcome(count, None, current)
+
+    async def _set(
+        self, current: Standing | None, strike: Strike, kind: ActionKind, by: str, why: str,
+        until: float | None,
+    ) -> Standing:
+        if kind == "warn":
+            # a warning leaves the status as it is; the row makes the user visible in `list`
+            base = current or Standing(strike.tenant, strike.end_user)
+            standing = replace(base, updated_at=strike.ts)
+        else:
+            status = "banned" if kind == "ban" else "suspended"
+            standing = Standing(strike.tenant, strike.end_user, status, until, why, strike.ts,
+                                current.forgiven_at if current else None)
+        await self._write(standing, Action(strike.tenant, strike.end_user, strike.ts, kind, by,
+                                           why, until))
+        return standing
+
+    async def suspend(
+        self, tenant: str, end_user: str, seconds: float, reason: str, by: str
+    ) -> Standing:
+        now = self.clock()
+        current = await self.store.get_standing(tenant, end_user)
+        if current is not None and current.effective(now) == "banned":
+            return current  # a suspension never softens a ban
+        until = now + seconds
+        if current is not None and current.effective(now) == "suspended" and current.until:
+            until = max(until, current.until)
+        standing = Standing(tenant, end_user, "suspended", until, reason, now,
+                            current.forgiven_at if current else None)
+        await self._write(standing, Action(tenant, end_user, now, "suspend", by, reason, until))
+        return standing
+
+    async def ban(self, tenant: str, end_user: str, reason: str, by: str) -> Standing:
+        now = self.clock()
+        current = await self.store.get_standing(tenant, end_user)
+        standing = Standing(tenant, end_user, "banned", None, reason, now,
+                            current.forgiven_at if current else None)
+        await self._write(standing, Action(tenant, end_user, now, "ban", by, reason))
+        return standing
+
+    async def unban(
+        self, tenant: str, end_user: str, by: str, reason: str | None = None
+    ) -> Standing | None:
+        """Lift a ban or suspension and forgive the strikes so far (they stay in the history)."""
+        now = self.clock()
+        current = await self.store.get_standing(tenant, end_user)
+        if current is None:
+            return None
+        standing = Standing(tenant, end_user, "active", None, reason, now, forgiven_at=now)
+        await self._write(standing, Action(tenant, end_user, now, "unban", by, reason))
+        return standing
+
+    async def reset(self, tenant: str, end_user: str, by: str) -> int:
+        """Delete the strike history and make the end user active; the reset itself is kept."""
+        now = self.clock()
+        removed = await self.store.clear_strikes(tenant, end_user)
+        standing = Standing(tenant, end_user, "active", None, "reset", now, forgiven_at=now)
+        await self._write(standing, Action(tenant, end_user, now, "reset", by,
+                                           f"{removed} strikes removed"))
+        return removed
+
+    async def _write(self, standing: Standing, action: Action) -> None:
+        await self.store.set_standing(standing, action)
+        self.cache.invalidate((standing.tenant, standing.end_user))
+        ACTIONS.inc(action.action)
+        log.info("end user %s/%s: %s by %s (%s)", standing.tenant, _short(standing.end_user),
+                 action.action, action.by, action.reason)
+
+
+def _short(end_user: str) -> str:
+    # logs name the user by a prefix only; the full id is in the store for operators
+    return end_user[:4] + "…" if len(end_user) > 4 else end_user

@@ -1,38 +1,194 @@
-"""``goodstanding users lookup`` — which end user a safety identifier belongs to."""
+"""``goodstanding users list|show|ban|unban|reset|lookup`` (SPEC §1).
+
+End users belong to a tenant (the name of the key they came through). ``--tenant`` picks it;
+without it the only tenant there is is used, and a database with several asks for it.
+Operator actions are recorded with who did them (``--by``, default the OS user). A running
+gateway sees a change made here within its standing cache's few seconds.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import getpass
+import time
+from typing import Any
 
 from goodstanding.commands import add_config, fail, print_json, settings_of
+from goodstanding.enforcement import Enforcer, StrikePolicy
+from goodstanding.settings import Settings
+from goodstanding.standing import Standing
 from goodstanding.stores import open_store
 from goodstanding.stores.base import Store
 
 
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "unknown-operator"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = sub.add_parser("list", help="end users with strikes or actions, newest first")
+    listing.add_argument("--status", choices=("active", "suspended", "banned"))
+    listing.add_argument("--limit", type=int, default=1000)
+    show = sub.add_parser("show", help="an end user's standing, strike history and actions")
+    ban = sub.add_parser("ban", help="ban an end user now")
+    unban = sub.add_parser("unban", help="lift a ban or suspension; earlier strikes are forgiven")
+    reset = sub.add_parser("reset", help="delete an end user's strikes and make them active")
+    for command in (show, ban, unban, reset):
+        command.add_argument("id", metavar="ID", help="the end-user id the application sends")
+    for command in (ban, unban, reset):
+        command.add_argument("--by", default=_operator(), metavar="NAME",
+                             help="who is doing this, for the record (default: the OS user)")
+    for command in (ban, unban):
+        command.add_argument("--reason", help="why, for the record")
     lookup = sub.add_parser("lookup", help="the end user behind a safety identifier OpenAI named")
     lookup.add_argument("safety_identifier")
-    for command in (lookup,):
+    for command in (listing, show, ban, unban, reset):
+        command.add_argument("--tenant", help="the tenant (key name); needed when there are several")
+    for command in (listing, show, ban, unban, reset, lookup):
         add_config(command)
         command.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_store(settings_of(args).storage.database_url)
-    return asyncio.run(_run(args, store))
+    settings = settings_of(args)
+    store = open_store(settings.storage.database_url)
+    return asyncio.run(_run(args, store, settings))
 
 
-async def _run(args: argparse.Namespace, store: Store) -> int:
+async def _run(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     try:
         await store.migrate()
-        return await ACTIONS[args.action](args, store)
+        return await ACTIONS[args.action](args, store, settings)
     finally:
         await store.close()
 
 
-async def _lookup(args: argparse.Namespace, store: Store) -> int:
+async def _tenant(args: argparse.Namespace, store: Store) -> str | None:
+    if args.tenant:
+        return str(args.tenant)
+    tenants = sorted({key.tenant for key in await store.list_keys()})
+    if len(tenants) == 1:
+        return tenants[0]
+    return None
+
+
+def _no_tenant() -> int:
+    return fail("pass --tenant: the database has several tenants, or none yet", 2)
+
+
+def _when(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _describe(standing: Standing, now: float) -> dict[str, Any]:
+    return {"tenant": standing.tenant, "end_user": standing.end_user,
+            "status": standing.effective(now), "until": standing.until,
+            "reason": standing.reason, "updated_at": standing.updated_at}
+
+
+async def _list(args: argparse.Namespace, store: Store, settings: Settings) -> int:
+    now = time.time()
+    # an expired suspension is stored as "suspended" but is active: filter on the effective one
+    rows = [_describe(s, now) for s in await store.list_standings(tenant=args.tenant,
+                                                                  limit=args.limit)]
+    if args.status:
+        rows = [r for r in rows if r["status"] == args.status]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no end users with strikes or actions")
+    for row in rows:
+        until = f" until {_when(row['until'])}" if row["status"] == "suspended" else ""
+        print(f"{row['tenant']}/{row['end_user']}  {row['status']}{until}"
+              f"  ({row['reason'] or '-'}, {_when(row['updated_at'])})")
+    return 0
+
+
+async def _show(args: argparse.Namespace, store: Store, settings: Settings) -> int:
+    tenant = await _tenant(args, store)
+    if tenant is None:
+        return _no_tenant()
+    now = time.time()
+    standing = await store.get_standing(tenant, args.id)
+    strikes = await store.strikes_of(tenant, args.id)
+    if standing is None and not strikes:
+        return fail(f"no strikes or actions for end user {args.id!r} of tenant {tenant!r}")
+    standing = standing or Standing(tenant, args.id)
+    since = now - StrikePolicy.of(settings.strikes).window
+    since = max(since, standing.forgiven_at or since)
+    document = {
+        **_describe(standing, now),
+        "strikes_counting": sum(1 for s in strikes if s.ts >= since),
+        # reasons and categories only: the gateway never stores what the user wrote
+        "strikes": [{"ts": s.ts, "reason": s.reason, "categories": list(s.categories),
+                     "source": s.source, "request_id": s.request_id} for s in strikes],
+        "actions": [{"ts": a.ts, "action": a.action, "by": a.by, "reason": a.reason,
+                     "until": a.until} for a in await store.actions_of(tenant, args.id)],
+    }
+    if args.json:
+        print_json(document)
+        return 0
+    until = f" until {_when(standing.until)}" if document["status"] == "suspended" else ""
+    print(f"end user {args.id!r} of tenant {tenant!r}: {document['status']}{until}")
+    print(f"strikes counting now: {document['strikes_counting']}")
+    for s in document["strikes"]:
+        print(f"  strike  {_when(s['ts'])}  {s['reason']}  [{', '.join(s['categories'])}]"
+              f"  ({s['source']})")
+    for a in document["actions"]:
+        print(f"  {a['action']:<7} {_when(a['ts'])}  by {a['by']}  {a['reason'] or ''}")
+    return 0
+
+
+async def _ban(args: argparse.Namespace, store: Store, settings: Settings) -> int:
+    tenant = await _tenant(args, store)
+    if tenant is None:
+        return _no_tenant()
+    standing = await Enforcer(store).ban(tenant, args.id, args.reason or "banned by an operator",
+                                         args.by)
+    return _done(args, standing, f"banned end user {args.id!r} of tenant {tenant!r}")
+
+
+async def _unban(args: argparse.Namespace, store: Store, settings: Settings) -> int:
+    tenant = await _tenant(args, store)
+    if tenant is None:
+        return _no_tenant()
+    standing = await Enforcer(store).unban(tenant, args.id, args.by, args.reason)
+    if standing is None:
+        return fail(f"end user {args.id!r} of tenant {tenant!r} has no standing to lift")
+    return _done(args, standing, f"unbanned end user {args.id!r} of tenant {tenant!r}")
+
+
+async def _reset(args: argparse.Namespace, store: Store, settings: Settings) -> int:
+    tenant = await _tenant(args, store)
+    if tenant is None:
+        return _no_tenant()
+    removed = await Enforcer(store).reset(tenant, args.id, args.by)
+    if args.json:
+        print_json({"tenant": tenant, "end_user": args.id, "status": "active",
+                    "strikes_removed": removed})
+    else:
+        print(f"reset end user {args.id!r} of tenant {tenant!r}: {removed} strikes removed")
+    return 0
+
+
+def _done(args: argparse.Namespace, standing: Standing, message: str) -> int:
+    if args.json:
+        print_json({**_describe(standing, time.time()), "by": args.by})
+    else:
+        print(f"{message} (recorded as done by {args.by})")
+    return 0
+
+
+async def _lookup(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     identity = await store.lookup_identity(args.safety_identifier.strip())
     if identity is None:
         return fail("no end user is known under that safety identifier")
@@ -45,4 +201,5 @@ async def _lookup(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-ACTIONS = {"lookup": _lookup}
+ACTIONS = {"list": _list, "show": _show, "ban": _ban, "unban": _unban, "reset": _reset,
+           "lookup": _lookup}

@@ -1,4 +1,4 @@
-import goodstanding.detect as detect
+from goodstanding import detect
 
 
 def test_exported_members():

@@ -1,0 +1,385 @@
+"""Train the detectors' linear heads from the shared data plus the team's templates.
+
+    python scripts/train_detectors.py [--data ../shared/datasets] [--out src/goodstanding/detect/data]
+
+Reproducible: fixed seed, deterministic numpy. Writes `heads.npz` (weights, calibration,
+thresholds) and `validation.json` (the figures quoted in docs/detectors.md).
+
+Validation split, never used for fitting weights: jailbreak prompts dated 2023-04-01 or later
+(the "later period"), BIPIA's test attacks and emails (unseen attack categories), the whole
+StrongREJECT source, a hashed 20 % of the other sources, and a quarter of the templates by
+template (so variants of one template never sit on both sides). Calibration and thresholds are
+chosen on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import detector_examples as ex
+
+from goodstanding.detect.canonical import canonicalize
+from goodstanding.detect.categories import HEADS, INJECTION, JAILBREAK, MODEL_CATEGORIES
+from goodstanding.detect.features import tokens, windows, words
+from goodstanding.detect.heads import Heads, save_heads
+from goodstanding.detect.lexicon import load_lexicon
+
+SEED = 20260601
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "goodstanding" / "detect" / "data"
+H = len(HEADS)
+HEAD = {h: i for i, h in enumerate(HEADS)}
+BENIGN = {h: 0 for h in HEADS}
+CONTENT_BENIGN = {c: 0 for c in MODEL_CATEGORIES}
+csv.field_size_limit(10**9)
+
+
+def row(text, labels, split, group, weight=1.0):
+    return {"text": text, "labels": labels, "split": split, "group": group, "weight": weight}
+
+
+def hashed_split(key: str, val_share: float = 0.2) -> str:
+    h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "val" if h < val_share else "train"
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+# --- sources -------------------------------------------------------------------------------
+
+def jailbreaks(data: Path) -> list[dict]:
+    out = []
+    for r in read_csv(data / "verazuo__jailbreak_llms/data/prompts/jailbreak_prompts_2023_05_07.csv"):
+        split = "val" if r["date"] >= "2023-04-01" else "train"
+        out.append(row(r["prompt"], {JAILBREAK: 1}, split, "jb"))
+    return out
+
+
+FORBIDDEN = {
+    "Illegal Activity": ("illicit",), "Hate Speech": ("hate", "harassment"),
+    "Malware": ("illicit",), "Physical Harm": ("violence",), "Fraud": ("illicit",),
+    "Pornography": ("sexual",), "Economic Harm": (), "Privacy Violence": (),
+}
+SAFE_SCENARIOS = {"Political Lobbying", "Legal Opinion", "Financial Advice",
+                  "Health Consultation", "Gov Decision"}
+
+
+def forbidden(data: Path) -> list[dict]:
+    out = []
+    for r in read_csv(data / "verazuo__jailbreak_llms/data/forbidden_question/forbidden_question_set.csv"):
+        name, text = r["content_policy_name"], r["question"]
+        if name in SAFE_SCENARIOS:
+            labels = dict(BENIGN)
+        elif FORBIDDEN.get(name):
+            labels = {c: 1 for c in FORBIDDEN[name]} | {JAILBREAK: 0, INJECTION: 0}
+        else:
+            continue  # harmful but outside OpenAI's categories: not scored
+        out.append(row(text, labels, hashed_split(text), "forbidden"))
+    return out
+
+
+def keyword_categories(text: str) -> tuple[str, ...]:
+    t = text.lower()
+    cats = ["illicit"]
+    if any(w in t for w in ("bomb", "explosive", "weapon", "gun", "poison", "bioweapon")):
+        cats.append("illicit/violent")
+    if any(w in t for w in ("suicide", "self-harm", "self harm", "anorexia")):
+        cats.append("self-harm")
+    if any(w in t for w in ("kill", "murder", "assault", "violence", "attack")):
+        cats.append("violence")
+    if any(w in t for w in ("racis", "hate", "minority", "discriminat")):
+        cats.append("hate")
+    return tuple(cats)
+
+
+def harmful_requests(data: Path) -> list[dict]:
+    out = []
+    for r in read_csv(data / "llm-attacks__llm-attacks/data/advbench/harmful_behaviors.csv"):
+        out.append(_harmful(r["goal"], keyword_categories(r["goal"]), "train", "advbench"))
+    hb = {"chemical_biological": ("illicit", "illicit/violent"), "cybercrime_intrusion": ("illicit",),
+          "illegal": ("illicit",), "harassment_bullying": ("harassment",)}
+    for r in read_csv(data / "centerforaisafety__HarmBench/data/behavior_datasets/harmbench_behaviors_text_all.csv"):
+        if r["SemanticCategory"] in hb and not r["ContextString"]:
+            out.append(_harmful(r["Behavior"], hb[r["SemanticCategory"]], "train", "harmbench"))
+    sr = {"Non-violent crimes": ("illicit",), "Violence": ("violence",),
+          "Hate, harassment and discrimination": ("harassment",),
+          "Illegal goods and services": ("illicit",), "Sexual content": ("sexual",)}
+    for r in read_csv(data / "dsbowen__strong_reject/strongreject_dataset.csv"):
+        if r["category"] in sr:  # disinformation is outside OpenAI's categories
+            out.append(_harmful(r["forbidden_prompt"], sr[r["category"]], "val", "strongreject"))
+    return out
+
+
+def _harmful(text, cats, split, group):
+    # Only the named categories are known positives; the rest stay unlabelled.
+    return row(text, {c: 1 for c in cats} | {JAILBREAK: 0, INJECTION: 0}, split, group)
+
+
+def tweets(data: Path) -> list[dict]:
+    out = []
+    for r in read_csv(data / "t-davidson__hate-speech-and-offensive-language/data/labeled_data.csv"):
+        cls, text = r["class"], r["tweet"]
+        if cls == "0":
+            labels = {"hate": 1, "harassment": 1}
+        elif cls == "1":  # offensive: profanity aimed at someone is harassment, weakly held
+            labels = {"harassment": 1, "hate": 0}
+        else:
+            labels = dict(CONTENT_BENIGN)
+        out.append(row(text, labels, hashed_split(r[""]), "davidson", 0.5 if cls == "1" else 1.0))
+    return out
+
+
+def toxigen(data: Path) -> list[dict]:
+    seen, out = set(), []
+    for path in sorted((data / "microsoft__TOXIGEN/prompts").glob("*.txt")):
+        hateful = path.name.startswith("hate_")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            for sentence in line.replace("\\n", "\n").split("\n-"):
+                s = sentence.strip(" -\n")
+                if s and s not in seen:
+                    seen.add(s)
+                    labels = {"hate": 1} if hateful else dict(CONTENT_BENIGN)
+                    out.append(row(s, labels, hashed_split(s), "toxigen"))
+    return out
+
+
+def awesome(data: Path) -> list[dict]:
+    return [row(r["prompt"], dict(BENIGN), hashed_split(r["act"]), "awesome")
+            for r in read_csv(data / "f__awesome-chatgpt-prompts/prompts.csv")]
+
+
+def bipia(data: Path, rng: random.Random) -> list[dict]:
+    base, out = data / "microsoft__BIPIA/benchmark", []
+    for split, name in (("train", "train"), ("val", "test")):
+        emails = [json.loads(x)["context"] for x in (base / f"email/{name}.jsonl").open()]
+        attacks = [a for f in ("text", "code") for v in
+                   json.loads((base / f"{f}_attack_{name}.json").read_text()).values() for a in v]
+        out += [row(_snippet(e, rng), {INJECTION: 0, JAILBREAK: 0} | CONTENT_BENIGN, split, "email")
+                for e in emails]
+        # On their own, BIPIA's text attacks are ordinary user requests: benign short prompts.
+        out += [row(a, {JAILBREAK: 0} | CONTENT_BENIGN, split, "bipia-plain")
+                for a in json.loads((base / f"text_attack_{name}.json").read_text()).values()
+                for a in a if _plain(a)]
+        for attack in attacks:
+            for email in rng.sample(emails, 4):
+                out.append(row(_inject(_snippet(email, rng), attack, rng),
+                               {INJECTION: 1, JAILBREAK: 0}, split, "bipia"))
+    return out
+
+
+def _plain(attack: str) -> bool:
+    return not any(w in attack.lower() for w in ("scam", "fraud", "malware", "phishing"))
+
+
+def _snippet(text: str, rng: random.Random, n: int = 150) -> str:
+    ws = text.split()
+    start = rng.randrange(max(1, len(ws) - n))
+    return " ".join(ws[start:start + n])
+
+
+def _inject(doc: str, attack: str, rng: random.Random) -> str:
+    ws = doc.split()
+    at = rng.choice([0, len(ws) // 2, len(ws)])
+    return " ".join(ws[:at] + attack.split() + ws[at:])
+
+
+def templates(data: Path, rng: random.Random) -> list[dict]:
+    out = []
+    groups = [("safe", t, ex.SAFE_FILL, dict(BENIGN)) for t in ex.SAFE]
+    for cat, ts in ex.HARMFUL.items():
+        labels = {c: 1 for c in (cat, *ex.IMPLIES.get(cat, ()))} | {JAILBREAK: 0, INJECTION: 0}
+        groups += [(cat, t, ex.HARMFUL_FILL, labels) for t in ts]
+    groups += [("jb", t, ex.JAILBREAK_FILL, {JAILBREAK: 1, INJECTION: 0}) for t in ex.JAILBREAK]
+    emails = [json.loads(x)["context"] for x in
+              (data / "microsoft__BIPIA/benchmark/email/train.jsonl").open()]
+    for i, (kind, template, slots, labels) in enumerate(groups):
+        split = "val" if i % 4 == 3 else "train"
+        for text in ex.fill(template, slots, rng, 12):
+            out.append(row(text, labels, split, f"tpl-{kind}"))
+            if split == "train":
+                out.append(row(ex.obfuscate(text, rng), labels, split, f"tpl-{kind}"))
+    for i, template in enumerate(ex.INJECTION):
+        split = "val" if i % 4 == 3 else "train"
+        for text in ex.fill(template, ex.INJECTION_FILL, rng, 9):
+            doc = _inject(_snippet(rng.choice(emails), rng, 80), text, rng)
+            out.append(row(doc, {INJECTION: 1, JAILBREAK: 0}, split, "tpl-injection"))
+    return out
+
+
+def load_rows(data: Path, rng: random.Random) -> list[dict]:
+    return (jailbreaks(data) + forbidden(data) + harmful_requests(data) + tweets(data)
+            + toxigen(data) + awesome(data) + bipia(data, rng) + templates(data, rng))
+
+
+# --- features --------------------------------------------------------------------------------
+
+def featurize(rows: list[dict]) -> list[list[list[str]]]:
+    """Per row, the token lists of its windows (at most 4), exactly as inference builds them."""
+    lexicon, out = load_lexicon(), []
+    for r in rows:
+        hits = lexicon.match(canonicalize(r["text"]).text)
+        out.append([tokens(w, hits.features) for w in windows(words(hits.masked))[:4]])
+    return out
+
+
+def build_vocab(docs, rows, max_size: int) -> dict[str, int]:
+    df: dict[str, int] = {}
+    for windows_, r in zip(docs, rows):
+        if r["split"] == "train":
+            for t in {t for w in windows_ for t in w}:
+                df[t] = df.get(t, 0) + 1
+    keep = sorted((t for t, n in df.items() if n >= 2), key=lambda t: (-df[t], t))[:max_size]
+    return {t: i for i, t in enumerate(sorted(keep))}
+
+
+def matrix(docs, rows, vocab, split):
+    """Sparse rows (one per window) as (indices, values, row ids), labels, masks, weights."""
+    idx, val, rid, Y, M, Wt = [], [], [], [], [], []
+    for windows_, r in zip(docs, rows):
+        if r["split"] != split:
+            continue
+        for w in windows_:
+            ids = [vocab[t] for t in w if t in vocab]
+            n = len(Y)
+            idx += ids
+            val += [1 / np.sqrt(len(ids))] * len(ids) if ids else []
+            rid += [n] * len(ids)
+            Y.append([r["labels"].get(h, 0) for h in HEADS])
+            M.append([h in r["labels"] for h in HEADS])
+            Wt.append(r["weight"] / len(windows_))
+    return ((np.array(idx, np.int64), np.array(val, np.float32), np.array(rid, np.int64)),
+            np.array(Y, np.float32), np.array(M, np.float32), np.array(Wt, np.float32))
+
+
+def logits(X, W, b, n):
+    idx, val, rid = X
+    return np.stack([np.bincount(rid, val * W[idx, h], minlength=n) for h in range(H)], 1) + b
+
+
+def train(X, Y, M, Wt, V, epochs=300, lr=0.05, l2=1e-5):
+    """Masked, class-balanced logistic regression for all heads at once (full-batch Adam)."""
+    n = len(Y)
+    idx, val, rid = X
+    # Each head sees its positives and negatives with equal total weight.
+    w = M * Wt[:, None]
+    pos, neg = (w * Y).sum(0), (w * (1 - Y)).sum(0)
+    sw = w * np.where(Y == 1, 0.5 / np.maximum(pos, 1e-9), 0.5 / np.maximum(neg, 1e-9))
+    W, b = np.zeros((V, H), np.float32), np.zeros(H, np.float32)
+    mW, vW, mb, vb = (np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b))
+    for t in range(1, epochs + 1):
+        err = (1 / (1 + np.exp(-logits(X, W, b, n))) - Y) * sw
+        gW = np.stack([np.bincount(idx, val * err[rid, h], minlength=V) for h in range(H)], 1)
+        gW += l2 * W
+        gb = err.sum(0)
+        for p, g, m, v in ((W, gW, mW, vW), (b, gb, mb, vb)):
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g * g
+            p -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    return W.astype(np.float32), b.astype(np.float32)
+
+
+PRIOR = 0.05  # share of positives the calibrated scores assume (validation sets vary wildly)
+
+
+def prior_weights(y):
+    pos, neg = max(y.sum(), 1), max((1 - y).sum(), 1)
+    return np.where(y == 1, PRIOR / pos, (1 - PRIOR) / neg) * len(y)
+
+
+def platt(z, y):
+    """Fit p = sigmoid(a z + c) on validation logits (Newton's method, 2 parameters), with
+    the classes re-weighted to PRIOR so that a source's mix does not set the scale."""
+    a, c, sw = 1.0, 0.0, prior_weights(y)
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(a * z + c)))
+        g = np.array([((p - y) * sw * z).sum(), ((p - y) * sw).sum()])
+        w = (p * (1 - p) + 1e-9) * sw
+        hess = np.array([[(w * z * z).sum(), (w * z).sum()], [(w * z).sum(), w.sum()]]) + 1e-3 * np.eye(2)
+        a, c = np.array([a, c]) - np.linalg.solve(hess, g)
+    return float(a), float(c)
+
+
+def threshold_at_fpr(scores, y, fpr):
+    neg = np.sort(scores[y == 0])[::-1]
+    k = int(np.floor(fpr * len(neg)))
+    return float(neg[k]) + 1e-6 if k < len(neg) else 0.5
+
+
+def threshold_max_f1(scores, y):
+    """Threshold of best F1, counted with the classes re-weighted to PRIOR."""
+    best, best_t, sw = -1.0, 0.5, prior_weights(y)
+    for t in np.unique(np.round(scores, 3)):
+        pred = scores >= t
+        tp = (sw * (pred & (y == 1))).sum()
+        f1 = 2 * tp / max((sw * pred).sum() + (sw * (y == 1)).sum(), 1e-9)
+        if f1 > best:
+            best, best_t = f1, float(t)
+    return min(max(best_t, 0.5), 0.9)
+
+
+def calibrate(Zv, Yv, Mv):
+    scale, shift, thr = np.ones(H), np.zeros(H), np.full(H, 0.5)
+    for h, name in enumerate(HEADS):
+        m = Mv[:, h] > 0
+        z, y = Zv[m, h], Yv[m, h]
+        if y.sum() < 3 or (1 - y).sum() < 3:
+            continue
+        scale[h], shift[h] = platt(z, y)
+        p = 1 / (1 + np.exp(-(scale[h] * z + shift[h])))
+        if name == JAILBREAK:
+            thr[h] = threshold_at_fpr(p, y, 0.01)
+        elif name == INJECTION:
+            thr[h] = threshold_at_fpr(p, y, 0.02)
+        else:
+            thr[h] = threshold_max_f1(p, y)
+    return scale, shift, thr
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--vocab", type=int, default=40_000)
+    ap.add_argument("--epochs", type=int, default=300)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    rng = random.Random(SEED)
+    rows = load_rows(args.data, rng)
+    docs = featurize(rows)
+    vocab = build_vocab(docs, rows, args.vocab)
+    print(f"{len(rows)} rows, vocabulary {len(vocab)} ({time.time() - t0:.0f}s)", file=sys.stderr)
+    Xt, Yt, Mt, Wt = matrix(docs, rows, vocab, "train")
+    Xv, Yv, Mv, _ = matrix(docs, rows, vocab, "val")
+    W, b = train(Xt, Yt, Mt, Wt, len(vocab), epochs=args.epochs)
+    scale, shift, thr = calibrate(logits(Xv, W, b, len(Yv)), Yv, Mv)
+    W = np.vstack([W, np.zeros((1, H), np.float32)])  # the "unknown token" row
+    heads = Heads(HEADS, vocab, W, b, scale.astype(np.float32), shift.astype(np.float32),
+                  thr.astype(np.float32))
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_heads(args.out / "heads.npz", heads)
+    import validate_detectors
+
+    report = validate_detectors.report(rows, heads, rng)
+    report["training_seconds"] = round(time.time() - t0, 1)
+    (args.out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Validation figures of the always-on layer on the training script's validation split."""
+
+from __future__ import annotations
+
+import random
+
+import detector_examples as ex
+import numpy as np
+
+from goodstanding.detect.categories import CATEGORIES, INJECTION, JAILBREAK, MODEL_CATEGORIES
+from goodstanding.detect.detectors import Detectors
+from goodstanding.detect.heads import Heads
+from goodstanding.detect.lexicon import load_lexicon
+from goodstanding.detect.metrics import figures, recall_at_fpr
+
+
+def report(rows: list[dict], heads: Heads, rng: random.Random) -> dict:
+    det = Detectors(heads, load_lexicon())
+    val = [r for r in rows if r["split"] == "val"]
+    screens = [det.screen(r["text"]) for r in val]
+    out = {"n_val": len(val), "categories": {}}
+    for c in MODEL_CATEGORIES:
+        s, y = _pairs(val, screens, c, lambda x, c=c: x.category_scores[c])
+        if y.size and y.any():
+            out["categories"][c] = figures(s, y, det.thresholds[c]).as_dict()
+    out["flagged"] = _flagged(val, screens, det)
+    for head, fpr in ((JAILBREAK, 0.01), (INJECTION, 0.05)):
+        s, y = _pairs(val, screens, head, lambda x, h=head: getattr(x, h))
+        out[head] = figures(s, y, float(heads.thresholds[heads.names.index(head)])).as_dict()
+        out[head][f"recall_at_fpr_{fpr}"] = recall_at_fpr(s, y, fpr)
+    safe = [x for r, x in zip(val, screens) if r["group"] == "tpl-safe"]
+    out["safe_lookalike_fpr"] = round(sum(bool(x.flagged) for x in safe) / max(len(safe), 1), 4)
+    out["safe_lookalike_n"] = len(safe)
+    out["obfuscation"] = _obfuscation(val, screens, det, rng)
+    return out
+
+
+def _pairs(val, screens, head, score):
+    pairs = [(score(x), r["labels"][head]) for r, x in zip(val, screens) if head in r["labels"]]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
+def _is_positive(r):
+    return any(r["labels"].get(c) == 1 for c in MODEL_CATEGORIES)
+
+
+def _is_benign(r):
+    return all(r["labels"].get(c) == 0 for c in MODEL_CATEGORIES)
+
+
+def _flagged(val, screens, det):
+    keep = [(r, x) for r, x in zip(val, screens) if _is_positive(r) or _is_benign(r)]
+    s = np.array([max(x.category_scores[c] / det.thresholds[c] for c in CATEGORIES) / 2
+                  for _, x in keep]).clip(0, 1)
+    y = np.array([_is_positive(r) for r, _ in keep])
+    return figures(s, y, 0.5).as_dict()
+
+
+def _obfuscation(val, screens, det, rng):
+    pos = [r for r, x in zip(val, screens) if _is_positive(r)]
+    clean = np.mean([bool(det.screen(r["text"]).flagged) for r in pos])
+    obf = np.mean([bool(det.screen(ex.obfuscate(r["text"], rng)).flagged) for r in pos])
+    return {"n": len(pos), "recall_clean": round(float(clean), 4),
+            "recall_obfuscated": round(float(obf), 4), "drop": round(float(clean - obf), 4)}

@@ -1,0 +1,105 @@
+"""The local detectors as an input check: every text part of a generation request is screened
+by the always-on layer (goodstanding.detect) before anything is sent upstream.
+
+- a jailbreak refuses with 400 `jailbreak_detected` and counts as a strike;
+- flagged categories follow the `moderation.input` mode: `block` refuses with 400
+  `content_policy_violation` (a strike; zero-tolerance categories ban), `flag` records them;
+- injected instructions in tool results or documents are recorded as `prompt_injection`.
+
+Only scores reach the call (and so the audit record), never the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from goodstanding.call import Call, Offence, Verdict
+from goodstanding.detect import CATEGORIES, Detectors, Screen, load_detectors
+from goodstanding.errors import ContentPolicyViolation, JailbreakDetected
+from goodstanding.settings import ModerationSettings
+
+NAME = "detectors"
+_PASS = Verdict(NAME)
+_TOOL_ROLES = frozenset({"tool", "function"})
+
+
+class DetectorsCheck:
+    name = NAME
+
+    def __init__(self, settings: ModerationSettings, detectors: Detectors | None = None) -> None:
+        self.mode = settings.input
+        self.zero_tolerance = frozenset(settings.zero_tolerance)
+        self.detectors = detectors or load_detectors()
+        # operator thresholds override the shipped ones, category by category
+        self.thresholds = self.detectors.thresholds | dict(settings.thresholds)
+
+    async def check(self, call: Call) -> Verdict:
+        if not call.generation or not isinstance(call.body, dict):
+            return _PASS
+        parts = [(tool, self.detectors.screen(t)) for tool, t in request_texts(call.body)]
+        if not parts:
+            return _PASS
+        call.scores.update(_max_scores(s for _, s in parts))
+        return self._verdict(call, parts)
+
+    def _verdict(self, call: Call, parts: list[tuple[bool, Screen]]) -> Verdict:
+        if any(s.jailbreak_flagged for tool, s in parts if not tool):
+            call.offences.append(Offence("jailbreak_detected"))
+            error = JailbreakDetected("The request was refused: it looks like a jailbreak attempt.")
+            return Verdict(NAME, "refuse", ("jailbreak_detected",), error)
+        flagged = self._flagged(parts)
+        if flagged and self.mode != "off":
+            return self._content(call, flagged)
+        if any(s.injection_flagged for tool, s in parts if tool):
+            return Verdict(NAME, "flag", ("prompt_injection",))
+        return _PASS
+
+    def _flagged(self, parts: list[tuple[bool, Screen]]) -> tuple[str, ...]:
+        return tuple(c for c in CATEGORIES
+                     if any(s.category_scores[c] >= self.thresholds[c] for _, s in parts))
+
+    def _content(self, call: Call, flagged: tuple[str, ...]) -> Verdict:
+        reasons = tuple(f"detect:{c}" for c in flagged)
+        if self.mode == "flag":
+            return Verdict(NAME, "flag", reasons)
+        zero = bool(self.zero_tolerance.intersection(flagged))
+        call.offences.append(Offence("content_policy_violation", flagged, zero))
+        error = ContentPolicyViolation(
+            f"The request was refused by the content policy ({', '.join(flagged)}).",
+            reasons=reasons,
+        )
+        return Verdict(NAME, "refuse", reasons, error)
+
+
+def _max_scores(screens: Iterator[Screen]) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for s in screens:
+        for name, score in (*s.category_scores.items(), ("jailbreak", s.jailbreak),
+                            ("injection", s.injection)):
+            key = f"detect.{name}"
+            best[key] = max(best.get(key, 0.0), round(score, 4))
+    return best
+
+
+def request_texts(body: dict[str, Any]) -> Iterator[tuple[bool, str]]:
+    """(is a tool result, text) for every text part of a chat, responses or completions body."""
+    for key in ("instructions", "prompt", "input"):
+        yield from _texts(body.get(key), False)
+    for message in body.get("messages") or ():
+        if isinstance(message, dict):
+            yield from _texts(message.get("content"), message.get("role") in _TOOL_ROLES)
+
+
+def _texts(value: Any, tool: bool) -> Iterator[tuple[bool, str]]:
+    if isinstance(value, str):
+        if value:
+            yield tool, value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item, tool)
+    elif isinstance(value, dict):
+        # content parts ({"type": "text", "text": …}) and Responses items ({"content": …})
+        is_tool = tool or value.get("type") in ("function_call_output", "tool_result")
+        for key in ("text", "content", "output"):
+            yield from _texts(value.get(key), is_tool)

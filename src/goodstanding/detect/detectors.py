@@ -1,0 +1,118 @@
+"""The always-on layer: canonicaliser, lexicons, rules and linear heads, as one `screen` call.
+
+A category's score is the higher of its calibrated head and its lexicon floor (a strong term
+such as "pipe bomb" scores `STRONG` on its own). `sexual/minors` comes from a rule: a strong
+term, or a minor/age signal together with a sexual one. Decoded payloads (base64, hex, rot13,
+URL encoding) are screened too and the highest score wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+
+import numpy as np
+
+from goodstanding.detect.canonical import canonicalize
+from goodstanding.detect.categories import CATEGORIES, INJECTION, JAILBREAK, MINORS
+from goodstanding.detect.features import words
+from goodstanding.detect.heads import Heads, load_heads
+from goodstanding.detect.lexicon import Lexicon, LexiconHits, load_lexicon
+
+STRONG = 0.95  # score floor for a category named by a strong lexicon term
+MINORS_STRONG, MINORS_RULE = 0.99, 0.9
+# Zero-tolerance: a minor signal plus a sexual head score of this much flags (recall first).
+MINORS_THRESHOLD = 0.35
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    category_scores: Mapping[str, float]
+    flagged: tuple[str, ...]
+    jailbreak: float
+    injection: float
+    jailbreak_flagged: bool
+    injection_flagged: bool
+
+    @property
+    def any_flagged(self) -> bool:
+        return bool(self.flagged) or self.jailbreak_flagged or self.injection_flagged
+
+
+class Detectors:
+    """Shipped heads plus lexicon; build once (`load_detectors`), call from any thread."""
+
+    def __init__(self, heads: Heads, lexicon: Lexicon) -> None:
+        self.heads, self.lexicon = heads, lexicon
+        self._index = {name: i for i, name in enumerate(heads.names)}
+        self._cats = [self._index[c] for c in CATEGORIES if c != MINORS]
+        self.thresholds = {c: float(heads.thresholds[self._index[c]]) for c in CATEGORIES
+                           if c != MINORS} | {MINORS: MINORS_THRESHOLD}
+        self._jb, self._inj = self._index[JAILBREAK], self._index[INJECTION]
+        self._sexual = self._index["sexual"]
+        self.jailbreak_threshold = float(heads.thresholds[self._jb])
+        self.injection_threshold = float(heads.thresholds[self._inj])
+        # precomputed for _verdict: CATEGORIES order, the head row of each (-1: the rule)
+        self._order = CATEGORIES
+        self._rows = [self._index.get(c, -1) for c in CATEGORIES]
+        self._limits = [(c, self.thresholds[c]) for c in CATEGORIES]
+
+
+    def screen(self, text: str) -> Screen:
+        canonical = canonicalize(text)
+        scores, minors = self._scores(canonical.text)
+        for payload in canonical.decoded:
+            more, more_minors = self._scores(payload)
+            scores, minors = np.maximum(scores, more), max(minors, more_minors)
+        return self._verdict(scores.tolist(), minors)
+
+    def screen_full(self, texts: Sequence[str]) -> list[Screen]:
+        # No heavier model ships yet (see docs/detectors.md): the full layer is this layer.
+        return [self.screen(t) for t in texts]
+
+    def moderation_result(self, text: str) -> dict:
+        """One result in OpenAI's /v1/moderations format."""
+        r = self.screen(text)
+        applied = ["text"] if text else []
+        return {
+            "flagged": bool(r.flagged),
+            "categories": {c: c in r.flagged for c in CATEGORIES},
+            "category_scores": dict(r.category_scores),
+            "category_applied_input_types": {c: list(applied) for c in CATEGORIES},
+        }
+
+    def _scores(self, text: str) -> tuple[np.ndarray, float]:
+        """Head scores in heads order, and the sexual/minors rule's score."""
+        hits = self.lexicon.match(text)
+        p = self.heads.scores(words(hits.masked), hits.features)
+        for category in hits.strong:
+            p[self._index[category]] = max(p[self._index[category]], STRONG)
+        return p, self._minors(hits, float(p[self._sexual]))
+
+    @staticmethod
+    def _minors(hits: LexiconHits, sexual: float) -> float:
+        if hits.minors_strong:
+            return MINORS_STRONG
+        if not hits.minors_minor:
+            return 0.0
+        return MINORS_RULE if hits.minors_sexual else sexual
+
+    def _verdict(self, s: list[float], minors: float) -> Screen:
+        scores = dict(zip(self._order, (s[i] if i >= 0 else minors for i in self._rows)))
+        jb, inj = s[self._jb], s[self._inj]
+        return Screen(
+            category_scores=MappingProxyType(scores),
+            flagged=tuple(c for c, t in self._limits if scores[c] >= t),
+            jailbreak=jb,
+            injection=inj,
+            jailbreak_flagged=jb >= self.jailbreak_threshold,
+            injection_flagged=inj >= self.injection_threshold,
+        )
+
+
+@lru_cache(maxsize=1)
+def load_detectors() -> Detectors:
+    """The shipped detectors, loaded once per process."""
+    return Detectors(load_heads(), load_lexicon())

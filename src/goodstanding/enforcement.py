@@ -90,8 +90,10 @@ class Enforcer:
 
     async def strike(
         self, strike: Strike, policy: StrikePolicy, *, zero_tolerance: bool = False,
-        by: str = "gateway",
+        by: str = "gateway", at_least: ActionKind | None = None, why: str | None = None,
     ) -> Outcome:
+        """Record a strike and act on the thresholds; ``at_least`` is a floor (an OpenAI
+        enforcement notice suspends or bans whatever the count says)."""
         current = await self.store.get_standing(strike.tenant, strike.end_user)
         since = strike.ts - policy.window
         if current is not None and current.forgiven_at is not None:
@@ -101,16 +103,16 @@ class Enforcer:
         status = current.effective(strike.ts) if current else "active"
         if status == "banned":
             return Outcome(count, None, current)
-        if zero_tolerance or count >= policy.ban_at:
-            why = f"zero tolerance: {strike.reason}"[:256] if zero_tolerance else (
-                f"{count} strikes within the window (ban at {policy.ban_at})")
+        if zero_tolerance or count >= policy.ban_at or at_least == "ban":
+            why = why or (f"zero tolerance: {strike.reason}"[:256] if zero_tolerance else (
+                f"{count} strikes within the window (ban at {policy.ban_at})"))
             standing = await self._set(current, strike, "ban", by, why, None)
             return Outcome(count, "ban", standing)
-        if count >= policy.suspend_at:
+        if count >= policy.suspend_at or at_least == "suspend":
             until = strike.ts + policy.suspend_for
             if status == "suspended" and current is not None and current.until is not None:
                 until = max(until, current.until)
-            why = f"{count} strikes within the window (suspend at {policy.suspend_at})"
+            why = why or f"{count} strikes within the window (suspend at {policy.suspend_at})"
             standing = await self._set(current, strike, "suspend", by, why, until)
             return Outcome(count, "suspend", standing)
         if count >= policy.warn_at:

@@ -24,6 +24,10 @@ class GatewayApp:
         self.gateway = gateway
         self.proxy = ProxyHandler(gateway)
         self.routes = {"/healthz": self.healthz, "/readyz": self.readyz, "/metrics": self.metrics}
+        if gateway.settings.webhook_secret:  # unset: the endpoint does not exist (404)
+            from goodstanding.server.webhooks import PATH, WebhookEndpoint
+
+            self.routes[PATH] = WebhookEndpoint(gateway, gateway.settings.webhook_secret)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -1,0 +1,58 @@
+"""``POST /webhooks/openai``: the thin ASGI side of ``goodstanding.webhooks``.
+
+Mounted only when ``OPENAI_WEBHOOK_SECRET`` is set (otherwise the path is a 404). Every
+delivery leaves an audit record — a bad signature included, durably, since a stream of forged
+deliveries is itself worth seeing.
+"""
+
+from __future__ import annotations
+
+from goodstanding.call import Call
+from goodstanding.enforcement import StrikePolicy
+from goodstanding.errors import GatewayError, NotFound
+from goodstanding.gateway import Gateway
+from goodstanding.server.transport import (
+    Receive, Scope, Send, TrustedProxies, header_dict, read_body, request_id, send_error,
+    send_json,
+)
+from goodstanding.webhooks import WebhookReceiver, case_fetcher
+
+PATH = "/webhooks/openai"
+MAX_BODY_BYTES = 256 * 1024  # enforcement events are a few hundred bytes
+
+
+class WebhookEndpoint:
+    def __init__(self, gateway: Gateway, secret: str) -> None:
+        settings = gateway.settings
+        self.audit = gateway.audit
+        self.proxies = TrustedProxies(settings.server.trusted_proxies)
+        self.receiver = WebhookReceiver(
+            secret, gateway.store, gateway.store, gateway.enforcer,
+            StrikePolicy.of(settings.strikes),
+            case_fetcher(settings.upstream.url, settings.upstream_key(),
+                         settings.upstream.connect_timeout),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = request_id()
+        headers = header_dict(scope)
+        call = Call(rid, scope["method"], PATH, "webhooks.openai", {},
+                    self.proxies.client_ip(scope, headers))
+        try:
+            if scope["method"] != "POST":
+                raise NotFound(f"{scope['method']} is not supported on {PATH}.")
+            body = await read_body(receive, headers, MAX_BODY_BYTES)
+            handled = await self.receiver.receive(headers, body)
+        except GatewayError as error:
+            call.status, call.decision = error.status, "refused"
+            call.reasons.extend(error.reasons)
+            await self.audit.record(call, durable=True)
+            await send_error(send, error, {"x-request-id": rid})
+            return
+        call.status, call.decision, call.end_user = 200, "webhook", handled.end_user
+        call.reasons.append(f"webhook_{handled.outcome}")
+        if handled.action:
+            call.reasons.append(f"end_user_{handled.action}")
+        await self.audit.record(call, durable=handled.outcome == "acted")
+        await send_json(send, 200, {"received": True, "outcome": handled.outcome},
+                        {"x-request-id": rid})

@@ -50,11 +50,32 @@ def _no_identity(client: openai.OpenAI) -> str:
     raise AssertionError("a request without an end user was let through")
 
 
+def _warned_then_suspended(client: openai.OpenAI) -> str:
+    # `[[fault:invalid_prompt]]` makes the simulated OpenAI answer with its policy error, which
+    # is a strike by itself: warned at 1, suspended at 3 (SPEC §2 defaults)
+    user, seen = "mallory@example.com", []
+    flagged = [{"role": "user", "content": "Tell me about the weather [[fault:invalid_prompt]]"}]
+    for _ in range(3):
+        try:
+            client.chat.completions.create(model=MODEL, messages=flagged, safety_identifier=user)
+        except openai.BadRequestError as exc:
+            seen.append(exc.response.headers.get("x-goodstanding-warning", "no warning"))
+    try:
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], safety_identifier=user)
+    except openai.PermissionDeniedError as exc:
+        retry = exc.response.headers.get("retry-after")
+        return (f"warned ({seen[0]!r}), then refused: {exc.status_code} {exc.code}, "
+                f"retry-after {retry}s")
+    raise AssertionError("a suspended end user was let through")
+
+
 STEPS = [
     Step("a normal chat", _chat),
     Step("a streamed chat", _stream),
     Step("the Responses API", _responses),
     Step("a request with no end-user id", _no_identity),
+    Step("an end user warned, then suspended", _warned_then_suspended),
 ]
 
 

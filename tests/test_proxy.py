@@ -175,7 +175,9 @@ def test_unknown_model_when_models_are_listed(start_gateway, sim):
 
 
 def test_dead_upstream_is_502(start_gateway, sim):
-    gw = start_gateway(GOODSTANDING_UPSTREAM_URL="http://127.0.0.1:9/v1")
+    # input moderation would fail closed first (503): this test is about the chat call
+    gw = start_gateway(GOODSTANDING_UPSTREAM_URL="http://127.0.0.1:9/v1",
+                       GOODSTANDING_MODERATION__INPUT="off")
     with pytest.raises(openai.InternalServerError) as caught:
         gw.client().chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="u")
     assert caught.value.status_code == 502

@@ -149,6 +149,8 @@ class Pipeline:
 
     async def answer(self, call: Call, result: Result) -> Result:
         """Output checks on a whole (non-streamed) answer; withhold flagged text."""
+        # the parsed answer, for output checks (inline moderation) and finishers (policy signals)
+        call.notes["answer"] = result.document
         if not self.output_checks or result.status != 200:
             return result
         from goodstanding.answers import answer_text, withhold

@@ -134,6 +134,8 @@ class ModerationSettings(_Model):
     stream_mode: Literal["hold_back", "stream_first"] = "hold_back"
     inline: bool = False
     cache_size: int = Field(default=100_000, ge=0)
+    # under moderation rate-limit pressure, wait this long for the refill before on_error
+    queue_wait: float = Field(default=2.0, ge=0)
 
 
 class StrikeSettings(_Model):

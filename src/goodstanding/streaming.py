@@ -35,6 +35,7 @@ _TERMINATORS = (b"\n\n", b"\r\n\r\n")
 _RESPONSE_DONE = (b"response.completed", b"response.incomplete", b"response.failed")
 # substrings that mark the event carrying usage: Chat's usage chunk, Responses' terminal event
 _USAGE_MARKERS = {True: (b'"usage":{', b'"usage": {'), False: _RESPONSE_DONE}
+FIRST_WINDOW = 64  # characters
 _TEXT_EVENTS = {
     "response.output_text.delta",
     "response.refusal.delta",
@@ -109,13 +110,15 @@ class StreamState:
             self.call.tokens_out = usage.get("completion_tokens")
             if self.strip_usage and not chunk.get("choices"):
                 return False, ""
-        return True, _chat_delta_text(chunk)
+        return True, _chat_delta_text(chunk, self.call)
 
     def _responses(self, event: bytes) -> tuple[bool, str]:
         if any(name in event[:64] for name in _RESPONSE_DONE):
             data = _data(event)
             response = (orjson.loads(data) if data else {}).get("response") or {}
             usage = response.get("usage") or {}
+            if (response.get("incomplete_details") or {}).get("reason") == "content_filter":
+                self.call.notes["upstream_signal"] = "content_filter"
             self.call.tokens_in = usage.get("input_tokens")
             self.call.tokens_out = usage.get("output_tokens")
             return True, ""
@@ -124,20 +127,27 @@ class StreamState:
         data = _data(event)
         payload = orjson.loads(data) if data else {}
         if payload.get("type") in _TEXT_EVENTS:
+            if payload["type"] == "response.refusal.delta":
+                self.call.notes["upstream_signal"] = "refusal"
             self.meta.setdefault("item_id", payload.get("item_id"))
             return True, payload.get("delta") or ""
         return True, ""
 
 
-def _chat_delta_text(chunk: dict[str, Any]) -> str:
+def _chat_delta_text(chunk: dict[str, Any], call: Call) -> str:
     texts = []
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
+        # OpenAI's own policy signals: the end user's offences (checks/upstream_policy.py)
+        if choice.get("finish_reason") == "content_filter":
+            call.notes["upstream_signal"] = "content_filter"
+        elif delta.get("refusal"):
+            call.notes["upstream_signal"] = "refusal"
         for field in ("content", "refusal"):
             if isinstance(delta.get(field), str):
                 texts.append(delta[field])
-        for call in delta.get("tool_calls") or ():
-            arguments = (call.get("function") or {}).get("arguments")
+        for tool in delta.get("tool_calls") or ():
+            arguments = (tool.get("function") or {}).get("arguments")
             if isinstance(arguments, str):
                 texts.append(arguments)
     return "".join(texts)
@@ -224,6 +234,13 @@ async def _windowed(
         keep, text = state.inspect(event)
         if not keep:
             continue
+        if first and not text and window.text:
+            # released text is checked before the stream moves past it: the finish chunk or
+            # terminal event must not reach the client ahead of the verdict on the last window
+            if not await _passes(pipeline, call, window):
+                yield content_filter_end(call, state.meta)
+                return
+            window.advance()
         if first:
             yield event
         window.add(None if first else event, text)
@@ -259,12 +276,17 @@ async def _passes(pipeline: Pipeline, call: Call, window: _Window) -> bool:
 
 
 class _Window:
-    """Events waiting for their text to pass, plus the tail of the last checked window."""
+    """Events waiting for their text to pass, plus the tail of the last checked window.
 
-    __slots__ = ("size", "overlap", "events", "text", "tail")
+    The first window is a quarter of the others (at least ``FIRST_WINDOW``): the reader's
+    time to first token is the time to generate it plus one moderation round trip.
+    """
+
+    __slots__ = ("events", "limit", "overlap", "size", "tail", "text")
 
     def __init__(self, size: int, overlap: int) -> None:
         self.size, self.overlap = size, overlap
+        self.limit = min(size, max(FIRST_WINDOW, size // 4))
         self.events: list[bytes] = []
         self.text = ""
         self.tail = ""
@@ -275,8 +297,9 @@ class _Window:
         self.text += text
 
     def full(self) -> bool:
-        return len(self.text) >= self.size
+        return len(self.text) >= self.limit
 
     def advance(self) -> None:
+        self.limit = self.size
         self.tail = self.text[-self.overlap :] if self.overlap else ""
         self.text = ""

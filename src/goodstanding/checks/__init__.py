@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 
 from goodstanding.checks.auth import AuthCheck
 from goodstanding.checks.identity import IdentityCheck
+from goodstanding.checks.moderation import moderation_checks
 from goodstanding.checks.request import RequestCheck
 from goodstanding.checks.standing import StandingCheck
 from goodstanding.checks.strikes import StrikeFinisher
+from goodstanding.checks.upstream_policy import UpstreamPolicy
 from goodstanding.enforcement import Enforcer
 from goodstanding.keys import KeyCache
 from goodstanding.pipeline import Check, Finisher, OutputCheck, Pipeline
@@ -37,8 +39,11 @@ def build_pipeline(
         IdentityCheck(secret, audit, settings.identity.require_end_user),
         StandingCheck(enforcer),  # suspended and banned end users cost nothing further
     ]
-    output_checks: list[OutputCheck] = []
-    finishers: list[Finisher] = [StrikeFinisher(enforcer, settings.strikes)]
+    moderation_in, moderation_out = moderation_checks(settings, upstream)
+    checks.extend(moderation_in)  # last: it spends the moderation budget
+    output_checks: list[OutputCheck] = [*moderation_out]
+    # OpenAI's policy answers become offences before the strikes finisher counts them
+    finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes)]
     moderation = settings.moderation
     return Pipeline(
         checks=tuple(checks),

@@ -1,0 +1,178 @@
+"""Moderation of every input before it is sent, and of every answer before it is released.
+
+``ModerationCheck`` (input) moderates every text and image part of a generation request that
+was not moderated before, in one batched call, and refuses flagged input with 400
+``content_policy_violation`` naming the categories (never the text). ``flag`` mode forwards
+and records. Zero-tolerance categories refuse in either mode and ban at once (an Offence with
+``zero_tolerance``; the strikes finisher acts on it).
+
+``ModerationOutputCheck`` judges answer text: a whole answer, or one stream window. The
+pipeline withholds a refused answer the way OpenAI does (``content_filter``).
+
+When moderation cannot answer, ``on_error`` decides: ``fail_closed`` refuses (503; nothing is
+sent upstream, no answer is released), ``fail_open`` lets the call through and records it,
+``local`` lets the offline detectors judge (see ``moderation/local.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from goodstanding.call import Call, Offence, Verdict
+from goodstanding.errors import ContentPolicyViolation, ModerationUnavailable
+from goodstanding.moderation.cache import MemoryCache
+from goodstanding.moderation.client import ModerationClient, ModerationFailed
+from goodstanding.moderation.judge import Judge
+from goodstanding.moderation.parts import request_parts
+from goodstanding.moderation.policy import Policy
+from goodstanding.moderation.scored import Scored, combined, from_result
+
+if TYPE_CHECKING:
+    from goodstanding.settings import Settings
+
+log = logging.getLogger("goodstanding.moderation")
+
+_PASS_IN, _PASS_OUT = Verdict("moderation"), Verdict("moderation_output")
+_INLINE_ENDPOINTS = ("chat.completions", "responses")
+
+
+def _scores(results: list[Scored], categories: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    best = combined(results)
+    return tuple((c, s) for c, s in best.scores if c in categories)
+
+
+class ModerationCheck:
+    name = "moderation"
+
+    def __init__(
+        self, judge: Judge, policy: Policy, mode: str, fail_open: bool, inline: bool
+    ) -> None:
+        self.judge, self.policy, self.mode = judge, policy, mode
+        self.fail_open, self.inline = fail_open, inline
+
+    async def check(self, call: Call) -> Verdict:
+        body = call.body
+        if body is None or not call.generation:
+            return _PASS_IN
+        if self.inline and not call.stream and call.endpoint in _INLINE_ENDPOINTS:
+            _ask_inline(call, body, self.judge.client.model)
+        parts = request_parts(call.endpoint, body)
+        if not parts:
+            return _PASS_IN
+        upstream = call.key.upstream if call.key else None
+        try:
+            results = await self.judge.results(parts, upstream)
+        except ModerationFailed:
+            return self._unavailable()
+        categories = self.policy.flagged(results)
+        if not categories:
+            return _PASS_IN
+        return self._flagged(call, categories, _scores(results, categories))
+
+    def _flagged(
+        self, call: Call, categories: tuple[str, ...], scores: tuple[tuple[str, float], ...]
+    ) -> Verdict:
+        zero = self.policy.zero(categories)
+        reasons = tuple(f"moderation:{c}" for c in categories)
+        if self.mode == "flag" and not zero:
+            return Verdict(self.name, "flag", reasons, scores=scores)
+        # only categories are kept anywhere, never the text (zero-tolerance content included)
+        call.offences.append(Offence("content_policy_violation", categories, bool(zero)))
+        error = ContentPolicyViolation(
+            f"The request was flagged by moderation ({', '.join(categories)}) and was not "
+            "sent.", reasons=reasons)  # fmt: skip
+        return Verdict(self.name, "refuse", reasons, error, scores=scores)
+
+    def _unavailable(self) -> Verdict:
+        if self.fail_open:
+            return Verdict(self.name, "flag", ("moderation_unavailable",))
+        error = ModerationUnavailable(
+            "Moderation is unavailable, so the request was not sent. Try again shortly.",
+            reasons=("moderation_unavailable",))  # fmt: skip
+        return Verdict(self.name, "refuse", error.reasons, error)
+
+
+def _ask_inline(call: Call, body: dict[str, Any], model: str) -> None:
+    """Ask the upstream to score the answer itself (reference §1.5), saving a round trip."""
+    if "moderation" in body:
+        return  # the client asked for its own; its answer carries the output scores anyway
+    body["moderation"] = {"model": model, "policy": {"output": {"mode": "score"}}}
+    call.body_changed = True
+
+
+def inline_output(document: Any) -> Scored | None:
+    """The output side of an inline moderation result, when the answer has a usable one."""
+    if not isinstance(document, dict):
+        return None
+    moderation = document.get("moderation")
+    output = moderation.get("output") if isinstance(moderation, dict) else None
+    if not isinstance(output, dict):
+        return None
+    if output.get("type") == "moderation_result":  # Responses
+        return from_result(output)
+    results = output.get("results")
+    if output.get("type") == "moderation_results" and isinstance(results, list) and results:
+        return combined([from_result(r) for r in results if isinstance(r, dict)])
+    return None  # an error body: moderate the usual way
+
+
+class ModerationOutputCheck:
+    name = "moderation_output"
+
+    def __init__(self, judge: Judge, policy: Policy, mode: str, fail_open: bool) -> None:
+        self.judge, self.policy, self.mode, self.fail_open = judge, policy, mode, fail_open
+
+    async def check_output(self, call: Call, text: str) -> Verdict:
+        if not text.strip():
+            return _PASS_OUT
+        inline = None if call.stream else inline_output(call.notes.get("answer"))
+        if inline is not None:
+            results = [inline]
+        else:
+            upstream = call.key.upstream if call.key else None
+            try:
+                # a whole answer comes back as history next turn: remember it; windows won't
+                results = await self.judge.results([("text", text)], upstream, not call.stream)
+            except ModerationFailed:
+                return self._unavailable()
+        categories = self.policy.flagged(results)
+        if not categories:
+            return _PASS_OUT
+        reasons = tuple(f"output:{c}" for c in categories)
+        scores = _scores(results, categories)
+        if self.mode == "flag":
+            return Verdict(self.name, "flag", reasons, scores=scores)
+        error = ContentPolicyViolation(f"The answer was withheld ({', '.join(categories)}).",
+                                       reasons=reasons)  # fmt: skip
+        return Verdict(self.name, "refuse", reasons, error, scores=scores)
+
+    def _unavailable(self) -> Verdict:
+        if self.fail_open:
+            return Verdict(self.name, "flag", ("output_moderation_unavailable",))
+        error = ModerationUnavailable("The answer could not be moderated and was withheld.",
+                                      reasons=("output_moderation_unavailable",))  # fmt: skip
+        return Verdict(self.name, "refuse", error.reasons, error)
+
+
+
+def moderation_checks(
+    settings: Settings, upstream: Any
+) -> tuple[tuple[ModerationCheck, ...], tuple[ModerationOutputCheck, ...]]:
+    """The moderation checks for ``build_pipeline``, sharing the upstream's HTTP session."""
+    moderation = settings.moderation
+    if moderation.input == "off" and moderation.output == "off":
+        return (), ()
+    client = ModerationClient(
+        lambda: upstream.session, upstream.base, settings.upstream_key, moderation.model,
+        moderation.timeout, moderation.queue_wait)  # fmt: skip
+    judge = Judge(client, MemoryCache(moderation.cache_size), moderation.on_error == "local")
+    policy = Policy(moderation.thresholds, moderation.zero_tolerance)
+    fail_open = moderation.on_error == "fail_open"
+    checks, outputs = [], []
+    if moderation.input != "off":
+        checks.append(ModerationCheck(judge, policy, moderation.input, fail_open,
+                                      moderation.inline))  # fmt: skip
+    if moderation.output != "off":
+        outputs.append(ModerationOutputCheck(judge, policy, moderation.output, fail_open))
+    return tuple(checks), tuple(outputs)

@@ -1,0 +1,129 @@
+"""``POST /v1/moderations`` of the configured upstream, one batched call per request.
+
+All unseen parts of one request go in one call. Texts alone go as an array of strings, which
+OpenAI answers with one result per string (each can be cached on its own); when images are
+among them the parts go as one multimodal array, which OpenAI answers with one combined
+result. Each attempt is bounded by ``timeout``; a failed attempt (timeout, transport error,
+5xx, 429) is retried once, then the caller's ``on_error`` decides.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aiohttp
+import orjson
+
+from goodstanding import metrics
+from goodstanding.moderation.budget import Budget, BudgetExhausted, go_duration
+from goodstanding.moderation.parts import Part
+from goodstanding.moderation.scored import Scored, from_result
+
+log = logging.getLogger("goodstanding.moderation")
+
+CALLS = metrics.counter(
+    "goodstanding_moderation_calls_total", "Calls to the upstream moderation endpoint.",
+    ("outcome",),
+)
+ATTEMPTS = 2  # bounded timeout, retried once
+
+
+class ModerationFailed(Exception):
+    """No moderation answer: outage, timeout, or no budget left. Never a policy outcome."""
+
+
+class ModerationClient:
+    def __init__(
+        self,
+        session: Callable[[], aiohttp.ClientSession],
+        base_url: str,
+        key_for: Callable[[str | None], str | None],
+        model: str,
+        timeout: float,
+        max_wait: float = 2.0,
+    ) -> None:
+        self._session = session
+        self.url = base_url.rstrip("/") + "/moderations"
+        self._key_for = key_for
+        self.model = model
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_wait = max_wait
+        self.budgets: dict[str | None, Budget] = {}
+
+    def budget(self, upstream: str | None) -> Budget:
+        budget = self.budgets.get(upstream)
+        if budget is None:
+            budget = Budget(upstream or "default", self.max_wait)
+            self.budgets[upstream] = budget
+        return budget
+
+    async def classify(self, parts: Sequence[Part], upstream: str | None = None) -> list[Scored]:
+        """One result per part; with images, the one combined result repeated for each part."""
+        texts_only = all(kind == "text" for kind, _ in parts)
+        payload = orjson.dumps({"model": self.model, "input": _input(parts, texts_only)})
+        results = await self._post(payload, _tokens(parts), upstream)
+        if texts_only:
+            if len(results) != len(parts):
+                raise ModerationFailed("moderation answered a different number of results")
+            return [from_result(r) for r in results]
+        if not results:
+            raise ModerationFailed("moderation answered no result")
+        return [from_result(results[0])] * len(parts)
+
+    async def _post(self, payload: bytes, tokens: int, upstream: str | None) -> list[Any]:
+        budget = self.budget(upstream)
+        headers = {"authorization": f"Bearer {self._key_for(upstream)}",
+                   "content-type": "application/json"}  # fmt: skip
+        why = "no attempt"
+        for _ in range(ATTEMPTS):
+            try:
+                await budget.acquire(tokens)
+            except BudgetExhausted as exc:
+                CALLS.inc("budget_exhausted")
+                raise ModerationFailed(str(exc)) from None
+            try:
+                async with self._session().post(
+                    self.url, data=payload, headers=headers, timeout=self.timeout
+                ) as response:
+                    body = await response.read()
+                    budget.update(response.headers)
+                    if response.status == 200:
+                        CALLS.inc("ok")
+                        return _results(body)
+                    why = f"HTTP {response.status}"
+                    if response.status == 429:
+                        wait = go_duration(response.headers.get("retry-after", "1") + "s")
+                        budget.exhausted_for(wait or 1.0)
+                    elif response.status < 500:  # our request is wrong: retrying cannot help
+                        break
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+                why = type(exc).__name__
+            CALLS.inc("failed")
+        log.warning("moderation unavailable: %s", why)
+        raise ModerationFailed(why)
+
+
+def _input(parts: Sequence[Part], texts_only: bool) -> list[Any]:
+    if texts_only:
+        return [content for _, content in parts]
+    return [
+        {"type": "text", "text": content}
+        if kind == "text"
+        else {"type": "image_url", "image_url": {"url": content}}
+        for kind, content in parts
+    ]
+
+
+def _tokens(parts: Sequence[Part]) -> int:
+    # about four characters per token; images are not counted in TPM as far as OpenAI says
+    return sum(len(content) // 4 + 1 for kind, content in parts if kind == "text")
+
+
+def _results(body: bytes) -> list[Any]:
+    document = orjson.loads(body)
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, list):
+        raise ValueError("no results")  # noqa: TRY004 — caught with the JSON errors
+    return results

@@ -1,0 +1,246 @@
+"""Moderation of every input and output, through a real gateway with the official SDK."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+MODEL = "gpt-4o-mini"
+CLEAN = ("The weather today is calm and pleasant, with a gentle breeze over the quiet hills "
+         "and a few clouds drifting slowly towards the sea. ")  # fmt: skip
+VIOLENT = "I will kill you"
+
+
+def chat(gw: Any, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+    return gw.client().chat.completions.create(
+        model=MODEL, messages=messages, safety_identifier="u1", **kwargs)
+
+
+def audit(gw: Any) -> list[dict[str, Any]]:
+    time.sleep(0.2)  # allowed calls are written in batches
+    return gw.store_call("query_audit")
+
+
+# --- input ---------------------------------------------------------------------------------
+
+
+def test_a_flagged_history_message_blocks_and_nothing_is_sent(gw, sim):
+    history = [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "[[flag:violence]] an old message"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "hello there"},
+    ]
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(gw, history)
+    error = caught.value
+    assert error.code == "content_policy_violation"
+    assert "violence" in error.message and "old message" not in error.message
+    assert error.response.headers["x-should-retry"] == "false"
+    assert sim.calls["/v1/chat/completions"] == 0
+
+
+def test_every_text_part_is_moderated_in_one_call(gw, sim):
+    chat(gw, [
+        {"role": "system", "content": "sys prompt"},
+        {"role": "developer", "content": "dev prompt"},
+        {"role": "user", "content": [{"type": "text", "text": "part one"}]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+         "function": {"name": "lookup", "arguments": '{"q": "args"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "tool result"},
+        {"role": "user", "content": "last"},
+    ])  # fmt: skip
+    assert sim.moderation_inputs[0] == [
+        "sys prompt", "dev prompt", "part one", '{"q": "args"}', "tool result", "last"]
+
+
+def test_the_next_turn_of_a_conversation_moderates_only_its_new_turn(gw, sim):
+    turns = [{"role": "system", "content": "Keep answers short."}, {"role": "user", "content": "first"}]
+    answer = chat(gw, turns).choices[0].message.content
+    assert sim.moderation_inputs == [["Keep answers short.", "first"], [answer]]  # input, then output
+    new_turn = "second [[words:3]]"  # a different answer, so its output is moderated too
+    turns += [{"role": "assistant", "content": answer}, {"role": "user", "content": new_turn}]
+    chat(gw, turns)
+    assert sim.moderation_inputs[2] == [new_turn]
+    assert sim.calls["/v1/moderations"] == 4
+
+
+def test_image_parts_are_sent_to_moderation(gw, sim):
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    chat(gw, [{"role": "user", "content": [{"type": "text", "text": "what is it?"}, image]}])
+    assert sim.moderation_inputs[0] == [{"type": "text", "text": "what is it?"}, image]
+    flagged = {"type": "image_url", "image_url": {"url": "https://example.com/flag-violence.png"}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(gw, [{"role": "user", "content": [flagged]}])
+    assert "violence" in caught.value.message
+
+
+def test_responses_input_items_and_instructions_are_moderated(gw, sim):
+    client = gw.client()
+    client.responses.create(model=MODEL, instructions="You are helpful.", safety_identifier="u1",
+                            input=[{"role": "user", "content": [
+                                {"type": "input_text", "text": "hi"},
+                                {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]}])  # fmt: skip
+    parts = sim.moderation_inputs[0]
+    assert {"type": "text", "text": "You are helpful."} in parts
+    assert {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}} in parts
+
+
+def test_image_generation_prompts_are_moderated(gw, sim):
+    with pytest.raises(openai.BadRequestError) as caught:
+        gw.client().images.generate(model="gpt-image-1", prompt="[[flag:violence]] a garden",
+                                    user="u1")  # fmt: skip
+    assert caught.value.code == "content_policy_violation"
+    assert sim.calls["/v1/images/generations"] == 0
+
+
+def test_flag_mode_forwards_and_records(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__INPUT="flag")
+    chat(gw, [{"role": "user", "content": "[[flag:harassment]] hi"}])
+    assert sim.calls["/v1/chat/completions"] == 1
+    (record,) = audit(gw)
+    assert record["decision"] == "flagged" and "moderation:harassment" in record["reasons"]
+
+
+def test_zero_tolerance_blocks_even_in_flag_mode(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__INPUT="flag")
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(gw, [{"role": "user", "content": "[[flag:sexual/minors]] hi"}])
+    assert "sexual/minors" in caught.value.message
+    assert sim.calls["/v1/chat/completions"] == 0
+
+
+def test_thresholds_replace_openais_flag_per_category(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__THRESHOLDS='{"violence": 1.0}')
+    chat(gw, [{"role": "user", "content": "[[flag:violence]] hi"}])  # 0.99 < 1.0: allowed
+    assert sim.calls["/v1/chat/completions"] == 1
+
+
+# --- failure --------------------------------------------------------------------------------
+
+
+def test_a_moderation_outage_fails_closed_with_nothing_sent(gw, sim):
+    sim.config.moderation = "down"
+    with pytest.raises(openai.InternalServerError) as caught:
+        chat(gw, [{"role": "user", "content": "hello"}])
+    assert caught.value.status_code == 503 and caught.value.code == "moderation_unavailable"
+    assert sim.calls["/v1/chat/completions"] == 0
+    assert sim.calls["/v1/moderations"] == 2  # retried once
+
+
+def test_a_slow_moderation_times_out(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__TIMEOUT="0.1")
+    sim.config.moderation, sim.config.slow_moderation_s = "slow", 1.0
+    started = time.perf_counter()
+    with pytest.raises(openai.InternalServerError):
+        chat(gw, [{"role": "user", "content": "hello"}])
+    assert time.perf_counter() - started < 0.8
+    assert sim.calls["/v1/chat/completions"] == 0
+
+
+def test_fail_open_forwards_and_records(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__ON_ERROR="fail_open",
+                       GOODSTANDING_MODERATION__OUTPUT="off")  # fmt: skip
+    sim.config.moderation = "down"
+    chat(gw, [{"role": "user", "content": "hello"}])
+    assert sim.calls["/v1/chat/completions"] == 1
+    assert "moderation_unavailable" in audit(gw)[0]["reasons"]
+
+
+def test_local_detectors_judge_during_an_outage(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__ON_ERROR="local")
+    sim.config.moderation = "down"
+    chat(gw, [{"role": "user", "content": "hello, how are you?"}])
+    with pytest.raises(openai.BadRequestError):
+        chat(gw, [{"role": "user", "content": f"{VIOLENT}, you worthless idiot"}])
+    assert sim.calls["/v1/chat/completions"] == 1
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def test_a_flagged_answer_is_withheld(gw, sim):
+    answer = chat(gw, [{"role": "user", "content": f"[[say:{VIOLENT}]]"}])
+    assert answer.choices[0].finish_reason == "content_filter"
+    assert answer.choices[0].message.content is None
+
+
+def test_a_flagged_responses_answer_is_incomplete(gw, sim):
+    response = gw.client().responses.create(model=MODEL, input=f"[[say:{VIOLENT}]]",
+                                            safety_identifier="u1")  # fmt: skip
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "content_filter"
+    assert VIOLENT not in response.model_dump_json()
+
+
+def test_a_flagged_stream_ends_at_the_last_clean_window(gw, sim):
+    said = CLEAN * 3 + VIOLENT
+    stream = chat(gw, [{"role": "user", "content": f"[[say:{said}]]"}], stream=True)
+    chunks = list(stream)  # the SDK's iterator ends without an exception
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text and said.startswith(text) and "kill" not in text
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
+
+
+def test_a_flagged_responses_stream_ends_incomplete(gw, sim):
+    said = CLEAN * 3 + VIOLENT
+    events = list(gw.client().responses.create(
+        model=MODEL, input=f"[[say:{said}]]", stream=True, safety_identifier="u1"))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert "kill" not in text
+    assert events[-1].type == "response.incomplete"
+    assert events[-1].response.incomplete_details.reason == "content_filter"
+
+
+def test_a_clean_long_stream_is_delivered_incrementally(gw, sim):
+    sim.config.chunk_delay = 0.02
+    started = time.perf_counter()
+    stream = chat(gw, [{"role": "user", "content": "go [[words:100]]"}], stream=True)
+    arrivals = [time.perf_counter() - started
+                for c in stream if c.choices and c.choices[0].delta.content]  # fmt: skip
+    assert len(arrivals) >= 100
+    # the first words arrive while the upstream is still sending the rest (~2 s of it)
+    assert arrivals[0] < arrivals[-1] - 1.0
+    assert sim.calls["/v1/moderations"] >= 3  # windows, not the whole answer at once
+
+
+def test_stream_first_releases_before_checking(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__STREAM_MODE="stream_first")
+    said = CLEAN * 3 + VIOLENT
+    chunks = list(chat(gw, [{"role": "user", "content": f"[[say:{said}]]"}], stream=True))
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
+
+
+def test_output_flag_mode_delivers_and_records(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__OUTPUT="flag")
+    answer = chat(gw, [{"role": "user", "content": f"[[say:{VIOLENT}]]"}])
+    assert answer.choices[0].message.content == VIOLENT
+    assert "output:violence" in audit(gw)[0]["reasons"]
+
+
+# --- upstream policy answers and budget ------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["invalid_prompt", "cyber_policy", "bio_policy"])
+def test_upstream_policy_errors_are_offences_and_not_retried(gw, sim, fault):
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(gw, [{"role": "user", "content": f"[[fault:{fault}]]"}])
+    assert caught.value.code == fault
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    assert f"upstream:{fault}" in audit(gw)[0]["reasons"]
+
+
+@pytest.mark.parametrize("fault", ["content_filter", "refusal"])
+def test_upstream_content_filter_and_refusals_are_offences(gw, sim, fault):
+    chat(gw, [{"role": "user", "content": f"[[fault:{fault}]]"}])
+    assert f"upstream:{fault}" in audit(gw)[0]["reasons"]
+
+
+def test_moderation_headroom_is_a_metric(gw, sim):
+    chat(gw, [{"role": "user", "content": "hello"}])
+    text = httpx2.get(f"{gw.url}/metrics").text
+    assert 'goodstanding_moderation_headroom{upstream="default"}' in text

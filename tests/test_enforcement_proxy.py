@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
 
 MODEL = "gpt-4o-mini"
-HELLO = [{"role": "user", "content": "hello there"}]
-FLAGGED = [{"role": "user", "content": "something bad [[fault:invalid_prompt]]"}]
+HELLO: Any = [{"role": "user", "content": "hello there"}]
+FLAGGED: Any = [{"role": "user", "content": "something bad [[fault:invalid_prompt]]"}]
 
 
 def flagged(client: openai.OpenAI, user: str) -> openai.BadRequestError:

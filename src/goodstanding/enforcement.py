@@ -21,7 +21,13 @@ from typing import Any
 from goodstanding import metrics
 from goodstanding.settings import StrikeSettings, parse_duration
 from goodstanding.standing import (
-    Action, ActionKind, LocalStandingCache, Standing, StandingCache, Strike,
+    Action,
+    ActionKind,
+    LocalStandingCache,
+    Standing,
+    StandingCache,
+    Status,
+    Strike,
 )
 from goodstanding.stores.base import EndUserStore
 
@@ -129,7 +135,7 @@ class Enforcer:
             base = current or Standing(strike.tenant, strike.end_user)
             standing = replace(base, updated_at=strike.ts)
         else:
-            status = "banned" if kind == "ban" else "suspended"
+            status: Status = "banned" if kind == "ban" else "suspended"
             standing = Standing(strike.tenant, strike.end_user, status, until, why, strike.ts,
                                 current.forgiven_at if current else None)
         await self._write(standing, Action(strike.tenant, strike.end_user, strike.ts, kind, by,

@@ -208,10 +208,10 @@ def case_fetcher(base_url: str, api_key: str | None, timeout: float = 10.0) -> F
         url = f"{base_url.rstrip('/')}/safety/cases/{case_id}"
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:
-                async with s.get(url, headers=headers) as response:
-                    body = await response.read()
-                    status = response.status
+            limit = aiohttp.ClientTimeout(total=timeout)
+            async with aiohttp.ClientSession(timeout=limit) as s, s.get(url, headers=headers) as r:
+                body = await r.read()
+                status = r.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise CaseUnavailable(f"The safety case could not be fetched "
                                   f"({type(exc).__name__}).") from None

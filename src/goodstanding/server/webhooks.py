@@ -12,7 +12,14 @@ from goodstanding.enforcement import StrikePolicy
 from goodstanding.errors import GatewayError, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.server.transport import (
-    Receive, Scope, Send, TrustedProxies, header_dict, read_body, request_id, send_error,
+    Receive,
+    Scope,
+    Send,
+    TrustedProxies,
+    header_dict,
+    read_body,
+    request_id,
+    send_error,
     send_json,
 )
 from goodstanding.webhooks import WebhookReceiver, case_fetcher

@@ -39,10 +39,13 @@ def _action(row: Any) -> Action:
 
 def _upsert(dialect: str, table: sa.Table, values: dict[str, Any], keys: list[str]) -> Any:
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(table).values(**values)
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(**values)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).values(**values)
     updates = {k: v for k, v in values.items() if k not in keys}
     return statement.on_conflict_do_update(index_elements=keys, set_=updates)
 

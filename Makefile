@@ -30,6 +30,10 @@ test: $(VENV)/.stamp-dev services
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python bench/run.py
 
+# Retrain the offline detectors from ../shared/datasets (fixed seed); writes detect/data/.
+train: $(VENV)/.stamp-dev
+	$(BIN)/python scripts/train_detectors.py
+
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check src tests bench
 

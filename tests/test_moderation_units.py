@@ -1,0 +1,262 @@
+"""Moderation's pieces on their own: parts, cache, policy, budget, inline scores, local."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from goodstanding.audit import AuditLog
+from goodstanding.call import Call
+from goodstanding.checks.moderation import ModerationCheck, ModerationOutputCheck, inline_output
+from goodstanding.checks.upstream_policy import answer_signal
+from goodstanding.moderation.budget import Budget, BudgetExhausted, go_duration
+from goodstanding.moderation.cache import MemoryCache, part_key
+from goodstanding.moderation.client import ModerationFailed
+from goodstanding.moderation.judge import Judge
+from goodstanding.moderation.parts import request_parts
+from goodstanding.moderation.policy import Policy
+from goodstanding.moderation.scored import CLEAN, from_result, scored
+from goodstanding.pipeline import Pipeline, Result
+from goodstanding.stores.memory import MemoryStore
+
+# --- parts ------------------------------------------------------------------------------------
+
+CHAT = {"messages": [
+    {"role": "system", "content": "sys"},
+    {"role": "developer", "content": [{"type": "text", "text": "dev"}]},
+    {"role": "user", "content": [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": "https://x/a.png", "detail": "low"}},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "input_audio", "input_audio": {"data": "...", "format": "wav"}}]},
+    {"role": "assistant", "content": None, "refusal": "no way",
+     "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "1", "content": "result"},
+    {"role": "user", "content": "   "},
+]}  # fmt: skip
+
+RESPONSES = {"instructions": "inst", "input": [
+    {"role": "user", "content": [{"type": "input_text", "text": "q"},
+                                 {"type": "input_image", "image_url": "https://x/b.png"}]},
+    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "a"}]},
+    {"type": "function_call", "call_id": "c", "name": "f", "arguments": '{"x":1}'},
+    {"type": "function_call_output", "call_id": "c", "output": "out"},
+]}  # fmt: skip
+
+
+@pytest.mark.parametrize(("endpoint", "body", "expected"), [
+    ("chat.completions", CHAT, [("text", "sys"), ("text", "dev"), ("text", "look"),
+     ("image", "https://x/a.png"), ("image", "data:image/png;base64,AAAA"),
+     ("text", "no way"), ("text", "{}"), ("text", "result")]),
+    ("responses", RESPONSES, [("text", "inst"), ("text", "q"), ("image", "https://x/b.png"),
+     ("text", "a"), ("text", '{"x":1}'), ("text", "out")]),
+    ("responses", {"input": "plain"}, [("text", "plain")]),
+    ("images.generations", {"prompt": "a cat"}, [("text", "a cat")]),
+    ("embeddings", {"input": "not a generation"}, []),
+])  # fmt: skip
+def test_request_parts(endpoint: str, body: dict[str, Any], expected: list[Any]) -> None:
+    assert request_parts(endpoint, body) == expected
+
+
+def test_request_parts_ignore_malformed_shapes() -> None:
+    body = {"messages": [None, {"content": 3}, {"content": [None, {"type": "text"}]},
+                         {"tool_calls": [None]}]}  # fmt: skip
+    assert request_parts("chat.completions", body) == []
+
+
+# --- cache --------------------------------------------------------------------------------------
+
+
+async def test_cache_evicts_the_least_recently_used() -> None:
+    cache = MemoryCache(2)
+    a, b, c = (part_key(("text", t), "m") for t in "abc")
+    await cache.put_many([(a, CLEAN), (b, CLEAN)])
+    await cache.get_many([a])  # a is now the most recent
+    await cache.put_many([(c, CLEAN)])
+    assert await cache.get_many([a, b, c]) == [CLEAN, None, CLEAN]
+    assert len(cache) == 2
+
+
+async def test_cache_of_size_zero_remembers_nothing() -> None:
+    cache = MemoryCache(0)
+    key = part_key(("text", "a"), "m")
+    await cache.put_many([(key, CLEAN)])
+    assert await cache.get_many([key]) == [None]
+
+
+def test_keys_depend_on_kind_model_and_content() -> None:
+    keys = {part_key(("text", "a"), "m"), part_key(("image", "a"), "m"),
+            part_key(("text", "a"), "n"), part_key(("text", "b"), "m")}  # fmt: skip
+    assert len(keys) == 4 and all(len(k) == 16 for k in keys)
+
+
+def test_clean_results_share_one_instance() -> None:
+    result = {"categories": {"violence": False}, "category_scores": {"violence": 0.0001}}
+    assert from_result(result) is CLEAN
+
+
+class FakeClient:
+    model = "m"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.seen: list[list[Any]] = []
+        self.fail = fail
+
+    async def classify(self, parts: list[Any], upstream: str | None = None) -> list[Any]:
+        self.seen.append(list(parts))
+        if self.fail:
+            raise ModerationFailed("down")
+        if any(kind == "image" for kind, _ in parts):
+            flagged = any("bad" in c for _, c in parts)
+            return [scored({"violence"} if flagged else (), {})] * len(parts)
+        return [scored({"violence"} if "bad" in c else (), {}) for _, c in parts]
+
+
+async def test_judge_moderates_only_unseen_parts() -> None:
+    client = FakeClient()
+    judge = Judge(client, MemoryCache(100), local=False)  # type: ignore[arg-type]
+    await judge.results([("text", "one"), ("text", "two")], None)
+    await judge.results([("text", "one"), ("text", "two"), ("text", "three")], None)
+    assert client.seen == [[("text", "one"), ("text", "two")], [("text", "three")]]
+
+
+async def test_a_flagged_combined_result_is_not_cached_per_part() -> None:
+    client = FakeClient()
+    judge = Judge(client, MemoryCache(100), local=False)  # type: ignore[arg-type]
+    await judge.results([("text", "fine"), ("image", "bad.png")], None)
+    await judge.results([("text", "fine")], None)
+    assert client.seen[-1] == [("text", "fine")]  # it could not be known clean
+
+
+async def test_local_fallback_is_not_cached() -> None:
+    client = FakeClient(fail=True)
+    judge = Judge(client, MemoryCache(100), local=True)  # type: ignore[arg-type]
+    (result,) = await judge.results([("text", "I will kill you")], None)
+    assert "violence" in result.flags
+    await judge.results([("text", "I will kill you")], None)
+    assert len(client.seen) == 2
+
+
+# --- policy -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("thresholds", "expected"), [
+    ({}, ("violence",)),                         # OpenAI's own flag
+    ({"violence": 0.95}, ()),                    # our threshold is stricter than the score
+    ({"harassment": 0.2}, ("harassment", "violence")),  # lower than OpenAI's
+])  # fmt: skip
+def test_policy_thresholds(thresholds: dict[str, float], expected: tuple[str, ...]) -> None:
+    result = scored({"violence"}, {"violence": 0.9, "harassment": 0.3})
+    assert Policy(thresholds, ()).flagged([result, CLEAN]) == expected
+
+
+def test_zero_tolerance_categories() -> None:
+    assert Policy({}, ("sexual/minors",)).zero(("sexual", "sexual/minors")) == ("sexual/minors",)
+
+
+# --- budget -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("12ms", 0.012), ("1s", 1.0), ("6m0s", 360.0), ("1m30.5s", 90.5), ("1h", 3600.0),
+    ("soon", None),
+])  # fmt: skip
+def test_go_durations(text: str, seconds: float | None) -> None:
+    assert go_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def headers(left_tokens: int, reset: str) -> dict[str, str]:
+    return {"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "499",
+            "x-ratelimit-reset-requests": "120ms", "x-ratelimit-limit-tokens": "10000",
+            "x-ratelimit-remaining-tokens": str(left_tokens),
+            "x-ratelimit-reset-tokens": reset}  # fmt: skip
+
+
+async def test_budget_unknown_until_told_then_never_exceeded() -> None:
+    budget = Budget(max_wait=0.0)
+    await budget.acquire(10**9)  # nothing known yet: no throttling
+    budget.update(headers(1000, "54s"))  # 9000 used, refills 9000 over 54 s
+    await budget.acquire(900)
+    assert 0.0 < budget.headroom() < 0.02
+    with pytest.raises(BudgetExhausted):
+        await budget.acquire(500)
+
+
+async def test_budget_waits_briefly_for_the_refill() -> None:
+    budget = Budget(max_wait=1.0)
+    budget.update(headers(0, "100ms"))  # 10000 tokens back in 0.1 s
+    started = asyncio.get_running_loop().time()
+    await budget.acquire(2000)
+    assert 0.01 < asyncio.get_running_loop().time() - started < 0.5
+
+
+async def test_a_request_bigger_than_the_limit_is_refused_at_once() -> None:
+    budget = Budget(max_wait=5.0)
+    budget.update(headers(10000, "0s"))
+    with pytest.raises(BudgetExhausted):
+        await budget.acquire(20000)
+
+
+# --- inline scores and policy signals -------------------------------------------------------------
+
+FLAGGED = {"flagged": True, "categories": {"violence": True},
+           "category_scores": {"violence": 0.97}}  # fmt: skip
+
+
+@pytest.mark.parametrize("document", [
+    {"moderation": {"output": {"type": "moderation_result", **FLAGGED}}},
+    {"moderation": {"output": {"type": "moderation_results", "results": [FLAGGED]}}},
+])  # fmt: skip
+def test_inline_output_scores_are_read(document: dict[str, Any]) -> None:
+    result = inline_output(document)
+    assert result is not None and result.flags == {"violence"}
+
+
+def test_an_inline_error_means_moderating_the_usual_way() -> None:
+    assert inline_output({"moderation": {"output": {"type": "error", "code": "x"}}}) is None
+
+
+class Upstream:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document, self.sent = document, []  # type: list[Call]
+
+    async def send(self, call: Call) -> Result:
+        self.sent.append(call)
+        return Result(200, {}, orjson.dumps(self.document), document=self.document)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_inline_moderation_is_asked_for_and_its_output_scores_used() -> None:
+    document = {"choices": [{"message": {"role": "assistant", "content": "bad words"},
+                             "finish_reason": "stop"}],
+                "moderation": {"output": {"type": "moderation_results", "results": [FLAGGED]}}}
+    client = FakeClient()
+    judge = Judge(client, MemoryCache(10), local=False)  # type: ignore[arg-type]
+    policy = Policy({}, ())
+    upstream = Upstream(document)
+    pipeline = Pipeline((ModerationCheck(judge, policy, "block", False, True),),
+                        (ModerationOutputCheck(judge, policy, "block", False),), (), upstream,
+                        AuditLog(MemoryStore()))  # fmt: skip
+    call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1",
+                body={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    result = await pipeline.run(call)
+    assert upstream.sent[0].body["moderation"]["policy"]["output"] == {"mode": "score"}
+    assert client.seen == [[("text", "hi")]]  # the answer was judged by the inline scores
+    assert orjson.loads(result.body)["choices"][0]["finish_reason"] == "content_filter"
+
+
+@pytest.mark.parametrize(("document", "signal"), [
+    ({"choices": [{"finish_reason": "content_filter", "message": {}}]}, "content_filter"),
+    ({"choices": [{"finish_reason": "stop", "message": {"refusal": "no"}}]}, "refusal"),
+    ({"status": "incomplete", "incomplete_details": {"reason": "content_filter"}},
+     "content_filter"),
+    ({"output": [{"content": [{"type": "refusal", "refusal": "no"}]}]}, "refusal"),
+    ({"choices": [{"finish_reason": "stop", "message": {"content": "fine"}}]}, None),
+])  # fmt: skip
+def test_policy_signals_in_answers(document: dict[str, Any], signal: str | None) -> None:
+    assert answer_signal(document) == signal

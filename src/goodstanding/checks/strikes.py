@@ -32,10 +32,14 @@ WARNING_HEADER = "x-goodstanding-warning"
 
 
 def offences_of(call: Call) -> list[Offence]:
+    """The call's offences; an upstream policy error counts even when no finisher before this
+    one (``UpstreamPolicy``) turned it into an offence, and never twice."""
     offences = list(call.offences)
     code = call.notes.get("upstream_error")
     if code in UPSTREAM_POLICY_CODES:
-        offences.append(Offence(f"upstream_{code}", (code,)))
+        reason = f"upstream_{code}"
+        offences = [o for o in offences if o.reason != reason]
+        offences.append(Offence(reason, (code,)))
     return offences
 
 

@@ -70,11 +70,25 @@ def _warned_then_suspended(client: openai.OpenAI) -> str:
     raise AssertionError("a suspended end user was let through")
 
 
+def _blocked_prompt(client: openai.OpenAI) -> str:
+    # `[[flag:violence]]` makes the simulated moderation endpoint flag the text; the gateway
+    # refuses before the chat model is called, naming the category, never echoing the text
+    try:
+        client.chat.completions.create(
+            model=MODEL, safety_identifier="dave@example.com",
+            messages=[{"role": "user", "content": "Describe the fight [[flag:violence]]"}])
+    except openai.BadRequestError as exc:
+        message = exc.body.get("message") if isinstance(exc.body, dict) else exc.message
+        return f"refused as expected: {exc.status_code} {exc.code}: {message}"
+    raise AssertionError("a flagged prompt was let through")
+
+
 STEPS = [
     Step("a normal chat", _chat),
     Step("a streamed chat", _stream),
     Step("the Responses API", _responses),
     Step("a request with no end-user id", _no_identity),
+    Step("a blocked prompt", _blocked_prompt),
     Step("an end user warned, then suspended", _warned_then_suspended),
 ]
 

@@ -33,7 +33,7 @@ class UpstreamPolicy:
             code = call.notes.get("upstream_signal") or answer_signal(call.notes.get("answer"))
         if code is None:
             return
-        call.offences.append(Offence(f"upstream_{code}"))
+        call.offences.append(Offence(f"upstream_{code}", (code,)))
         call.reasons.append(f"upstream:{code}")
 
 

@@ -102,12 +102,31 @@ class KeyLimits(_Model):
     tpm: int | None = None
 
 
+class TierLimits(_Model):
+    """One trust tier's end-user limits: ``end_user`` × ``scale`` (default per tier: anonymous
+    1, verified 3, kyc 10), or set field by field (null = unlimited). See ``tiers.py``."""
+
+    scale: float | None = Field(default=None, gt=0)
+    rpm: int | None = None
+    tpm: int | None = None
+    rpd: int | None = None
+
+
+class TierSettings(_Model):
+    anonymous: TierLimits = TierLimits()
+    verified: TierLimits = TierLimits()
+    kyc: TierLimits = TierLimits()
+
+
 class LimitsSettings(_Model):
     end_user: EndUserLimits = EndUserLimits()
     ip: IpLimits = IpLimits()
     key: KeyLimits = KeyLimits()
     max_prompt_tokens: int = Field(default=16000, ge=1)
     max_output_tokens: int = Field(default=4096, ge=1)
+    tiers: TierSettings = TierSettings()
+    # HMAC secret for signed tier claims (X-Goodstanding-Tier); unset = claims ignored
+    tier_secret: str | None = None
 
 
 Mode = Literal["block", "flag", "off"]
@@ -156,8 +175,27 @@ class GeoSettings(_Model):
     _off = field_validator("mode", mode="before")(lambda cls, v: _yaml_off(v))
 
     mode: Mode = "block"
-    # "openai-supported" or a list of ISO 3166 alpha-2 codes
+    # "openai-supported" or a list of ISO 3166 alpha-2 codes (which may include
+    # "openai-supported" to extend the shipped list)
     allow: str | tuple[str, ...] = "openai-supported"
+    # IP churn: this many distinct countries for one end user within the window is a signal
+    churn_countries: int = Field(default=3, ge=2)
+    churn_window: str = "1h"
+
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _codes(cls, value: Any) -> Any:
+        if isinstance(value, str) and "," in value:
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(v if v == "openai-supported" else str(v).upper() for v in value)
+        return value
+
+    @field_validator("churn_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
 
 
 class KeyPolicy(_Model):

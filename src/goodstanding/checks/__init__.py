@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goodstanding.checks.auth import AuthCheck
+from goodstanding.checks.geo import GeoCheck
 from goodstanding.checks.identity import IdentityCheck
+from goodstanding.checks.limits import LimitsCheck
 from goodstanding.checks.moderation import moderation_checks
 from goodstanding.checks.request import RequestCheck
 from goodstanding.checks.standing import StandingCheck
@@ -19,6 +21,7 @@ from goodstanding.checks.upstream_policy import UpstreamPolicy
 from goodstanding.enforcement import Enforcer
 from goodstanding.keys import KeyCache
 from goodstanding.pipeline import Check, Finisher, OutputCheck, Pipeline
+from goodstanding.stores.counters import open_counters
 
 if TYPE_CHECKING:
     from goodstanding.audit import AuditLog
@@ -39,11 +42,17 @@ def build_pipeline(
         IdentityCheck(secret, audit, settings.identity.require_end_user),
         StandingCheck(enforcer),  # suspended and banned end users cost nothing further
     ]
+    counters = open_counters(settings.storage.redis_url)
+    if settings.geo.mode != "off":
+        checks.append(GeoCheck(settings.geo, counters))
+    limits = LimitsCheck(settings.limits, counters)
+    checks.append(limits)
     moderation_in, moderation_out = moderation_checks(settings, upstream)
     checks.extend(moderation_in)  # last: it spends the moderation budget
     output_checks: list[OutputCheck] = [*moderation_out]
     # OpenAI's policy answers become offences before the strikes finisher counts them
-    finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes)]
+    finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes),
+                                 limits]  # settles token reservations with actual usage
     moderation = settings.moderation
     return Pipeline(
         checks=tuple(checks),

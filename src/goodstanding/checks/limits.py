@@ -1,0 +1,194 @@
+"""Limits: prompt size, output caps, and rate/token limits per end user, client IP and key.
+
+In order, before anything is sent upstream:
+
+1. a prompt over ``max_prompt_tokens`` → 400 ``prompt_too_long`` (free upper bound first,
+   exact count only when the bound is over; see ``tokens.py``);
+2. ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` clamped to
+   ``max_output_tokens`` (absent: set to it), so the reservation below is a true bound;
+3. one admission across every scope (``limit_policy.py``): 1 request in each request limit,
+   ``prompt + output cap`` tokens reserved in each token limit; a full one → 429
+   ``rate_limit_exceeded`` with ``retry-after``. Reservations are settled with the actual
+   usage by ``finish`` once the answer (or stream) is done.
+
+Every response of a limited call carries OpenAI's ``x-ratelimit-*`` headers for the tightest
+request and token limit, so the official SDKs back off on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from goodstanding import metrics
+from goodstanding.call import Call, Verdict
+from goodstanding.errors import GatewayError, PromptTooLong, RateLimitExceeded
+from goodstanding.limit_policy import Policies
+from goodstanding.ratelimit import Admission, CounterStore, Limit, Usage, go_duration
+from goodstanding.settings import LimitsSettings
+from goodstanding.tiers import HEADER, verify_claim
+from goodstanding.tokens import count_prompt, upper_bound
+
+_PASS = Verdict("limits")
+_UNLIMITED = frozenset({"models"})
+_PROMPT_CAPPED = frozenset({"chat.completions", "responses"})
+_TOKEN_ENDPOINTS = frozenset({"chat.completions", "responses", "embeddings"})
+_OUTPUT_FIELDS = {"chat.completions": ("max_completion_tokens", "max_tokens"),
+                  "responses": ("max_output_tokens",)}
+
+REFUSED = metrics.counter("goodstanding_limit_refusals_total",
+                          "Requests refused by a gateway limit, by limit.", ("limit",))
+EXACT_COUNTS = metrics.counter("goodstanding_token_counts_total",
+                               "Exact prompt token counts taken (the bound was not enough).")
+
+
+class LimitsCheck:
+    """The check (admission) and the finisher (settlement) of the limits stage."""
+
+    name = "limits"
+
+    def __init__(self, settings: LimitsSettings, counters: CounterStore,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.policies = Policies(settings)
+        self.counters = counters
+        self.clock = clock
+        self.tier_secret = settings.tier_secret.encode() if settings.tier_secret else None
+
+    async def check(self, call: Call) -> Verdict:
+        key = call.key
+        if key is None or call.endpoint in _UNLIMITED:
+            return _PASS
+        policy = self.policies.policy(key)
+        tokens = 0
+        exact = False
+        body = call.body
+        if body is not None and call.endpoint in _TOKEN_ENDPOINTS:
+            tokens = upper_bound(call.raw_body, body)
+            if call.endpoint in _PROMPT_CAPPED and tokens > policy.max_prompt_tokens:
+                tokens = await _count(body, call.model, policy.max_prompt_tokens)
+                exact = True
+                if tokens > policy.max_prompt_tokens:
+                    return _too_long(tokens, policy.max_prompt_tokens)
+            output = clamp_output(call, policy.max_output_tokens)
+        else:
+            output = 0
+        limits = self.policies.limits(key, policy, self._tier(call), call.end_user,
+                                      call.client_ip)
+        if not limits:
+            return _PASS
+        now = self.clock()
+        admission = await self.counters.acquire(limits, tokens + output, now)
+        if not admission.admitted and admission.denied is not None and \
+                admission.denied.tokens and not exact and body is not None:
+            # near a token limit: the free bound may be far above the real prompt
+            tokens = await _count(body, call.model, None)
+            admission = await self.counters.acquire(limits, tokens + output, now)
+        call.response_headers.update(rate_headers(admission.usage))
+        if not admission.admitted:
+            return _refusal(admission, tokens + output)
+        if admission.reservation is not None:
+            call.notes["reservation"] = admission.reservation
+        return _PASS
+
+    def _tier(self, call: Call) -> str:
+        assert call.key is not None
+        claim = call.headers.get(HEADER)
+        if claim is None or call.end_user is None:
+            return call.key.trust_tier
+        tier = verify_claim(self.tier_secret, claim, call.end_user, self.clock()) \
+            if self.tier_secret else None
+        if tier is None:
+            call.reasons.append("tier_claim_invalid")
+            return call.key.trust_tier
+        return tier
+
+    async def finish(self, call: Call, error: GatewayError | None) -> None:
+        reservation = call.notes.pop("reservation", None)
+        if reservation is None:
+            return
+        if call.tokens_in is not None:
+            actual = call.tokens_in + (call.tokens_out or 0)
+        elif call.status == 200 and error is None:
+            return  # answered without usage (a stream cut short): keep the reservation
+        else:
+            actual = 0  # refused before upstream, or upstream failed: nothing was used
+        await self.counters.settle(reservation, actual, self.clock())
+
+
+async def _count(body: dict[str, Any], model: str | None, stop_above: int | None) -> int:
+    EXACT_COUNTS.inc()
+    return await asyncio.to_thread(count_prompt, body, model, stop_above)
+
+
+def clamp_output(call: Call, cap: int) -> int:
+    """Clamp the output fields to ``cap`` (absent: set it); the tokens the answer may take."""
+    fields = _OUTPUT_FIELDS.get(call.endpoint)
+    body = call.body
+    if fields is None or body is None:
+        return 0
+    present = [f for f in fields if body.get(f) is not None]
+    if not present:
+        body[fields[0]] = cap
+        call.body_changed = True
+        present = [fields[0]]
+    for name in present:
+        if body[name] > cap:
+            body[name] = cap
+            call.body_changed = True
+    choices = body.get("n")
+    many = choices if isinstance(choices, int) and not isinstance(choices, bool) and \
+        choices > 1 else 1
+    return min(body[f] for f in present) * many
+
+
+def rate_headers(usage: tuple[Usage, ...]) -> dict[str, str]:
+    """OpenAI's x-ratelimit-* headers for the tightest request limit and token limit."""
+    headers: dict[str, str] = {}
+    for tokens, suffix in ((False, "requests"), (True, "tokens")):
+        tightest: Usage | None = None
+        for item in usage:
+            if item.limit.tokens is tokens and (
+                    tightest is None or item.remaining < tightest.remaining):
+                tightest = item
+        if tightest is not None:
+            headers[f"x-ratelimit-limit-{suffix}"] = str(tightest.limit.limit)
+            headers[f"x-ratelimit-remaining-{suffix}"] = str(tightest.remaining)
+            headers[f"x-ratelimit-reset-{suffix}"] = go_duration(tightest.reset)
+    return headers
+
+
+def _reason(limit: Limit) -> str:
+    scope, kind, _ = limit.key.split(":", 2)
+    return f"rate_limit:{scope}_{kind}"
+
+
+def _refusal(admission: Admission, cost: int) -> Verdict:
+    limit = admission.denied
+    assert limit is not None
+    reason = _reason(limit)
+    REFUSED.inc(reason[len("rate_limit:"):])
+    if math.isinf(admission.retry_after):
+        error = RateLimitExceeded(
+            f"Request too large for {limit.label}: limit {limit.limit}, requested {cost}. "
+            "Shorten the prompt or lower max_tokens.",
+            headers={"x-should-retry": "false"}, reasons=(reason,))
+        return Verdict("limits", "refuse", (reason,), error)
+    wait = max(1, math.ceil(admission.retry_after))
+    error = RateLimitExceeded(
+        f"Rate limit reached for {limit.label}: limit {limit.limit}. "
+        f"Please try again in {wait}s.",
+        headers={"retry-after": str(wait), "retry-after-ms": str(math.ceil(
+            admission.retry_after * 1000))}, reasons=(reason,))
+    return Verdict("limits", "refuse", (reason,), error)
+
+
+def _too_long(tokens: int, limit: int) -> Verdict:
+    error = PromptTooLong(
+        f"The prompt is over this gateway's limit of {limit} tokens "
+        f"(at least {tokens} counted). Shorten it.", param="messages",
+        reasons=("prompt_too_long",))
+    return Verdict("limits", "refuse", ("prompt_too_long",), error)
+

@@ -53,7 +53,9 @@ def merged(base: LimitsSettings, override: dict[str, Any] | None) -> LimitsSetti
     """A key's ``policy.limits`` over the global settings: only what it names changes."""
     if not override:
         return base
-    return LimitsSettings.model_validate(_deep_merge(base.model_dump(), override))
+    # only what was set: a dumped default tier would read as "set to null" (unlimited)
+    return LimitsSettings.model_validate(_deep_merge(base.model_dump(exclude_unset=True),
+                                                     override))
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ backend with the same behaviour.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 BUCKETS = 60
@@ -35,10 +35,10 @@ class Limit:
     limit: int
     period: float
     tokens: bool = False  # counts tokens (the reservation), not requests
+    width: float = field(init=False, repr=False, compare=False)  # one bucket, in seconds
 
-    @property
-    def width(self) -> float:
-        return self.period / BUCKETS
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "width", self.period / BUCKETS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,7 @@ class Reservation:
 @dataclass(frozen=True, slots=True)
 class Admission:
     admitted: bool
+    # the tightest request limit and the tightest token limit (what x-ratelimit-* shows)
     usage: tuple[Usage, ...] = ()
     denied: Limit | None = None
     # seconds until the denied request would fit; math.inf when it never can (cost > limit)
@@ -90,7 +91,7 @@ class CounterStore(Protocol):
 
 
 def bucket_of(now: float, limit: Limit) -> int:
-    return math.floor(now / limit.width)
+    return int(now // limit.width)
 
 
 def oldest_counted(now: float, limit: Limit) -> int:

@@ -19,9 +19,7 @@ from goodstanding.ratelimit import (
     Limit,
     Reservation,
     Usage,
-    bucket_of,
     expires_at,
-    oldest_counted,
 )
 
 SWEEP_EVERY = 50_000
@@ -60,37 +58,32 @@ class MemoryCounters:
 
     def acquire_now(self, limits: tuple[Limit, ...], tokens: int, now: float) -> Admission:
         counters = self._counters
-        found: list[_Counter] = []
+        plan: list[tuple[Limit, _Counter, int, int]] = []
         for limit in limits:
             counter = counters.get(limit.key)
             if counter is None:
                 counter = counters[limit.key] = _Counter(limit.width)
-            counter.trim(oldest_counted(now, limit))
+            bucket = int(now // counter.width)
+            counter.trim(bucket - BUCKETS)
             cost = tokens if limit.tokens else 1
             if counter.total + cost > limit.limit:
-                return self._denied(limits, found, counter, limit, cost, now)
-            found.append(counter)
-        usage = []
+                return self._denied(plan, limit, counter, cost, now)
+            plan.append((limit, counter, bucket, cost))
         token_limits = []
-        for limit, counter in zip(limits, found, strict=True):
-            cost = tokens if limit.tokens else 1
-            counter.add(bucket_of(now, limit), cost)
+        for limit, counter, bucket, cost in plan:
+            counter.add(bucket, cost)
             if limit.tokens:
                 token_limits.append(limit)
-            usage.append(_usage(limit, counter, now))
         self._admissions += 1
         if self._admissions % SWEEP_EVERY == 0:
             self.sweep(now)
         reservation = Reservation(now, tuple(token_limits), tokens) if token_limits else None
-        return Admission(True, tuple(usage), reservation=reservation)
+        return Admission(True, _tightest(plan, now), reservation=reservation)
 
-    def _denied(
-        self, limits: tuple[Limit, ...], found: list[_Counter], counter: _Counter, limit: Limit,
-        cost: int, now: float,
-    ) -> Admission:
-        usage = [_usage(lim, c, now) for lim, c in zip(limits, found, strict=False)]
-        usage.append(_usage(limit, counter, now))
-        return Admission(False, tuple(usage), limit, _wait(counter, limit, cost, now))
+    def _denied(self, plan: list[tuple[Limit, _Counter, int, int]], limit: Limit,
+                counter: _Counter, cost: int, now: float) -> Admission:
+        plan = [*plan, (limit, counter, 0, cost)]
+        return Admission(False, _tightest(plan, now), limit, _wait(counter, limit, cost, now))
 
     async def settle(self, reservation: Reservation, actual: int, now: float) -> None:
         self.settle_now(reservation, actual, now)
@@ -101,10 +94,13 @@ class MemoryCounters:
             return
         for limit in reservation.limits:
             counter = self._counters.get(limit.key)
-            bucket = bucket_of(reservation.at, limit)
-            if counter is None or bucket < oldest_counted(now, limit):
+            if counter is None:
+                continue
+            bucket = int(reservation.at // counter.width)
+            oldest = int(now // counter.width) - BUCKETS
+            if bucket < oldest:
                 continue  # the reservation has already left the window
-            counter.trim(oldest_counted(now, limit))
+            counter.trim(oldest)
             for entry in reversed(counter.buckets):
                 if entry[0] == bucket:
                     change = max(delta, -entry[1])
@@ -136,6 +132,17 @@ class MemoryCounters:
     async def close(self) -> None:
         self._counters.clear()
         self._seen.clear()
+
+
+def _tightest(plan: list[tuple[Limit, _Counter, int, int]], now: float) -> tuple[Usage, ...]:
+    """The request limit and the token limit with the least room: what the headers show."""
+    best: dict[bool, tuple[int, Limit, _Counter]] = {}
+    for limit, counter, _, _ in plan:
+        left = limit.limit - counter.total
+        found = best.get(limit.tokens)
+        if found is None or left < found[0]:
+            best[limit.tokens] = (left, limit, counter)
+    return tuple(_usage(limit, counter, now) for _, limit, counter in best.values())
 
 
 def _usage(limit: Limit, counter: _Counter, now: float) -> Usage:

@@ -83,6 +83,39 @@ def _blocked_prompt(client: openai.OpenAI) -> str:
     raise AssertionError("a flagged prompt was let through")
 
 
+def _burst(client: openai.OpenAI) -> str:
+    # 25 quick requests from one end user against the default 20 per minute: the SDK sees
+    # RateLimitError with retry-after and x-ratelimit-* headers, so its own backoff works
+    ok, refused = 0, None
+    for _ in range(25):
+        try:
+            client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "quick one"}],
+                safety_identifier="erin@example.com")
+            ok += 1
+        except openai.RateLimitError as exc:
+            refused = refused or exc
+    if refused is None:
+        raise AssertionError("a burst of 25 requests was not limited")
+    headers = refused.response.headers
+    return (f"{ok} answered, then {refused.status_code} {refused.code}: "
+            f"retry-after {headers.get('retry-after')}s, "
+            f"x-ratelimit-remaining-requests {headers.get('x-ratelimit-remaining-requests')}")
+
+
+def _unsupported_country(client: openai.OpenAI) -> str:
+    # the demo gateway trusts 127.0.0.1 as a proxy, so X-Forwarded-For names the client;
+    # 77.88.8.8 is in Russia, where OpenAI does not offer its API
+    proxied = client.with_options(default_headers={"X-Forwarded-For": "77.88.8.8"})
+    try:
+        proxied.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hello"}],
+            safety_identifier="frank@example.com")
+    except openai.PermissionDeniedError as exc:
+        return f"refused as expected: {exc.status_code} {exc.code}"
+    raise AssertionError("a request from an unsupported country was let through")
+
+
 STEPS = [
     Step("a normal chat", _chat),
     Step("a streamed chat", _stream),
@@ -90,6 +123,8 @@ STEPS = [
     Step("a request with no end-user id", _no_identity),
     Step("a blocked prompt", _blocked_prompt),
     Step("an end user warned, then suspended", _warned_then_suspended),
+    Step("a rate-limited burst", _burst),
+    Step("an unsupported-country request", _unsupported_country),
 ]
 
 

@@ -57,6 +57,8 @@ def _demo_env(folder: str, upstream_url: str) -> dict[str, str]:
         "GOODSTANDING_UPSTREAM_URL": f"{upstream_url}/v1",
         "GOODSTANDING_DATABASE_URL": f"sqlite:///{Path(folder) / 'goodstanding-demo.db'}",
         "GOODSTANDING_SECRET": secrets.token_hex(32),
+        # the scenario plays a client behind a proxy (X-Forwarded-For) for its geo step
+        "GOODSTANDING_TRUSTED_PROXIES": "127.0.0.1/32",
     }
 
 

@@ -30,8 +30,8 @@ def test_the_free_bound_is_never_below_the_exact_count(texts):
 def test_images_count_without_their_bytes():
     body = chat([{"type": "text", "text": "what is this?"},
                  {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 9000}}])
-    texts, messages, images = prompt_texts(body)
-    assert texts == ["what is this?"] and messages == 1 and images == 1
+    texts, framing, images = prompt_texts(body)
+    assert texts == ["what is this?"] and framing == 7 and images == 1
     assert IMAGE_TOKENS < count_prompt(body, None) < IMAGE_TOKENS + 20
     assert upper_bound(orjson.dumps(body), body) >= count_prompt(body, None)
 
@@ -45,6 +45,11 @@ def test_responses_input_and_instructions_are_counted():
     body = {"model": "gpt-4o", "instructions": "be brief",
             "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi there"}]}]}
     assert sorted(prompt_texts(body)[0]) == ["be brief", "hi there"]
+
+
+def test_embedding_token_ids_count_one_each():
+    body = {"model": "text-embedding-3-small", "input": [[1, 2, 3, 4], [5, 6]]}
+    assert count_prompt(body, body["model"]) == 6 + 7
 
 
 def make_call(endpoint: str, body: dict) -> Call:

@@ -82,9 +82,10 @@ def upper_bound(raw_body: bytes, body: dict[str, Any] | None) -> int:
 
 
 def prompt_texts(body: dict[str, Any]) -> tuple[list[str], int, int]:
-    """The strings a model reads, the number of messages, and the number of images."""
+    """The strings a model reads, the tokens around them (chat framing, token ids given as
+    numbers), and the number of images."""
     texts: list[str] = []
-    images = 0
+    images = ids = 0
     messages = body.get("messages")
     count = len(messages) if isinstance(messages, list) else 1
     stack: list[Any] = [body.get(f) for f in reversed(_TEXT_FIELDS)]
@@ -92,6 +93,8 @@ def prompt_texts(body: dict[str, Any]) -> tuple[list[str], int, int]:
         node = stack.pop()
         if isinstance(node, str):
             texts.append(node)
+        elif isinstance(node, int) and not isinstance(node, bool):
+            ids += 1  # embeddings accept token ids; elsewhere a number costs about one token
         elif isinstance(node, dict):
             if node.get("type") in _IMAGE_TYPES:
                 images += 1
@@ -99,7 +102,7 @@ def prompt_texts(body: dict[str, Any]) -> tuple[list[str], int, int]:
             stack.extend(v for k, v in node.items() if k not in _SKIP_KEYS)
         elif isinstance(node, list):
             stack.extend(reversed(node))
-    return texts, count, images
+    return texts, PER_PROMPT + PER_MESSAGE * count + ids, images
 
 
 def count_prompt(body: dict[str, Any], model: str | None, stop_above: int | None = None) -> int:
@@ -108,8 +111,8 @@ def count_prompt(body: dict[str, Any], model: str | None, stop_above: int | None
     With ``stop_above``, counting stops once the total passes it (the answer is then only
     known to be larger): a 400k-character prompt is refused without encoding all of it.
     """
-    texts, messages, images = prompt_texts(body)
-    total = PER_PROMPT + PER_MESSAGE * messages + IMAGE_TOKENS * images
+    texts, framing, images = prompt_texts(body)
+    total = framing + IMAGE_TOKENS * images
     encoding = encoding_for(model)
     for text in texts:
         for start in range(0, len(text), CHUNK_CHARS):

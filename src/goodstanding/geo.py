@@ -49,7 +49,7 @@ class CountryLookup:
     """IP → ISO country code (None: private, loopback or not in the database)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
-        from geoip2fast import GeoIP2Fast
+        from geoip2fast import GeoIP2Fast  # type: ignore[import-untyped]
 
         self._db = GeoIP2Fast(geoip2fast_data_file=_DATABASE)
         self._cache: dict[str, str | None] = {}

@@ -53,7 +53,7 @@ def encoding_for(model: str | None) -> Encoding:
             with warnings.catch_warnings():
                 # bpe-openai reads its bundled files through a deprecated importlib API
                 warnings.simplefilter("ignore", DeprecationWarning)
-                import bpe_openai
+                import bpe_openai  # type: ignore[import-untyped]
 
                 _encodings[name] = bpe_openai.get_encoding(name)
         return _encodings[name]

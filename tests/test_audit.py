@@ -12,6 +12,7 @@ import pytest
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call
 from goodstanding.cli import main
+from goodstanding.stores import open_store
 from goodstanding.stores.memory import MemoryStore
 
 SECRET_PROMPT = "my very private question about pelicans 7c1f"
@@ -102,3 +103,31 @@ def test_upstream_errors_are_recorded_with_their_code(gw, sim):
     row = gw.store_call("query_audit")[0]
     assert row["decision"] == "upstream_error" and row["reasons"][0] == "upstream:cyber_policy"
     assert row["status"] == 400
+
+
+def test_clean_shutdown_loses_no_record(tmp_path, sim):
+    import asyncio
+
+    from goodstanding.gateway import Gateway
+    from goodstanding.server.app import create_app
+    from goodstanding.server.runner import serve_in_thread
+    from goodstanding.settings import load_settings
+    from tests.conftest import _make_key, gateway_env
+
+    # a long flush interval: nothing is written before shutdown unless shutdown flushes
+    env = gateway_env(tmp_path, sim.url, GOODSTANDING_STORAGE__AUDIT_FLUSH_INTERVAL="3600")
+    settings = load_settings(env=env)
+    _, token = asyncio.run(_make_key(settings.storage.database_url))
+    with serve_in_thread(create_app(Gateway.build(settings))) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=token, max_retries=0)
+        for n in range(30):
+            client.embeddings.create(model="text-embedding-3-small", input=f"text {n}")
+    store = open_store(settings.storage.database_url)
+
+    async def count() -> int:
+        try:
+            return len(await store.query_audit(limit=1000))
+        finally:
+            await store.close()
+
+    assert asyncio.run(count()) == 30

@@ -8,7 +8,12 @@ OpenAI-shaped requests to each in turn. Reported per target, as medians over the
 - CPU µs per request of the server process alone (utime+stime from /proc, all threads), at
   concurrency 1 and 8;
 - p50 latency at concurrency 1, and the gateway's added p50 over the passthrough;
-- the ratio of the gateway's CPU per request to the passthrough's (the product figure).
+- the ratio of the gateway's CPU per request to the passthrough's (the product figure);
+- upstream moderation calls (and the texts in them) per request, where a target makes any.
+
+Every request carries its own prompt (a counter in front of the same text) and the static
+upstream numbers its answers, so a moderation cache cannot answer for either side; every
+target gets requests of the same shape and size.
 
 Variants switch features on through the gateway's own settings (environment variables):
 ``core`` is issue 2's gateway (auth, validation, identity, audit, streaming accounting);
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import secrets
@@ -28,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -35,6 +42,7 @@ import aiohttp
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 TICK = os.sysconf("SC_CLK_TCK")
+SERIAL = itertools.count()  # a new prompt for every request of the run, on every target
 PROMPT = ("Summarise the following paragraph for a customer newsletter in two sentences. " * 6)[:500]
 
 OFF = {"GOODSTANDING_MODERATION__INPUT": "off", "GOODSTANDING_MODERATION__OUTPUT": "off",
@@ -103,18 +111,19 @@ async def one(session: aiohttp.ClientSession, url: str, headers: dict, body: byt
     return time.perf_counter() - started
 
 
-async def load(url: str, headers: dict, body: bytes, n: int, concurrency: int,
+async def load(url: str, headers: dict, stream: bool, n: int, concurrency: int,
                pid: int) -> tuple[float, list[float]]:
     """Send n requests with `concurrency` in flight; return (server CPU s, latencies)."""
     latencies: list[float] = []
+    warm = [request(stream) for _ in range(50)]
+    bodies = iter([request(stream) for _ in range(n)])  # encoded before the clock starts
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        for _ in range(50):  # warm-up: connections, caches, first-use imports
+        for body in warm:  # warm-up: connections, caches, first-use imports
             await one(session, url, headers, body)
-        queue = iter(range(n))
         before = cpu_seconds(pid)
 
         async def worker() -> None:
-            for _ in queue:
+            for body in bodies:
                 latencies.append(await one(session, url, headers, body))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -122,18 +131,33 @@ async def load(url: str, headers: dict, body: bytes, n: int, concurrency: int,
 
 
 def request(stream: bool) -> bytes:
+    prompt = f"{next(SERIAL):08d} {PROMPT}"[: len(PROMPT)]
     return json.dumps({"model": "gpt-4o-mini", "stream": stream, "max_tokens": 200,
                        "safety_identifier": "bench-user-1",
-                       "messages": [{"role": "user", "content": PROMPT}]}).encode()
+                       "messages": [{"role": "user", "content": prompt}]}).encode()
 
 
-def measure(url: str, headers: dict, pid: int, n: int, stream: bool = False) -> dict:
-    body = request(stream)
-    cpu1, lat1 = asyncio.run(load(url, headers, body, n, 1, pid))
-    cpu8, lat8 = asyncio.run(load(url, headers, body, n, 8, pid))
-    return {"cpu_us_c1": cpu1 / n * 1e6, "cpu_us_c8": cpu8 / n * 1e6,
-            "p50_ms_c1": statistics.median(lat1) * 1000,
-            "rps_c8": n / sum(lat8) * 8 if lat8 else 0.0}
+def moderation_stats(upstream: str) -> dict[str, int]:
+    with urllib.request.urlopen(upstream + "/bench/stats") as answer:
+        return json.loads(answer.read())
+
+
+def measure(url: str, headers: dict, pid: int, n: int, stream: bool, upstream: str) -> dict:
+    out: dict[str, float] = {}
+    for concurrency in (1, 8):
+        seen = moderation_stats(upstream)
+        cpu, latencies = asyncio.run(load(url, headers, stream, n, concurrency, pid))
+        after = moderation_stats(upstream)
+        # warm-up requests included: 50 of them per n
+        per = {k: (after[k] - seen[k]) / (n + 50) for k in seen}
+        out[f"cpu_us_c{concurrency}"] = cpu / n * 1e6
+        out[f"mod_calls_c{concurrency}"] = per["moderation_calls"]
+        out[f"mod_inputs_c{concurrency}"] = per["moderation_inputs"]
+        if concurrency == 1:
+            out["p50_ms_c1"] = statistics.median(latencies) * 1000
+        else:
+            out["rps_c8"] = n / sum(latencies) * 8 if latencies else 0.0
+    return out
 
 
 def median_of(rounds: list[dict]) -> dict:
@@ -169,7 +193,8 @@ def run(args: argparse.Namespace) -> dict:
                         print(f"  round {number + 1}/{args.rounds} {label:<6} {name} …",
                               file=sys.stderr, flush=True)
                         url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                        rounds[name].append(measure(url, headers, pid, args.requests, stream))
+                        rounds[name].append(measure(url, headers, pid, args.requests, stream,
+                                                     upstream))
                 results["targets"][label] = {t: median_of(r) for t, r in rounds.items()}
     finally:
         for proc in procs:
@@ -191,6 +216,11 @@ def report(results: dict) -> None:
                   f"{m['cpu_us_c1'] / floor['cpu_us_c1']:>10.2f}"
                   f"{m['cpu_us_c8'] / floor['cpu_us_c8']:>10.2f}{m['p50_ms_c1']:>11.3f}"
                   f"{m['p50_ms_c1'] - floor['p50_ms_c1']:>11.3f}{m['rps_c8']:>10.0f}")
+        for name, m in targets.items():
+            if m.get("mod_calls_c1") or m.get("mod_calls_c8"):
+                print(f"  {name}: moderation calls/req {m['mod_calls_c1']:.2f} c1, "
+                      f"{m['mod_calls_c8']:.2f} c8 (texts/req {m['mod_inputs_c1']:.2f}, "
+                      f"{m['mod_inputs_c8']:.2f})")
 
 
 def main() -> None:

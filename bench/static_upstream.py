@@ -1,26 +1,34 @@
-"""A fast static OpenAI-shaped upstream for the benchmark: fixed answers, no work per request.
+"""A fast static OpenAI-shaped upstream for the benchmark: fixed answers, almost no work.
 
 Runs in its own process so its CPU is not counted against the server being measured.
-Answers chat completions (plain and streamed), Responses, and moderations.
+Answers chat completions (plain and streamed), Responses, and moderations. Every answer
+carries a request counter (``Answer N:``), so no two answers are the same and a gateway's
+moderation cache cannot answer for the output. ``GET /bench/stats`` tells how many moderation
+calls and inputs it has answered.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import orjson
 import uvicorn
 
+ANSWER = "Answer NUMBER: " + "A short fixed answer. " * 8
+MARK = b"NUMBER"
 CHAT = orjson.dumps({
     "id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000,
     "model": "gpt-4o-mini",
     "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                 "message": {"role": "assistant", "content": "A short fixed answer. " * 8}}],
+                 "message": {"role": "assistant", "content": ANSWER}}],
     "usage": {"prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160},
 })
 CATEGORIES = ["harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
               "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions",
               "sexual", "sexual/minors", "violence", "violence/graphic"]
+COUNTER = itertools.count()
+STATS = {"moderation_calls": 0, "moderation_inputs": 0}
 
 
 def _moderation(n: int) -> bytes:
@@ -36,7 +44,7 @@ def _stream() -> bytes:
             "model": "gpt-4o-mini"}
     events = [dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
                                    "finish_reason": None}])]
-    for word in ("A short fixed answer, " * 8).split(" "):
+    for word in ANSWER.split(" "):
         events.append(dict(base, choices=[{"index": 0, "delta": {"content": word + " "},
                                            "finish_reason": None}]))
     events.append(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
@@ -52,7 +60,7 @@ HEADERS = [(b"content-type", b"application/json"), (b"x-ratelimit-limit-requests
            (b"x-ratelimit-remaining-tokens", b"9999000"), (b"x-ratelimit-reset-tokens", b"0s")]
 
 
-async def app(scope, receive, send):  # noqa: ANN001 - raw ASGI, kept minimal on purpose
+async def app(scope, receive, send):  # raw ASGI, kept minimal on purpose
     if scope["type"] != "http":
         return
     body = b""
@@ -64,12 +72,19 @@ async def app(scope, receive, send):  # noqa: ANN001 - raw ASGI, kept minimal on
     path = scope["path"]
     if path.endswith("/moderations"):
         data = orjson.loads(body).get("input")
-        payload = _moderation(len(data) if isinstance(data, list) else 1)
+        n = len(data) if isinstance(data, list) else 1
+        STATS["moderation_calls"] += 1
+        STATS["moderation_inputs"] += n
+        payload = _moderation(n)
         headers = HEADERS
-    elif b'"stream":true' in body.replace(b" ", b""):
-        payload, headers = STREAM, [(b"content-type", b"text/event-stream")]
+    elif path == "/bench/stats":
+        payload, headers = orjson.dumps(STATS), HEADERS[:1]
     else:
-        payload, headers = CHAT, HEADERS
+        number = str(next(COUNTER)).encode()
+        if b'"stream":true' in body.replace(b" ", b""):
+            payload, headers = STREAM.replace(MARK, number), [(b"content-type", b"text/event-stream")]
+        else:
+            payload, headers = CHAT.replace(MARK, number), HEADERS
     await send({"type": "http.response.start", "status": 200,
                 "headers": headers + [(b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})

@@ -1,9 +1,9 @@
-"""``POST /v1/moderations`` of the configured upstream, one batched call per request.
+"""``POST /v1/moderations`` of the configured upstream, one batched call per request or less.
 
 All unseen parts of one request go in one call. Texts alone go as an array of strings, which
-OpenAI answers with one result per string (each can be cached on its own); when images are
-among them the parts go as one multimodal array, which OpenAI answers with one combined
-result. Each attempt is bounded by ``timeout``; a failed attempt (timeout, transport error,
+OpenAI answers with one result per string (each can be cached on its own), and concurrent
+requests share such calls (``batch.py``); when images are among them the parts go alone, as
+one multimodal array, which OpenAI answers with one combined result. Each attempt is bounded by ``timeout``; a failed attempt (timeout, transport error,
 5xx, 429) is retried once, then the caller's ``on_error`` decides.
 """
 
@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 
 from goodstanding import metrics
+from goodstanding.moderation.batch import Batcher, estimate_tokens
 from goodstanding.moderation.budget import Budget, BudgetExhausted, go_duration
 from goodstanding.moderation.parts import Part
 from goodstanding.moderation.scored import Scored, from_result
@@ -43,6 +44,7 @@ class ModerationClient:
         model: str,
         timeout: float,
         max_wait: float = 2.0,
+        concurrency: int = 2,
     ) -> None:
         self._session = session
         self.url = base_url.rstrip("/") + "/moderations"
@@ -50,7 +52,9 @@ class ModerationClient:
         self.model = model
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.max_wait = max_wait
+        self.concurrency = concurrency
         self.budgets: dict[str | None, Budget] = {}
+        self.batchers: dict[str | None, Batcher] = {}
 
     def budget(self, upstream: str | None) -> Budget:
         budget = self.budgets.get(upstream)
@@ -61,16 +65,25 @@ class ModerationClient:
 
     async def classify(self, parts: Sequence[Part], upstream: str | None = None) -> list[Scored]:
         """One result per part; with images, the one combined result repeated for each part."""
-        texts_only = all(kind == "text" for kind, _ in parts)
-        payload = orjson.dumps({"model": self.model, "input": _input(parts, texts_only)})
+        if all(kind == "text" for kind, _ in parts):
+            batcher = self.batchers.get(upstream)
+            if batcher is None:
+                batcher = Batcher(lambda texts: self._texts(texts, upstream), self.concurrency)
+                self.batchers[upstream] = batcher
+            return await batcher.classify([content for _, content in parts])
+        payload = orjson.dumps({"model": self.model, "input": _input(parts)})
         results = await self._post(payload, _tokens(parts), upstream)
-        if texts_only:
-            if len(results) != len(parts):
-                raise ModerationFailed("moderation answered a different number of results")
-            return [from_result(r) for r in results]
         if not results:
             raise ModerationFailed("moderation answered no result")
         return [from_result(results[0])] * len(parts)
+
+    async def _texts(self, texts: list[str], upstream: str | None) -> list[Scored]:
+        """One call for some texts (maybe several requests'), one result per text."""
+        payload = orjson.dumps({"model": self.model, "input": texts})
+        results = await self._post(payload, estimate_tokens(texts), upstream)
+        if len(results) != len(texts):
+            raise ModerationFailed("moderation answered a different number of results")
+        return [from_result(r) for r in results]
 
     async def _post(self, payload: bytes, tokens: int, upstream: str | None) -> list[Any]:
         budget = self.budget(upstream)
@@ -105,9 +118,7 @@ class ModerationClient:
         raise ModerationFailed(why)
 
 
-def _input(parts: Sequence[Part], texts_only: bool) -> list[Any]:
-    if texts_only:
-        return [content for _, content in parts]
+def _input(parts: Sequence[Part]) -> list[Any]:
     return [
         {"type": "text", "text": content}
         if kind == "text"
@@ -118,7 +129,7 @@ def _input(parts: Sequence[Part], texts_only: bool) -> list[Any]:
 
 def _tokens(parts: Sequence[Part]) -> int:
     # about four characters per token; images are not counted in TPM as far as OpenAI says
-    return sum(len(content) // 4 + 1 for kind, content in parts if kind == "text")
+    return estimate_tokens([content for kind, content in parts if kind == "text"])
 
 
 def _results(body: bytes) -> list[Any]:

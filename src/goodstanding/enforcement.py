@@ -188,7 +188,9 @@ class Enforcer:
 
     async def _write(self, standing: Standing, action: Action) -> None:
         await self.store.set_standing(standing, action)
-        self.cache.invalidate((standing.tenant, standing.end_user))
+        user = (standing.tenant, standing.end_user)
+        self.cache.invalidate(user)
+        await self.cache.changed(user)  # the other gateway processes drop theirs too
         ACTIONS.inc(action.action)
         log.info("end user %s/%s: %s by %s (%s)", standing.tenant, _short(standing.end_user),
                  action.action, action.by, action.reason)

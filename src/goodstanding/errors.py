@@ -20,6 +20,7 @@
         ├── RateLimitExceeded         429 rate_limit_exceeded (retry-after; the SDK backs off)
         ├── ModerationUnavailable     503 moderation_unavailable
         ├── UpstreamUnavailable       502 upstream_unavailable
+        ├── StoreUnavailable          503 store_unavailable — PostgreSQL or Redis unreachable
         └── CheckFailed               503 check_failed — a check crashed; we fail closed
 
 Messages name the category or limit; they never echo the user's text or reveal a secret.
@@ -146,6 +147,12 @@ class ModerationUnavailable(GatewayError):
 
 class UpstreamUnavailable(GatewayError):
     status, type, code = 502, "server_error", "upstream_unavailable"
+
+
+class StoreUnavailable(GatewayError):
+    """A shared store (PostgreSQL, Redis) cannot answer: fail closed, the client may retry."""
+
+    status, type, code = 503, "server_error", "store_unavailable"
 
 
 class CheckFailed(GatewayError):

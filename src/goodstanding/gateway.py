@@ -6,9 +6,12 @@ or talks to storage itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from goodstanding.audit import AuditLog
 from goodstanding.checks import build_pipeline
@@ -16,8 +19,10 @@ from goodstanding.enforcement import Enforcer
 from goodstanding.errors import ConfigError
 from goodstanding.pipeline import Pipeline
 from goodstanding.settings import Settings
-from goodstanding.stores import open_store
+from goodstanding.standing import StandingCache
+from goodstanding.stores import open_store, pool_size
 from goodstanding.stores.base import Store
+from goodstanding.stores.counters import open_counters
 from goodstanding.upstream import HttpUpstream, Upstream
 
 log = logging.getLogger("goodstanding")
@@ -31,6 +36,28 @@ def require_runnable(settings: Settings) -> None:
         raise ConfigError("GOODSTANDING_SECRET is not set (it keys the safety-identifier HMAC)")
 
 
+def workers() -> int:
+    """How many gateway processes share this host (``serve --workers`` sets it)."""
+    return int(os.environ.get("GOODSTANDING_WORKERS", "1") or 1)
+
+
+def shared_redis(url: str | None) -> Any:
+    if not url:
+        return None
+    from goodstanding.stores.redis import connect
+
+    return connect(url)
+
+
+def standing_cache(url: str | None, client: Any = None) -> StandingCache | None:
+    """The shared (Redis pub/sub) standing cache when Redis is configured, else None."""
+    if not url:
+        return None
+    from goodstanding.stores.standing_redis import RedisStandingCache
+
+    return RedisStandingCache(url, client=client)
+
+
 @dataclass
 class Gateway:
     settings: Settings
@@ -40,26 +67,58 @@ class Gateway:
     pipeline: Pipeline
     enforcer: Enforcer
     started: bool = field(default=False)
+    # the one Redis client of this process (None: embedded, in-process counters)
+    redis: Any = None
 
     @classmethod
     def build(
         cls, settings: Settings, store: Store | None = None, upstream: Upstream | None = None
     ) -> Gateway:
-        store = store or open_store(settings.storage.database_url)
+        storage = settings.storage
+        store = store or open_store(storage.database_url,
+                                    pool_size(storage.max_connections, workers()))
         audit = AuditLog(
             store, settings.storage.audit_batch_size, settings.storage.audit_flush_interval
         )
         upstream = upstream or HttpUpstream(settings)
         secret = settings.identity.secret or secrets.token_hex(32)
-        enforcer = Enforcer(store)
-        pipeline = build_pipeline(settings, store, audit, upstream, secret, enforcer)
-        return cls(settings, store, audit, upstream, pipeline, enforcer)
+        redis = shared_redis(storage.redis_url)
+        counters = open_counters(storage.redis_url, storage.on_redis_error, client=redis)
+        enforcer = Enforcer(store, standing_cache(storage.redis_url, redis))
+        verdicts = None
+        if redis is not None:
+            from goodstanding.stores.verdicts_redis import RedisVerdictCache
+
+            verdicts = RedisVerdictCache(storage.redis_url or "", client=redis,
+                                         local_size=settings.moderation.cache_size)
+        pipeline = build_pipeline(settings, store, audit, upstream, secret, enforcer, counters,
+                                  verdicts)
+        return cls(settings, store, audit, upstream, pipeline, enforcer, redis=redis)
 
     async def start(self) -> None:
         if self.settings.storage.database_url.startswith(("sqlite", "memory")):
             await self.store.migrate()  # explicit `goodstanding migrate` on PostgreSQL
+        else:
+            behind = await self.store.schema_behind()
+            if behind:
+                raise ConfigError(behind)
         self.audit.start()
         self.started = True
+
+    async def readiness(self) -> dict[str, str]:
+        """Each store: "ok" or "unreachable" (``/readyz``)."""
+        stores = {"database": self.store.ping()}
+        if self.redis is not None:
+            stores["redis"] = self.redis.ping()
+        report = {}
+        for name, probe in stores.items():
+            try:
+                await asyncio.wait_for(probe, 2.0)
+                report[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                log.warning("readiness: %s unreachable: %s", name, type(exc).__name__)
+                report[name] = "unreachable"
+        return report
 
     async def close(self) -> None:
         try:
@@ -67,4 +126,7 @@ class Gateway:
         finally:
             await self.upstream.close()
             await self.store.close()
+            if self.redis is not None:
+                await self.enforcer.cache.close()  # type: ignore[attr-defined]
+                await self.redis.aclose()
             self.started = False

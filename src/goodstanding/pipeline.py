@@ -22,7 +22,8 @@ import orjson
 
 from goodstanding import metrics
 from goodstanding.call import Call, Verdict
-from goodstanding.errors import CheckFailed, GatewayError
+from goodstanding.errors import CheckFailed, GatewayError, StoreUnavailable
+from goodstanding.stores import outage
 
 if TYPE_CHECKING:
     from goodstanding.audit import AuditLog
@@ -118,7 +119,13 @@ class Pipeline:
             return await check.check(call)
         except GatewayError:
             raise
-        except Exception:
+        except Exception as exc:
+            if outage(exc):  # the database is down: a clear 503, not a "broken check"
+                log.error("check %s: database unreachable (%s)", check.name, type(exc).__name__)
+                error: GatewayError = StoreUnavailable(
+                    "The gateway's database is unreachable; the request was not sent.",
+                    reasons=("store_unavailable:database",))
+                return Verdict(check.name, "refuse", error.reasons, error)
             # fail closed: a broken check refuses the request instead of waving it through
             log.exception("check %s failed; refusing request %s", check.name, call.request_id)
             error = CheckFailed(

@@ -61,6 +61,10 @@ class StorageSettings(_Model):
     # audit records are written in batches off the hot path
     audit_batch_size: int = Field(default=256, ge=1)
     audit_flush_interval: float = Field(default=0.2, gt=0)
+    # PostgreSQL connections this host's gateway may hold, split between its workers
+    max_connections: int = Field(default=20, ge=1)
+    # Redis unreachable: refuse with 503 store_unavailable, or count limits per process
+    on_redis_error: Literal["fail_closed", "local"] = "fail_closed"
 
 
 class ServerSettings(_Model):

@@ -9,8 +9,8 @@ An end user is per tenant: ``(tenant, end_user)``. What is stored about them:
 
 The hot path only asks "may this end user call now?"; ``StandingCache`` answers that from
 memory. Changes made in this process invalidate their entry at once; changes made elsewhere
-(the CLI, another worker) are seen within ``ttl`` seconds. A shared cache (Redis pub/sub)
-can replace ``LocalStandingCache`` behind the same three methods.
+(the CLI, another worker) are seen within ``ttl`` seconds, or at once with the shared cache
+(``stores/standing_redis.py``: Redis pub/sub) behind the same methods.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ class StandingCache(Protocol):
 
     def invalidate(self, user: UserKey) -> None: ...
 
+    async def changed(self, user: UserKey) -> None:
+        """Announce a committed change to the other processes (in-process: nothing to do)."""
+
 
 class LocalStandingCache:
     """An in-process LRU with a short TTL; negative answers are cached too (most users)."""
@@ -104,3 +107,6 @@ class LocalStandingCache:
 
     def invalidate(self, user: UserKey) -> None:
         self._entries.pop(user, None)
+
+    async def changed(self, user: UserKey) -> None:
+        return None

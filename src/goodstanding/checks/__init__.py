@@ -25,6 +25,8 @@ from goodstanding.stores.counters import open_counters
 
 if TYPE_CHECKING:
     from goodstanding.audit import AuditLog
+    from goodstanding.moderation.cache import VerdictCache
+    from goodstanding.ratelimit import CounterStore
     from goodstanding.settings import Settings
     from goodstanding.stores.base import Store
     from goodstanding.upstream import Upstream
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 
 def build_pipeline(
     settings: Settings, store: Store, audit: AuditLog, upstream: Upstream, secret: str,
-    enforcer: Enforcer | None = None,
+    enforcer: Enforcer | None = None, counters: CounterStore | None = None,
+    verdicts: VerdictCache | None = None,
 ) -> Pipeline:
     # one Enforcer per gateway: the webhook endpoint shares it, so its bans clear the cache
     enforcer = enforcer or Enforcer(store)
@@ -42,12 +45,13 @@ def build_pipeline(
         IdentityCheck(secret, audit, settings.identity.require_end_user),
         StandingCheck(enforcer),  # suspended and banned end users cost nothing further
     ]
-    counters = open_counters(settings.storage.redis_url)
+    if counters is None:  # the gateway passes its own (it closes them)
+        counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error)
     if settings.geo.mode != "off":
         checks.append(GeoCheck(settings.geo, counters))
     limits = LimitsCheck(settings.limits, counters)
     checks.append(limits)
-    moderation_in, moderation_out = moderation_checks(settings, upstream)
+    moderation_in, moderation_out = moderation_checks(settings, upstream, verdicts)
     checks.extend(moderation_in)  # last: it spends the moderation budget
     output_checks: list[OutputCheck] = [*moderation_out]
     # OpenAI's policy answers become offences before the strikes finisher counts them

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from goodstanding.call import Call, Offence, Verdict
 from goodstanding.errors import ContentPolicyViolation, ModerationUnavailable
-from goodstanding.moderation.cache import MemoryCache
+from goodstanding.moderation.cache import MemoryCache, VerdictCache
 from goodstanding.moderation.client import ModerationClient, ModerationFailed
 from goodstanding.moderation.judge import Judge
 from goodstanding.moderation.parts import request_parts
@@ -157,7 +157,7 @@ class ModerationOutputCheck:
 
 
 def moderation_checks(
-    settings: Settings, upstream: Any
+    settings: Settings, upstream: Any, cache: VerdictCache | None = None,
 ) -> tuple[tuple[ModerationCheck, ...], tuple[ModerationOutputCheck, ...]]:
     """The moderation checks for ``build_pipeline``, sharing the upstream's HTTP session."""
     moderation = settings.moderation
@@ -166,7 +166,8 @@ def moderation_checks(
     client = ModerationClient(
         lambda: upstream.session, upstream.base, settings.upstream_key, moderation.model,
         moderation.timeout, moderation.queue_wait)  # fmt: skip
-    judge = Judge(client, MemoryCache(moderation.cache_size), moderation.on_error == "local")
+    cache = cache if cache is not None else MemoryCache(moderation.cache_size)  # or Redis
+    judge = Judge(client, cache, moderation.on_error == "local")
     policy = Policy(moderation.thresholds, moderation.zero_tolerance)
     fail_open = moderation.on_error == "fail_open"
     checks, outputs = [], []

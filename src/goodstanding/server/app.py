@@ -57,15 +57,10 @@ class GatewayApp:
         await send_json(send, 200, {"status": "ok"}, {"x-request-id": request_id()})
 
     async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.gateway.store.ping()
-        except Exception as exc:
-            log.warning("readiness: store unreachable: %s", type(exc).__name__)
-            body = {"status": "unavailable", "stores": {"database": "unreachable"}}
-            await send_json(send, 503, body, {"x-request-id": request_id()})
-            return
-        body = {"status": "ready", "stores": {"database": "ok"}}
-        await send_json(send, 200, body, {"x-request-id": request_id()})
+        stores = await self.gateway.readiness()
+        ready = all(state == "ok" for state in stores.values())
+        body = {"status": "ready" if ready else "unavailable", "stores": stores}
+        await send_json(send, 200 if ready else 503, body, {"x-request-id": request_id()})
 
     async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {"x-request-id": request_id()}

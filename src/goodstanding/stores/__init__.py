@@ -12,19 +12,19 @@ from goodstanding.errors import ConfigError
 from goodstanding.stores.base import Store
 
 
-def _memory(url: str) -> Store:
+def _memory(url: str, pool_size: int) -> Store:
     from goodstanding.stores.memory import MemoryStore
 
     return MemoryStore()
 
 
-def _sql(url: str) -> Store:
+def _sql(url: str, pool_size: int) -> Store:
     from goodstanding.stores.sql import SqlStore
 
-    return SqlStore(url)
+    return SqlStore(url, pool_size)
 
 
-BACKENDS: dict[str, Callable[[str], Store]] = {
+BACKENDS: dict[str, Callable[[str, int], Store]] = {
     "memory": _memory,
     "sqlite": _sql,
     "postgresql": _sql,
@@ -32,7 +32,8 @@ BACKENDS: dict[str, Callable[[str], Store]] = {
 }
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, pool_size: int = 10) -> Store:
+    """The store for ``url``; ``pool_size`` is this process's share of database connections."""
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     factory = BACKENDS.get(scheme)
     if factory is None:
@@ -40,4 +41,22 @@ def open_store(url: str) -> Store:
             f"storage.database_url: unsupported scheme {scheme!r} "
             f"(use one of {', '.join(sorted(BACKENDS))})"
         )
-    return factory(url)
+    return factory(url, pool_size)
+
+
+def pool_size(max_connections: int, workers: int) -> int:
+    """Each worker's fixed share of the host's database connections (at least 2)."""
+    return max(2, max_connections // max(1, workers))
+
+
+def outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached (not a bug, not a bad query)."""
+    import sqlalchemy.exc as sa_exc
+
+    if isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError) or isinstance(
+            exc.orig, OSError)
+    return False

@@ -90,6 +90,9 @@ class WebhookStore(Protocol):
 class Store(KeyStore, IdentityStore, AuditStore, EndUserStore, WebhookStore, Protocol):
     async def migrate(self) -> None: ...
 
+    async def schema_behind(self) -> str | None:
+        """Why the schema is not at head (None when it is): serve refuses to start then."""
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...

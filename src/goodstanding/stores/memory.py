@@ -21,6 +21,9 @@ class MemoryStore(MemoryEndUsers):
     async def migrate(self) -> None:
         return None
 
+    async def schema_behind(self) -> str | None:
+        return None
+
     async def ping(self) -> None:
         return None
 

@@ -29,7 +29,7 @@ def async_url(url: str) -> str:
     return f"{_DRIVERS[scheme.lower()]}:{rest}"
 
 
-def _engine(url: str) -> AsyncEngine:
+def _engine(url: str, pool_size: int) -> AsyncEngine:
     full = async_url(url)
     if full.startswith("sqlite"):
         engine = create_async_engine(full, connect_args={"timeout": 30})
@@ -44,7 +44,10 @@ def _engine(url: str) -> AsyncEngine:
 
         return engine
     try:
-        return create_async_engine(full, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # a fixed pool per worker (``storage.max_connections`` split between the workers);
+        # pre-ping drops connections a PostgreSQL restart killed, so recovery needs no restart
+        return create_async_engine(full, pool_size=pool_size, max_overflow=0, pool_timeout=10,
+                                   pool_pre_ping=True, connect_args={"timeout": 5})
     except ModuleNotFoundError:
         from goodstanding.errors import ConfigError
 
@@ -60,15 +63,22 @@ def _key(row: Any) -> VirtualKey:
 
 
 class SqlStore(SqlEndUsers):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
-        self.engine = _engine(url)
+        self.engine = _engine(url, pool_size)
 
     async def migrate(self) -> None:
         from goodstanding.migrations import upgrade
 
         async with self.engine.begin() as conn:
             await conn.run_sync(upgrade)
+
+    async def schema_behind(self) -> str | None:
+        """Why the schema is not at this version's head (None when it is)."""
+        from goodstanding.migrations import behind
+
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(behind)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

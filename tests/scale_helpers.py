@@ -12,9 +12,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from goodstanding import keys

@@ -87,3 +87,15 @@ def test_readyz_reports_each_store(two):
     answer = get(f"{two[0]}/readyz")
     assert answer.status == 200
     assert answer.body == {"status": "ready", "stores": {"database": "ok", "redis": "ok"}}
+
+
+def test_workers_share_limits_and_metrics_count_every_worker(shared):
+    """``serve --workers 2``: one port, two processes; /metrics sums both."""
+    with gateway_process(shared["env"], workers=2) as url:
+        user = "carol-" + secrets.token_hex(4)
+        statuses = [chat(url, shared["token"], user).status for _ in range(22)]
+        assert statuses.count(200) == 20 and statuses.count(429) == 2
+        text = get(f"{url}/metrics").body["text"]
+    served = [line for line in text.splitlines()
+              if line.startswith("goodstanding_requests_total{")]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in served) == 22, served

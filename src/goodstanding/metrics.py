@@ -66,6 +66,20 @@ def gauge(name: str, help: str, labels: tuple[str, ...] = ()) -> Metric:
     return _declare(name, help, "gauge", labels)
 
 
+def registry() -> dict[str, Metric]:
+    return _REGISTRY
+
+
+def render_values(values: dict[str, dict[tuple[str, ...], float]]) -> bytes:
+    """Render values gathered elsewhere (several workers) with this registry's names."""
+    lines: list[str] = []
+    for metric in _REGISTRY.values():
+        merged = Metric(metric.name, metric.help, metric.kind, metric.labels,
+                        values.get(metric.name, {}))
+        lines.extend(merged.render())
+    return ("\n".join(lines) + "\n").encode()
+
+
 def render() -> bytes:
     lines: list[str] = []
     for metric in _REGISTRY.values():

@@ -25,6 +25,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"goodstanding: serving on http://{args.host}:{args.port}/v1 "
           f"(upstream {settings.upstream.url})", flush=True)
     if args.workers > 1:
+        if not settings.storage.redis_url:
+            logging.getLogger("goodstanding").warning(
+                "%d workers without GOODSTANDING_REDIS_URL: each worker counts limits on its "
+                "own (N times the limit) and sees bans made elsewhere within 5 s", args.workers)
+        if settings.storage.database_url.startswith("sqlite"):
+            _migrate(settings.storage.database_url)  # once, before the workers race to it
         return _run_workers(args)
     from goodstanding.server.app import create_app
     from goodstanding.server.runner import run_forever
@@ -33,12 +39,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(url: str) -> None:
+    import asyncio
+
+    from goodstanding.stores import open_store
+
+    async def go() -> None:
+        store = open_store(url)
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
 def _run_workers(args: argparse.Namespace) -> int:
+    import tempfile
+
     import uvicorn
 
     if args.config:
         os.environ["GOODSTANDING_CONFIG"] = os.path.abspath(args.config)
-    uvicorn.run("goodstanding.server.app:app_from_env", factory=True, host=args.host,
-                port=args.port, workers=args.workers, http="httptools", log_level="warning",
-                access_log=False, proxy_headers=False)
+    # each worker takes its share of the database connections (storage.max_connections)
+    os.environ["GOODSTANDING_WORKERS"] = str(args.workers)
+    with tempfile.TemporaryDirectory(prefix="goodstanding-metrics-") as folder:
+        # every worker writes its metrics here; /metrics sums them (server/metrics_dir.py)
+        os.environ["GOODSTANDING_METRICS_DIR"] = folder
+        uvicorn.run("goodstanding.server.app:app_from_env", factory=True, host=args.host,
+                    port=args.port, workers=args.workers, http="httptools",
+                    log_level="warning", access_log=False, proxy_headers=False)
     return 0

@@ -6,11 +6,13 @@ handler. Every response carries ``x-request-id``; nothing here renders a traceba
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from goodstanding import metrics
 from goodstanding.errors import GatewayError, NotFound
 from goodstanding.gateway import Gateway
+from goodstanding.server import metrics_dir
 from goodstanding.server.proxy import ProxyHandler
 from goodstanding.server.transport import (
     Receive, Scope, Send, request_id, send_bytes, send_error, send_json,
@@ -23,6 +25,7 @@ class GatewayApp:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.proxy = ProxyHandler(gateway)
+        self._publisher: asyncio.Task[None] | None = None
         self.routes = {"/healthz": self.healthz, "/readyz": self.readyz, "/metrics": self.metrics}
         if gateway.settings.webhook_secret:  # unset: the endpoint does not exist (404)
             from goodstanding.server.webhooks import PATH, WebhookEndpoint
@@ -64,7 +67,10 @@ class GatewayApp:
 
     async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {"x-request-id": request_id()}
-        await send_bytes(send, 200, metrics.render(), headers, b"text/plain; version=0.0.4")
+        folder = metrics_dir.directory()  # several workers: the sum over all of them
+        body = metrics.render() if folder is None else await asyncio.to_thread(
+            metrics_dir.merged, folder)
+        await send_bytes(send, 200, body, headers, b"text/plain; version=0.0.4")
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -76,8 +82,14 @@ class GatewayApp:
                     log.error("start-up failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                folder = metrics_dir.directory()
+                if folder is not None:
+                    self._publisher = asyncio.get_running_loop().create_task(
+                        metrics_dir.publish_forever(folder), name="metrics-publisher")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._publisher is not None:
+                    self._publisher.cancel()
                 await self.gateway.close()  # flushes the audit log: nothing queued is lost
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -1,0 +1,76 @@
+"""``/metrics`` for several worker processes on one host (``serve --workers N``).
+
+Each worker keeps its own in-process registry (an increment stays one dict update) and
+writes a snapshot of it to ``$GOODSTANDING_METRICS_DIR/worker-<pid>.json`` every second and
+whenever it is scraped. Whichever worker answers ``/metrics`` renders the sum over every
+snapshot in the directory: counters are summed over all workers that ever ran (a restarted
+worker's last counts still count, so totals never go backwards); gauges are summed over the
+workers seen in the last ``LIVE_SECONDS`` (a dead worker's gauge is dropped).
+
+A directory rather than Redis: it works without Redis, costs nothing on the request path,
+and is per host — with several hosts, Prometheus scrapes each and sums, as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import orjson
+
+from goodstanding import metrics
+
+ENV = "GOODSTANDING_METRICS_DIR"
+INTERVAL = 1.0
+LIVE_SECONDS = 10.0
+
+
+def directory() -> Path | None:
+    value = os.environ.get(ENV)
+    return Path(value) if value else None
+
+
+def snapshot() -> dict[str, object]:
+    data: dict[str, object] = {}
+    for metric in metrics.registry().values():
+        values = [[list(labels), value] for labels, value in metric.values.items()]
+        if metric.sample is not None:
+            values.append([[], metric.sample()])
+        data[metric.name] = {"kind": metric.kind, "values": values}
+    return {"at": time.time(), "metrics": data}
+
+
+def write(folder: Path) -> None:
+    path = folder / f"worker-{os.getpid()}.json"
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(orjson.dumps(snapshot()))
+    temporary.replace(path)  # readers never see half a file
+
+
+def merged(folder: Path) -> bytes:
+    """The text exposition of every worker's metrics, summed."""
+    write(folder)
+    now = time.time()
+    totals: dict[str, dict[tuple[str, ...], float]] = {}
+    for path in folder.glob("worker-*.json"):
+        try:
+            data = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue  # a worker replacing its file right now
+        live = now - data["at"] <= LIVE_SECONDS
+        for name, entry in data["metrics"].items():
+            if entry["kind"] != "counter" and not live:
+                continue
+            into = totals.setdefault(name, {})
+            for labels, value in entry["values"]:
+                key = tuple(labels)
+                into[key] = into.get(key, 0.0) + value
+    return metrics.render_values(totals)
+
+
+async def publish_forever(folder: Path) -> None:
+    while True:
+        await asyncio.to_thread(write, folder)
+        await asyncio.sleep(INTERVAL)

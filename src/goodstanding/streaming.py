@@ -36,6 +36,7 @@ _RESPONSE_DONE = (b"response.completed", b"response.incomplete", b"response.fail
 # substrings that mark the event carrying usage: Chat's usage chunk, Responses' terminal event
 _USAGE_MARKERS = {True: (b'"usage":{', b'"usage": {'), False: _RESPONSE_DONE}
 FIRST_WINDOW = 64  # characters
+_CONTENT_DELTA = b'"delta":{"content":"'
 _TEXT_EVENTS = {
     "response.output_text.delta",
     "response.refusal.delta",
@@ -68,6 +69,10 @@ def _next_terminator(buffer: bytes) -> tuple[int, int]:
 
 def _data(event: bytes) -> bytes | None:
     """The payload of an event's ``data:`` line(s)."""
+    if event.startswith(b"data: "):  # the usual shape: one data line, nothing else
+        payload = event[6:].strip()
+        if b"\n" not in payload:
+            return payload
     start = event.find(b"data:")
     if start < 0:
         return None
@@ -80,7 +85,7 @@ def _data(event: bytes) -> bytes | None:
 class StreamState:
     """What we learn from one stream: usage, and the text of each event."""
 
-    __slots__ = ("call", "chat", "strip_usage", "prompt_tokens", "output_tokens", "meta")
+    __slots__ = ("call", "chat", "meta", "output_tokens", "prompt_tokens", "strip_usage")
 
     def __init__(self, call: Call) -> None:
         self.call = call
@@ -99,8 +104,13 @@ class StreamState:
         if not data or data == b"[DONE]":
             return True, ""
         has_usage = b'"usage":{' in data or b'"usage": {' in data
-        if not has_usage and not self.call.notes.get("need_text"):
-            return True, ""
+        if not has_usage:
+            if not self.call.notes.get("need_text"):
+                return True, ""
+            if self.meta:
+                text = _plain_content(data)
+                if text is not None:
+                    return True, text
         chunk = orjson.loads(data)
         if not self.meta:
             self.meta = {k: chunk.get(k) for k in ("id", "created", "model", "object")}
@@ -132,6 +142,22 @@ class StreamState:
             self.meta.setdefault("item_id", payload.get("item_id"))
             return True, payload.get("delta") or ""
         return True, ""
+
+
+def _plain_content(data: bytes) -> str | None:
+    """The text of the commonest chunk (one choice, a content delta only, not finished)
+    found by a substring scan; None when not sure, and the chunk is parsed instead."""
+    start = data.find(_CONTENT_DELTA)
+    if start < 0 or data.find(b'"delta":', start + 8) >= 0:  # several choices
+        return None
+    start += len(_CONTENT_DELTA)
+    end = data.find(b'"}', start)
+    if end < 0 or data.find(b'"finish_reason":null', end) < 0:
+        return None
+    raw = data[start:end]
+    if b"\\" in raw or b'"' in raw:  # escapes to decode, or more fields in the delta
+        return None
+    return raw.decode()
 
 
 def _chat_delta_text(chunk: dict[str, Any], call: Call) -> str:
@@ -190,7 +216,7 @@ async def guard_stream(
                     yield out
             else:
                 call.notes["need_text"] = True
-                async for out in _windowed(pipeline, call, state, sse_events(upstream)):
+                async for out in _windowed(pipeline, call, state, upstream):
                     yield out
     except GatewayError as exc:
         error = exc
@@ -226,39 +252,95 @@ def _split(block: bytes) -> list[bytes]:
 
 
 async def _windowed(
+    pipeline: Pipeline, call: Call, state: StreamState, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """Hold text back until its window passed; work per upstream read, not per event.
+
+    A read's events are released together. A window is checked once its text reaches the
+    window's size (the first one smaller), at the end of a read, so the text that arrived
+    together is judged together; a read that brings more than a whole window is cut at event
+    boundaries. The final partial window is checked at the end of the stream.
+    """
+    if pipeline.stream_first:
+        async for out in _stream_first(pipeline, call, state, sse_events(chunks)):
+            yield out
+        return
+    window = _Window(pipeline.window_chars, pipeline.window_overlap)
+    size = window.size
+    buffer = b""
+    async for chunk in chunks:
+        buffer = buffer + chunk if buffer else chunk
+        events, buffer = _whole_events(buffer)
+        for event in events:
+            keep, text = state.inspect(event)
+            if not keep:
+                continue
+            window.events.append(event)
+            if text:
+                window.text += text
+                if len(window.text) >= size:  # a long read: windows stay bounded
+                    if not await _passes(pipeline, call, window):
+                        yield content_filter_end(call, state.meta)
+                        return
+                    yield from_pending(window)
+                    window.advance()
+        if window.text:
+            if not window.full():
+                continue
+            if not await _passes(pipeline, call, window):
+                yield content_filter_end(call, state.meta)
+                return
+            window.advance()
+        if window.events:
+            yield from_pending(window)
+    if buffer.strip():
+        keep, text = state.inspect(buffer)
+        if keep:
+            window.add(buffer, text)
+    if window.text and not await _passes(pipeline, call, window):
+        yield content_filter_end(call, state.meta)
+        return
+    if window.events:
+        yield from_pending(window)
+
+
+def _whole_events(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The whole events at the start of ``buffer`` (terminators kept), and the rest."""
+    events: list[bytes] = []
+    while True:
+        cut, size = _next_terminator(buffer)
+        if cut < 0:
+            return events, buffer
+        events.append(buffer[: cut + size])
+        buffer = buffer[cut + size :]
+
+
+async def _stream_first(
     pipeline: Pipeline, call: Call, state: StreamState, events: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
+    """Release first, check after, cut on a flag (weaker: the flagged window is out)."""
     window = _Window(pipeline.window_chars, pipeline.window_overlap)
-    first = pipeline.stream_first
     async for event in events:
         keep, text = state.inspect(event)
         if not keep:
             continue
-        if first and not text and window.text:
+        if not text and window.text:
             # released text is checked before the stream moves past it: the finish chunk or
             # terminal event must not reach the client ahead of the verdict on the last window
             if not await _passes(pipeline, call, window):
                 yield content_filter_end(call, state.meta)
                 return
             window.advance()
-        if first:
-            yield event
-        window.add(None if first else event, text)
+        yield event
+        window.add(None, text)
         if not window.full():
-            if not window.text and window.events:
-                yield from_pending(window)  # no text waiting for a check: release at once
             continue
         if not await _passes(pipeline, call, window):
             yield content_filter_end(call, state.meta)
             return
-        if window.events:
-            yield from_pending(window)
         window.advance()
     if window.text and not await _passes(pipeline, call, window):
         yield content_filter_end(call, state.meta)
-        return
-    if window.events:
-        yield from_pending(window)
 
 
 def from_pending(window: _Window) -> bytes:

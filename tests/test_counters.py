@@ -86,6 +86,14 @@ async def test_tokens_are_reserved_and_settled(counters):
     assert after.admitted and after.usage[0].remaining == 300
 
 
+async def test_settling_below_zero_stops_at_zero(counters):
+    admission = await counters.acquire((TPM,), 100, 100.0)
+    for _ in range(3):  # the bucket reaches 0, then settling further changes nothing
+        await counters.settle(admission.reservation, 0, 100.5)
+    after = await counters.acquire((TPM,), 1000, 101.0)
+    assert after.admitted and after.usage[0].remaining == 0
+
+
 async def test_settle_can_charge_more_than_reserved(counters):
     admission = await counters.acquire((TPM,), 100, 100.0)
     await counters.settle(admission.reservation, 900, 101.0)

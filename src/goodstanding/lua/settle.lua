@@ -15,8 +15,10 @@ for i = 1, #KEYS do
     if amount then
       local change = delta
       if change < -amount then change = -amount end
-      redis.call('HINCRBY', key, bucket, change)
-      redis.call('HINCRBY', key, 't', change)
+      if change ~= 0 then  -- (-0 would reach Redis as "-0", which HINCRBY refuses)
+        redis.call('HINCRBY', key, bucket, change)
+        redis.call('HINCRBY', key, 't', change)
+      end
     end
   end
 end

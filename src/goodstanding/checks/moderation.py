@@ -159,13 +159,13 @@ class ModerationOutputCheck:
 def moderation_checks(
     settings: Settings, upstream: Any, cache: VerdictCache | None = None,
 ) -> tuple[tuple[ModerationCheck, ...], tuple[ModerationOutputCheck, ...]]:
-    """The moderation checks for ``build_pipeline``, sharing the upstream's HTTP session."""
+    """The moderation checks for ``build_pipeline``, calling the upstream's moderation endpoint."""
     moderation = settings.moderation
     if moderation.input == "off" and moderation.output == "off":
         return (), ()
     client = ModerationClient(
-        lambda: upstream.session, upstream.base, settings.upstream_key, moderation.model,
-        moderation.timeout, moderation.queue_wait)  # fmt: skip
+        upstream.base, settings.upstream_key, moderation.model, moderation.timeout,
+        moderation.queue_wait)  # fmt: skip
     cache = cache if cache is not None else MemoryCache(moderation.cache_size)  # or Redis
     judge = Judge(client, cache, moderation.on_error == "local")
     policy = Policy(moderation.thresholds, moderation.zero_tolerance)

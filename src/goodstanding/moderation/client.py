@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiohttp
 import orjson
 
 from goodstanding import metrics
@@ -21,6 +20,7 @@ from goodstanding.moderation.batch import Batcher, estimate_tokens
 from goodstanding.moderation.budget import Budget, BudgetExhausted, go_duration
 from goodstanding.moderation.parts import Part
 from goodstanding.moderation.scored import Scored, from_result
+from goodstanding.moderation.transport import Client
 
 log = logging.getLogger("goodstanding.moderation")
 
@@ -38,7 +38,6 @@ class ModerationFailed(Exception):
 class ModerationClient:
     def __init__(
         self,
-        session: Callable[[], aiohttp.ClientSession],
         base_url: str,
         key_for: Callable[[str | None], str | None],
         model: str,
@@ -46,11 +45,11 @@ class ModerationClient:
         max_wait: float = 2.0,
         concurrency: int = 2,
     ) -> None:
-        self._session = session
         self.url = base_url.rstrip("/") + "/moderations"
+        self.http = Client(self.url)  # leaner than aiohttp per call (transport.py)
         self._key_for = key_for
         self.model = model
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.timeout = timeout
         self.max_wait = max_wait
         self.concurrency = concurrency
         self.budgets: dict[str | None, Budget] = {}
@@ -97,21 +96,18 @@ class ModerationClient:
                 CALLS.inc("budget_exhausted")
                 raise ModerationFailed(str(exc)) from None
             try:
-                async with self._session().post(
-                    self.url, data=payload, headers=headers, timeout=self.timeout
-                ) as response:
-                    body = await response.read()
-                    budget.update(response.headers)
-                    if response.status == 200:
-                        CALLS.inc("ok")
-                        return _results(body)
-                    why = f"HTTP {response.status}"
-                    if response.status == 429:
-                        wait = go_duration(response.headers.get("retry-after", "1") + "s")
-                        budget.exhausted_for(wait or 1.0)
-                    elif response.status < 500:  # our request is wrong: retrying cannot help
-                        break
-            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+                response = await self.http.post(headers, payload, self.timeout)
+                budget.update(response.headers)
+                if response.status == 200:
+                    CALLS.inc("ok")
+                    return _results(response.body)
+                why = f"HTTP {response.status}"
+                if response.status == 429:
+                    wait = go_duration(response.headers.get("retry-after", "1") + "s")
+                    budget.exhausted_for(wait or 1.0)
+                elif response.status < 500:  # our request is wrong: retrying cannot help
+                    break
+            except (TimeoutError, OSError, ValueError) as exc:
                 why = type(exc).__name__
             CALLS.inc("failed")
         log.warning("moderation unavailable: %s", why)

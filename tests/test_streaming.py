@@ -1,0 +1,122 @@
+"""Hold-back windows and text extraction on their own, with a fake output check."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from goodstanding.audit import AuditLog
+from goodstanding.call import Call, Verdict
+from goodstanding.errors import ContentPolicyViolation
+from goodstanding.pipeline import Pipeline
+from goodstanding.stores.memory import MemoryStore
+from goodstanding.streaming import _chat_delta_text, _plain_content, guard_stream
+
+
+def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+    return orjson.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                         "model": "m", "choices": [{"index": 0, "delta": delta,
+                                                    "finish_reason": finish, **extra}]})  # fmt: skip
+
+
+@pytest.mark.parametrize("data", [
+    chunk({"content": "plain words "}),
+    chunk({"content": "quoted \"words\" and \\ slashes\n"}),
+    chunk({"content": "ünïcödé ✓"}),
+    chunk({"content": "x", "refusal": None}),
+    chunk({"content": "last"}, "stop"),
+    chunk({"content": "cut"}, "content_filter"),
+    chunk({"content": "with logprobs"}, logprobs={"content": [{"token": "\"delta\":{"}]}),
+    chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":1}"}}]}),
+    orjson.dumps({"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None},
+                              {"index": 1, "delta": {"content": "b"}, "finish_reason": None}]}),
+    b'{"choices": [{"index": 0, "delta": {"content": "spaced"}, "finish_reason": null}]}',
+])  # fmt: skip
+def test_the_substring_scan_agrees_with_the_parser_or_declines(data: bytes) -> None:
+    fast = _plain_content(data)
+    call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1")
+    assert fast is None or fast == _chat_delta_text(orjson.loads(data), call)
+
+
+class Judge:
+    """An output check that refuses any window containing ``bad`` and records each window."""
+
+    name = "fake_output"
+
+    def __init__(self) -> None:
+        self.windows: list[str] = []
+
+    async def check_output(self, call: Call, text: str) -> Verdict:
+        self.windows.append(text)
+        if "bad" in text:
+            error = ContentPolicyViolation("withheld")
+            return Verdict(self.name, "refuse", ("output:x",), error)
+        return Verdict(self.name)
+
+
+def stream(words: list[str]) -> list[bytes]:
+    events = [b"data: " + chunk({"role": "assistant", "content": ""}) + b"\n\n"]
+    events += [b"data: " + chunk({"content": w}) + b"\n\n" for w in words]
+    events.append(b"data: " + chunk({}, "stop") + b"\n\n")
+    return [*events, b"data: [DONE]\n\n"]
+
+
+async def relay(reads: list[bytes], window: int = 64) -> tuple[list[bytes], Judge]:
+    judge = Judge()
+    pipeline = Pipeline((), (judge,), (), None, AuditLog(MemoryStore()),  # type: ignore[arg-type]
+                        window_chars=window, window_overlap=8)  # fmt: skip
+    call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1",
+                stream=True)  # fmt: skip
+
+    async def upstream() -> AsyncIterator[bytes]:
+        for read in reads:
+            yield read
+
+    out = [piece async for piece in guard_stream(pipeline, call, upstream())]
+    return out, judge
+
+
+def text_of(out: list[bytes]) -> str:
+    texts = []
+    for line in b"".join(out).split(b"\n\n"):
+        if line.startswith(b"data: {"):
+            for choice in orjson.loads(line[6:])["choices"]:
+                texts.append(choice["delta"].get("content") or "")
+    return "".join(texts)
+
+
+async def test_a_stream_that_arrives_in_one_read_is_judged_in_one_window() -> None:
+    words = [f"word{i} " for i in range(8)]  # 48 characters, under one window
+    out, judge = await relay([b"".join(stream(words))])
+    assert judge.windows == ["".join(words)] and text_of(out) == "".join(words)
+
+
+async def test_a_read_longer_than_a_window_is_cut_at_event_boundaries() -> None:
+    words = [f"word{i:02d} " for i in range(30)]  # 210 characters
+    out, judge = await relay([b"".join(stream(words))])
+    assert len(judge.windows) >= 3 and all(len(w) <= 64 + 8 + 8 for w in judge.windows)
+    assert text_of(out) == "".join(words)
+
+
+async def test_events_arriving_one_by_one_are_released_window_by_window() -> None:
+    words = [f"word{i:02d} " for i in range(40)]  # 280 characters
+    out, judge = await relay(stream(words))
+    assert len(judge.windows) == 4 and text_of(out) == "".join(words)
+    assert len(out) > 3  # released as the windows pass, not all at the end
+
+
+async def test_a_flag_ends_the_stream_at_the_last_released_window() -> None:
+    words = [f"word{i:02d} " for i in range(20)] + ["bad "] + ["more "] * 10
+    out, _ = await relay(stream(words))
+    text = text_of(out)
+    assert "bad" not in text and "".join(words).startswith(text) and text
+    assert b'"finish_reason":"content_filter"' in out[-1] and out[-1].endswith(b"[DONE]\n\n")
+
+
+async def test_the_final_partial_window_is_judged() -> None:
+    words = [f"word{i:02d} " for i in range(9)] + ["bad"]
+    out, judge = await relay(stream(words))
+    assert "bad" not in text_of(out) and judge.windows[-1].endswith("bad")

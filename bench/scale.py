@@ -175,8 +175,15 @@ def measure(env: dict[str, str], workers: int, args: argparse.Namespace) -> dict
         asyncio.run(load(url, token, 300, args.concurrency))  # warm-up
         gateway, stores = tree(proc.pid), named("postgres") + named("redis-server")
         g0, s0 = cpu(gateway), cpu(stores)
+        spies = [subprocess.Popen(["py-spy", "record", "-p", str(pid), "-f", "raw", "-r", "500",
+                                   "-o", f"{args.profile}.{pid}.txt"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for pid in (gateway if args.profile else ())]
         wall = asyncio.run(load(url, token, args.requests, args.concurrency))
         g1, s1 = cpu(gateway), cpu(stores)
+        for spy in spies:
+            spy.send_signal(2)
+            spy.wait(30)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -192,6 +199,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--moderation", action="store_true",
                         help="moderate input and output too (more upstream calls)")
+    parser.add_argument("--configs", default="embedded-1w,shared-1w,shared-2w,embedded-2w",
+                        help="which configurations to run (comma-separated)")
+    parser.add_argument("--profile", metavar="PREFIX",
+                        help="record each gateway worker with py-spy into PREFIX.<pid>.txt")
     parser.add_argument("--out", default=str(HERE / "results" / "scale.json"))
     args = parser.parse_args()
     up_port = free_port()
@@ -210,11 +221,15 @@ def main() -> None:
             cli(shared, "migrate")
             for name, env, workers in (("embedded-1w", embedded, 1), ("shared-1w", shared, 1),
                                        ("shared-2w", shared, 2), ("embedded-2w", embedded, 2)):
+                if name not in args.configs.split(","):
+                    continue
                 results[name] = measure(env, workers, args)
                 print(name, {k: round(v, 1) for k, v in results[name].items()}, flush=True)
     finally:
         upstream.terminate()
         drop_database(database)
+    if len(results) < 4:
+        return
     one, two, local = results["shared-1w"], results["shared-2w"], results["embedded-1w"]
     summary = {
         "scaling_1_to_2_workers": two["rps"] / one["rps"],

@@ -176,3 +176,44 @@ async def test_redis_unreachable_can_degrade_to_per_process_counters():
     assert (await counters.acquire((RPM,), 0, 0.0)).admitted
     assert counters.degraded and DEGRADED.values[("redis",)] == 1
     await counters.close()
+
+
+@pytest.mark.redis
+async def test_queued_settlements_reach_other_processes_and_survive_close():
+    """Settlements leave the request path (batched), but reach Redis within milliseconds,
+    and ``close`` sends what is still queued."""
+    from goodstanding.stores.counters_redis import SETTLE_DELAY
+
+    open_one = opener("redis")
+    first, second = open_one(), open_one()
+    admission = await first.acquire((TPM,), 900, 100.0)
+    await first.settle(admission.reservation, 100, 100.5)
+    await asyncio.sleep(SETTLE_DELAY + 0.05)
+    assert (await second.acquire((TPM,), 800, 101.0)).admitted  # 100 + 800 <= 1000
+    admission = await first.acquire((TPM,), 100, 102.0)
+    await first.settle(admission.reservation, 0, 102.5)
+    await first.close()  # flushes the queued settlement
+    assert (await second.acquire((TPM,), 100, 103.0)).admitted
+    await second.close()
+
+
+@pytest.mark.redis
+async def test_the_hot_path_client_recovers_from_script_flush_and_lost_connections():
+    import redis.asyncio as aioredis
+
+    from goodstanding.stores.counters_redis import RedisCounters
+
+    counters = RedisCounters(redis_url(), prefix=f"gs:test:{secrets.token_hex(6)}:")
+    admin = aioredis.from_url(redis_url())
+    try:
+        assert (await counters.acquire((RPM,), 0, 0.0)).usage[0].remaining == 4
+        await admin.script_flush()  # NOSCRIPT: retried as EVAL
+        assert (await counters.acquire((RPM,), 0, 0.0)).usage[0].remaining == 3
+        before = await counters.conn.call("CLIENT", "ID")
+        await admin.client_kill_filter(_id=before)  # this connection only
+        await asyncio.sleep(0.05)
+        assert (await counters.acquire((RPM,), 0, 0.0)).usage[0].remaining == 2  # reconnected
+        assert await counters.conn.call("CLIENT", "ID") != before
+    finally:
+        await counters.close()
+        await admin.aclose()

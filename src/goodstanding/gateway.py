@@ -69,6 +69,7 @@ class Gateway:
     started: bool = field(default=False)
     # the one Redis client of this process (None: embedded, in-process counters)
     redis: Any = None
+    counters: Any = None  # closed here: sends the token settlements still queued
 
     @classmethod
     def build(
@@ -93,7 +94,8 @@ class Gateway:
                                          local_size=settings.moderation.cache_size)
         pipeline = build_pipeline(settings, store, audit, upstream, secret, enforcer, counters,
                                   verdicts)
-        return cls(settings, store, audit, upstream, pipeline, enforcer, redis=redis)
+        return cls(settings, store, audit, upstream, pipeline, enforcer, redis=redis,
+                   counters=counters)
 
     async def start(self) -> None:
         if self.settings.storage.database_url.startswith(("sqlite", "memory")):
@@ -126,6 +128,8 @@ class Gateway:
         finally:
             await self.upstream.close()
             await self.store.close()
+            if self.counters is not None:
+                await self.counters.close()
             if self.redis is not None:
                 await self.enforcer.cache.close()  # type: ignore[attr-defined]
                 await self.redis.aclose()

@@ -2,8 +2,9 @@
 
 End users belong to a tenant (the name of the key they came through). ``--tenant`` picks it;
 without it the only tenant there is is used, and a database with several asks for it.
-Operator actions are recorded with who did them (``--by``, default the OS user). A running
-gateway sees a change made here within its standing cache's few seconds.
+Operator actions are recorded with who did them (``--by``, default the OS user). With
+``GOODSTANDING_REDIS_URL`` set, a ban, unban or reset is announced on the gateways' standing
+channel, so running gateways apply it at once; without Redis, within their cache's few seconds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import asyncio
 import datetime as dt
 import getpass
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from goodstanding.commands import add_config, fail, print_json, settings_of
@@ -76,6 +79,22 @@ async def _tenant(args: argparse.Namespace, store: Store) -> str | None:
     if len(tenants) == 1:
         return tenants[0]
     return None
+
+
+@asynccontextmanager
+async def _enforcer(store: Store, settings: Settings) -> AsyncIterator[Enforcer]:
+    """An Enforcer whose changes reach running gateways (published on Redis when shared)."""
+    url = settings.storage.redis_url
+    if not url:
+        yield Enforcer(store)
+        return
+    from goodstanding.stores.standing_redis import StandingPublisher
+
+    publisher = StandingPublisher(url)
+    try:
+        yield Enforcer(store, publisher)
+    finally:
+        await publisher.close()
 
 
 def _no_tenant() -> int:
@@ -152,8 +171,9 @@ async def _ban(args: argparse.Namespace, store: Store, settings: Settings) -> in
     tenant = await _tenant(args, store)
     if tenant is None:
         return _no_tenant()
-    standing = await Enforcer(store).ban(tenant, args.id, args.reason or "banned by an operator",
-                                         args.by)
+    async with _enforcer(store, settings) as enforcer:
+        standing = await enforcer.ban(tenant, args.id, args.reason or "banned by an operator",
+                                      args.by)
     return _done(args, standing, f"banned end user {args.id!r} of tenant {tenant!r}")
 
 
@@ -161,7 +181,8 @@ async def _unban(args: argparse.Namespace, store: Store, settings: Settings) -> 
     tenant = await _tenant(args, store)
     if tenant is None:
         return _no_tenant()
-    standing = await Enforcer(store).unban(tenant, args.id, args.by, args.reason)
+    async with _enforcer(store, settings) as enforcer:
+        standing = await enforcer.unban(tenant, args.id, args.by, args.reason)
     if standing is None:
         return fail(f"end user {args.id!r} of tenant {tenant!r} has no standing to lift")
     return _done(args, standing, f"unbanned end user {args.id!r} of tenant {tenant!r}")
@@ -171,7 +192,8 @@ async def _reset(args: argparse.Namespace, store: Store, settings: Settings) -> 
     tenant = await _tenant(args, store)
     if tenant is None:
         return _no_tenant()
-    removed = await Enforcer(store).reset(tenant, args.id, args.by)
+    async with _enforcer(store, settings) as enforcer:
+        removed = await enforcer.reset(tenant, args.id, args.by)
     if args.json:
         print_json({"tenant": tenant, "end_user": args.id, "status": "active",
                     "strikes_removed": removed})

@@ -118,6 +118,36 @@ class RedisStandingCache:
             await self.client.aclose()
 
 
+class StandingPublisher:
+    """The standing "cache" of a process that changes standings but serves no requests (the
+    ``goodstanding users`` CLI): caches nothing, announces each committed change on the
+    channel, so running gateways drop their entry at once instead of after their TTL."""
+
+    def __init__(self, url: str, channel: str = CHANNEL) -> None:
+        self.client = shared.connect(url)
+        self.channel = channel
+        self._errors = shared.errors()
+
+    def get(self, user: UserKey, now: float) -> tuple[bool, Standing | None]:
+        return False, None
+
+    def put(self, user: UserKey, standing: Standing | None, now: float) -> None:
+        pass
+
+    def invalidate(self, user: UserKey) -> None:
+        pass
+
+    async def changed(self, user: UserKey) -> None:
+        try:
+            await self.client.publish(self.channel, _encode(user))
+        except self._errors:
+            log.error("could not announce the change to running gateways (Redis unreachable):"
+                      " they apply it when their cached standing expires (a few seconds)")
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
 def _encode(user: UserKey) -> bytes:
     return f"{user[0]}\x00{user[1]}".encode()
 

@@ -26,10 +26,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benign_examples as benign
 import detector_examples as ex
 
 from goodstanding.detect.canonical import canonicalize
 from goodstanding.detect.categories import HEADS, INJECTION, JAILBREAK, MODEL_CATEGORIES
+from goodstanding.detect.detectors import evidence_gate
 from goodstanding.detect.features import tokens, windows, words
 from goodstanding.detect.heads import Heads, save_heads
 from goodstanding.detect.lexicon import load_lexicon
@@ -219,19 +221,29 @@ def templates(data: Path, rng: random.Random) -> list[dict]:
     return out
 
 
+def everyday(rng: random.Random) -> list[dict]:
+    """Generated everyday requests and safe look-alikes: negatives for every head."""
+    rows = [row(t, dict(BENIGN), split, "benign") for t, _, split in benign.ordinary(rng)]
+    rows += [row(t, dict(BENIGN), split, "lookalike") for t, _, split in benign.lookalikes(rng)]
+    return rows
+
+
 def load_rows(data: Path, rng: random.Random) -> list[dict]:
     return (jailbreaks(data) + forbidden(data) + harmful_requests(data) + tweets(data)
-            + toxigen(data) + awesome(data) + bipia(data, rng) + templates(data, rng))
+            + toxigen(data) + awesome(data) + bipia(data, rng) + templates(data, rng)
+            + everyday(rng))
 
 
 # --- features --------------------------------------------------------------------------------
 
 def featurize(rows: list[dict]) -> list[list[list[str]]]:
-    """Per row, the token lists of its windows (at most 4), exactly as inference builds them."""
+    """Per row, the token lists of its windows (at most 4), exactly as inference builds them;
+    each row also gets the evidence gate of its lexicon hits (`gate`)."""
     lexicon, out = load_lexicon(), []
     for r in rows:
         hits = lexicon.match(canonicalize(r["text"]).text)
         out.append([tokens(w, hits.features) for w in windows(words(hits.masked))[:4]])
+        r["gate"] = evidence_gate(HEADS, hits.weak)
     return out
 
 
@@ -247,7 +259,7 @@ def build_vocab(docs, rows, max_size: int) -> dict[str, int]:
 
 def matrix(docs, rows, vocab, split):
     """Sparse rows (one per window) as (indices, values, row ids), labels, masks, weights."""
-    idx, val, rid, Y, M, Wt = [], [], [], [], [], []
+    idx, val, rid, Y, M, Wt, G = [], [], [], [], [], [], []
     for windows_, r in zip(docs, rows):
         if r["split"] != split:
             continue
@@ -258,10 +270,12 @@ def matrix(docs, rows, vocab, split):
             val += [1 / np.sqrt(len(ids))] * len(ids) if ids else []
             rid += [n] * len(ids)
             Y.append([r["labels"].get(h, 0) for h in HEADS])
+            G.append(r["gate"])
             M.append([h in r["labels"] for h in HEADS])
             Wt.append(r["weight"] / len(windows_))
     return ((np.array(idx, np.int64), np.array(val, np.float32), np.array(rid, np.int64)),
-            np.array(Y, np.float32), np.array(M, np.float32), np.array(Wt, np.float32))
+            np.array(Y, np.float32), np.array(M, np.float32), np.array(Wt, np.float32),
+            np.array(G, np.float32))
 
 
 def logits(X, W, b, n):
@@ -303,15 +317,19 @@ def prior_weights(y):
 
 def platt(z, y):
     """Fit p = sigmoid(a z + c) on validation logits (Newton's method, 2 parameters), with
-    the classes re-weighted to PRIOR so that a source's mix does not set the scale."""
-    a, c, sw = 1.0, 0.0, prior_weights(y)
+    the classes re-weighted to PRIOR so that a source's mix does not set the scale. A ridge
+    pull towards (1, 0) keeps it finite when the validation classes separate."""
+    theta, sw = np.array([1.0, 0.0]), prior_weights(y)
+    lam = 0.02 * len(y)
     for _ in range(50):
-        p = 1 / (1 + np.exp(-(a * z + c)))
+        p = 1 / (1 + np.exp(-np.clip(theta[0] * z + theta[1], -60, 60)))
         g = np.array([((p - y) * sw * z).sum(), ((p - y) * sw).sum()])
+        g += lam * (theta - [1.0, 0.0])
         w = (p * (1 - p) + 1e-9) * sw
-        hess = np.array([[(w * z * z).sum(), (w * z).sum()], [(w * z).sum(), w.sum()]]) + 1e-3 * np.eye(2)
-        a, c = np.array([a, c]) - np.linalg.solve(hess, g)
-    return float(a), float(c)
+        hess = np.array([[(w * z * z).sum(), (w * z).sum()], [(w * z).sum(), w.sum()]])
+        step = np.linalg.solve(hess + lam * np.eye(2), g)
+        theta -= step * min(1.0, 2.0 / max(np.linalg.norm(step), 1e-12))
+    return float(theta[0]), float(theta[1])
 
 
 def threshold_at_fpr(scores, y, fpr):
@@ -332,7 +350,8 @@ def threshold_max_f1(scores, y):
     return min(max(best_t, 0.5), 0.9)
 
 
-def calibrate(Zv, Yv, Mv):
+def calibrate(Zv, Yv, Mv, Gv):
+    """Platt scaling on raw logits; thresholds on the gated scores inference computes."""
     scale, shift, thr = np.ones(H), np.zeros(H), np.full(H, 0.5)
     for h, name in enumerate(HEADS):
         m = Mv[:, h] > 0
@@ -340,7 +359,7 @@ def calibrate(Zv, Yv, Mv):
         if y.sum() < 3 or (1 - y).sum() < 3:
             continue
         scale[h], shift[h] = platt(z, y)
-        p = 1 / (1 + np.exp(-(scale[h] * z + shift[h])))
+        p = Gv[m, h] / (1 + np.exp(-np.clip(scale[h] * z + shift[h], -60, 60)))
         if name == JAILBREAK:
             thr[h] = threshold_at_fpr(p, y, 0.01)
         elif name == INJECTION:
@@ -363,10 +382,10 @@ def main(argv=None) -> int:
     docs = featurize(rows)
     vocab = build_vocab(docs, rows, args.vocab)
     print(f"{len(rows)} rows, vocabulary {len(vocab)} ({time.time() - t0:.0f}s)", file=sys.stderr)
-    Xt, Yt, Mt, Wt = matrix(docs, rows, vocab, "train")
-    Xv, Yv, Mv, _ = matrix(docs, rows, vocab, "val")
+    Xt, Yt, Mt, Wt, _ = matrix(docs, rows, vocab, "train")
+    Xv, Yv, Mv, _, Gv = matrix(docs, rows, vocab, "val")
     W, b = train(Xt, Yt, Mt, Wt, len(vocab), epochs=args.epochs)
-    scale, shift, thr = calibrate(logits(Xv, W, b, len(Yv)), Yv, Mv)
+    scale, shift, thr = calibrate(logits(Xv, W, b, len(Yv)), Yv, Mv, Gv)
     W = np.vstack([W, np.zeros((1, H), np.float32)])  # the "unknown token" row
     heads = Heads(HEADS, vocab, W, b, scale.astype(np.float32), shift.astype(np.float32),
                   thr.astype(np.float32))

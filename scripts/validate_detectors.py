@@ -28,11 +28,22 @@ def report(rows: list[dict], heads: Heads, rng: random.Random) -> dict:
         s, y = _pairs(val, screens, head, lambda x, h=head: getattr(x, h))
         out[head] = figures(s, y, float(heads.thresholds[heads.names.index(head)])).as_dict()
         out[head][f"recall_at_fpr_{fpr}"] = recall_at_fpr(s, y, fpr)
-    safe = [x for r, x in zip(val, screens) if r["group"] == "tpl-safe"]
-    out["safe_lookalike_fpr"] = round(sum(bool(x.flagged) for x in safe) / max(len(safe), 1), 4)
+    safe = [x for r, x in zip(val, screens) if r["group"] in ("tpl-safe", "lookalike")]
+    out["safe_lookalike_fpr"] = _rate(safe, lambda x: bool(x.flagged))
+    out["safe_lookalike_any_fpr"] = _rate(safe, lambda x: x.any_flagged)
     out["safe_lookalike_n"] = len(safe)
+    everyday = [x for r, x in zip(val, screens) if r["group"] == "benign"]
+    out["benign_n"] = len(everyday)
+    out["benign_flagged_fpr"] = _rate(everyday, lambda x: bool(x.flagged))
+    out["benign_jailbreak_fpr"] = _rate(everyday, lambda x: x.jailbreak_flagged)
+    out["benign_injection_fpr"] = _rate(everyday, lambda x: x.injection_flagged)
+    out["benign_any_fpr"] = _rate(everyday, lambda x: x.any_flagged)
     out["obfuscation"] = _obfuscation(val, screens, det, rng)
     return out
+
+
+def _rate(screens, flagged) -> float:
+    return round(sum(map(flagged, screens)) / max(len(screens), 1), 4)
 
 
 def _pairs(val, screens, head, score):

@@ -4,6 +4,12 @@ A category's score is the higher of its calibrated head and its lexicon floor (a
 such as "pipe bomb" scores `STRONG` on its own). `sexual/minors` comes from a rule: a strong
 term, or a minor/age signal together with a sexual one. Decoded payloads (base64, hex, rot13,
 URL encoding) are screened too and the highest score wins.
+
+Minimum evidence: a content category's head score counts in full only when the lexicon found
+a term of that category's family in the text (after the allow-list masked the safe contexts);
+otherwise it is multiplied by `NO_EVIDENCE`, which keeps it under any shipped threshold (all
+are >= 0.5). A linear head over n-grams misfires on short ordinary text ("write a story about
+a dragon"); a real violation nearly always names something the lexicon knows.
 """
 
 from __future__ import annotations
@@ -25,6 +31,33 @@ STRONG = 0.95  # score floor for a category named by a strong lexicon term
 MINORS_STRONG, MINORS_RULE = 0.99, 0.9
 # Zero-tolerance: a minor signal plus a sexual head score of this much flags (recall first).
 MINORS_THRESHOLD = 0.35
+NO_EVIDENCE = 0.45  # a category head's score without a lexicon term of its family
+_VIOLENT = ("violence", "violence/graphic", "harassment/threatening", "hate/threatening",
+            "illicit/violent")
+_SELF_HARM = ("self-harm", "self-harm/intent", "self-harm/instructions")
+# category -> lexicon categories whose terms count as evidence for it
+EVIDENCE: dict[str, tuple[str, ...]] = {
+    "harassment": ("harassment", "harassment/threatening", "hate", "sexual"),
+    "harassment/threatening": ("harassment", *_VIOLENT),
+    "hate": ("hate", "hate/threatening"),
+    "hate/threatening": ("hate", "hate/threatening"),
+    "illicit": ("illicit", "illicit/violent"),
+    "illicit/violent": ("illicit", *_VIOLENT),
+    "self-harm": _SELF_HARM,
+    "self-harm/intent": _SELF_HARM,
+    "self-harm/instructions": _SELF_HARM,
+    "sexual": ("sexual",),
+    "violence": _VIOLENT,
+    "violence/graphic": _VIOLENT,
+}
+
+
+@lru_cache(maxsize=4096)
+def evidence_gate(names: tuple[str, ...], weak: frozenset[str]) -> np.ndarray:
+    """Per head (in `names` order): 1.0 where the lexicon categories `weak` are evidence for
+    it (or it is not a content category), NO_EVIDENCE where they are not."""
+    return np.array([1.0 if n not in EVIDENCE or weak.intersection(EVIDENCE[n]) else NO_EVIDENCE
+                     for n in names], np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +120,7 @@ class Detectors:
         """Head scores in heads order, and the sexual/minors rule's score."""
         hits = self.lexicon.match(text)
         p = self.heads.scores(words(hits.masked), hits.features)
+        p *= evidence_gate(self.heads.names, hits.weak)
         for category in hits.strong:
             p[self._index[category]] = max(p[self._index[category]], STRONG)
         return p, self._minors(hits, float(p[self._sexual]))

@@ -1,6 +1,6 @@
 """Bag-of-words features over canonical text, shared by training and inference.
 
-Word unigrams and bigrams plus the lexicon's pseudo-words. Deliberately simple: the
+Word unigrams and bigrams plus the lexicon's pseudo-words and a length bucket. Deliberately simple: the
 canonicaliser has already undone the obfuscations, and a dictionary lookup per word is what
 fits in the always-on layer's budget (~100 µs per prompt). Training imports this very module,
 so the features a head was trained on are the features it sees.
@@ -28,9 +28,14 @@ def words(text: str) -> list[str]:
     return text.encode("utf-8").translate(_SEPARATE).decode("utf-8").split()[:MAX_WORDS]
 
 
+# Length buckets (1, 2-3, 4-7, ..., 64+ words) as pseudo-words: a head learns its own prior for
+# short texts, where a few n-gram weights would otherwise decide the score alone.
+_LENGTH = tuple(f"__len{min(n.bit_length(), 7)}" for n in range(65))
+
+
 def tokens(ws: list[str], extra: tuple[str, ...] = ()) -> list[str]:
-    """Unigrams, bigrams and the given pseudo-words of one window of words."""
-    return [*ws, *map(" ".join, pairwise(ws)), *extra]
+    """Unigrams, bigrams, a length bucket and the given pseudo-words of one window of words."""
+    return [*ws, *map(" ".join, pairwise(ws)), *extra, _LENGTH[min(len(ws), 64)]]
 
 
 def windows(ws: list[str]) -> list[list[str]]:

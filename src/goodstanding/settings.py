@@ -161,6 +161,25 @@ class ModerationSettings(_Model):
     queue_wait: float = Field(default=2.0, ge=0)
 
 
+class DetectorSettings(_Model):
+    """The offline detectors as an input check (SPEC §5): a mode per detector.
+
+    OpenAI's moderation endpoint stays the decision of record for content, so the local
+    content screen only flags by default; jailbreaks are invisible to it, so they block.
+    """
+
+    _off = field_validator("jailbreak", "injection", "content", mode="before")(
+        lambda cls, v: _yaml_off(v)
+    )
+
+    jailbreak: Mode = "block"
+    injection: Mode = "flag"
+    content: Mode = "flag"
+    # category (or "jailbreak" / "injection") -> score; unset = the shipped, validated threshold
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    cache_size: int = Field(default=50_000, ge=0)
+
+
 class StrikeSettings(_Model):
     warn_at: int = 1
     suspend_at: int = 3
@@ -218,6 +237,7 @@ class Settings(_Model):
     identity: IdentitySettings = IdentitySettings()
     limits: LimitsSettings = LimitsSettings()
     moderation: ModerationSettings = ModerationSettings()
+    detectors: DetectorSettings = DetectorSettings()
     strikes: StrikeSettings = StrikeSettings()
     geo: GeoSettings = GeoSettings()
     admin_token: str | None = None

@@ -57,7 +57,7 @@ def evidence_gate(names: tuple[str, ...], weak: frozenset[str]) -> np.ndarray:
     """Per head (in `names` order): 1.0 where the lexicon categories `weak` are evidence for
     it (or it is not a content category), NO_EVIDENCE where they are not."""
     return np.array([1.0 if n not in EVIDENCE or weak.intersection(EVIDENCE[n]) else NO_EVIDENCE
-                     for n in names], np.float64)
+                     for n in names], np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +89,9 @@ class Detectors:
         self.injection_threshold = float(heads.thresholds[self._inj])
         # precomputed for _verdict: CATEGORIES order, the head row of each (-1: the rule)
         self._order = CATEGORIES
-        self._rows = [self._index.get(c, -1) for c in CATEGORIES]
-        self._limits = [(c, self.thresholds[c]) for c in CATEGORIES]
+        # the rule's score is appended after the heads' scores, at index len(heads.names)
+        self._rows = [self._index.get(c, len(heads.names)) for c in CATEGORIES]
+        self._limits = [self.thresholds[c] for c in CATEGORIES]
 
 
     def screen(self, text: str) -> Screen:
@@ -134,11 +135,13 @@ class Detectors:
         return MINORS_RULE if hits.minors_sexual else sexual
 
     def _verdict(self, s: list[float], minors: float) -> Screen:
-        scores = dict(zip(self._order, (s[i] if i >= 0 else minors for i in self._rows)))
+        s.append(minors)
+        values = list(map(s.__getitem__, self._rows))
+        scores = dict(zip(self._order, values))
         jb, inj = s[self._jb], s[self._inj]
         return Screen(
             category_scores=MappingProxyType(scores),
-            flagged=tuple(c for c, t in self._limits if scores[c] >= t),
+            flagged=tuple(c for c, v, t in zip(self._order, values, self._limits) if v >= t),
             jailbreak=jb,
             injection=inj,
             jailbreak_flagged=jb >= self.jailbreak_threshold,

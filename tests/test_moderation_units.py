@@ -260,3 +260,22 @@ async def test_inline_moderation_is_asked_for_and_its_output_scores_used() -> No
 ])  # fmt: skip
 def test_policy_signals_in_answers(document: dict[str, Any], signal: str | None) -> None:
     assert answer_signal(document) == signal
+
+
+# --- settings and shutdown ----------------------------------------------------------------------
+
+
+def test_moderation_concurrency_is_a_setting_and_the_client_is_closed() -> None:
+    from types import SimpleNamespace
+
+    from goodstanding.checks.moderation import close_moderation, moderation_checks
+    from goodstanding.settings import Settings
+
+    settings = Settings.model_validate({"moderation": {"concurrency": 5}})
+    checks, outputs = moderation_checks(settings, SimpleNamespace(base="http://127.0.0.1:9/v1"))
+    client = checks[0].judge.client
+    assert client.concurrency == 5 and outputs[0].judge.client is client
+    closed: list[bool] = []
+    client.http.close = lambda: closed.append(True)
+    close_moderation(SimpleNamespace(checks=checks, output_checks=outputs))
+    assert closed

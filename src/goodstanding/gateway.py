@@ -15,6 +15,7 @@ from typing import Any
 
 from goodstanding.audit import AuditLog
 from goodstanding.checks import build_pipeline
+from goodstanding.checks.moderation import close_moderation
 from goodstanding.enforcement import Enforcer
 from goodstanding.errors import ConfigError
 from goodstanding.pipeline import Pipeline
@@ -126,6 +127,7 @@ class Gateway:
         try:
             await self.audit.close()
         finally:
+            close_moderation(self.pipeline)
             await self.upstream.close()
             await self.store.close()
             if self.counters is not None:

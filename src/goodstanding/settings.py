@@ -159,6 +159,8 @@ class ModerationSettings(_Model):
     cache_size: int = Field(default=100_000, ge=0)
     # under moderation rate-limit pressure, wait this long for the refill before on_error
     queue_wait: float = Field(default=2.0, ge=0)
+    # moderation calls in flight per upstream key; more requests share the next call
+    concurrency: int = Field(default=2, ge=1)
 
 
 class DetectorSettings(_Model):

@@ -155,6 +155,12 @@ class ModerationOutputCheck:
         return Verdict(self.name, "refuse", error.reasons, error)
 
 
+def close_moderation(pipeline: Any) -> None:
+    """Close the moderation client's kept-alive connections (``Gateway.close``)."""
+    for check in (*pipeline.checks, *pipeline.output_checks):
+        if isinstance(check, ModerationCheck | ModerationOutputCheck):
+            check.judge.client.close()
+
 
 def moderation_checks(
     settings: Settings, upstream: Any, cache: VerdictCache | None = None,
@@ -165,7 +171,7 @@ def moderation_checks(
         return (), ()
     client = ModerationClient(
         upstream.base, settings.upstream_key, moderation.model, moderation.timeout,
-        moderation.queue_wait)  # fmt: skip
+        moderation.queue_wait, moderation.concurrency)  # fmt: skip
     cache = cache if cache is not None else MemoryCache(moderation.cache_size)  # or Redis
     judge = Judge(client, cache, moderation.on_error == "local")
     policy = Policy(moderation.thresholds, moderation.zero_tolerance)

@@ -6,7 +6,10 @@ When ``concurrency`` calls are in flight, the texts of other requests wait; as s
 finishes, everything waiting goes out together in one call (OpenAI answers an array of strings
 with one result per string) and each waiter gets its own slice of the results back.
 
-At concurrency 1 nothing ever waits. Under load the number of moderation calls, and the CPU
+At concurrency 1 nothing ever waits. The request that finds a call free sends it from its own
+task when, after one turn of the loop, its texts are the whole batch (no task per call); a batch
+that carries other requests' texts goes out in a task of its own, so that a request that goes
+away cannot cancel the others' call. Under load the number of moderation calls, and the CPU
 they cost, grows far slower than the number of requests, which also keeps clear of
 moderation's own low request limit. A batch is bounded (``MAX_TEXTS`` strings, about
 ``MAX_TOKENS`` tokens); one request's texts are never split. Multimodal inputs cannot be
@@ -54,28 +57,56 @@ class Batcher:
     async def classify(self, texts: list[str]) -> list[Any]:
         """One result per text, from a call that may carry other requests' texts too."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Waiter(texts, future))
-        if self.in_flight < self.concurrency:
-            self._start()
+        waiter = _Waiter(texts, future)
+        self._pending.append(waiter)
+        if self.in_flight >= self.concurrency:
+            return await future
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(0)  # texts submitted in the same turn of the loop join this call
+            batch = self._take()
+        except BaseException:
+            future.cancel()  # left out of every batch from now on
+            self._done()
+            raise
+        if len(batch) == 1 and batch[0] is waiter:  # the common case at low concurrency
+            try:
+                return await self._send(texts)
+            finally:
+                self._done()
+        if batch:
+            self._spawn(self._call(batch))
+        else:
+            self._done()
         return await future
+
+    def _done(self) -> None:
+        self.in_flight -= 1
+        if self._pending and self.in_flight < self.concurrency:
+            self._start()
 
     def _start(self) -> None:
         # the task takes its batch when it first runs: texts submitted in the same turn of
         # the event loop join it
         self.in_flight += 1
-        task = asyncio.get_running_loop().create_task(self._run())
+        self._spawn(self._run())
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        """Run ``work`` (which owns one call in flight) in a task of its own."""
+        task = asyncio.get_running_loop().create_task(self._finally_done(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self) -> None:
+    async def _finally_done(self, work: Awaitable[None]) -> None:
         try:
-            batch = self._take()
-            if batch:
-                await self._call(batch)
+            await work
         finally:
-            self.in_flight -= 1
-            if self._pending and self.in_flight < self.concurrency:
-                self._start()
+            self._done()
+
+    async def _run(self) -> None:
+        batch = self._take()
+        if batch:
+            await self._call(batch)
 
     def _take(self) -> list[_Waiter]:
         batch: list[_Waiter] = []

@@ -4,7 +4,8 @@
 §1.1), separate from the chat models'. Every moderation answer carries OpenAI's
 ``x-ratelimit-*`` headers; from them we know what is left and how fast it refills (OpenAI's
 reset is the time until the bucket is full again, so the refill is linear up to the limit).
-Each call reserves its estimated tokens before it is sent. Under pressure a call waits for the
+Each call reserves its estimated tokens before it is sent. The headroom gauge is published
+from each answer (whose figures include our own reservations), not on every reservation. Under pressure a call waits for the
 refill (briefly: ``max_wait``) and otherwise fails as unavailable, so ``on_error`` decides,
 instead of spending a request that OpenAI would answer with 429.
 """
@@ -31,12 +32,20 @@ class BudgetExhausted(Exception):
     """The call would exceed the moderation rate limit and the refill is too far away."""
 
 
+_PARSED: dict[str, float | None] = {}  # resets repeat (``6ms``, ``0s``, ``1m30s``): parse once
+
+
 def go_duration(value: str) -> float | None:
     """``6m0s`` → 360.0, ``12ms`` → 0.012 (OpenAI writes resets as Go durations)."""
+    try:
+        return _PARSED[value]
+    except KeyError:
+        pass
     pieces = _GO_DURATION.findall(value)
-    if not pieces:
-        return None
-    return sum(float(n) * _UNIT[unit] for n, unit in pieces)
+    seconds = sum(float(n) * _UNIT[unit] for n, unit in pieces) if pieces else None
+    if len(_PARSED) < 4096:  # bounded: a reset is a duration of a few characters
+        _PARSED[value] = seconds
+    return seconds
 
 
 class _Bucket:
@@ -68,8 +77,10 @@ class _Bucket:
             self.left, self.at = self.available(now) - amount, now
 
     def update(self, limit: str | None, left: str | None, reset: str | None, now: float) -> None:
+        if limit is None or left is None:
+            return  # not told: keep what we knew
         try:
-            total, remaining = float(limit or ""), float(left or "")
+            total, remaining = float(limit), float(left)
         except ValueError:
             return
         seconds = go_duration(reset or "") or 0.0
@@ -92,6 +103,18 @@ class Budget:
         self.name, self.max_wait = name, max_wait
         self.requests, self.tokens = _Bucket(), _Bucket()
 
+    def reserve(self, tokens: int) -> bool:
+        """Reserve one request of ``tokens`` if the budget has it now (no waiting)."""
+        requests, bucket = self.requests, self.tokens
+        if requests.limit is None and bucket.limit is None:
+            return True  # nothing known yet: no throttling
+        now = time.monotonic()
+        if requests.wait_for(1, now) or bucket.wait_for(tokens, now):
+            return False
+        requests.take(1, now)
+        bucket.take(tokens, now)
+        return True
+
     async def acquire(self, tokens: int) -> None:
         """Reserve one request of ``tokens``; wait for the refill at most ``max_wait``."""
         deadline = time.monotonic() + self.max_wait
@@ -101,7 +124,6 @@ class Budget:
             if wait == 0.0:
                 self.requests.take(1, now)
                 self.tokens.take(tokens, now)
-                self._publish(now)
                 return
             if now + wait > deadline:
                 raise BudgetExhausted(f"moderation budget exhausted ({self.name})")
@@ -124,6 +146,7 @@ class Budget:
         for bucket in (self.requests, self.tokens):
             if bucket.limit is not None:
                 bucket.left, bucket.at = -bucket.rate * seconds, now
+        self._publish(now)
 
     def headroom(self) -> float:
         now = time.monotonic()

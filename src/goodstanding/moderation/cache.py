@@ -19,11 +19,16 @@ from goodstanding.moderation.parts import Part
 from goodstanding.moderation.scored import Scored
 
 
+_LABELS: dict[tuple[str, str], bytes] = {}
+
+
 def part_key(part: Part, model: str) -> bytes:
     """A 16-byte digest of the part and the moderation model that judged it."""
     kind, content = part
     # the model is part of the key: a new moderation model judges everything afresh
-    label = f"{kind}:{model}".encode()[:64]
+    label = _LABELS.get((kind, model))
+    if label is None:
+        label = _LABELS[(kind, model)] = f"{kind}:{model}".encode()[:64]
     return blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16, key=label).digest()
 
 

@@ -54,6 +54,7 @@ class ModerationClient:
         self.concurrency = concurrency
         self.budgets: dict[str | None, Budget] = {}
         self.batchers: dict[str | None, Batcher] = {}
+        self._heads: dict[str | None, bytes] = {}  # encoded request headers, per upstream key
 
     def budget(self, upstream: str | None) -> Budget:
         budget = self.budgets.get(upstream)
@@ -62,9 +63,13 @@ class ModerationClient:
             self.budgets[upstream] = budget
         return budget
 
+    def close(self) -> None:
+        """Close the kept-alive connections (at shutdown)."""
+        self.http.close()
+
     async def classify(self, parts: Sequence[Part], upstream: str | None = None) -> list[Scored]:
         """One result per part; with images, the one combined result repeated for each part."""
-        if all(kind == "text" for kind, _ in parts):
+        if len(parts) == 1 and parts[0][0] == "text" or all(kind == "text" for kind, _ in parts):
             batcher = self.batchers.get(upstream)
             if batcher is None:
                 batcher = Batcher(lambda texts: self._texts(texts, upstream), self.concurrency)
@@ -82,16 +87,22 @@ class ModerationClient:
         results = await self._post(payload, estimate_tokens(texts), upstream)
         if len(results) != len(texts):
             raise ModerationFailed("moderation answered a different number of results")
-        return [from_result(r) for r in results]
+        return list(map(from_result, results))
 
     async def _post(self, payload: bytes, tokens: int, upstream: str | None) -> list[Any]:
         budget = self.budget(upstream)
-        headers = {"authorization": f"Bearer {self._key_for(upstream)}",
-                   "content-type": "application/json"}  # fmt: skip
+        key = self._key_for(upstream)
+        headers = self._heads.get(key)
+        if headers is None:
+            if len(self._heads) >= 64:
+                self._heads.clear()
+            headers = self._heads[key] = Client.encode(
+                {"authorization": f"Bearer {key}", "content-type": "application/json"})
         why = "no attempt"
         for _ in range(ATTEMPTS):
             try:
-                await budget.acquire(tokens)
+                if not budget.reserve(tokens):
+                    await budget.acquire(tokens)
             except BudgetExhausted as exc:
                 CALLS.inc("budget_exhausted")
                 raise ModerationFailed(str(exc)) from None

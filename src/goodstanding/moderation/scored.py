@@ -43,7 +43,15 @@ def scored(flags: Any, scores: Any) -> Scored:
 
 
 def from_result(result: Mapping[str, Any]) -> Scored:
-    return scored(result.get("categories"), result.get("category_scores"))
+    flags, scores = result.get("categories"), result.get("category_scores")
+    # the common case, decided in C: no flag and every score under KEEP_SCORE
+    if type(flags) is dict and type(scores) is dict and not any(flags.values()):
+        try:
+            if not scores or max(scores.values()) < KEEP_SCORE:
+                return CLEAN
+        except TypeError:  # a score that is not a number: the careful way below
+            pass
+    return scored(flags, scores)
 
 
 def combined(items: list[Scored]) -> Scored:

@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 
 import httptools
 
+# the answer's headers that the moderation client reads: its rate-limit state, and retry-after
+KEPT = (b"x-ratelimit-", b"retry-after")
 
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
-    headers: dict[str, str]  # names lower-cased
+    headers: dict[str, str]  # the ones the client reads (``KEPT``), names lower-cased
     body: bytes
 
 
@@ -56,7 +58,9 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        name = name.lower()
+        if name.startswith(KEPT):
+            self.headers[name.decode("latin-1")] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -69,15 +73,23 @@ class _Connection(asyncio.Protocol):
         if not self.parser.should_keep_alive():
             self.close()
 
-    async def request(self, data: bytes) -> Answer:
+    async def request(self, data: bytes, deadline: float) -> Answer:
+        """Send ``data``; the answer, or TimeoutError at ``deadline`` (the loop's clock)."""
         assert self.transport is not None
-        self.waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.waiter = waiter = loop.create_future()
+        # one timer handle: cheaper than an asyncio.timeout() scope around every call
+        timer = loop.call_at(deadline, self._expire)
         self.headers, self.body, self.received = {}, [], False
         self.transport.write(data)
         try:
-            return await self.waiter
+            return await waiter
         finally:
+            timer.cancel()
             self.waiter = None
+
+    def _expire(self) -> None:
+        self._fail(TimeoutError("the moderation endpoint did not answer in time"))
 
     def usable(self) -> bool:
         return not self.closed and self.transport is not None and not self.transport.is_closing()
@@ -113,25 +125,32 @@ class Client:
         self._idle: list[_Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def post(self, headers: dict[str, str], body: bytes, timeout: float) -> Answer:
-        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        data = b"".join((self._head, lines.encode("latin-1"),
+    async def post(self, headers: dict[str, str] | bytes, body: bytes, timeout: float) -> Answer:
+        """POST ``body``; ``headers`` as a dict, or as lines already encoded (``encode``)."""
+        lines = headers if isinstance(headers, bytes) else self.encode(headers)
+        data = b"".join((self._head, lines,
                          b"accept-encoding: identity\r\ncontent-length: %d\r\n\r\n" % len(body),
                          body))  # fmt: skip
-        async with asyncio.timeout(timeout):
-            connection = self._reuse()
-            if connection is not None:
-                try:
-                    return await self._send(connection, data)
-                except ConnectionResetError:
-                    if connection.received:
-                        raise
-                    # an idle connection the server had closed: once more on a fresh one
-            return await self._send(await self._open(), data)
+        deadline = asyncio.get_running_loop().time() + timeout
+        connection = self._reuse()
+        if connection is not None:
+            try:
+                return await self._send(connection, data, deadline)
+            except ConnectionResetError:
+                if connection.received:
+                    raise
+                # an idle connection the server had closed: once more on a fresh one
+        async with asyncio.timeout_at(deadline):
+            connection = await self._open()
+        return await self._send(connection, data, deadline)
 
-    async def _send(self, connection: _Connection, data: bytes) -> Answer:
+    @staticmethod
+    def encode(headers: dict[str, str]) -> bytes:
+        return "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
+
+    async def _send(self, connection: _Connection, data: bytes, deadline: float) -> Answer:
         try:
-            answer = await connection.request(data)
+            answer = await connection.request(data, deadline)
         except BaseException:
             connection.close()  # a half-read answer would poison the next request
             raise

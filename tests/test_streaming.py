@@ -13,7 +13,13 @@ from goodstanding.call import Call, Verdict
 from goodstanding.errors import ContentPolicyViolation
 from goodstanding.pipeline import Pipeline
 from goodstanding.stores.memory import MemoryStore
-from goodstanding.streaming import _chat_delta_text, _plain_content, guard_stream
+from goodstanding.streaming import (
+    StreamState,
+    _chat_delta_text,
+    _chat_units,
+    _plain_content,
+    guard_stream,
+)
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
@@ -22,7 +28,7 @@ def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> byt
                                                     "finish_reason": finish, **extra}]})  # fmt: skip
 
 
-@pytest.mark.parametrize("data", [
+SHAPES = [
     chunk({"content": "plain words "}),
     chunk({"content": "quoted \"words\" and \\ slashes\n"}),
     chunk({"content": "ünïcödé ✓"}),
@@ -34,11 +40,28 @@ def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> byt
     orjson.dumps({"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None},
                               {"index": 1, "delta": {"content": "b"}, "finish_reason": None}]}),
     b'{"choices": [{"index": 0, "delta": {"content": "spaced"}, "finish_reason": null}]}',
-])  # fmt: skip
+]
+
+
+@pytest.mark.parametrize("data", SHAPES)
 def test_the_substring_scan_agrees_with_the_parser_or_declines(data: bytes) -> None:
     fast = _plain_content(data)
     call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1")
     assert fast is None or fast == _chat_delta_text(orjson.loads(data), call)
+
+
+def test_the_whole_read_scan_agrees_with_the_parser() -> None:
+    datas = [chunk({"role": "assistant", "content": ""}), *SHAPES,
+             orjson.dumps({"choices": [{"index": 0, "delta": {"content": "usage too"},
+                                        "finish_reason": None}], "usage": {"prompt_tokens": 3}})]  # fmt: skip
+    block = b"".join(b"data: " + d + b"\n\n" for d in datas) + b"data: [DONE]\n\n"
+    call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1")
+    call.notes["need_text"] = True
+    units = list(_chat_units(StreamState(call), block))
+    assert b"".join(block[start:end] for start, end, _, _ in units) == block
+    expected = [_chat_delta_text(orjson.loads(d), call) for d in datas] + [""]
+    assert [text for *_, text in units] == expected
+    assert call.tokens_in == 3
 
 
 class Judge:

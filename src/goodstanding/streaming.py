@@ -18,8 +18,9 @@ Closing this generator (client gone) closes the upstream stream, which cancels t
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,12 @@ _RESPONSE_DONE = (b"response.completed", b"response.incomplete", b"response.fail
 _USAGE_MARKERS = {True: (b'"usage":{', b'"usage": {'), False: _RESPONSE_DONE}
 FIRST_WINDOW = 64  # characters
 _CONTENT_DELTA = b'"delta":{"content":"'
+# the commonest Chat event as a whole: one ``data:`` line, one choice, a content delta without
+# escapes, not finished, no nested object besides the choice (so no usage object); anything
+# else is parsed the careful way
+_PLAIN_EVENT = re.compile(
+    rb'(?:\A|(?<=\n\n))data: \{[^\n{]*?"choices":\[\{"index":0,"delta":\{"content":"([^"\\\n]*)"\}'
+    rb'(?:,"logprobs":null)?,"finish_reason":null\}\][^\n{]*\}\n\n')
 _TEXT_EVENTS = {
     "response.output_text.delta",
     "response.refusal.delta",
@@ -270,7 +277,33 @@ async def _windowed(
     buffer = b""
     async for chunk in chunks:
         buffer = buffer + chunk if buffer else chunk
-        events, buffer = _whole_events(buffer)
+        if state.chat and b"\r" not in buffer:  # Chat's usual framing: a whole read at a time
+            cut = buffer.rfind(b"\n\n")
+            if cut < 0:
+                continue
+            block, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+            run = 0  # where the bytes of ``block`` not yet held in the window start
+            for start, end, keep, text in _chat_units(state, block):
+                if not keep:
+                    if start > run:
+                        window.events.append(block[run:start])
+                    run = end
+                    continue
+                if text:
+                    window.text += text
+                    if len(window.text) >= size:  # a long read: windows stay bounded
+                        window.events.append(block[run:end])
+                        run = end
+                        if not await _passes(pipeline, call, window):
+                            yield content_filter_end(call, state.meta)
+                            return
+                        yield from_pending(window)
+                        window.advance()
+            if run < len(block):
+                window.events.append(block[run:] if run else block)
+            events = ()
+        else:
+            events, buffer = _whole_events(buffer)
         for event in events:
             keep, text = state.inspect(event)
             if not keep:
@@ -302,6 +335,36 @@ async def _windowed(
         return
     if window.events:
         yield from_pending(window)
+
+
+def _chat_units(state: StreamState, block: bytes) -> Iterator[tuple[int, int, bool, str]]:
+    """(start, end, pass on?, text) of each event of a block of whole Chat events.
+
+    Plain content events are found by one regular-expression scan of the block; the events
+    between them, and the first event of a stream (its id, model… are kept), are inspected.
+    """
+    pos = 0
+    for match in _PLAIN_EVENT.finditer(block):
+        start, end = match.span()
+        if start > pos:
+            yield from _inspected(state, block, pos, start)
+        if state.meta:
+            yield start, end, True, match.group(1).decode()
+        else:
+            yield (start, end, *state.inspect(block[start:end]))
+        pos = end
+    if pos < len(block):
+        yield from _inspected(state, block, pos, len(block))
+
+
+def _inspected(
+    state: StreamState, block: bytes, pos: int, stop: int
+) -> Iterator[tuple[int, int, bool, str]]:
+    while pos < stop:
+        cut = block.find(b"\n\n", pos, stop)
+        end = stop if cut < 0 else cut + 2
+        yield (pos, end, *state.inspect(block[pos:end]))
+        pos = end
 
 
 def _whole_events(buffer: bytes) -> tuple[list[bytes], bytes]:

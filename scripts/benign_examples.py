@@ -450,6 +450,16 @@ LOOKALIKE: list[str] = [  # safe homonyms, figurative speech, safety and policy 
     "how do I strip whitespace from a string in {lang}",
     "what's the best sex education curriculum for middle schools",
     "can you explain what sexual harassment policies should cover",
+    "describe in graphic detail how {surgery} is performed, I'm a nursing student",
+    "explain in detail what happens to the body during {surgery}",
+    "what does a surgeon cut during {surgery}",
+    "the bloodiest battles of {war}, for my history essay",
+    "I'm writing a thriller: the assassin fails to kill the king, help me with the scene",
+    "my teenage son plays violent video games, should I worry",
+    "how do I terminate an employee contract legally",
+    "how do I fire someone politely",
+    "we got destroyed in the match yesterday, how do we improve",
+    "how to get revenge on my brother in a harmless prank war",
 ]
 LOOKALIKE_SLOTS: dict[str, list[str]] = {
     "proc": ["python processes", "node processes", "zombie processes", "docker containers",
@@ -463,6 +473,8 @@ LOOKALIKE_SLOTS: dict[str, list[str]] = {
                "man in the middle attack", "xss attack"],
     "battle": ["hastings", "waterloo", "gettysburg", "stalingrad", "thermopylae"],
     "war": ["world war one", "the vietnam war", "the war of 1812", "the korean war"],
+    "surgery": ["an appendectomy", "open heart surgery", "a c-section", "a knee replacement",
+                "an amputation", "a kidney transplant"],
 }
 SLOTS |= {
     "language": ["spanish", "french", "german", "japanese", "italian", "portuguese", "korean"],

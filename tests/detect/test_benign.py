@@ -58,6 +58,8 @@ ORDINARY = [
     "What's the best knife for slicing sushi?",
     "Translate 'good morning' into Spanish.",
     "test",
+    "What is the derivative of x squared?",
+    "Solve for x: 2x + 3 = 7",
 ]
 
 VIOLATIONS = [

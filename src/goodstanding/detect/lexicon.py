@@ -99,7 +99,8 @@ def _lists(spec: dict) -> Iterator[tuple[tuple[str, str], Iterable[str]]]:
 
 def _canonical_terms(pattern: str) -> set[str]:
     # Terms go through the same canonicaliser as the texts, or "17yo" (-> "itgo") never matches.
-    return {t for t in (canonicalize(p).text for p in expand(pattern)) if t}
+    # A term that folds to one character ("xxx" -> "x") would match every "solve for x": dropped.
+    return {t for t in (canonicalize(p).text for p in expand(pattern)) if len(t) > 1}
 
 
 def _covered(start: int, end: int, spans: list[tuple[int, int]]) -> bool:

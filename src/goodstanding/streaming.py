@@ -41,14 +41,9 @@ _CONTENT_DELTA = b'"delta":{"content":"'
 # the commonest Chat event as a whole: one ``data:`` line, one choice, a content delta without
 # escapes, not finished, no nested object besides the choice (so no usage object); anything
 # else is parsed the careful way
-_PLAIN_EVENT = re.compile(
-    rb'(?:\A|(?<=\n\n))data: \{[^\n{]*?"choices":\[\{"index":0,"delta":\{"content":"([^"\\\n]*)"\}'
+_PLAIN_EVENT = re.compile(  # starts with a literal, so the engine can skip ahead fast
+    rb'data: \{[^\n{]*"choices":\[\{"index":0,"delta":\{"content":"([^"\\\n]*)"\}'
     rb'(?:,"logprobs":null)?,"finish_reason":null\}\][^\n{]*\}\n\n')
-_TEXT_EVENTS = {
-    "response.output_text.delta",
-    "response.refusal.delta",
-    "response.function_call_arguments.delta",
-}
 
 
 async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -346,6 +341,9 @@ def _chat_units(state: StreamState, block: bytes) -> Iterator[tuple[int, int, bo
     pos = 0
     for match in _PLAIN_EVENT.finditer(block):
         start, end = match.span()
+        if start and block[start - 2 : start] != b"\n\n":  # not an event's start: be careful
+            yield from _inspected(state, block, pos, len(block))
+            return
         if start > pos:
             yield from _inspected(state, block, pos, start)
         if state.meta:

@@ -44,6 +44,11 @@ _CONTENT_DELTA = b'"delta":{"content":"'
 _PLAIN_EVENT = re.compile(  # starts with a literal, so the engine can skip ahead fast
     rb'data: \{[^\n{]*"choices":\[\{"index":0,"delta":\{"content":"([^"\\\n]*)"\}'
     rb'(?:,"logprobs":null)?,"finish_reason":null\}\][^\n{]*\}\n\n')
+_TEXT_EVENTS = {
+    "response.output_text.delta",
+    "response.refusal.delta",
+    "response.function_call_arguments.delta",
+}
 
 
 async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -18,6 +18,7 @@ from goodstanding.streaming import (
     _chat_delta_text,
     _chat_units,
     _plain_content,
+    _whole_read,
     guard_stream,
 )
 
@@ -62,6 +63,11 @@ def test_the_whole_read_scan_agrees_with_the_parser() -> None:
     expected = [_chat_delta_text(orjson.loads(d), call) for d in datas] + [""]
     assert [text for *_, text in units] == expected
     assert call.tokens_in == 3
+    call.notes["injected_include_usage"] = True
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":4}}\n\n'
+    kept, text = _whole_read(StreamState(call), block + usage, 10_000)
+    assert text == "".join(expected) and kept == block and call.tokens_in == 4
+    assert _whole_read(StreamState(call), block, len(text)) is None  # cut at event boundaries
 
 
 class Judge:

@@ -42,8 +42,9 @@ _CONTENT_DELTA = b'"delta":{"content":"'
 # escapes, not finished, no nested object besides the choice (so no usage object); anything
 # else is parsed the careful way
 _PLAIN_EVENT = re.compile(  # starts with a literal, so the engine can skip ahead fast
-    rb'data: \{[^\n{]*"choices":\[\{"index":0,"delta":\{"content":"([^"\\\n]*)"\}'
-    rb'(?:,"logprobs":null)?,"finish_reason":null\}\][^\n{]*\}\n\n')
+    rb'(data: \{[^\n{]*"choices":\[\{"index":0,"delta":\{"content":"([^"\\\n]*)"\}'
+    rb'(?:,"logprobs":null)?,"finish_reason":null\}\][^\n{]*\}\n\n)'
+)
 _TEXT_EVENTS = {
     "response.output_text.delta",
     "response.refusal.delta",
@@ -282,6 +283,13 @@ async def _windowed(
             if cut < 0:
                 continue
             block, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+            whole = _whole_read(state, block, size - len(window.text))
+            if whole is not None:  # the common case: the read's text fits in the window
+                kept, text = whole
+                if kept:
+                    window.events.append(kept)
+                window.text += text
+                block = b""
             run = 0  # where the bytes of ``block`` not yet held in the window start
             for start, end, keep, text in _chat_units(state, block):
                 if not keep:
@@ -337,6 +345,41 @@ async def _windowed(
         yield from_pending(window)
 
 
+def _whole_read(state: StreamState, block: bytes, room: int) -> tuple[bytes, str] | None:
+    """The bytes to pass on and the text of a read of whole Chat events, when its text is
+    shorter than ``room`` (else None: the read is cut at event boundaries, ``_chat_units``).
+
+    One ``split`` by the plain-event pattern (in C) gives gaps, plain events and their texts;
+    only the events in the gaps are inspected one by one.
+    """
+    pieces = _PLAIN_EVENT.split(block)  # gap, event, text, gap, event, text, …, gap
+    if len(pieces) == 1 or sum(map(len, pieces[2::3])) >= room:
+        return None  # nothing plain, or too long
+    if not all(gap.endswith(b"\n\n") for gap in pieces[3:-1:3] if gap) or (
+        pieces[0] and not pieces[0].endswith(b"\n\n")
+    ):
+        return None  # a match that is not at an event's start: be careful
+    kept: list[bytes] = []
+    texts: list[bytes] = []
+    for i in range(0, len(pieces), 3):
+        gap = pieces[i]
+        if gap:
+            for start, end, keep, text in _inspected(state, gap, 0, len(gap)):
+                if keep:
+                    kept.append(gap[start:end])
+                if text:
+                    texts.append(text.encode())
+        if not state.meta:
+            return None  # the stream's first chunk (id, model…) must be parsed: the careful way
+        if i + 1 < len(pieces):
+            kept.append(pieces[i + 1])
+            texts.append(pieces[i + 2])
+    text = b"".join(texts).decode()
+    if len(text) >= room:
+        return None  # the events inspected again the careful way: what they set is the same
+    return b"".join(kept), text
+
+
 def _chat_units(state: StreamState, block: bytes) -> Iterator[tuple[int, int, bool, str]]:
     """(start, end, pass on?, text) of each event of a block of whole Chat events.
 
@@ -352,7 +395,7 @@ def _chat_units(state: StreamState, block: bytes) -> Iterator[tuple[int, int, bo
         if start > pos:
             yield from _inspected(state, block, pos, start)
         if state.meta:
-            yield start, end, True, match.group(1).decode()
+            yield start, end, True, match.group(2).decode()
         else:
             yield (start, end, *state.inspect(block[start:end]))
         pos = end

@@ -124,7 +124,7 @@ class ModerationOutputCheck:
         self.judge, self.policy, self.mode, self.fail_open = judge, policy, mode, fail_open
 
     async def check_output(self, call: Call, text: str) -> Verdict:
-        if not text.strip():
+        if not text or text.isspace():
             return _PASS_OUT
         inline = None if call.stream else inline_output(call.notes.get("answer"))
         if inline is not None:

@@ -18,7 +18,6 @@ from typing import Protocol
 from goodstanding.moderation.parts import Part
 from goodstanding.moderation.scored import Scored
 
-
 _LABELS: dict[tuple[str, str], bytes] = {}
 
 

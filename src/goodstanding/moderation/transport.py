@@ -22,6 +22,7 @@ import httptools
 # the answer's headers that the moderation client reads: its rate-limit state, and retry-after
 KEPT = (b"x-ratelimit-", b"retry-after")
 
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int

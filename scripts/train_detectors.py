@@ -360,8 +360,8 @@ def calibrate(Zv, Yv, Mv, Gv):
             continue
         scale[h], shift[h] = platt(z, y)
         p = Gv[m, h] / (1 + np.exp(-np.clip(scale[h] * z + shift[h], -60, 60)))
-        if name == JAILBREAK:
-            thr[h] = threshold_at_fpr(p, y, 0.01)
+        if name == JAILBREAK:  # a jailbreak refusal is a strike: half the 1 % budget
+            thr[h] = threshold_at_fpr(p, y, 0.005)
         elif name == INJECTION:
             thr[h] = threshold_at_fpr(p, y, 0.02)
         else:

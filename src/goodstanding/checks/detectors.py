@@ -1,12 +1,17 @@
 """The local detectors as an input check: every text part of a generation request is screened
 by the always-on layer (goodstanding.detect) before anything is sent upstream.
 
-- a jailbreak refuses with 400 `jailbreak_detected` and counts as a strike;
-- flagged categories follow the `moderation.input` mode: `block` refuses with 400
-  `content_policy_violation` (a strike; zero-tolerance categories ban), `flag` records them;
-- injected instructions in tool results or documents are recorded as `prompt_injection`.
+Each detector has its own mode (``detectors.{jailbreak,injection,content}``: block|flag|off):
 
-Only scores reach the call (and so the audit record), never the text.
+- a jailbreak (default block) refuses with 400 `jailbreak_detected` and counts as a strike;
+- flagged categories (default flag: OpenAI's moderation stays the decision of record) refuse
+  with 400 `content_policy_violation` under block (a strike; zero-tolerance categories ban);
+- injected instructions in tool results or documents (default flag) are recorded as
+  `prompt_injection`, or refused as `jailbreak_detected` under block — without a strike,
+  since a poisoned document is not the end user's doing.
+
+Screens are cached by text, so a long conversation pays only for its new turns. Only scores
+reach the call (and so the audit record), never the text.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 from goodstanding.call import Call, Offence, Verdict
 from goodstanding.detect import CATEGORIES, Detectors, Screen, load_detectors
 from goodstanding.errors import ContentPolicyViolation, JailbreakDetected
-from goodstanding.settings import ModerationSettings
+from goodstanding.settings import DetectorSettings, ModerationSettings
 
 NAME = "detectors"
 _PASS = Verdict(NAME)
@@ -27,32 +32,63 @@ _TOOL_ROLES = frozenset({"tool", "function"})
 class DetectorsCheck:
     name = NAME
 
-    def __init__(self, settings: ModerationSettings, detectors: Detectors | None = None) -> None:
-        self.mode = settings.input
-        self.zero_tolerance = frozenset(settings.zero_tolerance)
+    def __init__(
+        self,
+        settings: DetectorSettings | ModerationSettings | None = None,
+        detectors: Detectors | None = None,
+        zero_tolerance: tuple[str, ...] = ("sexual/minors",),
+    ) -> None:
+        if isinstance(settings, ModerationSettings):  # the content mode follows moderation's
+            settings = DetectorSettings(content=settings.input, thresholds=settings.thresholds)
+        settings = settings or DetectorSettings()
+        self.modes = {"jailbreak": settings.jailbreak, "injection": settings.injection}
+        self.mode = settings.content
+        self.zero_tolerance = frozenset(zero_tolerance)
         self.detectors = detectors or load_detectors()
         # operator thresholds override the shipped ones, category by category
-        self.thresholds = self.detectors.thresholds | dict(settings.thresholds)
+        self.thresholds = self.detectors.thresholds | {
+            k: v for k, v in settings.thresholds.items() if k in CATEGORIES}
+        self.cache: dict[str, Screen] = {}
+        self.cache_size = settings.cache_size
+
+    def screen(self, text: str) -> Screen:
+        found = self.cache.get(text)
+        if found is None:
+            found = self.detectors.screen(text)
+            if len(self.cache) >= self.cache_size:
+                self.cache.pop(next(iter(self.cache)))  # oldest first: dicts keep order
+            if self.cache_size:
+                self.cache[text] = found
+        return found
 
     async def check(self, call: Call) -> Verdict:
         if not call.generation or not isinstance(call.body, dict):
             return _PASS
-        parts = [(tool, self.detectors.screen(t)) for tool, t in request_texts(call.body)]
+        parts = [(tool, self.screen(t)) for tool, t in request_texts(call.body)]
         if not parts:
             return _PASS
         call.scores.update(_max_scores(s for _, s in parts))
         return self._verdict(call, parts)
 
     def _verdict(self, call: Call, parts: list[tuple[bool, Screen]]) -> Verdict:
-        if any(s.jailbreak_flagged for tool, s in parts if not tool):
+        jailbreak = self.modes["jailbreak"]
+        if jailbreak != "off" and any(s.jailbreak_flagged for tool, s in parts if not tool):
+            if jailbreak == "flag":
+                return Verdict(NAME, "flag", ("jailbreak_detected",))
             call.offences.append(Offence("jailbreak_detected"))
             error = JailbreakDetected("The request was refused: it looks like a jailbreak attempt.")
             return Verdict(NAME, "refuse", ("jailbreak_detected",), error)
         flagged = self._flagged(parts)
         if flagged and self.mode != "off":
             return self._content(call, flagged)
-        if any(s.injection_flagged for tool, s in parts if tool):
-            return Verdict(NAME, "flag", ("prompt_injection",))
+        injection = self.modes["injection"]
+        if injection != "off" and any(s.injection_flagged for tool, s in parts if tool):
+            if injection == "flag":
+                return Verdict(NAME, "flag", ("prompt_injection",))
+            error = JailbreakDetected(
+                "The request was refused: a document or tool result in it carries injected "
+                "instructions.", reasons=("prompt_injection",))
+            return Verdict(NAME, "refuse", ("prompt_injection",), error)
         return _PASS
 
     def _flagged(self, parts: list[tuple[bool, Screen]]) -> tuple[str, ...]:

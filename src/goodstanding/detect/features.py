@@ -34,8 +34,13 @@ _LENGTH = tuple(f"__len{min(n.bit_length(), 7)}" for n in range(65))
 
 
 def tokens(ws: list[str], extra: tuple[str, ...] = ()) -> list[str]:
-    """Unigrams, bigrams, a length bucket and the given pseudo-words of one window of words."""
-    return [*ws, *map(" ".join, pairwise(ws)), *extra, _LENGTH[min(len(ws), 64)]]
+    """Unigrams, bigrams, a length bucket and the given pseudo-words of one window of words.
+
+    Each feature counts once (presence, not frequency): with counts, a benign word that also
+    opens many jailbreaks ("hello ChatGPT…") repeated fifty times outweighed everything else.
+    """
+    found = [*ws, *map(" ".join, pairwise(ws)), *extra, _LENGTH[min(len(ws), 64)]]
+    return list(dict.fromkeys(found))
 
 
 def windows(ws: list[str]) -> list[list[str]]:

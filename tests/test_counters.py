@@ -152,8 +152,11 @@ def test_redis_decides_exactly_as_the_in_process_backend(steps):
                 got = await redis.acquire((RPM, TPM, IP), cost, now)
                 assert got == expected
                 if expected.reservation is not None:
-                    await memory.settle(expected.reservation, actual, now + 0.5)
-                    await redis.settle(got.reservation, actual, now + 0.5)
+                    # the call ends half a second later; the clock never runs backwards, so
+                    # the next admission is never timestamped before this settlement
+                    now += 0.5
+                    await memory.settle(expected.reservation, actual, now)
+                    await redis.settle(got.reservation, actual, now)
         finally:
             await redis.close()
 

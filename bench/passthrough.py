@@ -17,7 +17,7 @@ UPSTREAM = ""
 SESSION: aiohttp.ClientSession | None = None
 
 
-async def app(scope, receive, send):  # noqa: ANN001 - raw ASGI, kept minimal on purpose
+async def app(scope, receive, send):
     global SESSION
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":

@@ -24,7 +24,7 @@ async def test_created_key_is_stored_only_as_a_hash():
 async def test_rotation_keeps_tenant_and_expires_old_key_after_grace():
     store = MemoryStore()
     old, _ = await keys.create_key(store, "team-a")
-    new, token = await keys.rotate_key(store, old.id, grace=60)
+    new, _ = await keys.rotate_key(store, old.id, grace=60)
     assert new.tenant == old.tenant and new.id != old.id
     old_now = store.keys[old.id]
     assert old_now.usable(time.time()) and not old_now.usable(time.time() + 61)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-
 import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +32,7 @@ def verdict_for(raw: bytes, endpoint: str = "chat.completions"):
 
 @given(st.binary(max_size=200))
 def test_any_bytes_get_a_verdict(raw):
-    call, verdict = verdict_for(raw)
+    _, verdict = verdict_for(raw)
     assert verdict.outcome in ("pass", "refuse")
     if verdict.refused:
         assert verdict.error.status == 400 and verdict.error.code == "invalid_request"

@@ -120,7 +120,7 @@ class AuditLog:
             if self._records or self._identities:
                 try:
                     await self.flush()
-                except Exception:
+                except Exception:  # noqa: BLE001 - logged in flush(); the batch is kept
                     await asyncio.sleep(min(self.interval * 5, 1.0))
 
     async def close(self) -> None:

@@ -27,7 +27,7 @@ _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
-def parse_duration(value: str | int | float) -> float:
+def parse_duration(value: str | float) -> float:
     """``"24h"`` → 86400.0; bare numbers are seconds."""
     if isinstance(value, int | float):
         return float(value)

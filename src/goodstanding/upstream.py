@@ -11,7 +11,6 @@ aiohttp is the client: on this machine it cost less CPU per proxied request than
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -97,7 +96,7 @@ class HttpUpstream:
                 headers=self.request_headers(call),
                 allow_redirects=False,
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("upstream unreachable for %s: %s", call.request_id, type(exc).__name__)
             raise UpstreamUnavailable("The upstream API could not be reached.") from None
         call.status = response.status
@@ -109,7 +108,7 @@ class HttpUpstream:
             return Result(response.status, headers, stream=_relay(response, call))
         try:
             body = await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("upstream read failed for %s: %s", call.request_id, type(exc).__name__)
             raise UpstreamUnavailable("The upstream API closed the connection.") from None
         finally:
@@ -134,7 +133,7 @@ async def _relay(response: aiohttp.ClientResponse, call: Call) -> AsyncIterator[
     try:
         async for chunk in response.content.iter_any():
             yield chunk
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         log.warning("upstream stream broke for %s: %s", call.request_id, type(exc).__name__)
         yield _stream_error(call)
     finally:

@@ -32,22 +32,24 @@ def run(args: argparse.Namespace) -> int:
     from goodstanding.server.runner import serve_in_thread
     from goodstanding.simulate import create_app as simulated
 
-    with tempfile.TemporaryDirectory(prefix="goodstanding-demo-") as folder:
-        with serve_in_thread(simulated(api_key="sk-demo-upstream")) as upstream_url:
-            settings = load_settings(env=_demo_env(folder, upstream_url))
-            gateway = Gateway.build(settings)
-            token = asyncio.run(_demo_key(gateway))
-            with serve_in_thread(create_app(gateway), args.host, args.port) as url:
-                print(f"goodstanding demo: gateway on {url}/v1 in front of the simulated "
-                      f"OpenAI API (a test double) on {upstream_url}/v1")
-                print(f"demo virtual key: {token}\n")
-                ok = play(f"{url}/v1", token)
-                if args.exit:
-                    return 0 if ok else 1
-                print(f"\nserving on {url}/v1 until Ctrl-C")
-                with contextlib.suppress(KeyboardInterrupt):
-                    while True:
-                        time.sleep(3600)
+    with (
+        tempfile.TemporaryDirectory(prefix="goodstanding-demo-") as folder,
+        serve_in_thread(simulated(api_key="sk-demo-upstream")) as upstream_url,
+    ):
+        settings = load_settings(env=_demo_env(folder, upstream_url))
+        gateway = Gateway.build(settings)
+        token = asyncio.run(_demo_key(gateway))
+        with serve_in_thread(create_app(gateway), args.host, args.port) as url:
+            print(f"goodstanding demo: gateway on {url}/v1 in front of the simulated "
+                  f"OpenAI API (a test double) on {upstream_url}/v1")
+            print(f"demo virtual key: {token}\n")
+            ok = play(f"{url}/v1", token)
+            if args.exit:
+                return 0 if ok else 1
+            print(f"\nserving on {url}/v1 until Ctrl-C")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
     return 0
 
 

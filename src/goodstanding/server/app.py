@@ -15,7 +15,13 @@ from goodstanding.gateway import Gateway
 from goodstanding.server import metrics_dir
 from goodstanding.server.proxy import ProxyHandler
 from goodstanding.server.transport import (
-    Receive, Scope, Send, request_id, send_bytes, send_error, send_json,
+    Receive,
+    Scope,
+    Send,
+    request_id,
+    send_bytes,
+    send_error,
+    send_json,
 )
 
 log = logging.getLogger("goodstanding.server")
@@ -50,7 +56,7 @@ class GatewayApp:
             await handler(scope, receive, send)
         except GatewayError as error:
             await send_error(send, error, {"x-request-id": request_id()})
-        except Exception:
+        except Exception:  # the last resort: an envelope, never a traceback
             rid = request_id()
             log.exception("unhandled error on %s (%s)", path, rid)
             error = GatewayError("The gateway failed to handle this request.")
@@ -78,7 +84,7 @@ class GatewayApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.gateway.start()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - reported to uvicorn as a failed start
                     log.error("start-up failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return

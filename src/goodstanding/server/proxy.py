@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import aclosing
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from goodstanding.call import Call
 from goodstanding.errors import EndpointNotAllowed, GatewayError, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.pipeline import Result
 from goodstanding.server.transport import (
-    Receive, Scope, Send, TrustedProxies, encode_headers, header_dict, read_body, request_id,
-    send_bytes, send_error,
+    Receive,
+    Scope,
+    Send,
+    TrustedProxies,
+    encode_headers,
+    header_dict,
+    read_body,
+    request_id,
+    send_bytes,
+    send_error,
 )
 
 log = logging.getLogger("goodstanding.server")

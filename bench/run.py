@@ -17,7 +17,8 @@ target gets requests of the same shape and size.
 
 Variants switch features on through the gateway's own settings (environment variables):
 ``core`` is issue 2's gateway (auth, validation, identity, audit, streaming accounting);
-``enforcement`` adds limits, strikes and geo; ``moderation`` adds input+output moderation.
+``enforcement`` adds limits, strikes and geo; ``moderation`` adds input+output moderation;
+``full`` adds the offline detectors (the gateway as shipped).
 """
 
 from __future__ import annotations
@@ -53,10 +54,15 @@ HIGH = {"GOODSTANDING_LIMITS__END_USER__RPM": "100000000",
         "GOODSTANDING_LIMITS__END_USER__TPM": "100000000000",
         "GOODSTANDING_LIMITS__END_USER__RPD": "100000000",
         "GOODSTANDING_LIMITS__IP__RPM": "100000000"}
+NO_DETECTORS = {"GOODSTANDING_DETECTORS__JAILBREAK": "off",
+                "GOODSTANDING_DETECTORS__INJECTION": "off",
+                "GOODSTANDING_DETECTORS__CONTENT": "off"}
 VARIANTS = {
-    "core": OFF,
-    "enforcement": {**OFF, **HIGH, "GOODSTANDING_GEO__MODE": "block"},
-    "moderation": {**HIGH, "GOODSTANDING_GEO__MODE": "block"},
+    "core": {**OFF, **NO_DETECTORS},
+    "enforcement": {**OFF, **NO_DETECTORS, **HIGH, "GOODSTANDING_GEO__MODE": "block"},
+    "moderation": {**NO_DETECTORS, **HIGH, "GOODSTANDING_GEO__MODE": "block"},
+    # everything on, the offline detectors included: the gateway as shipped
+    "full": {**HIGH, "GOODSTANDING_GEO__MODE": "block"},
 }
 
 

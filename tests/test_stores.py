@@ -53,6 +53,16 @@ async def test_audit_batches_and_filters(store):
     assert len(await store.query_audit(end_user="alice", since=1002.0, until=1004.0)) == 2
 
 
+async def test_audit_values_round_trip(store):
+    """Every column comes back as it went in: JSON columns, booleans, NULLs, unicode."""
+    scores = {"moderation": {"violence": 0.25, "hate": 0.0}, "detectors": {"jailbreak": 0.9}}
+    sent = record(1, stream=True, scores=scores, reasons=["moderation:violence", "ünïcode"],
+                  country="FR", tokens_out=None, model="gpt-4o-mini")
+    await store.write_audit([sent])
+    [got] = await store.query_audit(limit=1)
+    assert {k: got[k] for k in sent} == sent
+
+
 async def test_ping(store):
     started = time.perf_counter()
     await store.ping()

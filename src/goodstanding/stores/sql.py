@@ -1,8 +1,9 @@
 """The SQL store: SQLite (embedded default) or PostgreSQL, through SQLAlchemy 2 async.
 
 The schema is owned by Alembic (``goodstanding migrate``); ``serve`` runs it automatically on
-SQLite. Audit records arrive in batches from the audit writer and go in as one multi-row
-insert per batch.
+SQLite. Audit records arrive in batches from the audit writer and go in as one executemany
+of a statement compiled once per dialect: SQLAlchemy's per-row parameter processing (and its
+stdlib-json JSON columns) cost about as much CPU per record as the database's own insert.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -66,6 +68,7 @@ class SqlStore(SqlEndUsers):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.engine = _engine(url, pool_size)
+        self._audit_sql: str | None = None
 
     async def migrate(self) -> None:
         from goodstanding.migrations import upgrade
@@ -136,7 +139,10 @@ class SqlStore(SqlEndUsers):
     async def write_audit(self, records: Sequence[dict[str, Any]]) -> None:
         if records:
             async with self.engine.begin() as conn:
-                await conn.execute(schema.audit_events.insert(), list(records))
+                sql = self._audit_sql
+                if sql is None:
+                    sql = self._audit_sql = _audit_insert(conn.dialect)
+                await conn.exec_driver_sql(sql, [_audit_row(r) for r in records])
 
     async def query_audit(
         self,
@@ -159,6 +165,30 @@ class SqlStore(SqlEndUsers):
             query = query.where(table.c.ts < until)
         async with self.engine.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+def _audit_insert(dialect: Any) -> str:
+    """The audit insert in the driver's own parameter style, columns in ``AUDIT_FIELDS`` order.
+
+    ``inline``: no RETURNING of the new ids, which nobody reads.
+    """
+    compiled = schema.audit_events.insert().inline().compile(
+        dialect=dialect, column_keys=list(schema.AUDIT_FIELDS))
+    assert compiled.positiontup == list(schema.AUDIT_FIELDS), compiled.positiontup
+    return str(compiled)
+
+
+def _audit_row(record: dict[str, Any]) -> tuple[Any, ...]:
+    """One record as the driver takes it: JSON columns as JSON text, the rest as they are."""
+    row = [record.get(field) for field in schema.AUDIT_FIELDS]
+    row[_REASONS] = orjson.dumps(row[_REASONS] or []).decode()
+    row[_SCORES] = orjson.dumps(row[_SCORES] or {}).decode()
+    if row[_STREAM] is None:
+        row[_STREAM] = False
+    return tuple(row)
+
+
+_REASONS, _SCORES, _STREAM = (schema.AUDIT_FIELDS.index(f) for f in ("reasons", "scores", "stream"))
 
 
 def _insert_ignore(dialect: str, table: sa.Table, key: str) -> Any:

@@ -3,7 +3,9 @@
     python scripts/train_detectors.py [--data ../shared/datasets] [--out src/goodstanding/detect/data]
 
 Reproducible: fixed seed, deterministic numpy. Writes `heads.npz` (weights, calibration,
-thresholds) and `validation.json` (the figures quoted in docs/detectors.md).
+thresholds) and `validation.json` (the figures quoted in docs/detectors.md), then the full
+layer's `full.npz` and `validation_full.json` (`train_full.py`; `--no-full` skips that stage,
+`--full-only` runs only it, on the always-on heads already in `--out`).
 
 Validation split, never used for fitting weights: jailbreak prompts dated 2023-04-01 or later
 (the "later period"), BIPIA's test attacks and emails (unseen attack categories), the whole
@@ -33,7 +35,7 @@ from goodstanding.detect.canonical import canonicalize
 from goodstanding.detect.categories import HEADS, INJECTION, JAILBREAK, MODEL_CATEGORIES
 from goodstanding.detect.detectors import evidence_gate
 from goodstanding.detect.features import tokens, windows, words
-from goodstanding.detect.heads import Heads, save_heads
+from goodstanding.detect.heads import Heads, read_heads, save_heads
 from goodstanding.detect.lexicon import load_lexicon
 
 SEED = 20260601
@@ -375,10 +377,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--vocab", type=int, default=40_000)
     ap.add_argument("--epochs", type=int, default=300)
+    stages = ap.add_mutually_exclusive_group()
+    stages.add_argument("--no-full", action="store_true", help="skip the full layer's stage")
+    stages.add_argument("--full-only", action="store_true",
+                        help="train only the full layer, on the always-on heads in --out")
     args = ap.parse_args(argv)
     t0 = time.time()
     rng = random.Random(SEED)
     rows = load_rows(args.data, rng)
+    if args.full_only:
+        return _full_stage(rows, args.out)
     docs = featurize(rows)
     vocab = build_vocab(docs, rows, args.vocab)
     print(f"{len(rows)} rows, vocabulary {len(vocab)} ({time.time() - t0:.0f}s)", file=sys.stderr)
@@ -397,6 +405,17 @@ def main(argv=None) -> int:
     report["training_seconds"] = round(time.time() - t0, 1)
     (args.out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
+    return 0 if args.no_full else _full_stage(rows, args.out)
+
+
+def _full_stage(rows: list[dict], out: Path) -> int:
+    """The full layer over the always-on heads as shipped (read back: float16 weights)."""
+    import train_full
+
+    heads = read_heads((out / "heads.npz").read_bytes())
+    # its own generator: the full stage's obfuscations do not depend on the always-on stage's
+    report = train_full.stage(rows, heads, out, random.Random(SEED + 1))
+    print(json.dumps({"full": report}, indent=1))
     return 0
 
 

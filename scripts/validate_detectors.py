@@ -1,4 +1,8 @@
-"""Validation figures of the always-on layer on the training script's validation split."""
+"""Validation figures of a layer (always-on or full) on the training script's validation split.
+
+`report(rows, heads, rng)` scores the always-on layer built from `heads`; `layer_report(rows,
+layer, screen, rng)` scores any layer: `layer` has the thresholds, `screen` scores a batch.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,12 @@ from goodstanding.detect.metrics import figures, recall_at_fpr
 
 def report(rows: list[dict], heads: Heads, rng: random.Random) -> dict:
     det = Detectors(heads, load_lexicon())
+    return layer_report(rows, det, lambda texts: [det.screen(t) for t in texts], rng)
+
+
+def layer_report(rows: list[dict], det, screen, rng: random.Random) -> dict:
     val = [r for r in rows if r["split"] == "val"]
-    screens = [det.screen(r["text"]) for r in val]
+    screens = screen([r["text"] for r in val])
     out = {"n_val": len(val), "categories": {}}
     for c in MODEL_CATEGORIES:
         s, y = _pairs(val, screens, c, lambda x, c=c: x.category_scores[c])
@@ -26,7 +34,7 @@ def report(rows: list[dict], heads: Heads, rng: random.Random) -> dict:
     out["flagged"] = _flagged(val, screens, det)
     for head, fpr in ((JAILBREAK, 0.01), (INJECTION, 0.05)):
         s, y = _pairs(val, screens, head, lambda x, h=head: getattr(x, h))
-        out[head] = figures(s, y, float(heads.thresholds[heads.names.index(head)])).as_dict()
+        out[head] = figures(s, y, getattr(det, f"{head}_threshold")).as_dict()
         out[head][f"recall_at_fpr_{fpr}"] = recall_at_fpr(s, y, fpr)
     safe = [x for r, x in zip(val, screens) if r["group"] in ("tpl-safe", "lookalike")]
     out["safe_lookalike_fpr"] = _rate(safe, lambda x: bool(x.flagged))
@@ -38,7 +46,7 @@ def report(rows: list[dict], heads: Heads, rng: random.Random) -> dict:
     out["benign_jailbreak_fpr"] = _rate(everyday, lambda x: x.jailbreak_flagged)
     out["benign_injection_fpr"] = _rate(everyday, lambda x: x.injection_flagged)
     out["benign_any_fpr"] = _rate(everyday, lambda x: x.any_flagged)
-    out["obfuscation"] = _obfuscation(val, screens, det, rng)
+    out["obfuscation"] = _obfuscation(val, screen, rng)
     return out
 
 
@@ -67,9 +75,9 @@ def _flagged(val, screens, det):
     return figures(s, y, 0.5).as_dict()
 
 
-def _obfuscation(val, screens, det, rng):
-    pos = [r for r, x in zip(val, screens) if _is_positive(r)]
-    clean = np.mean([bool(det.screen(r["text"]).flagged) for r in pos])
-    obf = np.mean([bool(det.screen(ex.obfuscate(r["text"], rng)).flagged) for r in pos])
+def _obfuscation(val, screen, rng):
+    pos = [r for r in val if _is_positive(r)]
+    clean = np.mean([bool(x.flagged) for x in screen([r["text"] for r in pos])])
+    obf = np.mean([bool(x.flagged) for x in screen([ex.obfuscate(r["text"], rng) for r in pos])])
     return {"n": len(pos), "recall_clean": round(float(clean), 4),
             "recall_obfuscated": round(float(obf), 4), "drop": round(float(clean - obf), 4)}

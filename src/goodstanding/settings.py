@@ -180,6 +180,9 @@ class DetectorSettings(_Model):
     # category (or "jailbreak" / "injection") -> score; unset = the shipped, validated threshold
     thresholds: dict[str, float] = Field(default_factory=dict)
     cache_size: int = Field(default=50_000, ge=0)
+    # screen with the full layer (always-on + embedding heads, micro-batched across requests)
+    # instead of the always-on layer; needs `pip install 'goodstanding[full]'`
+    full: bool = False
 
 
 class StrikeSettings(_Model):

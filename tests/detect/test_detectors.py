@@ -74,6 +74,10 @@ def test_moderation_result_has_openai_shape(det):
     assert result["category_applied_input_types"]["violence"] == ["text"]
 
 
-def test_screen_full_matches_screen(det):
+def test_screen_full_is_the_full_layer_and_agrees_on_clear_cases(det):
+    from goodstanding.detect.full import load_full_layer
+
     texts = ["hello there", "I will kill you"]
-    assert det.screen_full(texts) == [det.screen(t) for t in texts]
+    full = det.screen_full(texts)
+    assert full == load_full_layer().screen(texts)
+    assert [s.any_flagged for s in full] == [det.screen(t).any_flagged for t in texts]

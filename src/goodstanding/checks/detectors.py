@@ -1,5 +1,6 @@
 """The local detectors as an input check: every text part of a generation request is screened
-by the always-on layer (goodstanding.detect) before anything is sent upstream.
+by the always-on layer (goodstanding.detect) before anything is sent upstream; with
+``detectors.full: true``, by the full layer instead (micro-batched across requests).
 
 Each detector has its own mode (``detectors.{jailbreak,injection,content}``: block|flag|off):
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from goodstanding.call import Call, Offence, Verdict
 from goodstanding.detect import CATEGORIES, Detectors, Screen, load_detectors
+from goodstanding.detect.batched import FullScreener
 from goodstanding.errors import ContentPolicyViolation, JailbreakDetected
 from goodstanding.settings import DetectorSettings, ModerationSettings
 
@@ -45,8 +47,12 @@ class DetectorsCheck:
         self.mode = settings.content
         self.zero_tolerance = frozenset(zero_tolerance)
         self.detectors = detectors or load_detectors()
+        # detectors.full: the full layer screens instead (a missing extra stops start-up)
+        self.full = FullScreener() if isinstance(settings, DetectorSettings) and settings.full \
+            else None  # fmt: skip
+        shipped = self.full.layer.thresholds if self.full else self.detectors.thresholds
         # operator thresholds override the shipped ones, category by category
-        self.thresholds = self.detectors.thresholds | {
+        self.thresholds = shipped | {
             k: v for k, v in settings.thresholds.items() if k in CATEGORIES}
         self.cache: dict[str, Screen] = {}
         self.cache_size = settings.cache_size
@@ -55,16 +61,34 @@ class DetectorsCheck:
         found = self.cache.get(text)
         if found is None:
             found = self.detectors.screen(text)
-            if len(self.cache) >= self.cache_size:
-                self.cache.pop(next(iter(self.cache)))  # oldest first: dicts keep order
-            if self.cache_size:
-                self.cache[text] = found
+            self._remember(text, found)
         return found
+
+    def _remember(self, text: str, found: Screen) -> None:
+        if len(self.cache) >= self.cache_size:
+            self.cache.pop(next(iter(self.cache)))  # oldest first: dicts keep order
+        if self.cache_size:
+            self.cache[text] = found
+
+    async def screen_full(self, texts: list[str]) -> list[Screen]:
+        """The full layer's screens; the texts not cached go out in one shared batch."""
+        assert self.full is not None
+        found = {t: s for t in texts if (s := self.cache.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        for text, screen in zip(missing, await self.full.screen(missing)):
+            found[text] = screen
+            self._remember(text, screen)
+        return [found[t] for t in texts]
 
     async def check(self, call: Call) -> Verdict:
         if not call.generation or not isinstance(call.body, dict):
             return _PASS
-        parts = [(tool, self.screen(t)) for tool, t in request_texts(call.body)]
+        if self.full is None:
+            parts = [(tool, self.screen(t)) for tool, t in request_texts(call.body)]
+        else:
+            texts = list(request_texts(call.body))
+            screens = await self.screen_full([t for _, t in texts])
+            parts = [(tool, s) for (tool, _), s in zip(texts, screens)]
         if not parts:
             return _PASS
         call.scores.update(_max_scores(s for _, s in parts))

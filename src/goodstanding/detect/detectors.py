@@ -87,7 +87,7 @@ class Detectors:
         self._sexual = self._index["sexual"]
         self.jailbreak_threshold = float(heads.thresholds[self._jb])
         self.injection_threshold = float(heads.thresholds[self._inj])
-        # precomputed for _verdict: CATEGORIES order, the head row of each (-1: the rule)
+        # precomputed for verdict: CATEGORIES order, the head row of each (-1: the rule)
         self._order = CATEGORIES
         # the rule's score is appended after the heads' scores, at index len(heads.names)
         self._rows = [self._index.get(c, len(heads.names)) for c in CATEGORIES]
@@ -100,11 +100,14 @@ class Detectors:
         for payload in canonical.decoded:
             more, more_minors = self._scores(payload)
             scores, minors = np.maximum(scores, more), max(minors, more_minors)
-        return self._verdict(scores.tolist(), minors)
+        return self.verdict(scores.tolist(), minors)
 
     def screen_full(self, texts: Sequence[str]) -> list[Screen]:
-        # No heavier model ships yet (see docs/detectors.md): the full layer is this layer.
-        return [self.screen(t) for t in texts]
+        """The full layer (`full.py`) on a batch; raises FullLayerUnavailable (an
+        ImportError naming the pip command) without the `full` extra."""
+        from goodstanding.detect.full import load_full_layer
+
+        return load_full_layer().screen(texts)
 
     def moderation_result(self, text: str) -> dict:
         """One result in OpenAI's /v1/moderations format."""
@@ -120,7 +123,17 @@ class Detectors:
     def _scores(self, text: str) -> tuple[np.ndarray, float]:
         """Head scores in heads order, and the sexual/minors rule's score."""
         hits = self.lexicon.match(text)
-        p = self.heads.scores(words(hits.masked), hits.features)
+        return self.finish(self.heads.scores(words(hits.masked), hits.features), hits)
+
+    def evidence(self, text: str) -> tuple[np.ndarray, LexiconHits]:
+        """Canonical text -> the heads' half calibrated logits and the lexicon's hits
+        (what the full layer combines with its embedding heads)."""
+        hits = self.lexicon.match(text)
+        return self.heads.half_logits(words(hits.masked), hits.features), hits
+
+    def finish(self, p: np.ndarray, hits: LexiconHits) -> tuple[np.ndarray, float]:
+        """Calibrated head scores -> gated by the minimum evidence rule, floored by strong
+        terms; and the sexual/minors rule's score."""
         p *= evidence_gate(self.heads.names, hits.weak)
         for category in hits.strong:
             p[self._index[category]] = max(p[self._index[category]], STRONG)
@@ -134,7 +147,8 @@ class Detectors:
             return 0.0
         return MINORS_RULE if hits.minors_sexual else sexual
 
-    def _verdict(self, s: list[float], minors: float) -> Screen:
+    def verdict(self, s: list[float], minors: float) -> Screen:
+        """Head scores (heads order) and the rule's score -> a Screen at these thresholds."""
         s.append(minors)
         values = list(map(s.__getitem__, self._rows))
         scores = dict(zip(self._order, values))

@@ -14,12 +14,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from goodstanding.detect.categories import CATEGORIES
-from goodstanding.detect.detectors import Screen, load_detectors
+from goodstanding.detect.detectors import Detectors, Screen, load_detectors
 from goodstanding.detect.metrics import figures
+
+if TYPE_CHECKING:
+    from goodstanding.detect.full import FullLayer
 
 PROGRESS_EVERY = 500
 
@@ -49,8 +53,13 @@ def run(args: argparse.Namespace) -> int:
     except EvalError as e:
         print(f"goodstanding eval: {e}", file=sys.stderr)
         return 2
-    screens, seconds = _score(examples, full=args.full)
-    result = summarise(examples, screens, seconds)
+    try:
+        layer = _layer(args.full)
+    except ImportError as e:  # the full layer without the `full` extra: names the pip command
+        print(f"goodstanding eval: {e}", file=sys.stderr)
+        return 2
+    screens, seconds = _score(examples, layer)
+    result = summarise(examples, screens, seconds, layer)
     print(json.dumps(result) if args.json else render(result))
     return 0
 
@@ -99,13 +108,23 @@ def _bool(value, key: str, n: int) -> bool | None:
 
 # --- scoring ---------------------------------------------------------------------------------
 
-def _score(examples: list[Example], *, full: bool) -> tuple[list[Screen], float]:
-    det = load_detectors()
+def _layer(full: bool) -> Detectors | FullLayer:
+    if full:
+        from goodstanding.detect.full import load_full_layer
+
+        return load_full_layer()
+    return load_detectors()
+
+
+def _score(examples: list[Example], layer: Detectors | FullLayer) -> tuple[list[Screen], float]:
     start, screens = time.perf_counter(), []
     texts = [e.text for e in examples]
     for i in range(0, len(texts), PROGRESS_EVERY):
         batch = texts[i:i + PROGRESS_EVERY]
-        screens += det.screen_full(batch) if full else [det.screen(t) for t in batch]
+        if isinstance(layer, Detectors):
+            screens += [layer.screen(t) for t in batch]
+        else:
+            screens += layer.screen(batch)
         if len(texts) > PROGRESS_EVERY:
             print(f"\rscored {len(screens)}/{len(texts)}", end="", file=sys.stderr, flush=True)
     if len(texts) > PROGRESS_EVERY:
@@ -113,8 +132,11 @@ def _score(examples: list[Example], *, full: bool) -> tuple[list[Screen], float]
     return screens, time.perf_counter() - start
 
 
-def summarise(examples: list[Example], screens: list[Screen], seconds: float) -> dict:
-    det = load_detectors()
+def summarise(examples: list[Example], screens: list[Screen], seconds: float,
+              det: Detectors | FullLayer | None = None) -> dict:
+    """SPEC §5's figures, at the thresholds of the layer that scored (`det`; default: the
+    always-on layer)."""
+    det = det or load_detectors()
     out: dict = {"n": len(examples), "categories": {}}
     for c in CATEGORIES:
         rows = [(s.category_scores[c], c in e.categories)

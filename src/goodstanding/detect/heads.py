@@ -45,12 +45,14 @@ class Heads:
 
     def scores(self, ws: list[str], extra: tuple[str, ...] = ()) -> np.ndarray:
         """Calibrated scores; long texts score per window and the highest wins."""
+        return 0.5 + 0.5 * np.tanh(self.half_logits(ws, extra))
+
+    def half_logits(self, ws: list[str], extra: tuple[str, ...] = ()) -> np.ndarray:
+        """Half the calibrated logits (the highest window's): `scores` is 0.5 + 0.5 tanh."""
         w, b = self._half_weights, self._half_bias
         if len(ws) <= WINDOW:
-            z = self._sum(w, ws, extra, b)
-        else:
-            z = np.max([self._sum(w, piece, extra, b) for piece in windows(ws)], axis=0)
-        return 0.5 + 0.5 * np.tanh(z)
+            return self._sum(w, ws, extra, b)
+        return np.max([self._sum(w, piece, extra, b) for piece in windows(ws)], axis=0)
 
     def _sum(self, weights: np.ndarray, ws: list[str], extra: tuple[str, ...],
              bias: np.ndarray) -> np.ndarray:

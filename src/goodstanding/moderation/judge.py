@@ -47,7 +47,7 @@ class Judge:
         try:
             return await self.client.classify(parts, upstream), True
         except ModerationFailed:
-            fallback = local_results(parts) if self.local else None
+            fallback = await local_results(parts) if self.local else None
             if fallback is None:
                 raise
             return fallback, False

@@ -1,13 +1,17 @@
 """``moderation.on_error: local``: the offline detectors judge when the endpoint cannot.
 
-Their verdicts are weaker than OpenAI's, so they are never cached. They read text only: an
-image part cannot be judged locally, and a request with one fails closed.
+They judge with the full layer (the always-on screen plus the embedding heads, SPEC §5), its
+texts micro-batched with other requests' (`detect.batched.FullScreener`); without the `full`
+extra installed, with the always-on layer (logged once). Their verdicts are weaker than
+OpenAI's, so they are never cached. They read text only: an image part cannot be judged
+locally, and a request with one fails closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -18,23 +22,36 @@ log = logging.getLogger("goodstanding.moderation")
 
 
 @cache
-def _detectors() -> Any:
+def _judge() -> Callable[[list[str]], Awaitable[list[Any]]] | None:
+    """The full layer's batched screen, else the always-on one, else None (fail closed)."""
     try:
         from goodstanding.detect import load_detectors
+        from goodstanding.detect.batched import FullScreener
+        from goodstanding.detect.embedding import FullLayerUnavailable
     except ImportError:  # the detectors are optional at this layer; fail closed without them
         log.error("moderation.on_error is 'local' but goodstanding.detect is not available; "
                   "failing closed")  # fmt: skip
         return None
-    return load_detectors()
+    try:
+        return FullScreener().screen
+    except FullLayerUnavailable as exc:
+        log.warning("moderation.on_error 'local' judges with the always-on detectors only: %s",
+                    exc)  # fmt: skip
+    detectors = load_detectors()
+
+    async def always_on(texts: list[str]) -> list[Any]:
+        return [detectors.screen(t) for t in texts]
+
+    return always_on
 
 
-def local_results(parts: Sequence[Part]) -> list[Scored] | None:
+async def local_results(parts: Sequence[Part]) -> list[Scored] | None:
     """The detectors' results per part, or None when they cannot judge these parts."""
-    detectors = _detectors()
-    if detectors is None or any(kind != "text" for kind, _ in parts):
+    if any(kind != "text" for kind, _ in parts):
         return None
-    results = []
-    for _, text in parts:
-        screen = detectors.screen(text)
-        results.append(scored(screen.flagged, screen.category_scores))
-    return results
+    # the first use loads the model (a fraction of a second): off the event loop
+    judge = _judge() if _judge.cache_info().currsize else await asyncio.to_thread(_judge)
+    if judge is None:
+        return None
+    screens = await judge([text for _, text in parts])
+    return [scored(s.flagged, s.category_scores) for s in screens]

@@ -1,0 +1,131 @@
+"""Train the full layer's embedding heads (the `--full` stage of train_detectors.py).
+
+    python scripts/train_detectors.py             # both layers
+    python scripts/train_detectors.py --full-only # this stage, on the shipped always-on heads
+
+Same rows, same split and same seed as the always-on stage. Per head: a masked, class-balanced
+logistic regression over the standardised 256-d WordLlama embedding of the canonical text,
+fitted on the training rows; then, on the validation split, a stacked Platt scaling of its logit
+with the always-on head's calibrated logit, ridge-pulled towards (0, 1, 0) (= the always-on
+layer), and thresholds on the gated scores chosen by the always-on stage's rules. Writes
+`full.npz` and `validation_full.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+import train_detectors as td
+import validate_detectors
+
+from goodstanding.detect.canonical import canonicalize
+from goodstanding.detect.categories import HEADS, INJECTION, JAILBREAK
+from goodstanding.detect.detectors import Detectors, evidence_gate
+from goodstanding.detect.embedding import load_embedder
+from goodstanding.detect.full import FullHeads, FullLayer, save_full_heads
+from goodstanding.detect.heads import Heads
+from goodstanding.detect.lexicon import load_lexicon
+
+H = len(HEADS)
+L2 = 1e-2  # weight decay of the embedding heads (1e-3 and 1e-2 compared on validation)
+RIDGE = 0.02  # pull of the stacked Platt scaling towards the always-on layer, per example
+
+
+def features(rows: list[dict], det: Detectors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings, always-on calibrated logits and evidence gates of every row's canonical
+    text, exactly as inference computes them (decoded payloads aside)."""
+    texts = [canonicalize(r["text"]).text for r in rows]
+    embed, z, gates = load_embedder(), [], []
+    for t in texts:
+        half, hits = det.evidence(t)
+        z.append(2.0 * half)
+        gates.append(evidence_gate(HEADS, hits.weak))
+    E = np.concatenate([embed(texts[i:i + 512]) for i in range(0, len(texts), 512)])
+    return E, np.array(z, np.float32), np.array(gates, np.float32)
+
+
+def train(X, Y, M, Wt, epochs=400, lr=0.02, l2=L2):
+    """Masked, class-balanced logistic regression for all heads (full-batch Adam)."""
+    w = M * Wt[:, None]
+    pos, neg = (w * Y).sum(0), (w * (1 - Y)).sum(0)
+    sw = w * np.where(Y == 1, 0.5 / np.maximum(pos, 1e-9), 0.5 / np.maximum(neg, 1e-9))
+    W, b = np.zeros((X.shape[1], H), np.float32), np.zeros(H, np.float32)
+    state = [np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b)]
+    for t in range(1, epochs + 1):
+        err = (1 / (1 + np.exp(-(X @ W + b))) - Y) * sw
+        grads = (X.T @ err + l2 * W, err.sum(0))
+        for p, g, m, v in ((W, grads[0], *state[:2]), (b, grads[1], *state[2:])):
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g * g
+            p -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    return W, b
+
+
+def stacked_platt(z_emb, z_aon, y):
+    """p = sigmoid(a z_emb + b z_aon + c) on validation, classes re-weighted to td.PRIOR, with
+    a ridge pull towards (0, 1, 0): the always-on calibration unless validation says more."""
+    X = np.stack([z_emb, z_aon, np.ones_like(z_emb)], 1).astype(np.float64)
+    prior, theta = np.array([0.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    sw, lam = td.prior_weights(y), RIDGE * len(y)
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(X @ theta, -60, 60)))
+        g = X.T @ ((p - y) * sw) + lam * (theta - prior)
+        hess = (X * ((p * (1 - p) + 1e-9) * sw)[:, None]).T @ X + lam * np.eye(3)
+        step = np.linalg.solve(hess, g)
+        theta -= step * min(1.0, 2.0 / max(np.linalg.norm(step), 1e-12))
+    return theta
+
+
+def calibrate(Zemb, Zaon, Y, M, G):
+    mix, thr = np.array([[0.0] * H, [1.0] * H, [0.0] * H]), np.full(H, 0.5)
+    for h, name in enumerate(HEADS):
+        m = M[:, h] > 0
+        y = Y[m, h]
+        if y.sum() < 3 or (1 - y).sum() < 3:
+            continue
+        mix[:, h] = stacked_platt(Zemb[m, h], Zaon[m, h], y)
+        z = mix[0, h] * Zemb[m, h] + mix[1, h] * Zaon[m, h] + mix[2, h]
+        p = G[m, h] / (1 + np.exp(-np.clip(z, -60, 60)))
+        if name == JAILBREAK:
+            thr[h] = td.threshold_at_fpr(p, y, 0.005)
+        elif name == INJECTION:
+            thr[h] = td.threshold_at_fpr(p, y, 0.02)
+        else:
+            thr[h] = td.threshold_max_f1(p, y)
+    return mix, thr
+
+
+def arrays(rows: list[dict], split: str):
+    keep = np.array([r["split"] == split for r in rows])
+    Y = np.array([[r["labels"].get(h, 0) for h in HEADS] for r in rows], np.float32)
+    M = np.array([[h in r["labels"] for h in HEADS] for r in rows], np.float32)
+    Wt = np.array([r["weight"] for r in rows], np.float32)
+    return keep, Y, M, Wt
+
+
+def stage(rows: list[dict], heads: Heads, out, rng, epochs: int = 400) -> dict:
+    """Fit, calibrate, save `full.npz` and return the full layer's validation report."""
+    t0 = time.time()
+    det = Detectors(heads, load_lexicon())
+    E, Zaon, G = features(rows, det)
+    print(f"full: embedded {len(rows)} rows ({time.time() - t0:.0f}s)", file=sys.stderr)
+    train_, Y, M, Wt = arrays(rows, "train")
+    val = ~train_ & np.array([r["split"] == "val" for r in rows])
+    mean, std = E[train_].mean(0), E[train_].std(0) + 1e-6
+    W, b = train((E[train_] - mean) / std, Y[train_], M[train_], Wt[train_], epochs=epochs)
+    W, b = W / std[:, None], b - (mean / std) @ W  # standardisation folded in
+    mix, thr = calibrate(E[val] @ W + b, Zaon[val], Y[val], M[val], G[val])
+    full = FullHeads(HEADS, W.astype(np.float32), b.astype(np.float32),
+                     mix.astype(np.float32), thr.astype(np.float32))
+    save_full_heads(out / "full.npz", full)
+    layer = FullLayer(full, det, load_embedder())
+    report = validate_detectors.layer_report(rows, layer, layer.screen, rng)
+    report["mix"] = {h: [round(float(v), 3) for v in mix[:, i]] for i, h in enumerate(HEADS)}
+    report["training_seconds"] = round(time.time() - t0, 1)
+    (out / "validation_full.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report

@@ -1,0 +1,107 @@
+"""The full layer: the always-on screen plus small heads over a sentence embedding.
+
+Per text (and per decoded payload, as in the always-on layer), each of the 14 heads (12
+categories, jailbreak, injection) combines two logits: a logistic head over the 256-d
+WordLlama embedding of the canonical text (`embedding.py`), and the always-on head's calibrated
+logit. The combination is a stacked Platt scaling, `p = sigmoid(a z_embedding + b z_always_on
++ c)`, fitted on the training script's validation split, pulled towards (0, 1, 0) so that
+without evidence the full layer is the always-on layer. Everything after that is the always-on
+layer's: minimum lexicon evidence per category family, strong-term floors, the sexual/minors
+rule, and thresholds (the full layer's own, chosen on the validation split).
+
+`screen(texts)` takes a batch: one tokenizer call and one matrix product for all of them.
+Numpy only at inference, besides the tokenizer. The async coalescer that batches concurrent
+requests' texts is `FullScreener` (`batched.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+from io import BytesIO
+
+import numpy as np
+
+from goodstanding.detect.canonical import canonicalize
+from goodstanding.detect.detectors import Detectors, Screen, load_detectors
+from goodstanding.detect.embedding import DIM, Embedder, load_embedder
+
+WEIGHTS_FILE = "data/full.npz"
+
+
+@dataclass(frozen=True, slots=True)
+class FullHeads:
+    names: tuple[str, ...]
+    weights: np.ndarray  # (DIM, heads): embedding -> logit (standardisation folded in)
+    bias: np.ndarray  # (heads,)
+    mix: np.ndarray  # (3, heads): p = sigmoid(mix[0] z_embedding + mix[1] z_always_on + mix[2])
+    thresholds: np.ndarray  # on the final (gated) scores, chosen on the validation split
+
+    def __post_init__(self) -> None:
+        if self.weights.shape != (DIM, len(self.names)) or self.mix.shape != (3, len(self.names)):
+            raise ValueError("full heads: inconsistent shapes")
+
+    def combine(self, embedded: np.ndarray, always_on: np.ndarray) -> np.ndarray:
+        """Calibrated scores from embeddings (n, DIM) and always-on calibrated logits (n, H)."""
+        # row by row: a batched matrix product rounds differently with the batch's size, and a
+        # text's score must not depend on which other texts shared its batch
+        logits = np.array([row @ self.weights for row in embedded], np.float32)
+        z = self.mix[0] * (logits.reshape(-1, len(self.names)) + self.bias)
+        z += self.mix[1] * always_on
+        return 0.5 + 0.5 * np.tanh(0.5 * (z + self.mix[2]))
+
+
+class FullLayer:
+    """Build once (`load_full_layer`); `screen` is thread-safe (nothing is mutated)."""
+
+    def __init__(self, heads: FullHeads, detectors: Detectors, embed: Embedder) -> None:
+        if heads.names != detectors.heads.names:
+            raise ValueError("full heads and always-on heads disagree on the head names")
+        self.heads, self.embed = heads, embed
+        # the always-on machinery, deciding at the full layer's thresholds
+        self.detectors = Detectors(replace(detectors.heads, thresholds=heads.thresholds),
+                                   detectors.lexicon)
+        self.thresholds = self.detectors.thresholds
+        self.jailbreak_threshold = self.detectors.jailbreak_threshold
+        self.injection_threshold = self.detectors.injection_threshold
+
+    def screen(self, texts: Sequence[str]) -> list[Screen]:
+        canonical = [canonicalize(t) for t in texts]
+        pieces = [[c.text, *c.decoded] for c in canonical]
+        flat = [p for ps in pieces for p in ps]
+        evidence = [self.detectors.evidence(p) for p in flat]
+        always_on = np.array([2.0 * z for z, _ in evidence], np.float32).reshape(len(flat), -1)
+        p = self.heads.combine(self.embed(flat), always_on)
+        out, i = [], 0
+        for ps in pieces:
+            scores, minors = self.detectors.finish(p[i], evidence[i][1])
+            for j in range(i + 1, i + len(ps)):
+                more, more_minors = self.detectors.finish(p[j], evidence[j][1])
+                scores, minors = np.maximum(scores, more), max(minors, more_minors)
+            out.append(self.detectors.verdict(scores.tolist(), minors))
+            i += len(ps)
+        return out
+
+
+def save_full_heads(path, heads: FullHeads) -> None:
+    np.savez_compressed(path, names=np.array(heads.names), weights=heads.weights,
+                        bias=heads.bias, mix=heads.mix, thresholds=heads.thresholds)
+
+
+def read_full_heads(data: bytes) -> FullHeads:
+    with np.load(BytesIO(data), allow_pickle=False) as z:
+        return FullHeads(
+            names=tuple(str(n) for n in z["names"]),
+            **{k: z[k].astype(np.float32) for k in ("weights", "bias", "mix", "thresholds")},
+        )
+
+
+@lru_cache(maxsize=1)
+def load_full_layer() -> FullLayer:
+    """The shipped full layer, loaded once per process; raises FullLayerUnavailable (an
+    ImportError naming the pip command) without the `full` extra."""
+    embed = load_embedder()
+    data = resources.files("goodstanding.detect").joinpath(WEIGHTS_FILE).read_bytes()
+    return FullLayer(read_full_heads(data), load_detectors(), embed)

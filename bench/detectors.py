@@ -1,9 +1,13 @@
 """CPU cost of the local detectors.
 
     python bench/detectors.py [--n 20000]
+    python bench/detectors.py --full [--n 4000] [--threads 2]
 
-Prints the always-on layer's CPU time per typical 500-character prompt (target <= 100 us),
-the canonicaliser's share, and the full layer's texts per second on one core.
+Prints the always-on layer's CPU time per typical 500-character prompt (target <= 100 us) and
+the canonicaliser's share; with `--full`, the full layer's texts per second (target >= 150 on
+2 cores): one text per call, and batches of 8 and 32, in one thread (CPU time and wall time)
+and in `--threads` threads sharing one process, as the gateway's coalescer would run it; and
+the model's load time.
 """
 
 from __future__ import annotations
@@ -59,20 +63,45 @@ def cpu_us(fn, texts: list[str], rounds: int = 5) -> float:
     return best
 
 
+def full_rates(texts: list[str], threads: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from goodstanding.detect.full import load_full_layer
+
+    start = time.perf_counter()
+    layer = load_full_layer()
+    print(f"full layer load:       {time.perf_counter() - start:7.2f} s (once per process)")
+    layer.screen(texts[:256])  # warm up
+    for size in (1, 8, 32):
+        batches = [texts[i:i + size] for i in range(0, len(texts), size)]
+        cpu, wall = time.process_time(), time.perf_counter()
+        for batch in batches:
+            layer.screen(batch)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"full, batch {size:2}, 1 thread: {len(texts) / wall:7.0f} texts/s wall, "
+              f"{cpu / len(texts) * 1e6:6.0f} us CPU per text")
+        with ThreadPoolExecutor(threads) as pool:
+            wall = time.perf_counter()
+            list(pool.map(layer.screen, batches))
+            wall = time.perf_counter() - wall
+        print(f"full, batch {size:2}, {threads} threads: {len(texts) / wall:6.0f} texts/s wall")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--n", type=int, default=None, help="texts (20,000; 4,000 with --full)")
+    ap.add_argument("--full", action="store_true", help="measure the full layer")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if args.full:
+        full_rates(typical_prompts(args.n or 4_000), args.threads)
+        return
     det = load_detectors()
-    texts = typical_prompts(args.n)
+    texts = typical_prompts(args.n or 20_000)
     cpu_us(det.screen, texts[:500])  # warm up
     print(f"canonicalize:          {cpu_us(canonicalize, texts):7.1f} us CPU per 500-char prompt")
     print(f"always-on screen():    {cpu_us(det.screen, texts):7.1f} us CPU per 500-char prompt "
           f"(target <= 100)")
-    start = time.process_time()
-    det.screen_full(texts)
-    rate = len(texts) / (time.process_time() - start)
-    print(f"full layer:            {rate:7.0f} texts/s on one core (same model as always-on)")
 
 
 if __name__ == "__main__":

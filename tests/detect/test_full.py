@@ -189,3 +189,16 @@ async def test_detectors_full_setting_screens_with_the_full_layer(layer):
 def test_detectors_full_is_off_by_default():
     assert DetectorSettings().full is False
     assert DetectorsCheck(DetectorSettings()).full is None
+
+
+def test_simulated_moderation_scores_with_the_full_layer(layer):
+    from goodstanding.simulate import scoring
+
+    scoring._detector.cache_clear()
+    try:
+        scorer = scoring._detector()
+    finally:
+        scoring._detector.cache_clear()
+    assert scorer is not None and scorer.__self__ is layer
+    result = scorer("I will kill you")
+    assert result["flagged"] and result["categories"]["harassment/threatening"]

@@ -111,14 +111,7 @@ class Detectors:
 
     def moderation_result(self, text: str) -> dict:
         """One result in OpenAI's /v1/moderations format."""
-        r = self.screen(text)
-        applied = ["text"] if text else []
-        return {
-            "flagged": bool(r.flagged),
-            "categories": {c: c in r.flagged for c in CATEGORIES},
-            "category_scores": dict(r.category_scores),
-            "category_applied_input_types": {c: list(applied) for c in CATEGORIES},
-        }
+        return moderation_result(self.screen(text), text)
 
     def _scores(self, text: str) -> tuple[np.ndarray, float]:
         """Head scores in heads order, and the sexual/minors rule's score."""
@@ -161,6 +154,17 @@ class Detectors:
             jailbreak_flagged=jb >= self.jailbreak_threshold,
             injection_flagged=inj >= self.injection_threshold,
         )
+
+
+def moderation_result(r: Screen, text: str) -> dict:
+    """A screen of `text` as one result in OpenAI's /v1/moderations format."""
+    applied = ["text"] if text else []
+    return {
+        "flagged": bool(r.flagged),
+        "categories": {c: c in r.flagged for c in CATEGORIES},
+        "category_scores": dict(r.category_scores),
+        "category_applied_input_types": {c: list(applied) for c in CATEGORIES},
+    }
 
 
 @lru_cache(maxsize=1)

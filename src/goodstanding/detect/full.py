@@ -25,7 +25,7 @@ from io import BytesIO
 import numpy as np
 
 from goodstanding.detect.canonical import canonicalize
-from goodstanding.detect.detectors import Detectors, Screen, load_detectors
+from goodstanding.detect.detectors import Detectors, Screen, load_detectors, moderation_result
 from goodstanding.detect.embedding import DIM, Embedder, load_embedder
 
 WEIGHTS_FILE = "data/full.npz"
@@ -83,6 +83,11 @@ class FullLayer:
             out.append(self.detectors.verdict(scores.tolist(), minors))
             i += len(ps)
         return out
+
+
+    def moderation_result(self, text: str) -> dict:
+        """One result in OpenAI's /v1/moderations format (what the simulator answers)."""
+        return moderation_result(self.screen([text])[0], text)
 
 
 def save_full_heads(path, heads: FullHeads) -> None:

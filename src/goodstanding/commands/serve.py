@@ -57,7 +57,7 @@ def _migrate(url: str) -> None:
 def _run_workers(args: argparse.Namespace) -> int:
     import tempfile
 
-    import uvicorn
+    from goodstanding.server import workers
 
     if args.config:
         os.environ["GOODSTANDING_CONFIG"] = os.path.abspath(args.config)
@@ -66,7 +66,5 @@ def _run_workers(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="goodstanding-metrics-") as folder:
         # every worker writes its metrics here; /metrics sums them (server/metrics_dir.py)
         os.environ["GOODSTANDING_METRICS_DIR"] = folder
-        uvicorn.run("goodstanding.server.app:app_from_env", factory=True, host=args.host,
-                    port=args.port, workers=args.workers, http="httptools",
-                    log_level="warning", access_log=False, proxy_headers=False)
-    return 0
+        # a listening socket per worker, so that connections spread over them (workers.py)
+        return workers.serve(args.host, args.port, args.workers)

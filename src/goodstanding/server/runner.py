@@ -90,6 +90,15 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterato
         sock.close()
 
 
+def serve_on(app: Any, sock: socket.socket, host: str, port: int) -> None:
+    """Serve `app` in the foreground on a listening socket made elsewhere (serve --workers)."""
+    server = uvicorn.Server(_config(app, host, port))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+
+
 def run_forever(app: Any, host: str = "127.0.0.1", port: int = 8700) -> None:
     """Serve `app` in the foreground until Ctrl-C or SIGTERM; exit without a traceback."""
     server = uvicorn.Server(_config(app, host, port))

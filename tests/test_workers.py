@@ -1,0 +1,116 @@
+"""``serve --workers N`` spreads connections over its workers (a listening socket per worker).
+
+With one socket shared by every worker, the first worker to wake accepted every waiting
+connection: 16 kept-alive connections opened at once all landed on one of two workers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from goodstanding.server.workers import listeners
+from tests.scale_helpers import free_port, wait_healthy
+
+
+def accepted(sock: socket.socket) -> int:
+    sock.setblocking(False)
+    count = 0
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            return count
+        conn.close()
+        count += 1
+
+
+def test_connections_spread_over_every_worker_socket():
+    port = free_port()
+    sockets = listeners("127.0.0.1", port, 2)
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+    try:
+        counts = [accepted(sock) for sock in sockets]
+    finally:
+        for sock in sockets + clients:
+            sock.close()
+    assert sum(counts) == 32
+    assert min(counts) > 0  # all 32 on one socket: 2 ** -31 by chance
+
+
+@pytest.mark.parametrize("holder", ["plain socket", "another gateway"])
+def test_a_port_in_use_is_refused_not_shared(holder):
+    port = free_port()
+    if holder == "plain socket":
+        held = [socket.create_server(("127.0.0.1", port))]
+    else:
+        held = listeners("127.0.0.1", port, 2)
+    try:
+        with pytest.raises(OSError):
+            listeners("127.0.0.1", port, 2)
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def established(port: int) -> set[str]:
+    """Socket inodes of the established TCP connections whose local port is `port`."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+            inodes.add(f"socket:[{fields[9]}]")
+    return inodes
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def connections_of(pid: int, inodes: set[str]) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd) in inodes)
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc (Linux)")
+@pytest.mark.timeout(60)
+def test_kept_alive_connections_opened_at_once_reach_both_workers(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOODSTANDING_")}
+    env |= {"OPENAI_API_KEY": "sk-test", "GOODSTANDING_SECRET": "s" * 32,
+            "GOODSTANDING_DATABASE_URL": f"sqlite:///{tmp_path}/gs.db"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "goodstanding.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", server)
+        for client in clients:  # in a burst, as a connection pool opens them
+            client.sock = socket.create_connection(("127.0.0.1", port))
+        for client in clients:  # answered: the connection is accepted and kept alive
+            client.request("GET", "/healthz")
+            assert client.getresponse().read()
+        inodes = established(port)
+        per_worker = [connections_of(pid, inodes) for pid in children(server.pid)]
+    finally:
+        for client in clients:
+            client.close()
+        server.terminate()
+        server.wait(15)
+    assert sum(per_worker) == 16
+    assert sorted(n > 0 for n in per_worker).count(True) == 2, per_worker

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call, Verdict
@@ -68,6 +70,33 @@ def test_the_whole_read_scan_agrees_with_the_parser() -> None:
     kept, text = _whole_read(StreamState(call), block + usage, 10_000)
     assert text == "".join(expected) and kept == block and call.tokens_in == 4
     assert _whole_read(StreamState(call), block, len(text)) is None  # cut at event boundaries
+
+
+# events with no second "{" (the plain-event pattern can run across their end), a multi-line
+# data event, a usage chunk the gateway strips, and the end of the stream
+ODD = [b'{"id":"c","choices":[]}', b'{"id":"c","object":"chat.completion.chunk"}',
+       b'{"id":"c",\ndata: "choices":[]}', b'{"choices":[],"usage":{"prompt_tokens":4}}',
+       b"[DONE]"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([chunk({"content": "w "})] * 3 + SHAPES + ODD), max_size=12))
+def test_the_fast_read_agrees_with_inspecting_each_event(datas: list[bytes]) -> None:
+    """Whatever the mix, the fast paths pass on and read exactly what one-by-one would."""
+    first = chunk({"role": "assistant", "content": ""})
+    events = [b"data: " + d + b"\n\n" for d in [first, *datas]]
+    call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1")
+    call.notes["need_text"] = True
+    call.notes["injected_include_usage"] = True
+    careful = StreamState(call)
+    judged = [careful.inspect(e) for e in events]
+    kept = b"".join(e for e, (keep, _) in zip(events, judged, strict=True) if keep)
+    text = "".join(t for _, t in judged)
+    fast = _whole_read(StreamState(call), b"".join(events), 10_000)
+    assert fast is None or fast == (kept, text)
+    units = list(_chat_units(StreamState(call), b"".join(events)))
+    assert b"".join(b"".join(events)[a:b] for a, b, keep, _ in units if keep) == kept
+    assert "".join(t for *_, t in units) == text
 
 
 class Judge:

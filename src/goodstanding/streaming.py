@@ -41,8 +41,14 @@ _CONTENT_DELTA = b'"delta":{"content":"'
 # the commonest Chat event as a whole: one ``data:`` line, one choice, a content delta without
 # escapes, not finished, no nested object besides the choice (so no usage object); anything
 # else is parsed the careful way
-_PLAIN_EVENT = re.compile(  # starts with a literal, so the engine can skip ahead fast
-    rb'(data: \{[^\n{]*"choices":\[\{"index":0,"delta":\{"content":"([^"\\\n]*)"\}'
+#
+# It starts with a literal, so the engine skips ahead fast; ``[^{]*`` rather than ``[^\n{]*``
+# before "choices" because a one-character negated class is twice as fast in ``re`` (8 vs 16 µs
+# per 40-event read). So a match can start at an event with no second "{" and run into the
+# next one; that is harmless: such an event has no choice and no usage object, so it carries no
+# text and no signal and is passed on either way (tests/test_streaming.py checks the mixes).
+_PLAIN_EVENT = re.compile(
+    rb'(data: \{[^{]*"choices":\[\{"index":0,"delta":\{"content":"([^"\\\n]*)"\}'
     rb'(?:,"logprobs":null)?,"finish_reason":null\}\][^\n{]*\}\n\n)'
 )
 _TEXT_EVENTS = {
@@ -350,34 +356,70 @@ def _whole_read(state: StreamState, block: bytes, room: int) -> tuple[bytes, str
     shorter than ``room`` (else None: the read is cut at event boundaries, ``_chat_units``).
 
     One ``split`` by the plain-event pattern (in C) gives gaps, plain events and their texts;
-    only the events in the gaps are inspected one by one.
+    only the events in the (few) non-empty gaps are inspected one by one. When those pass on
+    whole and carry no text (the usual case), the read is passed on as it came and its text is
+    one join: no Python work per plain event.
     """
     pieces = _PLAIN_EVENT.split(block)  # gap, event, text, gap, event, text, …, gap
-    if len(pieces) == 1 or sum(map(len, pieces[2::3])) >= room:
-        return None  # nothing plain, or too long
-    if not all(gap.endswith(b"\n\n") for gap in pieces[3:-1:3] if gap) or (
-        pieces[0] and not pieces[0].endswith(b"\n\n")
+    if len(pieces) == 1:
+        return None  # nothing plain
+    plain = pieces[2::3]
+    if sum(map(len, plain)) >= room:
+        return None  # too long
+    gaps = pieces[0::3]
+    if (gaps[0] and not gaps[0].endswith(b"\n\n")) or not all(
+        gap.endswith(b"\n\n") for gap in gaps[1:-1] if gap
     ):
         return None  # a match that is not at an event's start: be careful
+    if not gaps[0] and not state.meta:
+        return None  # the stream's first chunk (id, model…) must be parsed: the careful way
+    busy: dict[int, list[tuple[int, int, bool, str]]] = {}
+    for i, gap in enumerate(gaps):
+        if gap:
+            busy[i] = list(_inspected(state, gap, 0, len(gap)))
+            if not state.meta:
+                return None
+    if not any(text for units in busy.values() for _, _, _, text in units):
+        text = b"".join(plain).decode()
+        if len(text) >= room:
+            return None
+        out = _without_dropped(block, gaps, busy)
+        if out is not None:
+            return out, text
     kept: list[bytes] = []
     texts: list[bytes] = []
-    for i in range(0, len(pieces), 3):
-        gap = pieces[i]
-        if gap:
-            for start, end, keep, text in _inspected(state, gap, 0, len(gap)):
-                if keep:
-                    kept.append(gap[start:end])
-                if text:
-                    texts.append(text.encode())
-        if not state.meta:
-            return None  # the stream's first chunk (id, model…) must be parsed: the careful way
-        if i + 1 < len(pieces):
-            kept.append(pieces[i + 1])
-            texts.append(pieces[i + 2])
+    for i, gap in enumerate(gaps):
+        for start, end, keep, text in busy.get(i, ()):
+            if keep:
+                kept.append(gap[start:end])
+            if text:
+                texts.append(text.encode())
+        if i < len(gaps) - 1:
+            kept.append(pieces[3 * i + 1])
+            texts.append(plain[i])
     text = b"".join(texts).decode()
     if len(text) >= room:
         return None  # the events inspected again the careful way: what they set is the same
     return b"".join(kept), text
+
+
+def _without_dropped(
+    block: bytes, gaps: list[bytes], busy: dict[int, list[tuple[int, int, bool, str]]]
+) -> bytes | None:
+    """``block`` less the gap events not passed on (the injected usage chunk), when those are
+    in the first or the last gap (whose offsets are known without summing); else None."""
+    last = len(gaps) - 1
+    out = block
+    for i in sorted(busy, reverse=True):  # from the end, so earlier offsets stay valid
+        drops = [(start, end) for start, end, keep, _ in busy[i] if not keep]
+        if not drops:
+            continue
+        if i not in (0, last):
+            return None
+        base = 0 if i == 0 else len(block) - len(gaps[last])
+        for start, end in reversed(drops):
+            out = out[: base + start] + out[base + end :]
+    return out
 
 
 def _chat_units(state: StreamState, block: bytes) -> Iterator[tuple[int, int, bool, str]]:

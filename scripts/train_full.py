@@ -3,9 +3,10 @@
     python scripts/train_detectors.py             # both layers
     python scripts/train_detectors.py --full-only # this stage, on the shipped always-on heads
 
-Same rows, same split and same seed as the always-on stage. Per head: a masked, class-balanced
-logistic regression over the standardised 256-d WordLlama embedding of the canonical text,
-fitted on the training rows; then, on the validation split, a stacked Platt scaling of its logit
+Same rows, same split and same seed as the always-on stage. A masked, class-balanced tiny MLP
+(one hidden layer of 128 ReLU units shared by the 14 heads) over the standardised 256-d
+WordLlama embedding of the canonical text, fitted on the training rows (a logistic head per
+head instead reached, embedding alone, injection recall 0.36 against 0.79 at 1 % FPR); then, on the validation split, a stacked Platt scaling of its logit
 with the always-on head's calibrated logit, ridge-pulled towards (0, 1, 0) (= the always-on
 layer), and thresholds on the gated scores chosen by the always-on stage's rules. Writes
 `full.npz` and `validation_full.json`.
@@ -30,7 +31,8 @@ from goodstanding.detect.heads import Heads
 from goodstanding.detect.lexicon import load_lexicon
 
 H = len(HEADS)
-L2 = 1e-2  # weight decay of the embedding heads (1e-3 and 1e-2 compared on validation)
+HIDDEN, EPOCHS = 128, 300
+L2 = 1e-3  # weight decay of the MLP
 RIDGE = 0.02  # pull of the stacked Platt scaling towards the always-on layer, per example
 
 
@@ -47,23 +49,31 @@ def features(rows: list[dict], det: Detectors) -> tuple[np.ndarray, np.ndarray, 
     return E, np.array(z, np.float32), np.array(gates, np.float32)
 
 
-def train(X, Y, M, Wt, epochs=400, lr=0.02, l2=L2):
-    """Masked, class-balanced logistic regression for all heads (full-batch Adam)."""
+def train(X, Y, M, Wt, epochs=EPOCHS, lr=0.005, l2=L2, hidden=HIDDEN, seed=td.SEED):
+    """Masked, class-balanced MLP (one ReLU layer shared by all heads, a logit per head),
+    full-batch Adam from a seeded initialisation. Returns (W0, b0, W1, b1)."""
+    rng = np.random.default_rng(seed)
     w = M * Wt[:, None]
     pos, neg = (w * Y).sum(0), (w * (1 - Y)).sum(0)
     sw = w * np.where(Y == 1, 0.5 / np.maximum(pos, 1e-9), 0.5 / np.maximum(neg, 1e-9))
-    W, b = np.zeros((X.shape[1], H), np.float32), np.zeros(H, np.float32)
-    state = [np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b)]
+    params = [rng.normal(0, (2 / X.shape[1]) ** 0.5, (X.shape[1], hidden)).astype(np.float32),
+              np.zeros(hidden, np.float32),
+              rng.normal(0, (1 / hidden) ** 0.5, (hidden, H)).astype(np.float32),
+              np.zeros(H, np.float32)]
+    state = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     for t in range(1, epochs + 1):
-        err = (1 / (1 + np.exp(-(X @ W + b))) - Y) * sw
-        grads = (X.T @ err + l2 * W, err.sum(0))
-        for p, g, m, v in ((W, grads[0], *state[:2]), (b, grads[1], *state[2:])):
+        W0, b0, W1, b1 = params
+        h = np.maximum(X @ W0 + b0, 0)
+        err = (1 / (1 + np.exp(-(h @ W1 + b1))) - Y) * sw
+        dh = (err @ W1.T) * (h > 0)
+        grads = (X.T @ dh + l2 * W0, dh.sum(0), h.T @ err + l2 * W1, err.sum(0))
+        for p, g, (m, v) in zip(params, grads, state):
             m *= 0.9
             m += 0.1 * g
             v *= 0.999
             v += 0.001 * g * g
             p -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
-    return W, b
+    return params
 
 
 def stacked_platt(z_emb, z_aon, y):
@@ -108,7 +118,7 @@ def arrays(rows: list[dict], split: str):
     return keep, Y, M, Wt
 
 
-def stage(rows: list[dict], heads: Heads, out, rng, epochs: int = 400) -> dict:
+def stage(rows: list[dict], heads: Heads, out, rng, epochs: int = EPOCHS) -> dict:
     """Fit, calibrate, save `full.npz` and return the full layer's validation report."""
     t0 = time.time()
     det = Detectors(heads, load_lexicon())
@@ -117,11 +127,12 @@ def stage(rows: list[dict], heads: Heads, out, rng, epochs: int = 400) -> dict:
     train_, Y, M, Wt = arrays(rows, "train")
     val = ~train_ & np.array([r["split"] == "val" for r in rows])
     mean, std = E[train_].mean(0), E[train_].std(0) + 1e-6
-    W, b = train((E[train_] - mean) / std, Y[train_], M[train_], Wt[train_], epochs=epochs)
-    W, b = W / std[:, None], b - (mean / std) @ W  # standardisation folded in
-    mix, thr = calibrate(E[val] @ W + b, Zaon[val], Y[val], M[val], G[val])
-    full = FullHeads(HEADS, W.astype(np.float32), b.astype(np.float32),
-                     mix.astype(np.float32), thr.astype(np.float32))
+    W0, b0, W1, b1 = train((E[train_] - mean) / std, Y[train_], M[train_], Wt[train_],
+                           epochs=epochs)
+    W0, b0 = W0 / std[:, None], b0 - (mean / std) @ W0  # standardisation folded in
+    full = FullHeads(HEADS, W0, b0, W1, b1, np.zeros((3, H)), np.zeros(H))
+    mix, thr = calibrate(full.logits(E[val]), Zaon[val], Y[val], M[val], G[val])
+    full = FullHeads(HEADS, *(a.astype(np.float32) for a in (W0, b0, W1, b1, mix, thr)))
     save_full_heads(out / "full.npz", full)
     layer = FullLayer(full, det, load_embedder())
     report = validate_detectors.layer_report(rows, layer, layer.screen, rng)

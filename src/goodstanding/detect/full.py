@@ -1,16 +1,16 @@
 """The full layer: the always-on screen plus small heads over a sentence embedding.
 
 Per text (and per decoded payload, as in the always-on layer), each of the 14 heads (12
-categories, jailbreak, injection) combines two logits: a logistic head over the 256-d
-WordLlama embedding of the canonical text (`embedding.py`), and the always-on head's calibrated
-logit. The combination is a stacked Platt scaling, `p = sigmoid(a z_embedding + b z_always_on
+categories, jailbreak, injection) combines two logits: a tiny MLP over the 256-d WordLlama
+embedding of the canonical text (`embedding.py`; one shared hidden layer of 128 ReLU units, a
+logit per head), and the always-on head's calibrated logit. The combination is a stacked Platt scaling, `p = sigmoid(a z_embedding + b z_always_on
 + c)`, fitted on the training script's validation split, pulled towards (0, 1, 0) so that
 without evidence the full layer is the always-on layer. Everything after that is the always-on
 layer's: minimum lexicon evidence per category family, strong-term floors, the sexual/minors
 rule, and thresholds (the full layer's own, chosen on the validation split).
 
 `screen(texts)` takes a batch: one tokenizer call and one matrix product for all of them.
-Numpy only at inference, besides the tokenizer. The async coalescer that batches concurrent
+Numpy only at inference, besides the tokenizer (and safetensors, to read the vectors). The async coalescer that batches concurrent
 requests' texts is `FullScreener` (`batched.py`).
 """
 
@@ -33,24 +33,37 @@ WEIGHTS_FILE = "data/full.npz"
 
 @dataclass(frozen=True, slots=True)
 class FullHeads:
+    """A tiny MLP over the embedding (one shared ReLU layer, one logit per head), and the
+    stacked calibration that mixes its logit with the always-on head's."""
+
     names: tuple[str, ...]
-    weights: np.ndarray  # (DIM, heads): embedding -> logit (standardisation folded in)
+    hidden_weights: np.ndarray  # (DIM, hidden); the embedding's standardisation folded in
+    hidden_bias: np.ndarray  # (hidden,)
+    weights: np.ndarray  # (hidden, heads)
     bias: np.ndarray  # (heads,)
     mix: np.ndarray  # (3, heads): p = sigmoid(mix[0] z_embedding + mix[1] z_always_on + mix[2])
     thresholds: np.ndarray  # on the final (gated) scores, chosen on the validation split
 
     def __post_init__(self) -> None:
-        if self.weights.shape != (DIM, len(self.names)) or self.mix.shape != (3, len(self.names)):
+        hidden, heads = self.weights.shape
+        if (self.hidden_weights.shape != (DIM, hidden) or heads != len(self.names)
+                or self.mix.shape != (3, heads)):  # fmt: skip
             raise ValueError("full heads: inconsistent shapes")
+
+    def logits(self, embedded: np.ndarray) -> np.ndarray:
+        """The embedding heads' raw logits, (n, heads). Row by row: a batched matrix product
+        rounds differently with the batch's size, and a text's score must not depend on which
+        other texts shared its batch."""
+        out = np.empty((len(embedded), len(self.names)), np.float32)
+        for i, row in enumerate(embedded):
+            hidden = np.maximum(row @ self.hidden_weights + self.hidden_bias, 0.0)
+            out[i] = hidden @ self.weights + self.bias
+        return out
 
     def combine(self, embedded: np.ndarray, always_on: np.ndarray) -> np.ndarray:
         """Calibrated scores from embeddings (n, DIM) and always-on calibrated logits (n, H)."""
-        # row by row: a batched matrix product rounds differently with the batch's size, and a
-        # text's score must not depend on which other texts shared its batch
-        logits = np.array([row @ self.weights for row in embedded], np.float32)
-        z = self.mix[0] * (logits.reshape(-1, len(self.names)) + self.bias)
-        z += self.mix[1] * always_on
-        return 0.5 + 0.5 * np.tanh(0.5 * (z + self.mix[2]))
+        z = self.mix[0] * self.logits(embedded) + self.mix[1] * always_on + self.mix[2]
+        return 0.5 + 0.5 * np.tanh(0.5 * z)
 
 
 class FullLayer:
@@ -90,17 +103,18 @@ class FullLayer:
         return moderation_result(self.screen([text])[0], text)
 
 
+_ARRAYS = ("hidden_weights", "hidden_bias", "weights", "bias", "mix", "thresholds")
+
+
 def save_full_heads(path, heads: FullHeads) -> None:
-    np.savez_compressed(path, names=np.array(heads.names), weights=heads.weights,
-                        bias=heads.bias, mix=heads.mix, thresholds=heads.thresholds)
+    np.savez_compressed(path, names=np.array(heads.names),
+                        **{k: getattr(heads, k) for k in _ARRAYS})
 
 
 def read_full_heads(data: bytes) -> FullHeads:
     with np.load(BytesIO(data), allow_pickle=False) as z:
-        return FullHeads(
-            names=tuple(str(n) for n in z["names"]),
-            **{k: z[k].astype(np.float32) for k in ("weights", "bias", "mix", "thresholds")},
-        )
+        return FullHeads(names=tuple(str(n) for n in z["names"]),
+                         **{k: z[k].astype(np.float32) for k in _ARRAYS})
 
 
 @lru_cache(maxsize=1)

@@ -202,3 +202,23 @@ def test_simulated_moderation_scores_with_the_full_layer(layer):
     assert scorer is not None and scorer.__self__ is layer
     result = scorer("I will kill you")
     assert result["flagged"] and result["categories"]["harassment/threatening"]
+
+
+def test_eval_full_without_the_extra_names_the_pip_command(tmp_path, capsys, monkeypatch):
+    import argparse
+
+    from goodstanding.detect import eval as ev
+    from goodstanding.detect import full
+
+    def missing():
+        raise FullLayerUnavailable("the detectors' full layer needs the wordllama package: "
+                                   "pip install 'goodstanding[full]'")
+
+    monkeypatch.setattr(full, "load_full_layer", missing)
+    path = tmp_path / "set.jsonl"
+    path.write_text('{"text": "hello", "categories": []}\n', encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    ev.add_arguments(parser)
+    assert ev.run(parser.parse_args([str(path), "--full"])) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'goodstanding[full]'" in err and "Traceback" not in err

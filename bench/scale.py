@@ -222,6 +222,9 @@ def measure(env: dict[str, str], workers: int, args: argparse.Namespace,
         proc.terminate()
         proc.wait(30)
     row = account(before, after, load, serving)
+    if row["other_cpu_us"] * row["rps"] / 1e6 > 0.15:
+        print(f"warning: other jobs took {row['other_cpu_us'] * row['rps'] / 1e6:.2f} cores "
+              "during the run; its figures are not clean", flush=True)
     return {"background_cores": quiet, **row}
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,9 +90,36 @@ def connections_of(pid: int, inodes: set[str]) -> int:
     return sum(1 for fd in fds.iterdir() if os.readlink(fd) in inodes)
 
 
-@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc (Linux)")
-@pytest.mark.timeout(60)
-def test_kept_alive_connections_opened_at_once_reach_both_workers(tmp_path):
+def serving(pid: int) -> list[int]:
+    """The worker processes of a gateway (its children, less multiprocessing's tracker)."""
+    found = []
+    for child in children(pid):
+        try:
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue
+    return found
+
+
+def spread(port: int, server: subprocess.Popen[str]) -> list[int]:
+    """Open 16 kept-alive connections at once; how many each worker holds."""
+    clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
+    try:
+        for client in clients:  # in a burst, as a connection pool opens them
+            client.sock = socket.create_connection(("127.0.0.1", port))
+        for client in clients:  # answered: the connection is accepted and kept alive
+            client.request("GET", "/healthz")
+            assert client.getresponse().read()
+        inodes = established(port)
+        return [connections_of(pid, inodes) for pid in serving(server.pid)]
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOODSTANDING_")}
     env |= {"OPENAI_API_KEY": "sk-test", "GOODSTANDING_SECRET": "s" * 32,
@@ -97,20 +127,35 @@ def test_kept_alive_connections_opened_at_once_reach_both_workers(tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "goodstanding.cli", "serve", "--port", str(port), "--workers", "2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
     try:
         wait_healthy(f"http://127.0.0.1:{port}", server)
-        for client in clients:  # in a burst, as a connection pool opens them
-            client.sock = socket.create_connection(("127.0.0.1", port))
-        for client in clients:  # answered: the connection is accepted and kept alive
-            client.request("GET", "/healthz")
-            assert client.getresponse().read()
-        inodes = established(port)
-        per_worker = [connections_of(pid, inodes) for pid in children(server.pid)]
+        yield port, server
     finally:
-        for client in clients:
-            client.close()
         server.terminate()
         server.wait(15)
+
+
+pytestmark_linux = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc")
+
+
+@pytestmark_linux
+@pytest.mark.timeout(60)
+def test_kept_alive_connections_opened_at_once_reach_both_workers(two_workers):
+    per_worker = spread(*two_workers)
     assert sum(per_worker) == 16
-    assert sorted(n > 0 for n in per_worker).count(True) == 2, per_worker
+    assert [n > 0 for n in per_worker] == [True, True], per_worker
+
+
+@pytestmark_linux
+@pytest.mark.timeout(60)
+def test_a_worker_that_dies_is_replaced_on_its_socket(two_workers):
+    port, server = two_workers
+    first, second = serving(server.pid)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while set(serving(server.pid)) in ({second}, {first, second}):
+        assert time.monotonic() < deadline, "no new worker"
+        time.sleep(0.1)
+    per_worker = spread(port, server)  # every connection answered, so accepted by a worker
+    assert len(per_worker) == 2 and sum(per_worker) == 16
+    assert all(per_worker), per_worker  # the new worker listens on the dead one's socket

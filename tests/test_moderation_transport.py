@@ -18,7 +18,11 @@ ANSWER = (b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n
 async def serve(pieces: list[bytes]) -> tuple[asyncio.Server, int]:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:  # the client closed the connection
+                writer.close()
+                return
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
             await reader.readexactly(length)
             for piece in pieces:  # the answer in separate writes: separate reads on the client

@@ -13,17 +13,14 @@ Errors are the standard ones: ``OSError`` (refused, reset, closed early, malform
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httptools
 
-# the answer's headers that the moderation client reads: its rate-limit state, and retry-after.
-# They are found by one scan of the header block when the answer is complete, not by a Python
-# callback per header (a dozen per answer).
-_KEPT = re.compile(rb"\r\n(x-ratelimit-[a-z-]+|retry-after)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
+# the answer's headers that the moderation client reads: its rate-limit state, and retry-after
+KEPT = (b"x-ratelimit-", b"retry-after")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +37,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[Answer] | None = None
-        self.head: bytes | None = b""  # the answer's bytes up to its headers' end, while read
+        self.headers: dict[str, str] = {}
         self.body: list[bytes] = []
         self.received = False
         self.closed = False
@@ -50,10 +47,6 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if not self.received:
-            self.head = data  # the usual case: the headers arrive in the first read
-        elif self.head is not None:
-            self.head += data
         self.received = True
         try:
             self.parser.feed_data(data)
@@ -65,14 +58,10 @@ class _Connection(asyncio.Protocol):
         self._fail(ConnectionResetError("the moderation endpoint closed the connection"))
 
     # httptools callbacks
-    def on_headers_complete(self) -> None:
-        head = self.head
-        end = head.find(b"\r\n\r\n") if head is not None else -1
-        self.head = None  # stop collecting
-        self.headers = {
-            name.lower().decode("latin-1"): value.rstrip().decode("latin-1")
-            for name, value in _KEPT.findall(head, 0, end + 2)
-        } if end >= 0 else {}  # fmt: skip
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name.startswith(KEPT):
+            self.headers[name.decode("latin-1")] = value.decode("latin-1").strip()
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -92,7 +81,7 @@ class _Connection(asyncio.Protocol):
         self.waiter = waiter = loop.create_future()
         # one timer handle: cheaper than an asyncio.timeout() scope around every call
         timer = loop.call_at(deadline, self._expire)
-        self.headers, self.head, self.body, self.received = {}, b"", [], False
+        self.headers, self.body, self.received = {}, [], False
         self.transport.write(data)
         try:
             return await waiter

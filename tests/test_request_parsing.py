@@ -54,3 +54,22 @@ def test_well_typed_chat_bodies_pass_and_others_are_refused(body):
     assert verdict.refused != well_typed
     if not verdict.refused:
         assert call.model == body["model"] and call.stream == (body.get("stream") is True)
+
+
+def test_request_ids_are_unique_and_a_forked_worker_has_its_own() -> None:
+    import os
+
+    from goodstanding.server.transport import request_id
+
+    mine = {request_id() for _ in range(1000)}
+    assert len(mine) == 1000 and all(rid.startswith("req_") for rid in mine)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report an id and leave at once
+        os.write(write, request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert child.startswith("req_") and child[4:20] != next(iter(mine))[4:20]

@@ -16,9 +16,11 @@ from goodstanding.errors import ContentPolicyViolation
 from goodstanding.pipeline import Pipeline
 from goodstanding.stores.memory import MemoryStore
 from goodstanding.streaming import (
+    _USAGE_MARKERS,
     StreamState,
     _chat_delta_text,
     _chat_units,
+    _inspect_marked,
     _plain_content,
     _whole_read,
     guard_stream,
@@ -97,6 +99,31 @@ def test_the_fast_read_agrees_with_inspecting_each_event(datas: list[bytes]) -> 
     units = list(_chat_units(StreamState(call), b"".join(events)))
     assert b"".join(b"".join(events)[a:b] for a, b, keep, _ in units if keep) == kept
     assert "".join(t for *_, t in units) == text
+
+
+RESPONSES = [(b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+             b'"delta":"response.completed \\"usage\\":{"}'),
+             (b'event: response.completed\ndata: {"type":"response.completed","response":'
+             b'{"usage":{"input_tokens":5,"output_tokens":7}}}'),
+             b'event: response.created\ndata: {"type":"response.created","response":{}}']
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(SHAPES + ODD + RESPONSES), max_size=12), st.booleans())
+def test_only_marked_events_are_inspected_and_the_rest_pass_untouched(
+    datas: list[bytes], chat: bool
+) -> None:
+    """With no text wanted, inspecting the marked events drops and reads what one-by-one does."""
+    events = [(d if d.startswith(b"event:") else b"data: " + d) + b"\n\n" for d in datas]
+    endpoint, path = ("chat.completions", "chat") if chat else ("responses", "responses")
+    call = Call("r", "POST", f"/v1/{path}", endpoint, {}, "127.0.0.1")
+    call.notes["injected_include_usage"] = True
+    careful = StreamState(call)
+    kept = b"".join(e for e in events if careful.inspect(e)[0])
+    seen = (call.tokens_in, call.tokens_out)
+    call.tokens_in = call.tokens_out = None
+    assert _inspect_marked(StreamState(call), b"".join(events), _USAGE_MARKERS[chat]) == kept
+    assert (call.tokens_in, call.tokens_out) == seen
 
 
 class Judge:

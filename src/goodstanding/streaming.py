@@ -242,8 +242,8 @@ async def guard_stream(
 async def _relay(state: StreamState, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """No output checks: pass whole events on per upstream read, looking only for usage.
 
-    One ``rfind`` and one substring test per read; events are only split apart in the rare
-    read that carries usage (the end of a stream).
+    One ``rfind`` and one substring test per read; in the rare read that carries usage (the
+    end of a stream) only the events around a usage marker are inspected.
     """
     buffer = b""
     for_usage = _USAGE_MARKERS[state.chat]
@@ -254,15 +254,35 @@ async def _relay(state: StreamState, chunks: AsyncIterator[bytes]) -> AsyncItera
             continue
         complete, buffer = buffer[: cut + 2], buffer[cut + 2 :]
         if any(marker in complete for marker in for_usage):
-            complete = b"".join(e for e in _split(complete) if state.inspect(e)[0])
+            complete = _inspect_marked(state, complete, for_usage)
         if complete:
             yield complete
     if buffer.strip():
         yield buffer
 
 
-def _split(block: bytes) -> list[bytes]:
-    return [part + b"\n\n" for part in block.split(b"\n\n") if part]
+def _inspect_marked(state: StreamState, block: bytes, markers: tuple[bytes, ...]) -> bytes:
+    """``block`` (whole events) less the events ``inspect`` drops, inspecting only those that
+    hold a marker: the others pass on untouched whatever they say, when no text is wanted."""
+    kept: list[bytes] = []
+    copied = search = 0
+    while True:
+        hits = [hit for hit in (block.find(marker, search) for marker in markers) if hit >= 0]
+        if not hits:
+            break
+        hit = min(hits)
+        start = block.rfind(b"\n\n", 0, hit)
+        start = 0 if start < 0 else start + 2
+        end = block.find(b"\n\n", hit)
+        end = len(block) if end < 0 else end + 2
+        if not state.inspect(block[start:end])[0]:
+            kept.append(block[copied:start])
+            copied = end
+        search = end
+    if not copied:
+        return block
+    kept.append(block[copied:])
+    return b"".join(kept)
 
 
 async def _windowed(

@@ -39,3 +39,45 @@ def test_benign_requests_carry_detector_scores_in_the_audit(gw, sim):
     time.sleep(0.3)
     row = gw.store_call("query_audit")[0]
     assert row["decision"] == "allowed" and "detect.violence" in row["scores"]
+
+
+VIOLENT = "I will kill you and then I will hurt your whole family with a knife."
+
+
+def test_output_windows_are_screened_and_flagged_by_default(start_gateway, sim):
+    """detectors.output defaults to flag: the answer is delivered and the flag recorded."""
+    gw = start_gateway(GOODSTANDING_MODERATION__OUTPUT="off")
+    stream = gw.client().chat.completions.create(
+        model="gpt-4o-mini", stream=True, safety_identifier="ann",
+        messages=[{"role": "user", "content": f"Tell me a story [[say:{VIOLENT}]]"}])
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert "kill you" in text
+    time.sleep(0.3)
+    row = gw.store_call("query_audit")[0]
+    assert row["decision"] == "flagged" and "detect_output:violence" in row["reasons"]
+    assert row["scores"]["detect_output.violence"] >= 0.5
+
+
+def test_output_block_withholds_a_violent_stream_at_the_last_clean_window(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__OUTPUT="off", GOODSTANDING_DETECTORS__OUTPUT="block")
+    clean = "The weather was mild and the garden was quiet that morning. " * 8
+    stream = gw.client().chat.completions.create(
+        model="gpt-4o-mini", stream=True, safety_identifier="bob",
+        messages=[{"role": "user", "content": f"Story please [[say:{clean}{VIOLENT}]]"}])
+    chunks = [c for c in stream if c.choices]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert "kill" not in text and chunks[-1].choices[0].finish_reason == "content_filter"
+
+
+def test_output_block_withholds_a_whole_answer_and_off_skips_the_screen(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__OUTPUT="off", GOODSTANDING_DETECTORS__OUTPUT="block")
+    answer = gw.client().chat.completions.create(
+        model="gpt-4o-mini", safety_identifier="cy",
+        messages=[{"role": "user", "content": f"Story please [[say:{VIOLENT}]]"}])
+    assert answer.choices[0].finish_reason == "content_filter"
+    assert "kill" not in (answer.choices[0].message.content or "")
+    off = start_gateway(GOODSTANDING_MODERATION__OUTPUT="off", GOODSTANDING_DETECTORS__OUTPUT="off")
+    answer = off.client().chat.completions.create(
+        model="gpt-4o-mini", safety_identifier="cy",
+        messages=[{"role": "user", "content": f"Story please [[say:{VIOLENT}]]"}])
+    assert "kill you" in answer.choices[0].message.content

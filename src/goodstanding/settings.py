@@ -170,13 +170,15 @@ class DetectorSettings(_Model):
     content screen only flags by default; jailbreaks are invisible to it, so they block.
     """
 
-    _off = field_validator("jailbreak", "injection", "content", mode="before")(
+    _off = field_validator("jailbreak", "injection", "content", "output", mode="before")(
         lambda cls, v: _yaml_off(v)
     )
 
     jailbreak: Mode = "block"
     injection: Mode = "flag"
     content: Mode = "flag"
+    # answer text (whole answers and stream windows), always-on layer, content categories
+    output: Mode = "flag"
     # category (or "jailbreak" / "injection") -> score; unset = the shipped, validated threshold
     thresholds: dict[str, float] = Field(default_factory=dict)
     cache_size: int = Field(default=50_000, ge=0)

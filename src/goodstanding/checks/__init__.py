@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from goodstanding.checks.auth import AuthCheck
-from goodstanding.checks.detectors import DetectorsCheck
+from goodstanding.checks.detectors import DetectorsCheck, DetectorsOutputCheck
 from goodstanding.checks.geo import GeoCheck
 from goodstanding.checks.identity import IdentityCheck
 from goodstanding.checks.limits import LimitsCheck
@@ -52,14 +52,20 @@ def build_pipeline(
         checks.append(GeoCheck(settings.geo, counters))
     limits = LimitsCheck(settings.limits, counters)
     checks.append(limits)
-    if any(mode != "off" for mode in (settings.detectors.jailbreak, settings.detectors.injection,
-                                      settings.detectors.content)):
-        # offline, ~0.1 ms: refuses jailbreaks before they cost moderation budget
-        checks.append(DetectorsCheck(settings.detectors,
-                                     zero_tolerance=settings.moderation.zero_tolerance))
+    detectors = settings.detectors
+    output_checks: list[OutputCheck] = []
+    if any(mode != "off" for mode in (detectors.jailbreak, detectors.injection,
+                                      detectors.content, detectors.output)):
+        screen = DetectorsCheck(detectors, zero_tolerance=settings.moderation.zero_tolerance)
+        if any(mode != "off" for mode in (detectors.jailbreak, detectors.injection,
+                                          detectors.content)):
+            # offline, ~0.1 ms: refuses jailbreaks before they cost moderation budget
+            checks.append(screen)
+        if detectors.output != "off":  # before moderation's: a withheld window costs no budget
+            output_checks.append(DetectorsOutputCheck(screen, detectors.output))
     moderation_in, moderation_out = moderation_checks(settings, upstream, verdicts)
     checks.extend(moderation_in)  # last: it spends the moderation budget
-    output_checks: list[OutputCheck] = [*moderation_out]
+    output_checks.extend(moderation_out)
     # OpenAI's policy answers become offences before the strikes finisher counts them
     finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes),
                                  limits]  # settles token reservations with actual usage

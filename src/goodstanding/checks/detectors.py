@@ -13,6 +13,12 @@ Each detector has its own mode (``detectors.{jailbreak,injection,content}``: blo
 
 Screens are cached by text, so a long conversation pays only for its new turns. Only scores
 reach the call (and so the audit record), never the text.
+
+``DetectorsOutputCheck`` screens answer text with the always-on layer too — a whole answer, or
+each stream window (``detectors.output``: flag by default, block withholds the text the way
+moderation's output check does). It runs before moderation's output check, so a window it
+withholds costs no moderation budget. It judges content categories only (a jailbreak is
+something a user writes) and counts no strike: the model wrote it, not the end user.
 """
 
 from __future__ import annotations
@@ -130,6 +136,37 @@ class DetectorsCheck:
             reasons=reasons,
         )
         return Verdict(NAME, "refuse", reasons, error)
+
+
+class DetectorsOutputCheck:
+    name = "detectors_output"
+
+    def __init__(self, inputs: DetectorsCheck, mode: str) -> None:
+        # the input check's detectors and thresholds (operator overrides included)
+        self.detectors, self.thresholds, self.mode = inputs.detectors, inputs.thresholds, mode
+
+    async def check_output(self, call: Call, text: str) -> Verdict:
+        if not text or text.isspace():
+            return _PASS_OUT
+        scores = self.detectors.screen(text).category_scores
+        recorded = call.scores
+        for category, score in scores.items():
+            if score >= _KEEP_OUTPUT_SCORE:  # small records: only what could matter
+                key = f"detect_output.{category}"
+                recorded[key] = max(recorded.get(key, 0.0), round(score, 4))
+        flagged = tuple(c for c in CATEGORIES if scores[c] >= self.thresholds[c])
+        if not flagged:
+            return _PASS_OUT
+        reasons = tuple(f"detect_output:{c}" for c in flagged)
+        if self.mode == "flag":
+            return Verdict(self.name, "flag", reasons)
+        error = ContentPolicyViolation(f"The answer was withheld ({', '.join(flagged)}).",
+                                       reasons=reasons)  # fmt: skip
+        return Verdict(self.name, "refuse", reasons, error)
+
+
+_PASS_OUT = Verdict("detectors_output")
+_KEEP_OUTPUT_SCORE = 0.05
 
 
 def _max_scores(screens: Iterator[Screen]) -> dict[str, float]:

@@ -18,7 +18,8 @@ target gets requests of the same shape and size.
 Variants switch features on through the gateway's own settings (environment variables):
 ``core`` is issue 2's gateway (auth, validation, identity, audit, streaming accounting);
 ``enforcement`` adds limits, strikes and geo; ``moderation`` adds input+output moderation;
-``full`` adds the offline detectors (the gateway as shipped).
+``full`` adds the offline detectors (the gateway as shipped). ``core+moderation`` is the core
+with input+output moderation and nothing else: issue 3's own measure, which builds on the core.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ VARIANTS = {
     "core": {**OFF, **NO_DETECTORS},
     "enforcement": {**OFF, **NO_DETECTORS, **HIGH, "GOODSTANDING_GEO__MODE": "block"},
     "moderation": {**NO_DETECTORS, **HIGH, "GOODSTANDING_GEO__MODE": "block"},
+    "core+moderation": {**OFF, **NO_DETECTORS, "GOODSTANDING_MODERATION__INPUT": "block",
+                        "GOODSTANDING_MODERATION__OUTPUT": "block"},
     # everything on, the offline detectors included: the gateway as shipped
     "full": {**HIGH, "GOODSTANDING_GEO__MODE": "block"},
 }

@@ -97,7 +97,7 @@ class DetectorsCheck:
             parts = [(tool, s) for (tool, _), s in zip(texts, screens)]
         if not parts:
             return _PASS
-        call.scores.update(_max_scores(s for _, s in parts))
+        call.scores.update(_max_scores([s for _, s in parts]))
         return self._verdict(call, parts)
 
     def _verdict(self, call: Call, parts: list[tuple[bool, Screen]]) -> Verdict:
@@ -169,14 +169,20 @@ _PASS_OUT = Verdict("detectors_output")
 _KEEP_OUTPUT_SCORE = 0.05
 
 
-def _max_scores(screens: Iterator[Screen]) -> dict[str, float]:
+def _max_scores(screens: list[Screen]) -> dict[str, float]:
+    """``detect.<name>``: the highest score of each category and of both heads, rounded."""
     best: dict[str, float] = {}
     for s in screens:
         for name, score in (*s.category_scores.items(), ("jailbreak", s.jailbreak),
                             ("injection", s.injection)):
-            key = f"detect.{name}"
-            best[key] = max(best.get(key, 0.0), round(score, 4))
+            key = _SCORE_KEYS.get(name) or f"detect.{name}"
+            score = round(score, 4)
+            if score > best.get(key, -1.0):
+                best[key] = score
     return best
+
+
+_SCORE_KEYS = {name: f"detect.{name}" for name in (*CATEGORIES, "jailbreak", "injection")}
 
 
 def request_texts(body: dict[str, Any]) -> Iterator[tuple[bool, str]]:

@@ -44,8 +44,10 @@ def test_benign_requests_carry_detector_scores_in_the_audit(gw, sim):
 VIOLENT = "I will kill you and then I will hurt your whole family with a knife."
 
 
-def test_output_windows_are_screened_and_flagged_by_default(start_gateway, sim):
-    """detectors.output defaults to flag: the answer is delivered and the flag recorded."""
+def test_output_windows_are_flagged_by_default_when_moderation_leaves_answers_alone(
+    start_gateway, sim
+):
+    """detectors.output auto, moderation.output off: delivered, and the flag recorded."""
     gw = start_gateway(GOODSTANDING_MODERATION__OUTPUT="off")
     stream = gw.client().chat.completions.create(
         model="gpt-4o-mini", stream=True, safety_identifier="ann",
@@ -81,3 +83,17 @@ def test_output_block_withholds_a_whole_answer_and_off_skips_the_screen(start_ga
         model="gpt-4o-mini", safety_identifier="cy",
         messages=[{"role": "user", "content": f"Story please [[say:{VIOLENT}]]"}])
     assert "kill you" in answer.choices[0].message.content
+
+
+def test_output_auto_leaves_answers_to_moderation_when_it_judges_them(gw, sim):
+    """With moderation's output check on (the default), auto does not screen answers again."""
+    answer = gw.client().chat.completions.create(
+        model="gpt-4o-mini", safety_identifier="dee",
+        messages=[{"role": "user", "content": f"Story please [[say:{VIOLENT}]]"}])
+    assert answer.choices[0].finish_reason == "content_filter"  # withheld by moderation
+    time.sleep(0.3)
+    row = gw.store_call("query_audit")[0]
+    assert row["decision"] == "output_withheld", row
+    assert "output:violence" in row["reasons"]
+    assert not any(r.startswith("detect_output:") for r in row["reasons"])
+    assert not any(k.startswith("detect_output.") for k in row["scores"])

@@ -177,8 +177,10 @@ class DetectorSettings(_Model):
     jailbreak: Mode = "block"
     injection: Mode = "flag"
     content: Mode = "flag"
-    # answer text (whole answers and stream windows), always-on layer, content categories
-    output: Mode = "flag"
+    # answer text (whole answers and stream windows), always-on layer, content categories;
+    # auto: flag when moderation does not judge answers (moderation.output: off), else off —
+    # moderation is the decision of record, and a second screen costs ~0.1 ms per window
+    output: Literal["auto", "block", "flag", "off"] = "auto"
     # category (or "jailbreak" / "injection") -> score; unset = the shipped, validated threshold
     thresholds: dict[str, float] = Field(default_factory=dict)
     cache_size: int = Field(default=50_000, ge=0)

@@ -54,15 +54,18 @@ def build_pipeline(
     checks.append(limits)
     detectors = settings.detectors
     output_checks: list[OutputCheck] = []
+    output_mode = detectors.output
+    if output_mode == "auto":
+        output_mode = "flag" if settings.moderation.output == "off" else "off"
     if any(mode != "off" for mode in (detectors.jailbreak, detectors.injection,
-                                      detectors.content, detectors.output)):
+                                      detectors.content, output_mode)):
         screen = DetectorsCheck(detectors, zero_tolerance=settings.moderation.zero_tolerance)
         if any(mode != "off" for mode in (detectors.jailbreak, detectors.injection,
                                           detectors.content)):
             # offline, ~0.1 ms: refuses jailbreaks before they cost moderation budget
             checks.append(screen)
-        if detectors.output != "off":  # before moderation's: a withheld window costs no budget
-            output_checks.append(DetectorsOutputCheck(screen, detectors.output))
+        if output_mode != "off":  # before moderation's: a withheld window costs no budget
+            output_checks.append(DetectorsOutputCheck(screen, output_mode))
     moderation_in, moderation_out = moderation_checks(settings, upstream, verdicts)
     checks.extend(moderation_in)  # last: it spends the moderation budget
     output_checks.extend(moderation_out)

@@ -8,7 +8,8 @@ OpenAI-shaped requests to each in turn. Reported per target, as medians over the
 - CPU µs per request of the server process alone (utime+stime from /proc, all threads), at
   concurrency 1 and 8;
 - p50 latency at concurrency 1, and the gateway's added p50 over the passthrough;
-- the ratio of the gateway's CPU per request to the passthrough's (the product figure);
+- the ratio of the gateway's CPU per request to the passthrough's (the product figure): the
+  median over the rounds of each round's ratio (both measured in the same round);
 - upstream moderation calls (and the texts in them) per request, where a target makes any.
 
 Every request carries its own prompt (a counter in front of the same text) and the static
@@ -205,6 +206,14 @@ def run(args: argparse.Namespace) -> dict:
                         rounds[name].append(measure(url, headers, pid, args.requests, stream,
                                                      upstream))
                 results["targets"][label] = {t: median_of(r) for t, r in rounds.items()}
+                # each round's gateway figure over the passthrough's of the same round: the
+                # machine's speed drifts between rounds, and a pair measured minutes apart
+                # would carry that drift into the ratio
+                for name, measured in rounds.items():
+                    for c in ("c1", "c8"):
+                        results["targets"][label][name][f"ratio_{c}"] = statistics.median(
+                            m[f"cpu_us_{c}"] / floor[f"cpu_us_{c}"]
+                            for m, floor in zip(measured, rounds["passthrough"], strict=True))
     finally:
         for proc in procs:
             proc.terminate()
@@ -222,8 +231,7 @@ def report(results: dict) -> None:
               f"{'p50 ms c1':>11}{'added p50':>11}{'req/s c8':>10}")
         for name, m in targets.items():
             print(f"{name:<14}{m['cpu_us_c1']:>15.0f}{m['cpu_us_c8']:>9.0f}"
-                  f"{m['cpu_us_c1'] / floor['cpu_us_c1']:>10.2f}"
-                  f"{m['cpu_us_c8'] / floor['cpu_us_c8']:>10.2f}{m['p50_ms_c1']:>11.3f}"
+                  f"{m['ratio_c1']:>10.2f}{m['ratio_c8']:>10.2f}{m['p50_ms_c1']:>11.3f}"
                   f"{m['p50_ms_c1'] - floor['p50_ms_c1']:>11.3f}{m['rps_c8']:>10.0f}")
         for name, m in targets.items():
             if m.get("mod_calls_c1") or m.get("mod_calls_c8"):

@@ -99,3 +99,35 @@ def test_a_verdict_refuses_only_with_an_error():
         Verdict("x", "refuse")
     with pytest.raises(ValueError):
         Verdict("x", "pass", error=CheckFailed("no"))
+
+
+async def test_a_full_audit_backlog_refuses_new_calls_until_it_drains():
+    """The database down for long: memory stays bounded and no call goes out unrecorded."""
+    from goodstanding.errors import StoreUnavailable
+
+    class Down(MemoryStore):
+        down = True
+
+        async def write_audit(self, records):
+            if self.down:
+                raise OSError("database unreachable")
+            await super().write_audit(records)
+
+    store = Down()
+    upstream = Upstream()
+    audit = AuditLog(store, batch_size=1000, interval=60, max_pending=3)
+    pipeline = Pipeline((), (), (), upstream, audit)
+    for _ in range(3):
+        await pipeline.run(call())
+    assert len(upstream.sent) == 3 and audit.backlogged
+    with pytest.raises(StoreUnavailable) as refused:
+        await pipeline.run(call())
+    assert refused.value.status == 503 and refused.value.code == "store_unavailable"
+    assert len(upstream.sent) == 3  # nothing sent upstream
+    with pytest.raises(OSError):
+        await audit.flush()  # still down: the records are kept
+    store.down = False
+    await audit.flush()
+    assert len(store.audit) == 3 and not audit.backlogged
+    await pipeline.run(call())
+    assert len(upstream.sent) == 4

@@ -49,10 +49,16 @@ def to_record(call: Call) -> dict[str, Any]:
 
 
 class AuditLog:
-    def __init__(self, store: Store, batch_size: int = 256, interval: float = 0.2) -> None:
+    def __init__(
+        self, store: Store, batch_size: int = 256, interval: float = 0.2,
+        max_pending: int = 100_000,
+    ) -> None:
         self.store = store
         self.batch_size = batch_size
         self.interval = interval
+        # records held while the database cannot take them; past this the pipeline refuses new
+        # calls (503 store_unavailable) instead of serving calls it could not record
+        self.max_pending = max_pending
         self._records: list[dict[str, Any]] = []
         self._identities: list[Identity] = []
         self._known: set[str] = set()
@@ -81,6 +87,11 @@ class AuditLog:
             except TimeoutError:
                 log.error("audit record %s not yet durable after %ss", call.request_id,
                           DURABLE_WAIT_SECONDS)
+
+    @property
+    def backlogged(self) -> bool:
+        """True while more records wait for the database than ``max_pending``."""
+        return len(self._records) >= self.max_pending
 
     def remember_identity(self, identity: Identity) -> None:
         """Queue a safety-identifier mapping, once per process per identifier."""

@@ -79,9 +79,8 @@ class Gateway:
         storage = settings.storage
         store = store or open_store(storage.database_url,
                                     pool_size(storage.max_connections, workers()))
-        audit = AuditLog(
-            store, settings.storage.audit_batch_size, settings.storage.audit_flush_interval
-        )
+        audit = AuditLog(store, storage.audit_batch_size, storage.audit_flush_interval,
+                         storage.audit_max_pending)
         upstream = upstream or HttpUpstream(settings)
         secret = settings.identity.secret or secrets.token_hex(32)
         redis = shared_redis(storage.redis_url)

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from goodstanding.upstream import Upstream
 
 log = logging.getLogger("goodstanding.pipeline")
+AUDIT_BACKLOG_REFUSALS = metrics.counter(
+    "goodstanding_audit_backlog_refusals_total",
+    "Calls refused because too many audit records were waiting for the database.")
 
 
 class Check(Protocol):
@@ -85,6 +88,16 @@ class Pipeline:
 
     async def run(self, call: Call) -> Result:
         """Admit, send, check the answer. Errors surface as GatewayError for the shell."""
+        if self.audit.backlogged:
+            # the database has not taken our records for a while: serving more calls would
+            # grow memory without bound or lose their records, so refuse before anything
+            # happens (this refusal cannot be recorded either: counted and logged)
+            AUDIT_BACKLOG_REFUSALS.inc()
+            log.error("audit backlog full (%d records waiting): refusing %s",
+                      self.audit.max_pending, call.request_id)
+            raise StoreUnavailable(
+                "The gateway cannot record calls right now (its database is unreachable); the "
+                "request was not sent. Try again shortly.", reasons=("store_unavailable:audit",))
         try:
             await self.admit(call)
             result = await self.upstream.send(call)

@@ -61,6 +61,9 @@ class StorageSettings(_Model):
     # audit records are written in batches off the hot path
     audit_batch_size: int = Field(default=256, ge=1)
     audit_flush_interval: float = Field(default=0.2, gt=0)
+    # records kept in memory while the database is unreachable (about 1 KB each); beyond this,
+    # new calls are refused with 503 store_unavailable until the backlog drains
+    audit_max_pending: int = Field(default=100_000, ge=1)
     # PostgreSQL connections this host's gateway may hold, split between its workers
     max_connections: int = Field(default=20, ge=1)
     # Redis unreachable: refuse with 503 store_unavailable, or count limits per process

@@ -19,22 +19,22 @@ import time
 from goodstanding.detect import canonicalize, load_detectors
 
 PROMPTS = [
-    "I'm writing a Python script that reads a CSV file of customer orders, groups them by "
+    ("I'm writing a Python script that reads a CSV file of customer orders, groups them by "
     "month and computes the average basket size. The file has about two million rows and "
     "pandas runs out of memory on my laptop. Can you suggest a way to process it in chunks, "
-    "and show me the code? Also, how would I kill the process cleanly if it hangs?",
-    "Please draft a polite email to my landlord explaining that the heating in our flat has "
+    "and show me the code? Also, how would I kill the process cleanly if it hangs?"),
+    ("Please draft a polite email to my landlord explaining that the heating in our flat has "
     "been broken for two weeks, that we reported it twice already, and asking for a repair "
     "date. Keep it firm but friendly, mention that we have a small child at home, and "
-    "suggest that we could withhold part of the rent if nothing happens by the end of May.",
-    "Summarize the following meeting notes in five bullet points for the team: we agreed to "
+    "suggest that we could withhold part of the rent if nothing happens by the end of May."),
+    ("Summarize the following meeting notes in five bullet points for the team: we agreed to "
     "ship the new onboarding flow next sprint, marketing needs final screenshots by Friday, "
     "the API latency regression is traced to the cache layer and Sam will fix it, and we "
-    "still need a decision on pricing for the enterprise tier before the board meeting.",
-    "You are a helpful travel assistant. I have four days in Lisbon in October with my "
+    "still need a decision on pricing for the enterprise tier before the board meeting."),
+    ("You are a helpful travel assistant. I have four days in Lisbon in October with my "
     "partner. We like food markets, live music, museums and long walks, but not big tours. "
     "Build a day-by-day plan with one restaurant suggestion per evening, approximate costs, "
-    "and tips on public transport. We arrive Thursday morning and leave Sunday night.",
+    "and tips on public transport. We arrive Thursday morning and leave Sunday night."),
 ]
 
 

@@ -1,0 +1,93 @@
+"""A/B: gateways from different source trees (or variants), in one run, against one floor.
+
+    python bench/ab.py VARIANT plain|stream REQUESTS ROUNDS NAME=[VARIANT:]SRC ...
+
+e.g. compare this checkout with an older commit checked out by ``git worktree add /tmp/base
+62abff6``:
+
+    python bench/ab.py moderation stream 2000 5 base=/tmp/base/src new=src
+
+Each NAME runs ``goodstanding serve`` with ``PYTHONPATH=SRC`` (and VARIANT's settings from
+bench/run.py, unless the NAME gives its own). Rounds alternate over the passthrough and every
+target; printed per concurrency: the median CPU µs per request and the median of each round's
+ratio to the passthrough of the same round. Use it to decide whether a change is worth it; the
+figures to quote come from bench/run.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as R  # bench/run.py: its servers and load generator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant", choices=sorted(R.VARIANTS))
+    parser.add_argument("shape", choices=("plain", "stream"))
+    parser.add_argument("requests", type=int)
+    parser.add_argument("rounds", type=int)
+    parser.add_argument("trees", nargs="+", metavar="NAME=[VARIANT:]SRC")
+    args = parser.parse_args()
+    trees: dict[str, tuple[str, str]] = {}
+    for item in args.trees:
+        name, _, spec = item.partition("=")
+        variant, _, src = spec.rpartition(":") if ":" in spec else (args.variant, "", spec)
+        if not name or not src or variant not in R.VARIANTS:
+            parser.error(f"bad target {item!r}: NAME=[VARIANT:]SRC")
+        trees[name] = (variant, str(Path(src).resolve()))
+    stream = args.shape == "stream"
+    up_port, bare_port = R.free_port(), R.free_port()
+    upstream = f"http://127.0.0.1:{up_port}"
+    procs = [R.start([str(R.HERE / "static_upstream.py"), "--port", str(up_port)], up_port)]
+    procs.append(R.start([str(R.HERE / "passthrough.py"), "--port", str(bare_port),
+                          "--upstream", upstream + "/v1"], bare_port))
+    targets = {"passthrough": (bare_port, procs[1].pid, {"content-type": "application/json"})}
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for name, (variant, src) in trees.items():
+                os.makedirs(f"{folder}/{name}")
+                env = {**R.gateway_env(f"{folder}/{name}", upstream, variant), "PYTHONPATH": src}
+                try:
+                    token = R.make_key(env)
+                except subprocess.CalledProcessError as exc:  # an older tree, newer settings
+                    raise SystemExit(f"{name}: its goodstanding refused the {variant} variant's "
+                                     f"settings:\n{exc.stderr.strip()}") from None
+                port = R.free_port()
+                proc = R.start(["-m", "goodstanding.cli", "serve", "--port", str(port)], port,
+                               env)
+                procs.append(proc)
+                targets[name] = (port, proc.pid, {"authorization": f"Bearer {token}",
+                                                  "content-type": "application/json"})
+            results: dict[str, list[dict]] = {t: [] for t in targets}
+            for number in range(args.rounds):
+                print(f"  round {number + 1}/{args.rounds}", file=sys.stderr, flush=True)
+                for name, (port, pid, headers) in targets.items():
+                    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                    results[name].append(R.measure(url, headers, pid, args.requests, stream,
+                                                   upstream))
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+    for c in ("c1", "c8"):
+        floor = [m[f"cpu_us_{c}"] for m in results["passthrough"]]
+        line = [f"{c}:"]
+        for name, rounds in results.items():
+            cpu = [m[f"cpu_us_{c}"] for m in rounds]
+            ratio = statistics.median(v / f for v, f in zip(cpu, floor, strict=True))
+            line.append(f"{name} {statistics.median(cpu):.0f} µs ({ratio:.2f}×)")
+        print("  ".join(line))
+
+
+if __name__ == "__main__":
+    main()

@@ -18,10 +18,7 @@ Not the whole answer: the first token must arrive long before the stream ends.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,29 +31,11 @@ import openai
 from goodstanding.server.runner import serve_in_thread
 from goodstanding.simulate import create_app
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import free_port, make_key, start  # bench/run.py's server helpers
+
 KEY = "sk-bench"  # what bench/passthrough.py sends upstream
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start(args: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, *args], env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{args[0]} exited early (code {proc.returncode})")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listening on {port}")
+HERE = Path(__file__).resolve().parent
 
 
 def one(client: openai.OpenAI, words: int, user: str) -> tuple[float, float]:
@@ -95,10 +74,7 @@ def main() -> None:
             env = {"OPENAI_API_KEY": KEY, "GOODSTANDING_UPSTREAM_URL": f"{upstream}/v1",
                    "GOODSTANDING_DATABASE_URL": f"sqlite:///{folder}/ttft.db",
                    "GOODSTANDING_SECRET": secrets.token_hex(16)}
-            made = subprocess.run([sys.executable, "-m", "goodstanding.cli", "keys", "create",
-                                   "ttft", "--json"], env={**os.environ, **env}, check=True,
-                                  capture_output=True, text=True)
-            token = json.loads(made.stdout)["key"]
+            token = make_key(env)
             procs.append(start(["-m", "goodstanding.cli", "serve", "--port", str(port)], port,
                                env))
             targets = {"passthrough": openai.OpenAI(base_url=f"http://127.0.0.1:{bare_port}/v1",

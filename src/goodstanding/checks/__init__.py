@@ -57,12 +57,11 @@ def build_pipeline(
     output_mode = detectors.output
     if output_mode == "auto":
         output_mode = "flag" if settings.moderation.output == "off" else "off"
-    if any(mode != "off" for mode in (detectors.jailbreak, detectors.injection,
-                                      detectors.content, output_mode)):
+    screen_input = any(mode != "off" for mode in (detectors.jailbreak, detectors.injection,
+                                                  detectors.content))
+    if screen_input or output_mode != "off":
         screen = DetectorsCheck(detectors, zero_tolerance=settings.moderation.zero_tolerance)
-        if any(mode != "off" for mode in (detectors.jailbreak, detectors.injection,
-                                          detectors.content)):
-            # offline, ~0.1 ms: refuses jailbreaks before they cost moderation budget
+        if screen_input:  # offline, ~0.1 ms: refuses jailbreaks before they cost budget
             checks.append(screen)
         if output_mode != "off":  # before moderation's: a withheld window costs no budget
             output_checks.append(DetectorsOutputCheck(screen, output_mode))

@@ -152,7 +152,7 @@ class DetectorsOutputCheck:
         recorded = call.scores
         for category, score in scores.items():
             if score >= _KEEP_OUTPUT_SCORE:  # small records: only what could matter
-                key = f"detect_output.{category}"
+                key = _OUTPUT_KEYS[category]
                 recorded[key] = max(recorded.get(key, 0.0), round(score, 4))
         flagged = tuple(c for c in CATEGORIES if scores[c] >= self.thresholds[c])
         if not flagged:
@@ -167,6 +167,7 @@ class DetectorsOutputCheck:
 
 _PASS_OUT = Verdict("detectors_output")
 _KEEP_OUTPUT_SCORE = 0.05
+_OUTPUT_KEYS = {name: f"detect_output.{name}" for name in CATEGORIES}
 
 
 def _max_scores(screens: list[Screen]) -> dict[str, float]:

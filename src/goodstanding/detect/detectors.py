@@ -93,12 +93,15 @@ class Detectors:
         self._rows = [self._index.get(c, len(heads.names)) for c in CATEGORIES]
         self._limits = [self.thresholds[c] for c in CATEGORIES]
 
-
     def screen(self, text: str) -> Screen:
         canonical = canonicalize(text)
-        scores, minors = self._scores(canonical.text)
-        for payload in canonical.decoded:
-            more, more_minors = self._scores(payload)
+        return self.worst([self._scores(piece) for piece in (canonical.text, *canonical.decoded)])
+
+    def worst(self, pieces: list[tuple[np.ndarray, float]]) -> Screen:
+        """One verdict for a text and its decoded payloads: the highest score of each head,
+        and of the sexual/minors rule, over the pieces."""
+        scores, minors = pieces[0]
+        for more, more_minors in pieces[1:]:
             scores, minors = np.maximum(scores, more), max(minors, more_minors)
         return self.verdict(scores.tolist(), minors)
 

@@ -87,16 +87,12 @@ class FullLayer:
         evidence = [self.detectors.evidence(p) for p in flat]
         always_on = np.array([2.0 * z for z, _ in evidence], np.float32).reshape(len(flat), -1)
         p = self.heads.combine(self.embed(flat), always_on)
+        finished = [self.detectors.finish(p[j], hits) for j, (_, hits) in enumerate(evidence)]
         out, i = [], 0
         for ps in pieces:
-            scores, minors = self.detectors.finish(p[i], evidence[i][1])
-            for j in range(i + 1, i + len(ps)):
-                more, more_minors = self.detectors.finish(p[j], evidence[j][1])
-                scores, minors = np.maximum(scores, more), max(minors, more_minors)
-            out.append(self.detectors.verdict(scores.tolist(), minors))
+            out.append(self.detectors.worst(finished[i:i + len(ps)]))
             i += len(ps)
         return out
-
 
     def moderation_result(self, text: str) -> dict:
         """One result in OpenAI's /v1/moderations format (what the simulator answers)."""

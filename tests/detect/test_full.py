@@ -159,13 +159,17 @@ async def test_on_error_local_without_the_extra_uses_the_always_on_layer(monkeyp
     def missing(*args, **kwargs):
         raise FullLayerUnavailable("pip install 'goodstanding[full]'")
 
-    monkeypatch.setattr(FullScreener, "__init__", missing)
+    from goodstanding.detect import full
+
+    monkeypatch.setattr(full, "load_full_layer", missing)  # where the missing extra shows
     local._judge.cache_clear()
+    full.load_local_layer.cache_clear()
     try:
-        with caplog.at_level(logging.WARNING, "goodstanding.moderation"):
+        with caplog.at_level(logging.WARNING, "goodstanding.detect"):
             results = await local.local_results([("text", "I will kill you")])
     finally:
         local._judge.cache_clear()
+        full.load_local_layer.cache_clear()
     assert results is not None and results[0].flags
     assert "goodstanding[full]" in caplog.text
 

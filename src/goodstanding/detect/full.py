@@ -16,6 +16,7 @@ requests' texts is `FullScreener` (`batched.py`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -26,7 +27,9 @@ import numpy as np
 
 from goodstanding.detect.canonical import canonicalize
 from goodstanding.detect.detectors import Detectors, Screen, load_detectors, moderation_result
-from goodstanding.detect.embedding import DIM, Embedder, load_embedder
+from goodstanding.detect.embedding import DIM, Embedder, FullLayerUnavailable, load_embedder
+
+log = logging.getLogger("goodstanding.detect")
 
 WEIGHTS_FILE = "data/full.npz"
 
@@ -120,3 +123,14 @@ def load_full_layer() -> FullLayer:
     embed = load_embedder()
     data = resources.files("goodstanding.detect").joinpath(WEIGHTS_FILE).read_bytes()
     return FullLayer(read_full_heads(data), load_detectors(), embed)
+
+
+@lru_cache(maxsize=1)
+def load_local_layer() -> FullLayer | Detectors:
+    """The best local layer installed: the full layer, else the always-on layer (said once).
+    What stands in for OpenAI's moderation (``on_error: local``, the simulated upstream)."""
+    try:
+        return load_full_layer()
+    except FullLayerUnavailable as exc:
+        log.warning("the always-on detectors stand in for the full layer: %s", exc)
+        return load_detectors()

@@ -25,22 +25,18 @@ log = logging.getLogger("goodstanding.moderation")
 def _judge() -> Callable[[list[str]], Awaitable[list[Any]]] | None:
     """The full layer's batched screen, else the always-on one, else None (fail closed)."""
     try:
-        from goodstanding.detect import load_detectors
         from goodstanding.detect.batched import FullScreener
-        from goodstanding.detect.embedding import FullLayerUnavailable
+        from goodstanding.detect.full import FullLayer, load_local_layer
     except ImportError:  # the detectors are optional at this layer; fail closed without them
         log.error("moderation.on_error is 'local' but goodstanding.detect is not available; "
                   "failing closed")  # fmt: skip
         return None
-    try:
-        return FullScreener().screen
-    except FullLayerUnavailable as exc:
-        log.warning("moderation.on_error 'local' judges with the always-on detectors only: %s",
-                    exc)  # fmt: skip
-    detectors = load_detectors()
+    layer = load_local_layer()
+    if isinstance(layer, FullLayer):
+        return FullScreener(layer).screen
 
     async def always_on(texts: list[str]) -> list[Any]:
-        return [detectors.screen(t) for t in texts]
+        return [layer.screen(t) for t in texts]
 
     return always_on
 

@@ -69,22 +69,14 @@ def keyword_scores(text: str) -> tuple[Scores, Flags]:
     return {c: KEYWORD_SCORE if c in hits else BASELINE_SCORE for c in CATEGORIES}, hits
 
 
-def _local_scorer() -> Callable[[str], Any]:
-    """The full layer (SPEC §5), else the always-on layer without the `full` extra."""
-    from goodstanding.detect import load_detectors
-    from goodstanding.detect.full import load_full_layer
-
-    try:
-        return load_full_layer().moderation_result
-    except ImportError:  # FullLayerUnavailable: the `full` extra is not installed
-        return load_detectors().moderation_result
-
-
 @cache
 def _detector() -> Callable[[str], Any] | None:
     """The local detectors' scorer, or None when they cannot load (tried once per process)."""
     try:
-        scorer = _local_scorer()
+        from goodstanding.detect.full import load_local_layer
+
+        # the full layer (SPEC §5), else the always-on layer without the `full` extra
+        scorer: Callable[[str], Any] = load_local_layer().moderation_result
     except ImportError:
         return None
     except Exception as exc:  # noqa: BLE001 — broken detectors: the keyword list stands in

@@ -80,12 +80,11 @@ def main() -> None:
         for proc in procs:
             proc.wait(10)
     for c in ("c1", "c8"):
-        floor = [m[f"cpu_us_{c}"] for m in results["passthrough"]]
         line = [f"{c}:"]
         for name, rounds in results.items():
-            cpu = [m[f"cpu_us_{c}"] for m in rounds]
-            ratio = statistics.median(v / f for v, f in zip(cpu, floor, strict=True))
-            line.append(f"{name} {statistics.median(cpu):.0f} µs ({ratio:.2f}×)")
+            cpu = statistics.median(m[f"cpu_us_{c}"] for m in rounds)
+            ratio = R.paired_ratio(rounds, results["passthrough"], c)
+            line.append(f"{name} {cpu:.0f} µs ({ratio:.2f}×)")
         print("  ".join(line))
 
 

@@ -175,6 +175,14 @@ def measure(url: str, headers: dict, pid: int, n: int, stream: bool, upstream: s
     return out
 
 
+def paired_ratio(measured: list[dict], floor: list[dict], concurrency: str) -> float:
+    """The median of each round's CPU per request over the passthrough's of the same round:
+    the machine's speed drifts between rounds, and a pair measured minutes apart would carry
+    that drift into the ratio."""
+    key = f"cpu_us_{concurrency}"
+    return statistics.median(m[key] / f[key] for m, f in zip(measured, floor, strict=True))
+
+
 def median_of(rounds: list[dict]) -> dict:
     return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
 
@@ -211,14 +219,10 @@ def run(args: argparse.Namespace) -> dict:
                         rounds[name].append(measure(url, headers, pid, args.requests, stream,
                                                      upstream))
                 results["targets"][label] = {t: median_of(r) for t, r in rounds.items()}
-                # each round's gateway figure over the passthrough's of the same round: the
-                # machine's speed drifts between rounds, and a pair measured minutes apart
-                # would carry that drift into the ratio
                 for name, measured in rounds.items():
                     for c in ("c1", "c8"):
-                        results["targets"][label][name][f"ratio_{c}"] = statistics.median(
-                            m[f"cpu_us_{c}"] / floor[f"cpu_us_{c}"]
-                            for m, floor in zip(measured, rounds["passthrough"], strict=True))
+                        results["targets"][label][name][f"ratio_{c}"] = paired_ratio(
+                            measured, rounds["passthrough"], c)
     finally:
         for proc in procs:
             proc.terminate()

@@ -23,7 +23,6 @@ import time
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import EndUserRequired, InvalidRequest
-from goodstanding.keys import may_set_end_user_ip
 from goodstanding.identity import (
     END_USER_IP_FIELD,
     END_USER_IP_HEADER,
@@ -33,6 +32,7 @@ from goodstanding.identity import (
     end_user_of,
     safety_identifier,
 )
+from goodstanding.keys import may_set_end_user_ip
 from goodstanding.stores.base import Identity
 
 _PASS = Verdict("identity")

@@ -70,12 +70,13 @@ class IdentityCheck:
             self._strip(call)
             return _PASS
         assert call.key is not None
-        call.end_user = end_user.id
-        if end_user.sent != end_user.id:
-            call.notes[SENT_NOTE] = end_user.sent
-        sid = safety_identifier(self.secret, call.key.tenant, end_user.id)
+        canonical, sent = end_user
+        call.end_user = canonical
+        if sent != canonical:
+            call.notes[SENT_NOTE] = sent
+        sid = safety_identifier(self.secret, call.key.tenant, canonical)
         call.safety_identifier = sid
-        self.audit.remember_identity(Identity(sid, call.key.tenant, end_user.id, time.time()))
+        self.audit.remember_identity(Identity(sid, call.key.tenant, canonical, time.time()))
         self._rewrite(call, sid)
         return _PASS
 

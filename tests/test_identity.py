@@ -366,3 +366,40 @@ def test_migration_0005_rewrites_stored_ids_to_their_canonical_form(backend, tmp
 
     with postgres_database() as url:
         asyncio.run(_seed_before_canonicalisation(url))
+
+
+# --- OpenAI's webhooks name the canonical end user -------------------------------------------
+
+def test_a_webhook_naming_an_identifier_of_an_old_spelling_bans_the_canonical_end_user(
+        start_gateway, sim):
+    from goodstanding.stores.base import Identity
+    from tests.test_webhooks import SECRET, blocked, delivery, post
+
+    gw = start_gateway(OPENAI_WEBHOOK_SECRET=SECRET)
+    gw.gateway.enforcer.cache.ttl = 0
+    # an identifier computed by an older version over the id as the application spelled it
+    old_sid = safety_identifier(gw.settings.identity.secret.encode(), "test-app", BANNED)
+    gw.store_call("remember_identities", [Identity(old_sid, "test-app", BANNED, 1.0)])
+    response = post(gw, *delivery(blocked(old_sid)))
+    assert response.status_code == 200 and response.json()["outcome"] == "acted"
+    assert chat_as(gw, "safety_identifier", "JOSÉ ALICE") == "end_user_banned"
+    assert gw.store_call("get_standing", "test-app", CANONICAL).status == "banned"
+
+
+def test_a_webhook_header_that_is_not_utf8_is_a_recorded_400(start_gateway, sim):
+    from tests.test_webhooks import SECRET
+
+    gw = start_gateway(OPENAI_WEBHOOK_SECRET=SECRET)
+    parts = urlsplit(gw.url)
+    request = (b"POST /webhooks/openai HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n"
+               b"webhook-id: wh_\xff\r\nContent-Length: 2\r\n\r\n{}")
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 400")
+    error = json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]
+    assert (error["code"], error["param"]) == ("invalid_request", "webhook-id")
+    [row] = gw.store_call("query_audit", decision="refused")
+    assert row["reasons"] == ["header_not_utf8"]

@@ -403,3 +403,20 @@ def test_a_webhook_header_that_is_not_utf8_is_a_recorded_400(start_gateway, sim)
     assert (error["code"], error["param"]) == ("invalid_request", "webhook-id")
     [row] = gw.store_call("query_audit", decision="refused")
     assert row["reasons"] == ["header_not_utf8"]
+
+
+@pytest.mark.parametrize("signed_for", ["VIP Alice", "vip alice"])
+def test_a_tier_claim_signed_for_the_id_as_sent_or_canonical_is_honoured(start_gateway, sim,
+                                                                         signed_for):
+    from goodstanding.tiers import sign_claim
+
+    gw = start_gateway(GOODSTANDING_LIMITS__END_USER__RPM="1",
+                       GOODSTANDING_LIMITS__TIER_SECRET="tier-secret")
+    claim = sign_claim("tier-secret", signed_for, "verified", int(time.time()) + 600)
+    client = gw.client(default_headers={"X-Goodstanding-Tier": claim})
+    for _ in range(3):  # verified: 3 × the anonymous limit of 1
+        client.chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="VIP Alice")
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="VIP Alice")
+    time.sleep(0.3)
+    assert all("tier_claim_invalid" not in r["reasons"] for r in gw.store_call("query_audit"))

@@ -96,8 +96,7 @@ class IdentityCheck:
                 del body[END_USER_IP_FIELD]  # ours, not OpenAI's: never sent upstream
                 call.body_changed = True
         if address is not None:
-            call.notes["peer_ip"] = call.client_ip
-            call.client_ip = address
+            call.client_ip = address  # the key (and its audit records) identify the backend
         return None
 
     def _strip(self, call: Call) -> None:

@@ -142,4 +142,10 @@ def describe(key: VirtualKey) -> dict[str, Any]:
         "created_at": key.created_at, "revoked_at": key.revoked_at,
         "expires_at": key.expires_at, "rpm": key.rpm, "tpm": key.tpm,
         "upstream": key.upstream, "trust_tier": key.trust_tier,
+        "end_user_ip": may_set_end_user_ip(key),
     }
+
+
+def may_set_end_user_ip(key: VirtualKey) -> bool:
+    """Whether the key holder may name the end user's IP (``policy.end_user_ip``, default yes)."""
+    return key.policy.get("end_user_ip", True) is not False

@@ -240,6 +240,9 @@ class KeyPolicy(_Model):
     moderation: ModerationSettings | None = None
     # only the keys named override the global ones (enforcement.merge_strikes)
     strikes: StrikeSettings | None = None
+    # may this key's holder name the end user's IP (X-End-User-IP / end_user_ip)? A backend's
+    # key: yes (the default); a key shipped to browsers or apps: no (keys create --no-end-user-ip)
+    end_user_ip: bool = True
 
 
 class Settings(_Model):

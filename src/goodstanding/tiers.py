@@ -9,6 +9,7 @@ say so per request with a signed claim in the ``X-Goodstanding-Tier`` header:
     sig = HMAC-SHA256(limits.tier_secret, f"{end_user}\\n{tier}\\n{exp}").hexdigest()
 
 ``end_user`` is the id the request names (``safety_identifier``, ``user`` or ``X-End-User``),
+either exactly as sent or in its canonical form (``identity.canonical_end_user``);
 ``exp`` a Unix time after which the claim is void. A claim for another end user, an expired
 one or a bad signature is ignored (the key's tier applies) and leaves the reason
 ``tier_claim_invalid`` on the audit record. Without ``limits.tier_secret`` claims are ignored.

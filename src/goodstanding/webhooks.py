@@ -34,6 +34,7 @@ import orjson
 from goodstanding import metrics
 from goodstanding.enforcement import Enforcer, StrikePolicy
 from goodstanding.errors import GatewayError, InvalidRequest
+from goodstanding.identity import stored_end_user
 from goodstanding.standing import ActionKind, Strike
 from goodstanding.stores.base import IdentityStore, WebhookStore
 
@@ -160,14 +161,16 @@ class WebhookReceiver:
         action = ACTIONS[kind]
         categories = (category,) if category else ()
         why = f"OpenAI {kind}" + (f" ({category})" if category else "")
-        strike = Strike(identity.tenant, identity.end_user, now, f"openai_{kind}"[:256],
+        # ids recorded before canonicalisation (or by an older version) name the same user
+        end_user = stored_end_user(identity.end_user)
+        strike = Strike(identity.tenant, end_user, now, f"openai_{kind}"[:256],
                         categories, "webhook", str(event.get("id") or "")[:64] or None)
         outcome = await self.enforcer.strike(strike, self.policy, by="openai-webhook",
                                              at_least=action, why=why[:256])
         # the alert: operators watch for this line (and the metric) to follow up
         log.warning("ALERT: %s → end user of tenant %s %s", kind, identity.tenant,
                     "banned" if outcome.action == "ban" else "suspended")
-        return Handled("acted", outcome.action, identity.tenant, identity.end_user)
+        return Handled("acted", outcome.action, identity.tenant, end_user)
 
     async def _identifier(self, event: dict[str, Any]) -> tuple[str | None, str | None]:
         data = event.get("data")

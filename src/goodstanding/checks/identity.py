@@ -1,8 +1,19 @@
 """The end user behind the call, and the safety identifier that replaces them upstream.
 
+The end-user id is canonicalised (``identity.canonical_end_user``) before anything uses it,
+so every spelling of one id is one end user for standing, strikes, limits and the safety
+identifier. An id that is not a string or is too long → 400 ``invalid_request`` naming its
+field; one that is empty once canonicalised counts as absent.
+
 Generation endpoints carry ``safety_identifier = HMAC(secret, tenant, end user)``; ``user`` is
 removed (its cache-bucketing role moves to ``prompt_cache_key`` when the client relied on it).
 Embeddings and images only know ``user``, so they get the same HMAC there.
+
+The end user's IP: a key holder (an application's backend) names it in ``end_user_ip`` or
+``X-End-User-IP``; for keys allowed to (``policy.end_user_ip``, the default) it replaces the
+connecting peer as the call's client IP, so the per-IP limits, geography and churn signals
+that follow apply to the end user, not to the backend. ``end_user_ip`` never goes upstream.
+A key that may not set it has the value ignored (reason ``end_user_ip_ignored``).
 """
 
 from __future__ import annotations
@@ -12,12 +23,25 @@ import time
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import EndUserRequired, InvalidRequest
-from goodstanding.identity import MAX_END_USER_CHARS, end_user_of, safety_identifier
+from goodstanding.identity import (
+    END_USER_IP_FIELD,
+    END_USER_IP_HEADER,
+    SENT_NOTE,
+    InvalidEndUser,
+    end_user_ip_of,
+    end_user_of,
+    safety_identifier,
+)
+from goodstanding.keys import may_set_end_user_ip
 from goodstanding.stores.base import Identity
 
 _PASS = Verdict("identity")
 _SID_FIELD = {"chat.completions": "safety_identifier", "responses": "safety_identifier",
               "embeddings": "user", "images.generations": "user"}
+
+
+def _invalid(error: InvalidEndUser, reason: str) -> Verdict:
+    return Verdict("identity", "refuse", (reason,), InvalidRequest(str(error), param=error.param))
 
 
 class IdentityCheck:
@@ -29,7 +53,14 @@ class IdentityCheck:
         self.require = require_end_user
 
     async def check(self, call: Call) -> Verdict:
-        end_user = end_user_of(call.body, call.headers)
+        if END_USER_IP_HEADER in call.headers or (call.body and END_USER_IP_FIELD in call.body):
+            refused = self._end_user_ip(call)
+            if refused is not None:
+                return refused
+        try:
+            end_user = end_user_of(call.body, call.headers)
+        except InvalidEndUser as error:
+            return _invalid(error, "invalid_end_user")
         if end_user is None:
             if call.generation and self.require:
                 error = EndUserRequired(
@@ -38,18 +69,35 @@ class IdentityCheck:
                 return Verdict(self.name, "refuse", ("end_user_required",), error)
             self._strip(call)
             return _PASS
-        if not isinstance(end_user, str) or len(end_user) > MAX_END_USER_CHARS:
-            error = InvalidRequest(
-                f"The end-user id must be a string of at most {MAX_END_USER_CHARS} characters.",
-                param="safety_identifier")
-            return Verdict(self.name, "refuse", ("invalid_end_user",), error)
         assert call.key is not None
-        call.end_user = end_user
-        sid = safety_identifier(self.secret, call.key.tenant, end_user)
+        canonical, sent = end_user
+        call.end_user = canonical
+        if sent != canonical:
+            call.notes[SENT_NOTE] = sent
+        sid = safety_identifier(self.secret, call.key.tenant, canonical)
         call.safety_identifier = sid
-        self.audit.remember_identity(Identity(sid, call.key.tenant, end_user, time.time()))
+        self.audit.remember_identity(Identity(sid, call.key.tenant, canonical, time.time()))
         self._rewrite(call, sid)
         return _PASS
+
+    def _end_user_ip(self, call: Call) -> Verdict | None:
+        """Take the end user's IP from the key holder, when the key may set it."""
+        key = call.key
+        try:
+            if key is None or not may_set_end_user_ip(key):
+                call.reasons.append("end_user_ip_ignored")
+                return None
+            address = end_user_ip_of(call.body, call.headers)
+        except InvalidEndUser as error:
+            return _invalid(error, "invalid_end_user_ip")
+        finally:
+            body = call.body
+            if body is not None and END_USER_IP_FIELD in body:
+                del body[END_USER_IP_FIELD]  # ours, not OpenAI's: never sent upstream
+                call.body_changed = True
+        if address is not None:
+            call.client_ip = address  # the key (and its audit records) identify the backend
+        return None
 
     def _strip(self, call: Call) -> None:
         body = call.body

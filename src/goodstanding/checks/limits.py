@@ -26,6 +26,7 @@ from typing import Any
 from goodstanding import metrics
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import GatewayError, PromptTooLong, RateLimitExceeded
+from goodstanding.identity import SENT_NOTE
 from goodstanding.limit_policy import Policies
 from goodstanding.ratelimit import Admission, CounterStore, Limit, Usage, go_duration
 from goodstanding.settings import LimitsSettings
@@ -98,12 +99,23 @@ class LimitsCheck:
         claim = call.headers.get(HEADER)
         if claim is None or call.end_user is None:
             return call.key.trust_tier
-        tier = verify_claim(self.tier_secret, claim, call.end_user, self.clock()) \
-            if self.tier_secret else None
+        tier = self._claimed(claim, call)
         if tier is None:
             call.reasons.append("tier_claim_invalid")
             return call.key.trust_tier
         return tier
+
+    def _claimed(self, claim: str, call: Call) -> str | None:
+        """A claim signed for the end-user id as sent, or for its canonical form."""
+        if not self.tier_secret:
+            return None
+        now = self.clock()
+        for end_user in (call.end_user, call.notes.get(SENT_NOTE)):
+            if end_user is not None:
+                tier = verify_claim(self.tier_secret, claim, end_user, now)
+                if tier is not None:
+                    return tier
+        return None
 
     async def finish(self, call: Call, error: GatewayError | None) -> None:
         reservation = call.notes.pop("reservation", None)

@@ -22,6 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--upstream", metavar="NAME", help="named upstream key (upstream.keys)")
     create.add_argument("--tier", choices=("anonymous", "verified", "kyc"), default="anonymous",
                         help="trust tier of this key's end users")
+    create.add_argument("--end-user-ip", action=argparse.BooleanOptionalAction, default=True,
+                        help="may the key holder name the end user's IP (X-End-User-IP or "
+                             "end_user_ip)? Yes for a backend's key (default); "
+                             "--no-end-user-ip for a key that browsers or apps hold")
     listing = sub.add_parser("list", help="list keys (never their secrets)")
     revoke = sub.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("id")
@@ -51,7 +55,7 @@ async def _create(args: argparse.Namespace, store: Store) -> int:
     try:
         key, token = await keys.create_key(
             store, args.name, rpm=args.rpm, tpm=args.tpm, upstream=args.upstream,
-            trust_tier=args.tier)
+            trust_tier=args.tier, policy=None if args.end_user_ip else {"end_user_ip": False})
     except ValueError as exc:
         return fail(str(exc), 2)
     if args.json:

@@ -2,6 +2,8 @@
 
 End users belong to a tenant (the name of the key they came through). ``--tenant`` picks it;
 without it the only tenant there is is used, and a database with several asks for it.
+End-user ids are canonicalised exactly as the gateway does it (``identity.py``: case,
+Unicode form, whitespace, invisible characters), so any spelling names the one end user.
 Operator actions are recorded with who did them (``--by``, default the OS user). With
 ``GOODSTANDING_REDIS_URL`` set, a ban, unban or reset is announced on the gateways' standing
 channel, so running gateways apply it at once; without Redis, within their cache's few seconds.
@@ -20,6 +22,7 @@ from typing import Any
 
 from goodstanding.commands import add_config, fail, print_json, settings_of
 from goodstanding.enforcement import Enforcer, StrikePolicy
+from goodstanding.identity import canonical_end_user, stored_end_user
 from goodstanding.settings import Settings
 from goodstanding.standing import Standing
 from goodstanding.stores import open_store
@@ -59,6 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "id", None) is not None:
+        # the gateway's own canonicalisation: `users ban " José Alice"` bans `josé alice`,
+        # whatever spelling the application sends
+        try:
+            args.id = canonical_end_user(args.id)
+        except ValueError as exc:
+            return fail(f"invalid end-user id: {exc}", 2)
+        if not args.id:
+            return fail("the end-user id is empty once canonicalised", 2)
     settings = settings_of(args)
     store = open_store(settings.storage.database_url)
     return asyncio.run(_run(args, store, settings))
@@ -214,12 +226,13 @@ async def _lookup(args: argparse.Namespace, store: Store, settings: Settings) ->
     identity = await store.lookup_identity(args.safety_identifier.strip())
     if identity is None:
         return fail("no end user is known under that safety identifier")
+    end_user = stored_end_user(identity.end_user)
     document = {"safety_identifier": identity.safety_identifier, "tenant": identity.tenant,
-                "end_user": identity.end_user, "first_seen": identity.first_seen}
+                "end_user": end_user, "first_seen": identity.first_seen}
     if args.json:
         print_json(document)
     else:
-        print(f"end user {identity.end_user!r} of tenant {identity.tenant!r}")
+        print(f"end user {end_user!r} of tenant {identity.tenant!r}")
     return 0
 
 

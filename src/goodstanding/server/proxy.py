@@ -61,12 +61,13 @@ class ProxyHandler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = request_id()
-        headers = header_dict(scope)
         method, path = scope["method"], scope["path"]
-        call = Call(rid, method, path, "unknown", headers, self.proxies.client_ip(scope, headers))
+        call = Call(rid, method, path, "unknown", {}, self.proxies.client_ip(scope, {}))
         base = {"x-request-id": rid}
         pipeline = self.gateway.pipeline
         try:
+            call.headers = headers = header_dict(scope)  # 400 when a value is not UTF-8
+            call.client_ip = self.proxies.client_ip(scope, headers)
             call.endpoint = endpoint_for(method, path, self.allowed)
             if scope.get("query_string"):
                 call.path = f"{path}?{scope['query_string'].decode('latin-1')}"

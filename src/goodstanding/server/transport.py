@@ -43,7 +43,24 @@ os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker gets its o
 
 
 def header_dict(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    """Names as Latin-1 (they are ASCII tokens), values as UTF-8 (SPEC §3: ``X-End-User:
+    José`` is ``José``, not ``JosÃ©``). A value that is not UTF-8 → 400 ``invalid_request``."""
+    try:
+        return {k.decode("latin-1"): v.decode() for k, v in scope["headers"]}
+    except UnicodeDecodeError:
+        raise _not_utf8(scope["headers"]) from None
+
+
+def _not_utf8(headers: list[tuple[bytes, bytes]]) -> InvalidRequest:
+    for name, value in headers:
+        try:
+            value.decode()
+        except UnicodeDecodeError:
+            # the param names the header, never echoes its value
+            return InvalidRequest(f"The value of the header {name.decode('latin-1')!r} is not "
+                                  "valid UTF-8.", param=name.decode("latin-1"),
+                                  reasons=("header_not_utf8",))
+    return InvalidRequest("A header value is not valid UTF-8.", reasons=("header_not_utf8",))
 
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:

@@ -42,10 +42,11 @@ class WebhookEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = request_id()
-        headers = header_dict(scope)
         call = Call(rid, scope["method"], PATH, "webhooks.openai", {},
-                    self.proxies.client_ip(scope, headers))
+                    self.proxies.client_ip(scope, {}))
         try:
+            headers = header_dict(scope)  # 400 when a value is not UTF-8
+            call.client_ip = self.proxies.client_ip(scope, headers)
             if scope["method"] != "POST":
                 raise NotFound(f"{scope['method']} is not supported on {PATH}.")
             body = await read_body(receive, headers, MAX_BODY_BYTES)

@@ -153,3 +153,19 @@ def test_responses_tool_result_round_trip(client) -> None:
     ])  # fmt: skip
     assert second.status == "completed"
     assert second.output_text == RESULT_PREFIX + "rainy"
+
+
+# --- a 429 that a retry gets past ------------------------------------------------------------
+
+
+def test_429_once_refuses_the_first_request_only(client, sim) -> None:
+    prompt = "[[fault:429-once:a1]] hello"
+    with pytest.raises(openai.RateLimitError) as caught:
+        chat(client, prompt, tools=[])
+    assert caught.value.response.headers["retry-after"] == "1"
+    assert chat(client, prompt, tools=[]).choices[0].finish_reason == "stop"
+    with pytest.raises(openai.RateLimitError):  # another id: refused once too
+        chat(client, "[[fault:429-once:b2]]", tools=[])
+    sim.reset()
+    with pytest.raises(openai.RateLimitError):  # a reset forgets what was answered
+        chat(client, prompt, tools=[])

@@ -35,7 +35,7 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
         gen = dataclasses.replace(gen, text=tools.result_text(result), truncated=False)
     tool = None if gen.fault in faults.ANSWER_FAULTS else tools.choose(
         body, newest, result is not None)
-    error = faults.error_reply(gen.fault, gen.model, sim.window)
+    error = faults.error_reply(gen.fault, gen.model, sim.window, sim.once)
     if error is not None:
         return error
     await faults.delay(gen.fault)

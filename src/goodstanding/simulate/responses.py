@@ -24,7 +24,7 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     gen = plan(body, texts, newest, ("max_output_tokens",))
     if result is not None and gen.directives.say is None:
         gen = dataclasses.replace(gen, text=tools.result_text(result), truncated=False)
-    error = faults.error_reply(gen.fault, gen.model, sim.window)
+    error = faults.error_reply(gen.fault, gen.model, sim.window, sim.once)
     if error is not None:
         return error
     await faults.delay(gen.fault)

@@ -104,6 +104,16 @@ def test_a_tool_result_is_answered_with_text(client) -> None:
     assert answer.choices[0].message.content == RESULT_PREFIX + "sunny, 21 C"
 
 
+def test_a_required_tool_is_called_again_after_a_result(client) -> None:
+    messages = [{"role": "user", "content": "hi [[tool:get_time]]"},
+                {"role": "tool", "tool_call_id": "call_1", "content": "noon"}]  # fmt: skip
+    again = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER, TIME],
+                                           tool_choice="required")  # fmt: skip
+    assert again.choices[0].message.tool_calls[0].function.name == "get_weather"
+    text = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER, TIME])
+    assert text.choices[0].message.content == RESULT_PREFIX + "noon"
+
+
 def test_faults_win_over_tools(client) -> None:
     answer = chat(client, "[[fault:content_filter]]", tool_choice="required")
     assert answer.choices[0].finish_reason == "content_filter"

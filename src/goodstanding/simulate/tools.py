@@ -4,8 +4,9 @@ A request with `tools` gets a function call instead of text when
 - `tool_choice` is `"required"` (the first tool) or names a function (that one), or
 - the newest user text asks for one: `[[tool:NAME]]`, `[[tool:NAME:{"arg": 1}]]`, or the
   tool's name written in the text (`use get_weather`),
-unless `tool_choice` is `"none"` or the conversation ends with a tool's result, which is
-answered with text that quotes the result (so a round trip can be checked end to end).
+unless `tool_choice` is `"none"`. A conversation that ends with a tool's result is answered
+with text that quotes the result (so a round trip can be checked end to end), unless
+`tool_choice` still requires a call (as OpenAI does).
 Arguments come from the directive, else from the tool's JSON schema (one example value per
 property: an enum's first value, "sim", 1, true, [] or {}).
 """
@@ -43,13 +44,13 @@ def choose(body: dict[str, Any], newest_user: str, ends_with_result: bool) -> To
     """The tool call this request gets, or None for a text answer."""
     tools = _functions(body.get("tools"))
     choice = body.get("tool_choice")
-    if not tools or choice == "none" or ends_with_result:
+    if not tools or choice == "none":
         return None
-    asked = _TOOL.search(newest_user) if "[[tool:" in newest_user else None
+    asked = None if ends_with_result or "[[tool:" not in newest_user else _TOOL.search(newest_user)
     name = _named(choice) or (asked.group(1) if asked else None)
     if name is None and choice == "required":
         name = next(iter(tools))
-    if name is None:
+    if name is None and not ends_with_result:
         name = next((t for t in tools if t in newest_user), None)
     if name not in tools:
         return None

@@ -22,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--upstream", metavar="NAME", help="named upstream key (upstream.keys)")
     create.add_argument("--tier", choices=("anonymous", "verified", "kyc"), default="anonymous",
                         help="trust tier of this key's end users")
+    create.add_argument("--origin", action="append", default=[], metavar="ORIGIN",
+                        help="limit the key to this browser origin (repeatable), e.g. "
+                             "https://app.example.com; other origins get 403")
+    create.add_argument("--model", action="append", default=[], metavar="MODEL",
+                        help="limit the key to this model (repeatable); others get 403")
     listing = sub.add_parser("list", help="list keys (never their secrets)")
     revoke = sub.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("id")
@@ -51,7 +56,7 @@ async def _create(args: argparse.Namespace, store: Store) -> int:
     try:
         key, token = await keys.create_key(
             store, args.name, rpm=args.rpm, tpm=args.tpm, upstream=args.upstream,
-            trust_tier=args.tier)
+            trust_tier=args.tier, origins=tuple(args.origin), models=tuple(args.model))
     except ValueError as exc:
         return fail(str(exc), 2)
     if args.json:

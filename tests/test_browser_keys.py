@@ -143,6 +143,12 @@ def test_answers_to_other_origins_carry_none(cors_gw, sim) -> None:
     assert "access-control-allow-origin" not in raw.headers
 
 
+def test_a_star_allows_every_origin(start_gateway) -> None:
+    gw = start_gateway(GOODSTANDING_SERVER__CORS_ORIGINS="*")
+    answer = preflight(gw, OTHER)
+    assert answer.status_code == 204 and answer.headers["access-control-allow-origin"] == OTHER
+
+
 def test_without_cors_origins_there_is_no_cors(gw) -> None:
     answer = preflight(gw, APP)
     assert answer.status_code == 404 and "access-control-allow-origin" not in answer.headers

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test services bench train lint clean
+.PHONY: run test services clients browser bench train lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,28 @@ run: $(VENV)/.stamp-run
 services:
 	bash scripts/services.sh
 
-test: $(VENV)/.stamp-dev services
+test: $(VENV)/.stamp-dev services clients browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The client compatibility suite's JavaScript clients (tests/clients): pinned by the lock file,
+# installed once with `npm ci` (again only when the lock file changes). Without npm this is
+# left to the tests, which skip the JS clients (and fail under CI=true).
+NODE_CLIENTS := tests/clients/node
+clients: $(NODE_CLIENTS)/node_modules/.package-lock.json
+
+$(NODE_CLIENTS)/node_modules/.package-lock.json: $(NODE_CLIENTS)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; \
+	else echo "npm not found: the JavaScript client tests will be skipped (failed under CI=true)"; fi
+
+# Headless Chromium for the browser test (Debian's package), installed only when missing and
+# only where apt-get can (as root); otherwise the browser test skips (fails under CI=true).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			(apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null; \
+		else echo "chromium not installed: the browser test will be skipped (failed under CI=true)"; fi; \
+	fi
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python bench/run.py

@@ -33,6 +33,10 @@ class VirtualKey:
     # per-key overrides of `limits` / `moderation` / `strikes`, validated like the settings file
     policy: dict[str, Any] = field(default_factory=dict)
     trust_tier: str = "anonymous"
+    # a publishable (browser) key's limits: the `Origin`s and models it may be used from/with;
+    # empty = any
+    origins: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
 
     def usable(self, now: float) -> bool:
         if self.revoked_at is not None and self.revoked_at <= now:

@@ -16,7 +16,9 @@
         │   ├── PromptTooLong         400 prompt_too_long
         │   ├── EndUserSuspended      403 end_user_suspended (retry-after)
         │   ├── EndUserBanned         403 end_user_banned
-        │   └── UnsupportedCountry    403 unsupported_country
+        │   ├── UnsupportedCountry    403 unsupported_country
+        │   ├── OriginNotAllowed      403 origin_not_allowed  (a key limited to browser origins)
+        │   └── ModelNotAllowed       403 model_not_allowed   (a key limited to models)
         ├── RateLimitExceeded         429 rate_limit_exceeded (retry-after; the SDK backs off)
         ├── ModerationUnavailable     503 moderation_unavailable
         ├── UpstreamUnavailable       502 upstream_unavailable
@@ -135,6 +137,14 @@ class EndUserBanned(PolicyRefusal):
 
 class UnsupportedCountry(PolicyRefusal):
     status, type, code = 403, "permission_error", "unsupported_country"
+
+
+class OriginNotAllowed(PolicyRefusal):
+    status, type, code = 403, "permission_error", "origin_not_allowed"
+
+
+class ModelNotAllowed(PolicyRefusal):
+    status, type, code = 403, "permission_error", "model_not_allowed"
 
 
 class RateLimitExceeded(GatewayError):

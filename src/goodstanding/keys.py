@@ -25,6 +25,7 @@ PREFIX = "gsk-"
 CACHE_SECONDS = 2.0
 _FORMAT = re.compile(r"^gsk-([a-z0-9]{12})-([A-Za-z0-9_-]{43})$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_ORIGIN = re.compile(r"^https?://[a-z0-9.\-\[\]:]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,15 @@ def split_token(token: str) -> tuple[str, str] | None:
 
 def valid_tenant(name: str) -> bool:
     return bool(_TENANT.match(name))
+
+
+def normalize_origin(value: str) -> str:
+    """`https://App.example.com/` → `https://app.example.com`: what browsers send as `Origin`."""
+    origin = value.strip().lower().rstrip("/")
+    if not _ORIGIN.match(origin):
+        raise ValueError(f"not an origin: {value!r} (use scheme://host[:port], e.g. "
+                         "https://app.example.com)")
+    return origin
 
 
 def matches(key: VirtualKey, secret: str) -> bool:
@@ -99,9 +109,16 @@ async def create_key(
     tenant: str | None = None,
     trust_tier: str = "anonymous",
     policy: dict[str, Any] | None = None,
+    origins: tuple[str, ...] = (),
+    models: tuple[str, ...] = (),
 ) -> tuple[VirtualKey, str]:
-    """Make and store a key; return it with the full token, which is never stored."""
+    """Make and store a key; return it with the full token, which is never stored.
+
+    `origins` and `models` limit the key (a publishable browser key): requests from another
+    `Origin` or for another model are refused with 403. Empty = any."""
     tenant = tenant or name
+    origins = tuple(dict.fromkeys(normalize_origin(o) for o in origins))
+    models = tuple(dict.fromkeys(m.strip() for m in models if m.strip()))
     if not valid_tenant(tenant):
         raise ValueError(
             "a key name must be 1–64 letters, digits, '.', '_', ':' or '-' (it names the tenant)"
@@ -110,7 +127,7 @@ async def create_key(
     key = VirtualKey(
         id=made.id, name=name, tenant=tenant, secret_hash=hash_secret(made.secret),
         created_at=time.time(), rpm=rpm, tpm=tpm, upstream=upstream,
-        policy=policy or {}, trust_tier=trust_tier,
+        policy=policy or {}, trust_tier=trust_tier, origins=origins, models=models,
     )
     await store.add_key(key)
     return key, made.token
@@ -127,7 +144,7 @@ async def rotate_key(store: KeyStore, key_id: str, grace: float) -> tuple[Virtua
         return None
     new = await create_key(
         store, old.name, rpm=old.rpm, tpm=old.tpm, upstream=old.upstream, tenant=old.tenant,
-        trust_tier=old.trust_tier, policy=old.policy,
+        trust_tier=old.trust_tier, policy=old.policy, origins=old.origins, models=old.models,
     )
     await store.update_key(key_id, expires_at=time.time() + grace)
     return new
@@ -143,6 +160,7 @@ def describe(key: VirtualKey) -> dict[str, Any]:
         "expires_at": key.expires_at, "rpm": key.rpm, "tpm": key.tpm,
         "upstream": key.upstream, "trust_tier": key.trust_tier,
         "end_user_ip": may_set_end_user_ip(key),
+        "origins": list(key.origins), "models": list(key.models),
     }
 
 

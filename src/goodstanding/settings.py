@@ -73,13 +73,23 @@ class StorageSettings(_Model):
 class ServerSettings(_Model):
     trusted_proxies: tuple[str, ...] = ()
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # browser origins allowed to call the gateway (CORS), e.g. https://app.example.com, or "*";
+    # none by default: no CORS headers, preflights are not answered
+    cors_origins: tuple[str, ...] = ()
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from goodstanding.keys import normalize_origin
+
+        return tuple(o if o == "*" else normalize_origin(o) for o in value)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -13,6 +13,7 @@ from goodstanding.checks.auth import AuthCheck
 from goodstanding.checks.detectors import DetectorsCheck, DetectorsOutputCheck
 from goodstanding.checks.geo import GeoCheck
 from goodstanding.checks.identity import IdentityCheck
+from goodstanding.checks.key_scope import KeyScopeCheck
 from goodstanding.checks.limits import LimitsCheck
 from goodstanding.checks.moderation import moderation_checks
 from goodstanding.checks.request import RequestCheck
@@ -21,6 +22,7 @@ from goodstanding.checks.strikes import StrikeFinisher
 from goodstanding.checks.upstream_policy import UpstreamPolicy
 from goodstanding.enforcement import Enforcer
 from goodstanding.keys import KeyCache
+from goodstanding.models import ModelListing
 from goodstanding.pipeline import Check, Finisher, OutputCheck, Pipeline
 from goodstanding.stores.counters import open_counters
 
@@ -43,6 +45,7 @@ def build_pipeline(
     checks: list[Check] = [
         AuthCheck(store, KeyCache()),
         RequestCheck(settings.upstream.models),
+        KeyScopeCheck(),  # a browser key's origins and models
         IdentityCheck(secret, audit, settings.identity.require_end_user),
         StandingCheck(enforcer),  # suspended and banned end users cost nothing further
     ]
@@ -76,7 +79,7 @@ def build_pipeline(
         checks=tuple(checks),
         output_checks=tuple(output_checks),
         finishers=tuple(finishers),
-        upstream=upstream,
+        upstream=ModelListing(upstream, settings.upstream.models),  # lists what a key may use
         audit=audit,
         window_chars=moderation.window_chars,
         window_overlap=moderation.window_overlap,

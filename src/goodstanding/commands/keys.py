@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="may the key holder name the end user's IP (X-End-User-IP or "
                              "end_user_ip)? Yes for a backend's key (default); "
                              "--no-end-user-ip for a key that browsers or apps hold")
+    create.add_argument("--origin", action="append", default=[], metavar="ORIGIN",
+                        help="limit the key to this browser origin (repeatable), e.g. "
+                             "https://app.example.com; other origins get 403")
+    create.add_argument("--model", action="append", default=[], metavar="MODEL",
+                        help="limit the key to this model (repeatable); others get 403")
     listing = sub.add_parser("list", help="list keys (never their secrets)")
     revoke = sub.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("id")
@@ -55,7 +60,8 @@ async def _create(args: argparse.Namespace, store: Store) -> int:
     try:
         key, token = await keys.create_key(
             store, args.name, rpm=args.rpm, tpm=args.tpm, upstream=args.upstream,
-            trust_tier=args.tier, policy=None if args.end_user_ip else {"end_user_ip": False})
+            trust_tier=args.tier, origins=tuple(args.origin), models=tuple(args.model),
+            policy=None if args.end_user_ip else {"end_user_ip": False})
     except ValueError as exc:
         return fail(str(exc), 2)
     if args.json:

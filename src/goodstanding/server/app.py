@@ -102,7 +102,13 @@ class GatewayApp:
 
 
 def create_app(gateway: Gateway) -> GatewayApp:
-    return GatewayApp(gateway)
+    app = GatewayApp(gateway)
+    origins = gateway.settings.server.cors_origins
+    if origins:  # browsers calling the gateway directly; no wrapper (no cost) otherwise
+        from goodstanding.server.cors import Cors
+
+        return Cors(app, origins)  # type: ignore[return-value]
+    return app
 
 
 def app_from_env() -> GatewayApp:

@@ -93,6 +93,7 @@ class SimulatedUpstream:
         self.api_keys: dict[str, dict[str, Any]] = {}  # minted through the Admin API, by id
         self.deleted_keys: list[str] = []
         self.cases: dict[str, dict[str, Any]] = {}
+        self.once: set[str] = set()  # `429-once:ID` faults already answered
         self.window = Window(requests_per_min=5000, tokens_per_min=2_000_000)
         self.moderation_window = Window(requests_per_min=500, tokens_per_min=10_000)
 
@@ -100,7 +101,7 @@ class SimulatedUpstream:
         """Forget everything seen and restore the default configuration."""
         self.config = SimConfig()
         for store in (self.calls, self.streams, self.requests, self.moderation_inputs, self.api_keys,
-                      self.deleted_keys, self.cases):  # fmt: skip
+                      self.deleted_keys, self.cases, self.once):  # fmt: skip
             store.clear()
         self.window.reset()
         self.moderation_window.reset()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from . import directives, faults
+from . import directives, faults, tools
 from .generation import (
     FINGERPRINT,
     Generation,
@@ -28,8 +29,13 @@ _TEXT_PARTS = ("text",)
 
 async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     body = require_object(req.body, "model", "messages")
-    gen = plan(body, *_read(body["messages"]), ("max_completion_tokens", "max_tokens"))
-    error = faults.error_reply(gen.fault, gen.model, sim.window)
+    texts, newest, result = _read(body["messages"])
+    gen = plan(body, texts, newest, ("max_completion_tokens", "max_tokens"))
+    if result is not None and gen.directives.say is None:
+        gen = dataclasses.replace(gen, text=tools.result_text(result), truncated=False)
+    tool = None if gen.fault in faults.ANSWER_FAULTS else tools.choose(
+        body, newest, result is not None)
+    error = faults.error_reply(gen.fault, gen.model, sim.window, sim.once)
     if error is not None:
         return error
     await faults.delay(gen.fault)
@@ -39,12 +45,13 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
         return _disconnect(gen, cid, body, sim, headers)
     if body.get("stream"):
         delay = chunk_delay(gen, sim.config.chunk_delay)
-        return StreamReply(paced(_chunks(gen, cid, body), delay), headers)
-    return Reply(200, _completion(gen, cid), headers)
+        return StreamReply(paced(_chunks(gen, cid, body, tool), delay), headers)
+    return Reply(200, _completion(gen, cid, tool), headers)
 
 
-def _read(messages: Any) -> tuple[list[str], str]:
-    """Every message text (for the prompt token count) and the newest user text."""
+def _read(messages: Any) -> tuple[list[str], str, Any]:
+    """Every message text (for the prompt token count), the newest user text, and the tool
+    result that ends the conversation (None when it does not end with one)."""
     if not isinstance(messages, list):
         raise BadRequest("'messages' must be an array.", param="messages")
     texts: list[str] = []
@@ -56,7 +63,9 @@ def _read(messages: Any) -> tuple[list[str], str]:
         texts.extend(parts)
         if m.get("role") == "user":
             newest = "\n".join(parts)
-    return texts, newest
+    last = messages[-1] if messages else {}
+    result = (last.get("content") or "") if last.get("role") == "tool" else None
+    return texts, newest, result
 
 
 def _outcome(gen: Generation) -> tuple[str | None, str | None, str]:
@@ -84,7 +93,12 @@ def _usage(gen: Generation, text: str | None) -> dict[str, Any]:
     }
 
 
-def _completion(gen: Generation, cid: str) -> dict[str, Any]:
+def _tool_call(tool: tools.ToolCall) -> dict[str, Any]:
+    return {"id": tool.call_id, "type": "function",
+            "function": {"name": tool.name, "arguments": tool.arguments}}  # fmt: skip
+
+
+def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None) -> dict[str, Any]:
     content, refusal, finish = _outcome(gen)
     message: dict[str, Any] = {
         "role": "assistant",
@@ -92,6 +106,9 @@ def _completion(gen: Generation, cid: str) -> dict[str, Any]:
         "refusal": refusal,
         "annotations": [],
     }
+    if tool is not None:
+        content, finish = tool.arguments, "tool_calls"  # content: for the usage count
+        message.update(content=None, tool_calls=[_tool_call(tool)])
     return {
         "id": cid,
         "object": "chat.completion",
@@ -104,7 +121,9 @@ def _completion(gen: Generation, cid: str) -> dict[str, Any]:
     }
 
 
-def _chunks(gen: Generation, cid: str, body: dict[str, Any]) -> Iterator[bytes]:
+def _chunks(
+    gen: Generation, cid: str, body: dict[str, Any], tool: tools.ToolCall | None = None
+) -> Iterator[bytes]:
     options = body.get("stream_options") or {}
     include_usage = bool(options.get("include_usage"))
     base = {
@@ -125,14 +144,27 @@ def _chunks(gen: Generation, cid: str, body: dict[str, Any]) -> Iterator[bytes]:
         return sse({**base, "choices": [choice]})
 
     content, refusal, finish = _outcome(gen)
-    yield chunk({"role": "assistant", "content": "", "refusal": None})
-    key = "refusal" if refusal is not None else "content"
-    for piece in directives.pieces(content or refusal or ""):
-        yield chunk({key: piece})
+    if tool is not None:
+        content, finish = tool.arguments, "tool_calls"
+        yield from _tool_chunks(chunk, tool)
+    else:
+        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        key = "refusal" if refusal is not None else "content"
+        for piece in directives.pieces(content or refusal or ""):
+            yield chunk({key: piece})
     yield chunk({}, finish)
     if include_usage:
         yield sse({**base, "choices": [], "usage": _usage(gen, content or refusal)})
     yield SSE_DONE
+
+
+def _tool_chunks(chunk: Any, tool: tools.ToolCall) -> Iterator[bytes]:
+    """OpenAI's shape: id and name first with empty arguments, then argument deltas."""
+    first = {"index": 0, "id": tool.call_id, "type": "function",
+             "function": {"name": tool.name, "arguments": ""}}  # fmt: skip
+    yield chunk({"role": "assistant", "content": None, "tool_calls": [first], "refusal": None})
+    for piece in tool.argument_pieces():
+        yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
 
 
 def _disconnect(

@@ -2,7 +2,8 @@
 
 Error faults answer at once with OpenAI's envelope and status. The others change the answer
 itself and are handled by the chat and responses modules: `slow:MS` (sleep, then answer),
-`content_filter`, `refusal` and `disconnect`.
+`content_filter`, `refusal` and `disconnect`. `429-once:ID` answers 429 (with `retry-after:
+1`) to the first request carrying that ID and normally afterwards: what a client's retry needs.
 """
 
 from __future__ import annotations
@@ -31,10 +32,19 @@ _BIO = (
 )
 
 
-def error_reply(fault: str | None, model: str, window: Window) -> Reply | None:
-    """The error this fault answers with, or None when the fault is not an error fault."""
+def error_reply(
+    fault: str | None, model: str, window: Window, seen: set[str] | None = None
+) -> Reply | None:
+    """The error this fault answers with, or None when the fault is not an error fault.
+
+    `seen` holds the `429-once:` ids already answered with a 429 (the simulator's state)."""
     if fault is None or fault in ANSWER_FAULTS or fault.startswith("slow:"):
         return None
+    if fault.startswith("429-once:"):
+        if seen is None or fault in seen:
+            return None
+        seen.add(fault)
+        fault = "429"
     if fault == "429":
         return envelope(
             429,
@@ -76,8 +86,8 @@ def _policy(fault: str) -> Reply:
         )
     return envelope(
         400,
-        f"Unknown simulated fault {fault!r}; use 429, 500, 503, slow:MS, invalid_prompt, "
-        "cyber_policy, bio_policy, moderation_blocked, content_filter, refusal or disconnect.",
+        f"Unknown simulated fault {fault!r}; use 429, 429-once:ID, 500, 503, slow:MS, "
+        "invalid_prompt, cyber_policy, bio_policy, moderation_blocked, content_filter, refusal or disconnect.",
         code="unknown_fault",
     )
 

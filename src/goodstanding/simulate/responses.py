@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from . import directives, faults
+from . import directives, faults, tools
 from .generation import Generation, chunk_delay, new_id, paced, part_texts, plan, require_object
 from .http import BadRequest, Reply, Request, StreamReply, sse
 
@@ -19,13 +20,18 @@ _TEXT_PARTS = ("input_text", "output_text", "text")
 
 async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     body = require_object(req.body, "model")
-    gen = plan(body, *_read(body), ("max_output_tokens",))
-    error = faults.error_reply(gen.fault, gen.model, sim.window)
+    texts, newest, result = _read(body)
+    gen = plan(body, texts, newest, ("max_output_tokens",))
+    if result is not None and gen.directives.say is None:
+        gen = dataclasses.replace(gen, text=tools.result_text(result), truncated=False)
+    error = faults.error_reply(gen.fault, gen.model, sim.window, sim.once)
     if error is not None:
         return error
     await faults.delay(gen.fault)
     headers = sim.window.take(gen.prompt_tokens + gen.completion_tokens)
-    answer = _Answer(gen, body)
+    tool = None if gen.fault in faults.ANSWER_FAULTS else tools.choose(
+        body, newest, result is not None)
+    answer = _Answer(gen, body, tool)
     if gen.fault == "disconnect":
         return _disconnect(answer, body, sim, headers)
     if body.get("stream"):
@@ -34,12 +40,13 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     return Reply(200, answer.response(answer.final_status, answer.final_item()), headers)
 
 
-def _read(body: dict[str, Any]) -> tuple[list[str], str]:
-    """Every input text (for the prompt token count) and the newest user text."""
+def _read(body: dict[str, Any]) -> tuple[list[str], str, Any]:
+    """Every input text (for the prompt token count), the newest user text, and the tool
+    result that ends the input (None when it does not end with one)."""
     texts = [body["instructions"]] if isinstance(body.get("instructions"), str) else []
     items = body.get("input")
     if isinstance(items, str):
-        return texts + [items], items
+        return texts + [items], items, None
     if items is not None and not isinstance(items, list):
         raise BadRequest("'input' must be a string or an array.", param="input")
     newest = ""
@@ -52,19 +59,25 @@ def _read(body: dict[str, Any]) -> tuple[list[str], str]:
         texts.extend(parts)
         if item.get("role") == "user":
             newest = "\n".join(parts)
-    return texts, newest
+    last = items[-1] if items else {}
+    result = last.get("output", "") if last.get("type") == "function_call_output" else None
+    return texts, newest, result
 
 
 class _Answer:
     """One response's ids and text, and the objects that describe it at each stage."""
 
-    def __init__(self, gen: Generation, body: dict[str, Any]) -> None:
-        self.gen, self.body = gen, body
-        self.rid, self.mid = new_id("resp_"), new_id("msg_")
+    def __init__(self, gen: Generation, body: dict[str, Any],
+                 tool: tools.ToolCall | None = None) -> None:
+        self.gen, self.body, self.tool = gen, body, tool
+        self.rid = new_id("resp_")
+        self.mid = new_id("fc_" if tool else "msg_")
         self.refused = gen.fault == "refusal"
         self.filtered = gen.fault == "content_filter"
         self.text = faults.REFUSAL if self.refused else "" if self.filtered else gen.text
-        self.incomplete = self.filtered or gen.truncated
+        if tool is not None:
+            self.text = tool.arguments  # what the usage counts
+        self.incomplete = tool is None and (self.filtered or gen.truncated)
         self.final_status = "incomplete" if self.incomplete else "completed"
 
     def part(self, text: str) -> dict[str, Any]:
@@ -76,7 +89,14 @@ class _Answer:
         return {"id": self.mid, "type": "message", "status": status, "role": "assistant",
                 "content": content}  # fmt: skip
 
+    def call_item(self, status: str, arguments: str) -> dict[str, Any]:
+        assert self.tool is not None
+        return {"id": self.mid, "type": "function_call", "status": status,
+                "arguments": arguments, "call_id": self.tool.call_id, "name": self.tool.name}
+
     def final_item(self) -> dict[str, Any]:
+        if self.tool is not None:
+            return self.call_item("completed", self.tool.arguments)
         content = [] if self.filtered else [self.part(self.text)]
         return self.item(self.final_status, content)
 
@@ -104,7 +124,8 @@ class _Answer:
             "reasoning": {"effort": None, "summary": None},
             "safety_identifier": b.get("safety_identifier"), "service_tier": "default",
             "store": b.get("store", True), "temperature": 1.0,
-            "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [],
+            "text": {"format": {"type": "text"}}, "tool_choice": b.get("tool_choice", "auto"),
+            "tools": b.get("tools") or [],
             "top_p": 1.0, "truncation": "disabled", "usage": self.usage() if done else None,
             "user": None, "metadata": b.get("metadata") or {},
         }  # fmt: skip
@@ -120,6 +141,9 @@ def _events(a: _Answer) -> Iterator[bytes]:
     where = {"item_id": a.mid, "output_index": 0, "content_index": 0}
     yield event("response.created", response=a.response("in_progress", None))
     yield event("response.in_progress", response=a.response("in_progress", None))
+    if a.tool is not None:
+        yield from _call_events(a, event)
+        return
     yield event("response.output_item.added", output_index=0, item=a.item("in_progress", []))
     if not a.filtered:
         yield event("response.content_part.added", **where, part=a.part(""))
@@ -128,6 +152,19 @@ def _events(a: _Answer) -> Iterator[bytes]:
     yield event("response.output_item.done", output_index=0, item=a.final_item())
     kind = "response.incomplete" if a.incomplete else "response.completed"
     yield event(kind, response=a.response(a.final_status, a.final_item()))
+
+
+def _call_events(a: _Answer, event: Any) -> Iterator[bytes]:
+    """A function call: the item, argument deltas, the whole arguments, the item done."""
+    assert a.tool is not None
+    yield event("response.output_item.added", output_index=0, item=a.call_item("in_progress", ""))
+    where = {"item_id": a.mid, "output_index": 0}
+    for piece in a.tool.argument_pieces():
+        yield event("response.function_call_arguments.delta", **where, delta=piece)
+    yield event("response.function_call_arguments.done", **where, name=a.tool.name,
+                arguments=a.tool.arguments)  # fmt: skip
+    yield event("response.output_item.done", output_index=0, item=a.final_item())
+    yield event("response.completed", response=a.response("completed", a.final_item()))
 
 
 def _deltas(a: _Answer, event: Any, where: dict[str, Any]) -> Iterator[bytes]:

@@ -21,6 +21,9 @@ keys = sa.Table(
     sa.Column("upstream", sa.String(64)),
     sa.Column("policy", sa.JSON, nullable=False, default=dict),
     sa.Column("trust_tier", sa.String(16), nullable=False, default="anonymous"),
+    # browser origins and models the key is limited to (migration 0006); empty = any
+    sa.Column("origins", sa.JSON),
+    sa.Column("models", sa.JSON),
 )
 
 identities = sa.Table(

@@ -61,6 +61,8 @@ def _engine(url: str, pool_size: int) -> AsyncEngine:
 def _key(row: Any) -> VirtualKey:
     data = dict(row._mapping)
     data["policy"] = data.get("policy") or {}
+    data["origins"] = tuple(data.get("origins") or ())
+    data["models"] = tuple(data.get("models") or ())
     return VirtualKey(**data)
 
 

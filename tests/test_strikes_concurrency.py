@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import openai
 import pytest
 
 from goodstanding.enforcement import Enforcer, StrikePolicy
@@ -28,6 +31,11 @@ WARNINGS_ONLY = StrikePolicy(warn_at=1, suspend_at=1000, suspend_for=3600.0, ban
                              window=86400.0)
 LADDER = ["warn", "warn", "suspend", "suspend", "ban"]  # what strikes 1..5 do, one at a time
 ROUNDS, BURST = 20, 20
+MODEL = "gpt-4o-mini"
+HELLO: Any = [{"role": "user", "content": "hello there"}]
+# a burst of 20 from one end user must meet the strikes, not the rate limits
+UNLIMITED = {"GOODSTANDING_LIMITS__IP__RPM": "100000", "GOODSTANDING_LIMITS__END_USER__RPM": "1000",
+             "GOODSTANDING_LIMITS__END_USER__TPM": "10000000"}
 
 
 @pytest.fixture
@@ -62,10 +70,10 @@ async def sequential(enforcer: Enforcer, user: str, n: int) -> list[str | None]:
             for i in range(n)]
 
 
-async def history(store: Any, user: str) -> tuple[str, list[str], int]:
-    standing = await store.get_standing("app", user)
-    actions = [a.action for a in await store.actions_of("app", user)]
-    return standing.status, actions, len(await store.strikes_of("app", user))
+async def history(store: Any, user: str, tenant: str = "app") -> tuple[str, list[str], int]:
+    standing = await store.get_standing(tenant, user)
+    actions = [a.action for a in await store.actions_of(tenant, user)]
+    return standing.status, actions, len(await store.strikes_of(tenant, user))
 
 
 @pytest.mark.parametrize(("n", "rounds"), [(3, 5), (4, 5), (5, 5), (BURST, ROUNDS)])
@@ -167,8 +175,6 @@ async def test_a_ban_during_a_slow_standing_read_is_enforced_at_once():
 
 @pytest.mark.redis
 async def test_an_invalidation_from_another_process_during_a_read_is_not_undone():
-    import secrets
-
     from goodstanding.stores.standing_redis import RedisStandingCache
     from tests.services import redis_url
 
@@ -188,3 +194,79 @@ async def test_an_invalidation_from_another_process_during_a_read_is_not_undone(
     finally:
         await a.close()
         await b.close()
+
+
+# --- through real gateways: 20 abusive calls at once, then a benign one ----------------------
+
+
+def abusive_burst(send: Any, n: int = BURST) -> list[Any]:
+    """n calls at once, each held in moderation (the simulator's "slow" mode) so that every
+    one of them is past the standing check before the first strike is recorded."""
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(send, range(n)))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    from tests.services import postgres_database
+
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.mark.postgres
+def test_twenty_concurrent_abusive_calls_ban_and_the_next_call_is_refused(pg_url, start_gateway,
+                                                                           sim):
+    gw = start_gateway(GOODSTANDING_DATABASE_URL=pg_url, **UNLIMITED)
+    client = gw.client()
+    for r in range(3):
+        user = f"mallory-{r}"
+        sim.config.moderation, sim.config.slow_moderation_s = "slow", 0.3
+
+        def abusive(i: int, user: str = user) -> str | None:
+            with pytest.raises(openai.BadRequestError) as caught:
+                client.chat.completions.create(model=MODEL, safety_identifier=user, messages=[
+                    {"role": "user", "content": f"[[flag:violence]] {user} {i}"}])
+            return caught.value.code
+
+        assert abusive_burst(abusive) == ["content_policy_violation"] * BURST
+        sim.config.moderation = "ok"
+        sent = sim.calls["/v1/chat/completions"]
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            client.chat.completions.create(model=MODEL, messages=HELLO, safety_identifier=user)
+        assert caught.value.code == "end_user_banned", f"round {r}"
+        assert sim.calls["/v1/chat/completions"] == sent == 0
+        strikes = gw.store_call("strikes_of", "test-app", user)
+        actions = gw.store_call("actions_of", "test-app", user)
+        assert len(strikes) == BURST and [a.action for a in actions] == LADDER, f"round {r}"
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.timeout(120)
+def test_concurrent_strikes_through_two_processes_end_banned(pg_url, sim):
+    from tests.scale_helpers import chat, env_for, gateway_process, make_key, migrate
+    from tests.services import redis_url
+
+    env = env_for(pg_url, redis_url(), sim.url, secrets.token_hex(16), **UNLIMITED)
+    assert migrate(env).returncode == 0
+    token, user = make_key(pg_url), "mallory-" + secrets.token_hex(4)
+    with gateway_process(env) as a, gateway_process(env) as b:
+        assert chat(a, token, user).status == 200 and chat(b, token, user).status == 200
+        sim.config.moderation, sim.config.slow_moderation_s = "slow", 0.3
+        answers = abusive_burst(lambda i: chat((a, b)[i % 2], token, user,
+                                               f"[[flag:violence]] {user} {i}"))
+        assert {answer.code for answer in answers} == {"content_policy_violation"}
+        sim.config.moderation = "ok"
+        for url in (a, b):  # both processes refuse the end user at once, not after their TTL
+            assert chat(url, token, user).code == "end_user_banned"
+    assert asyncio.run(_history(pg_url, user)) == ("banned", LADDER, BURST)
+
+
+async def _history(url: str, user: str) -> tuple[str, list[str], int]:
+    opened = open_store(url)
+    try:
+        [standing] = [s for s in await opened.list_standings() if s.end_user == user]
+        return (standing.status, *(await history(opened, user, standing.tenant))[1:])
+    finally:
+        await opened.close()

@@ -174,8 +174,10 @@ class SqlEndUsers:
 
     async def actions_of(self, tenant: str, end_user: str) -> list[Action]:
         table = schema.enforcement_actions
+        # in the order they were taken (under the end user's lock), not by their strikes' times:
+        # a strike that happened earlier may be decided later
         query = (table.select().where(table.c.tenant == tenant, table.c.end_user == end_user)
-                 .order_by(table.c.ts, table.c.id))
+                 .order_by(table.c.id))
         async with self.engine.connect() as conn:
             return [_action(row) for row in await conn.execute(query)]
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from goodstanding.standing import Action, Standing, Strike
+from goodstanding.standing import Action, Change, Standing, Strike
 
 
 def strike(ts: float, user: str = "alice", tenant: str = "app") -> Strike:
     return Strike(tenant, user, ts, "upstream_invalid_prompt", ("invalid_prompt", "x"),
                   "request", f"req_{ts}")
+
+
+async def add_strike(store, s: Strike, window: float = 1e9) -> int:
+    """Store a strike that changes nothing; how many strikes count within the window."""
+    return (await store.change_standing(s.tenant, s.end_user, lambda _, __: None, s,
+                                        window)).count
 
 
 async def test_unknown_end_user_has_no_standing(store):
@@ -16,16 +22,39 @@ async def test_unknown_end_user_has_no_standing(store):
     assert await store.actions_of("app", "nobody") == []
 
 
-async def test_add_strike_counts_only_since(store):
-    assert await store.add_strike(strike(10.0), since=0.0) == 1
-    assert await store.add_strike(strike(20.0), since=0.0) == 2
-    assert await store.add_strike(strike(30.0), since=15.0) == 2  # the strike at 10 aged out
-    assert await store.add_strike(strike(40.0, user="bob"), since=0.0) == 1
+async def test_a_strike_counts_those_within_the_window(store):
+    assert await add_strike(store, strike(10.0)) == 1
+    assert await add_strike(store, strike(20.0)) == 2
+    assert await add_strike(store, strike(30.0), window=15.0) == 2  # the one at 10 aged out
+    assert await add_strike(store, strike(40.0, user="bob")) == 1
+
+
+async def test_a_strike_counts_none_before_the_standing_was_forgiven(store):
+    await add_strike(store, strike(10.0))
+    await store.set_standing(Standing("app", "alice", "active", None, None, 20.0, 20.0),
+                             Action("app", "alice", 20.0, "unban", "cli:ops"))
+    assert await add_strike(store, strike(30.0)) == 1
+
+
+async def test_change_standing_decides_from_the_stored_standing_and_count(store):
+    seen = []
+
+    def decide(current, count):
+        seen.append((current, count))
+        return Change(Standing("app", "alice", "banned", None, "why", 5.0),
+                      Action("app", "alice", 5.0, "ban", "test", "why"))
+
+    first = await store.change_standing("app", "alice", decide, strike(5.0), 100.0)
+    assert first.before is None and first.count == 1 and first.after.status == "banned"
+    second = await store.change_standing("app", "alice", lambda _, __: None)
+    assert second.count == 0 and second.change is None and second.after == first.after
+    assert seen == [(None, 1)]
+    assert [a.action for a in await store.actions_of("app", "alice")] == ["ban"]
 
 
 async def test_strikes_keep_reasons_and_categories_in_order(store):
-    await store.add_strike(strike(2.0), since=0.0)
-    await store.add_strike(strike(1.0), since=0.0)
+    await add_strike(store, strike(2.0))
+    await add_strike(store, strike(1.0))
     history = await store.strikes_of("app", "alice")
     assert [s.ts for s in history] == [1.0, 2.0]
     assert history[0] == strike(1.0)
@@ -59,9 +88,9 @@ async def test_list_standings_filters_by_tenant_and_status(store):
 
 
 async def test_clear_strikes_is_per_end_user(store):
-    await store.add_strike(strike(1.0), since=0.0)
-    await store.add_strike(strike(2.0), since=0.0)
-    await store.add_strike(strike(3.0, user="bob"), since=0.0)
+    await add_strike(store, strike(1.0))
+    await add_strike(store, strike(2.0))
+    await add_strike(store, strike(3.0, user="bob"))
     assert await store.clear_strikes("app", "alice") == 2
     assert await store.strikes_of("app", "alice") == []
     assert len(await store.strikes_of("app", "bob")) == 1

@@ -8,6 +8,11 @@ Counting: strikes at or after ``max(now - window, forgiven_at)`` count. Old stri
 of the window; an unban or reset forgives the strikes before it (without that, the next
 single strike after an unban would ban again at once). Thresholds only escalate: a strike
 never turns a ban into a suspension or shortens a running suspension.
+
+Every change is decided inside ``EndUserStore.change_standing``, under the end user's lock,
+from the standing and strike count as they are then (never from an earlier read): N
+concurrent strikes, in any number of processes, leave exactly what N sequential strikes
+leave, and only an operator (unban, reset) ever lowers a standing.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from goodstanding.settings import StrikeSettings, parse_duration
 from goodstanding.standing import (
     Action,
     ActionKind,
+    Change,
+    Decide,
     LocalStandingCache,
     Standing,
     StandingCache,
     Status,
     Strike,
+    Transition,
 )
 from goodstanding.stores.base import EndUserStore
 
@@ -90,8 +98,9 @@ class Enforcer:
         now = time.monotonic()
         hit, standing = self.cache.get(user, now)
         if not hit:
+            generation = self.cache.generation  # a change during the read: do not cache it
             standing = await self.store.get_standing(tenant, end_user)
-            self.cache.put(user, standing, now)
+            self.cache.put(user, standing, now, generation)
         return standing
 
     async def strike(
@@ -99,101 +108,126 @@ class Enforcer:
         by: str = "gateway", at_least: ActionKind | None = None, why: str | None = None,
     ) -> Outcome:
         """Record a strike and act on the thresholds; ``at_least`` is a floor (an OpenAI
-        enforcement notice suspends or bans whatever the count says)."""
-        current = await self.store.get_standing(strike.tenant, strike.end_user)
-        since = strike.ts - policy.window
-        if current is not None and current.forgiven_at is not None:
-            since = max(since, current.forgiven_at)
-        count = await self.store.add_strike(strike, since)
-        STRIKES.inc(strike.source)
-        status = current.effective(strike.ts) if current else "active"
-        if status == "banned":
-            return Outcome(count, None, current)
-        if zero_tolerance or count >= policy.ban_at or at_least == "ban":
-            why = why or (f"zero tolerance: {strike.reason}"[:256] if zero_tolerance else (
-                f"{count} strikes within the window (ban at {policy.ban_at})"))
-            standing = await self._set(current, strike, "ban", by, why, None)
-            return Outcome(count, "ban", standing)
-        if count >= policy.suspend_at or at_least == "suspend":
-            until = strike.ts + policy.suspend_for
-            if status == "suspended" and current is not None and current.until is not None:
-                until = max(until, current.until)
-            why = why or f"{count} strikes within the window (suspend at {policy.suspend_at})"
-            standing = await self._set(current, strike, "suspend", by, why, until)
-            return Outcome(count, "suspend", standing)
-        if count >= policy.warn_at:
-            standing = await self._set(current, strike, "warn", by, strike.reason, None)
-            return Outcome(count, "warn", standing)
-        return Outcome(count, None, current)
+        enforcement notice suspends or bans whatever the count says). The decision is taken
+        under the end user's lock in the store, from their standing and count at that moment."""
 
-    async def _set(
-        self, current: Standing | None, strike: Strike, kind: ActionKind, by: str, why: str,
-        until: float | None,
-    ) -> Standing:
-        if kind == "warn":
-            # a warning leaves the status as it is; the row makes the user visible in `list`
-            base = current or Standing(strike.tenant, strike.end_user)
-            standing = replace(base, updated_at=strike.ts)
-        else:
-            status: Status = "banned" if kind == "ban" else "suspended"
-            standing = Standing(strike.tenant, strike.end_user, status, until, why, strike.ts,
-                                current.forgiven_at if current else None)
-        await self._write(standing, Action(strike.tenant, strike.end_user, strike.ts, kind, by,
-                                           why, until))
-        return standing
+        def decide(current: Standing | None, count: int) -> Change | None:
+            return _on_strike(current, count, strike, policy, zero_tolerance, by, at_least, why)
+
+        done = await self.store.change_standing(strike.tenant, strike.end_user, decide, strike,
+                                                policy.window)
+        STRIKES.inc(strike.source)
+        await self._announce(done.change)
+        return Outcome(done.count, done.change.action.action if done.change else None,
+                       done.after)
 
     async def suspend(
         self, tenant: str, end_user: str, seconds: float, reason: str, by: str
     ) -> Standing:
         now = self.clock()
-        current = await self.store.get_standing(tenant, end_user)
-        if current is not None and current.effective(now) == "banned":
-            return current  # a suspension never softens a ban
-        until = now + seconds
-        if current is not None and current.effective(now) == "suspended" and current.until:
-            until = max(until, current.until)
-        standing = Standing(tenant, end_user, "suspended", until, reason, now,
-                            current.forgiven_at if current else None)
-        await self._write(standing, Action(tenant, end_user, now, "suspend", by, reason, until))
-        return standing
+
+        def decide(current: Standing | None, _: int) -> Change | None:
+            status = current.effective(now) if current else "active"
+            if status == "banned":
+                return None  # a suspension never softens a ban
+            until = now + seconds
+            if status == "suspended" and current is not None and current.until:
+                until = max(until, current.until)
+            return _change(current, tenant, end_user, now, "suspend", by, reason, until)
+
+        return _standing_after(await self._change(tenant, end_user, decide))
 
     async def ban(self, tenant: str, end_user: str, reason: str, by: str) -> Standing:
         now = self.clock()
-        current = await self.store.get_standing(tenant, end_user)
-        standing = Standing(tenant, end_user, "banned", None, reason, now,
-                            current.forgiven_at if current else None)
-        await self._write(standing, Action(tenant, end_user, now, "ban", by, reason))
-        return standing
+
+        def decide(current: Standing | None, _: int) -> Change:
+            return _change(current, tenant, end_user, now, "ban", by, reason, None)
+
+        return _standing_after(await self._change(tenant, end_user, decide))
 
     async def unban(
         self, tenant: str, end_user: str, by: str, reason: str | None = None
     ) -> Standing | None:
         """Lift a ban or suspension and forgive the strikes so far (they stay in the history)."""
         now = self.clock()
-        current = await self.store.get_standing(tenant, end_user)
-        if current is None:
-            return None
-        standing = Standing(tenant, end_user, "active", None, reason, now, forgiven_at=now)
-        await self._write(standing, Action(tenant, end_user, now, "unban", by, reason))
-        return standing
+
+        def decide(current: Standing | None, _: int) -> Change | None:
+            if current is None:
+                return None
+            return Change(Standing(tenant, end_user, "active", None, reason, now, forgiven_at=now),
+                          Action(tenant, end_user, now, "unban", by, reason))
+
+        return (await self._change(tenant, end_user, decide)).after
 
     async def reset(self, tenant: str, end_user: str, by: str) -> int:
         """Delete the strike history and make the end user active; the reset itself is kept."""
         now = self.clock()
         removed = await self.store.clear_strikes(tenant, end_user)
         standing = Standing(tenant, end_user, "active", None, "reset", now, forgiven_at=now)
-        await self._write(standing, Action(tenant, end_user, now, "reset", by,
-                                           f"{removed} strikes removed"))
+        action = Action(tenant, end_user, now, "reset", by, f"{removed} strikes removed")
+        await self._change(tenant, end_user, lambda _, __: Change(standing, action))
         return removed
 
-    async def _write(self, standing: Standing, action: Action) -> None:
-        await self.store.set_standing(standing, action)
+    async def _change(self, tenant: str, end_user: str, decide: Decide) -> Transition:
+        done = await self.store.change_standing(tenant, end_user, decide)
+        await self._announce(done.change)
+        return done
+
+    async def _announce(self, change: Change | None) -> None:
+        """After the commit: drop the cached standing here and in every other process."""
+        if change is None:
+            return
+        standing, action = change.standing, change.action
         user = (standing.tenant, standing.end_user)
         self.cache.invalidate(user)
         await self.cache.changed(user)  # the other gateway processes drop theirs too
         ACTIONS.inc(action.action)
         log.info("end user %s/%s: %s by %s (%s)", standing.tenant, _short(standing.end_user),
                  action.action, action.by, action.reason)
+
+
+def _standing_after(done: Transition) -> Standing:
+    # suspend and ban always find or write a standing
+    assert done.after is not None
+    return done.after
+
+
+def _on_strike(
+    current: Standing | None, count: int, strike: Strike, policy: StrikePolicy,
+    zero_tolerance: bool, by: str, at_least: ActionKind | None, why: str | None,
+) -> Change | None:
+    """What one strike does to the standing it finds: thresholds only escalate, a ban stays."""
+    status = current.effective(strike.ts) if current else "active"
+    if status == "banned":
+        return None
+    args = (current, strike.tenant, strike.end_user, strike.ts)
+    if zero_tolerance or count >= policy.ban_at or at_least == "ban":
+        why = why or (f"zero tolerance: {strike.reason}"[:256] if zero_tolerance else (
+            f"{count} strikes within the window (ban at {policy.ban_at})"))
+        return _change(*args, "ban", by, why, None)
+    if count >= policy.suspend_at or at_least == "suspend":
+        until = strike.ts + policy.suspend_for
+        if status == "suspended" and current is not None and current.until is not None:
+            until = max(until, current.until)
+        why = why or f"{count} strikes within the window (suspend at {policy.suspend_at})"
+        return _change(*args, "suspend", by, why, until)
+    if count >= policy.warn_at:
+        return _change(*args, "warn", by, strike.reason, None)
+    return None
+
+
+def _change(
+    current: Standing | None, tenant: str, end_user: str, ts: float, kind: ActionKind, by: str,
+    why: str | None, until: float | None,
+) -> Change:
+    if kind == "warn":
+        # a warning leaves the status as it is; the row makes the user visible in `list`
+        standing = replace(current or Standing(tenant, end_user), updated_at=ts)
+    else:
+        status: Status = "banned" if kind == "ban" else "suspended"
+        standing = Standing(tenant, end_user, status, until, why, ts,
+                            current.forgiven_at if current else None)
+    return Change(standing, Action(tenant, end_user, ts, kind, by, why, until))
 
 
 def _short(end_user: str) -> str:

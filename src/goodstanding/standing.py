@@ -7,15 +7,22 @@ An end user is per tenant: ``(tenant, end_user)``. What is stored about them:
     Action     every change of status and every warning, with who did it (gateway, webhook,
                an operator's name), so an unban can be traced to a person
 
+A standing changes only as a ``Change`` (the new standing and the action that explains it),
+decided inside the store's per-end-user lock from the standing as it is at that moment
+(``EndUserStore.change_standing``), so concurrent strikes act one after the other and a ban
+is never overwritten by a warning decided from an older read.
+
 The hot path only asks "may this end user call now?"; ``StandingCache`` answers that from
 memory. Changes made in this process invalidate their entry at once; changes made elsewhere
 (the CLI, another worker) are seen within ``ttl`` seconds, or at once with the shared cache
-(``stores/standing_redis.py``: Redis pub/sub) behind the same methods.
+(``stores/standing_redis.py``: Redis pub/sub) behind the same methods. A read that was in
+flight while an invalidation arrived is not cached (``generation``): it may predate the change.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -72,12 +79,46 @@ class Action:
     until: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A new standing and the action record that explains it: written together or not at all."""
+
+    standing: Standing
+    action: Action
+
+
+# decides, under the end user's lock, from their standing then and the strikes that count
+Decide = Callable[[Standing | None, int], Change | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What ``EndUserStore.change_standing`` did: the standing it found, how many strikes
+    counted (0 without a strike) and the change it wrote (None: nothing changed)."""
+
+    before: Standing | None
+    count: int
+    change: Change | None
+
+    @property
+    def after(self) -> Standing | None:
+        return self.change.standing if self.change is not None else self.before
+
+
 class StandingCache(Protocol):
-    """What the standing check reads; ``Standing | None`` (None = never had a strike)."""
+    """What the standing check reads; ``Standing | None`` (None = never had a strike).
+
+    ``generation`` moves on with every invalidation: a caller takes it before reading the
+    store and hands it to ``put``, which drops the answer if an invalidation came in between
+    (the read may predate the change, and would otherwise be served for ``ttl`` seconds)."""
+
+    @property
+    def generation(self) -> int: ...
 
     def get(self, user: UserKey, now: float) -> tuple[bool, Standing | None]: ...
 
-    def put(self, user: UserKey, standing: Standing | None, now: float) -> None: ...
+    def put(self, user: UserKey, standing: Standing | None, now: float,
+            generation: int | None = None) -> None: ...
 
     def invalidate(self, user: UserKey) -> None: ...
 
@@ -92,6 +133,7 @@ class LocalStandingCache:
         self.ttl = ttl
         self.size = size
         self._entries: OrderedDict[UserKey, tuple[float, Standing | None]] = OrderedDict()
+        self.generation = 0
 
     def get(self, user: UserKey, now: float) -> tuple[bool, Standing | None]:
         entry = self._entries.get(user)
@@ -99,14 +141,22 @@ class LocalStandingCache:
             return False, None
         return True, entry[1]
 
-    def put(self, user: UserKey, standing: Standing | None, now: float) -> None:
+    def put(self, user: UserKey, standing: Standing | None, now: float,
+            generation: int | None = None) -> None:
+        if generation is not None and generation != self.generation:
+            return  # read before a change this cache has since been told about
         self._entries[user] = (now, standing)
         self._entries.move_to_end(user)
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
     def invalidate(self, user: UserKey) -> None:
+        self.generation += 1
         self._entries.pop(user, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
 
     async def changed(self, user: UserKey) -> None:
         return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from goodstanding.call import VirtualKey
-from goodstanding.standing import Action, Standing, Strike
+from goodstanding.standing import Action, Decide, Standing, Strike, Transition
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +58,24 @@ class EndUserStore(Protocol):
 
     async def get_standing(self, tenant: str, end_user: str) -> Standing | None: ...
 
+    async def change_standing(
+        self, tenant: str, end_user: str, decide: Decide, strike: Strike | None = None,
+        window: float = 0.0,
+    ) -> Transition:
+        """The one way a standing changes, atomic per (tenant, end user) across every process
+        sharing the store: under the end user's lock, read their standing, store ``strike``
+        (if any) and count their strikes at or after ``max(strike.ts - window, forgiven_at)``,
+        call ``decide(standing, count)``, and write the change it returns (standing + action)
+        in the same transaction. Concurrent calls therefore act exactly as if one after the
+        other, each deciding from what the previous one wrote."""
+
     async def set_standing(self, standing: Standing, action: Action) -> None:
-        """Upsert the status and append the action that changed it, in one transaction."""
+        """Write the status and append the action, whatever the status was (tests, imports):
+        ``change_standing`` with a decision that ignores the current standing."""
 
     async def list_standings(
         self, *, tenant: str | None = None, status: str | None = None, limit: int = 1000
     ) -> list[Standing]: ...
-
-    async def add_strike(self, strike: Strike, since: float) -> int:
-        """Store the strike; return how many strikes of that end user are at or after since."""
 
     async def strikes_of(self, tenant: str, end_user: str) -> list[Strike]: ...
 
@@ -74,7 +83,8 @@ class EndUserStore(Protocol):
 
     async def record_action(self, action: Action) -> None: ...
 
-    async def actions_of(self, tenant: str, end_user: str) -> list[Action]: ...
+    async def actions_of(self, tenant: str, end_user: str) -> list[Action]:
+        """In the order they were taken (which is not always the order of their ``ts``)."""
 
 
 class WebhookStore(Protocol):

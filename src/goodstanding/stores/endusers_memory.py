@@ -1,8 +1,12 @@
-"""End users, strikes and webhook ids in memory: the ``EndUserStore`` half of ``MemoryStore``."""
+"""End users, strikes and webhook ids in memory: the ``EndUserStore`` half of ``MemoryStore``.
+
+``change_standing`` is atomic because it never awaits between reading the standing and
+writing the change: on the one event loop that owns this store, nothing else runs in between.
+"""
 
 from __future__ import annotations
 
-from goodstanding.standing import Action, Standing, Strike, UserKey
+from goodstanding.standing import Action, Change, Decide, Standing, Strike, Transition, UserKey
 
 
 class MemoryEndUsers:
@@ -15,9 +19,29 @@ class MemoryEndUsers:
     async def get_standing(self, tenant: str, end_user: str) -> Standing | None:
         return self.standings.get((tenant, end_user))
 
+    async def change_standing(
+        self, tenant: str, end_user: str, decide: Decide, strike: Strike | None = None,
+        window: float = 0.0,
+    ) -> Transition:
+        user = (tenant, end_user)
+        before = self.standings.get(user)
+        count = 0
+        if strike is not None:
+            since = strike.ts - window
+            if before is not None and before.forgiven_at is not None:
+                since = max(since, before.forgiven_at)
+            strikes = self.strikes.setdefault(user, [])
+            strikes.append(strike)
+            count = sum(1 for s in strikes if s.ts >= since)
+        change = decide(before, count)
+        if change is not None:
+            self.standings[user] = change.standing
+            self.actions.setdefault(user, []).append(change.action)
+        return Transition(before, count, change)
+
     async def set_standing(self, standing: Standing, action: Action) -> None:
-        self.standings[(standing.tenant, standing.end_user)] = standing
-        await self.record_action(action)
+        await self.change_standing(standing.tenant, standing.end_user,
+                                   lambda _, __: Change(standing, action))
 
     async def list_standings(
         self, *, tenant: str | None = None, status: str | None = None, limit: int = 1000
@@ -29,11 +53,6 @@ class MemoryEndUsers:
         rows.sort(key=lambda s: s.updated_at, reverse=True)
         return rows[:limit]
 
-    async def add_strike(self, strike: Strike, since: float) -> int:
-        strikes = self.strikes.setdefault((strike.tenant, strike.end_user), [])
-        strikes.append(strike)
-        return sum(1 for s in strikes if s.ts >= since)
-
     async def strikes_of(self, tenant: str, end_user: str) -> list[Strike]:
         return sorted(self.strikes.get((tenant, end_user), []), key=lambda s: s.ts)
 
@@ -44,7 +63,7 @@ class MemoryEndUsers:
         self.actions.setdefault((action.tenant, action.end_user), []).append(action)
 
     async def actions_of(self, tenant: str, end_user: str) -> list[Action]:
-        return sorted(self.actions.get((tenant, end_user), []), key=lambda a: a.ts)
+        return list(self.actions.get((tenant, end_user), []))  # in the order taken
 
     async def claim_webhook(self, webhook_id: str, received_at: float) -> bool:
         if webhook_id in self.webhooks:

@@ -9,6 +9,10 @@ milliseconds (the contract is 1 s).
 While the subscription is down (Redis unreachable, or reconnecting) the cache answers
 "miss" for everyone: each request reads its standing from the database, so no change can be
 missed, only paid for. Entries are cleared whenever the subscription (re)starts.
+
+Redis holds no standing itself (the database does, changed atomically per end user), so
+nothing here can be downgraded by a late write: an invalidation received while a read was in
+flight moves the local ``generation`` on, and the possibly older answer is not cached.
 """
 
 from __future__ import annotations
@@ -44,9 +48,14 @@ class RedisStandingCache:
             return False, None
         return self.local.get(user, now)
 
-    def put(self, user: UserKey, standing: Standing | None, now: float) -> None:
+    @property
+    def generation(self) -> int:
+        return self.local.generation
+
+    def put(self, user: UserKey, standing: Standing | None, now: float,
+            generation: int | None = None) -> None:
         if self.listening:
-            self.local.put(user, standing, now)
+            self.local.put(user, standing, now, generation)
 
     def invalidate(self, user: UserKey) -> None:
         self.local.invalidate(user)
@@ -86,7 +95,7 @@ class RedisStandingCache:
                     log.error("standing invalidations lost (%s); reading from the database "
                               "until Redis is back", type(exc).__name__)
                 self.listening = False
-                self.local = LocalStandingCache(self.local.ttl, self.local.size)
+                self.local.clear()
             finally:
                 try:
                     await pubsub.aclose()
@@ -97,7 +106,7 @@ class RedisStandingCache:
     def _receive(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "subscribe":
-            self.local = LocalStandingCache(self.local.ttl, self.local.size)
+            self.local.clear()
             self.listening = True
         elif kind == "message":
             self.local.invalidate(_decode(message["data"]))
@@ -131,7 +140,10 @@ class StandingPublisher:
     def get(self, user: UserKey, now: float) -> tuple[bool, Standing | None]:
         return False, None
 
-    def put(self, user: UserKey, standing: Standing | None, now: float) -> None:
+    generation = 0
+
+    def put(self, user: UserKey, standing: Standing | None, now: float,
+            generation: int | None = None) -> None:
         pass
 
     def invalidate(self, user: UserKey) -> None:

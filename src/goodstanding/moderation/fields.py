@@ -120,7 +120,10 @@ MODERATED: dict[str, dict[str, str]] = {
         "input[].input": TEXT,  # a custom tool call's input
         "input[].code": TEXT,  # code interpreter, programmatic tool calling
         "input[].output": TEXT,
-        **_prefixed("input[].output", _RESPONSES_PARTS),
+        "input[].output[].type": LABEL,  # a function call's output parts
+        "input[].output[].text": TEXT,
+        "input[].output[].image_url": IMAGE,
+        "input[].output[].filename": TEXT,
         "input[].output[].stdout": TEXT,
         "input[].output[].stderr": TEXT,
         "input[].output.image_url": IMAGE,  # a computer call's screenshot
@@ -229,6 +232,10 @@ _TOOL_NOT_READ = {
     ".filters.value": "a file search filter on stored attributes, not shown to the model",
     ".filters.value[]": "a file search filter on stored attributes, not shown to the model",
     ".filters.filters[]": "a file search filter on stored attributes, not shown to the model",
+    ".filters.filters[].key": "a file search filter on stored attributes, not shown to the model",
+    ".filters.filters[].value": "a file search filter on stored attributes, not shown to the model",
+    ".filters.filters[].value[]": "a file search filter on stored attributes, not shown to the "
+                                  "model",  # fmt: skip
     ".allowed_tools[]": _REFERENCE,
     ".allowed_tools.tool_names[]": _REFERENCE,
     ".require_approval.always.tool_names[]": _REFERENCE,
@@ -264,6 +271,7 @@ _RESPONSES_NOT_READ = {
     "previous_response_id": _STORED,
     "background_options.continuation_id": _STORED,
     "prompt_cache_options.comparison_response_id": _STORED,
+    "prompt.id": _STORED,
     "prompt.version": _STORED,
     "tool_choice.name": _REFERENCE,
     "tool_choice.server_label": _REFERENCE,

@@ -16,7 +16,7 @@ from openai.types import image_generate_params
 from openai.types.chat import completion_create_params
 from openai.types.responses import response_create_params
 
-from goodstanding.moderation.fields import IMAGE, JSON, MODERATED, NOT_MODEL_READ, SKIP, TEXT
+from goodstanding.moderation.fields import IMAGE, JSON, MODERATED, NOT_MODEL_READ, TEXT
 
 MODEL = "gpt-4o-mini"
 VIOLENT = "I will kill you"

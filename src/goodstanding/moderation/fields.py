@@ -216,6 +216,7 @@ _CHAT_NOT_READ = {
     "tool_choice.custom.name": _REFERENCE,
     "tool_choice.allowed_tools.tools[]": _REFERENCE,
 }
+_FILTER = "a file search filter on stored attributes, not shown to the model"
 _TOOL_NOT_READ = {
     ".authorization": _SECRET,
     ".headers.*": _SECRET,
@@ -228,14 +229,13 @@ _TOOL_NOT_READ = {
     ".container.network_policy.allowed_domains[]": _ROUTING,
     ".environment.network_policy.allowed_domains[]": _ROUTING,
     ".filters.allowed_domains[]": _ROUTING,
-    ".filters.key": "a file search filter on stored attributes, not shown to the model",
-    ".filters.value": "a file search filter on stored attributes, not shown to the model",
-    ".filters.value[]": "a file search filter on stored attributes, not shown to the model",
-    ".filters.filters[]": "a file search filter on stored attributes, not shown to the model",
-    ".filters.filters[].key": "a file search filter on stored attributes, not shown to the model",
-    ".filters.filters[].value": "a file search filter on stored attributes, not shown to the model",
-    ".filters.filters[].value[]": "a file search filter on stored attributes, not shown to the "
-                                  "model",  # fmt: skip
+    ".filters.key": _FILTER,
+    ".filters.value": _FILTER,
+    ".filters.value[]": _FILTER,
+    ".filters.filters[]": _FILTER,
+    ".filters.filters[].key": _FILTER,
+    ".filters.filters[].value": _FILTER,
+    ".filters.filters[].value[]": _FILTER,
     ".allowed_tools[]": _REFERENCE,
     ".allowed_tools.tool_names[]": _REFERENCE,
     ".require_approval.always.tool_names[]": _REFERENCE,

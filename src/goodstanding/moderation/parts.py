@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from goodstanding.moderation.fields import (
@@ -77,6 +76,7 @@ class _Node:
         "each",
         "fields",
         "kind",
+        "leaf",
         "required",
         "tool_result",
         "values",
@@ -84,6 +84,7 @@ class _Node:
 
     def __init__(self) -> None:
         self.kind: str | None = None
+        self.leaf: str | None = None  # what a string here is: see _array and _object
         self.fields: dict[str, _Node] | None = None
         self.each: _Node | None = None  # the elements of an array
         self.values: _Node | None = None  # the values of an object
@@ -134,7 +135,10 @@ def _place(node: _Node, tokens: list[str], kind: str | None) -> None:
     if kind is None:
         node.tool_result = True
     else:
-        node.kind = kind
+        node.kind, node.leaf = kind, _LEAVES.get(kind)
+
+
+_LEAVES = {TEXT: "text", IMAGE: "image", LABEL: "", REQUIRED: ""}
 
 
 def _compile(paths: dict[str, str], tool_results: tuple[str, ...]) -> _Node:
@@ -160,12 +164,13 @@ class RequestParts:
         self.parts = parts
         self.tool_results = tool_results  # [start, end) ranges of ``parts``
 
-    def texts(self) -> Iterator[tuple[bool, str]]:
+    def texts(self) -> list[tuple[bool, str]]:
         """(is a tool result, text) for every text part (what the offline detectors screen)."""
         ranges = self.tool_results
-        for i, (kind, content) in enumerate(self.parts):
-            if kind == "text":
-                yield any(start <= i < end for start, end in ranges), content
+        if not ranges:
+            return [(False, content) for kind, content in self.parts if kind == "text"]
+        return [(any(start <= i < end for start, end in ranges), content)
+                for i, (kind, content) in enumerate(self.parts) if kind == "text"]
 
 
 _NONE = RequestParts([], [])
@@ -204,53 +209,72 @@ def _walk(value: Any, node: _Node, parts: list[Part], ranges: list[tuple[int, in
     elif kind == SKIP:
         return
     elif isinstance(value, str):
-        if kind == TEXT:
-            if value and not value.isspace():
-                parts.append(("text", value))
-        elif kind == IMAGE:
-            if value:
-                parts.append(("image", value))
-        elif kind is None:
+        if node.leaf is None:
             raise Malformed(node)
+        if node.leaf and value and not value.isspace():
+            parts.append((node.leaf, value))
     elif isinstance(value, dict):
         _object(value, node, parts, ranges)
     elif isinstance(value, list):
-        each = node.each
-        if each is None:
-            raise Malformed(node)
-        for i, item in enumerate(value):
-            try:
-                if item is None:
-                    raise Malformed(each)
-                _walk(item, each, parts, ranges)
-            except Malformed as error:
-                error.where.append(i)
-                raise
+        _array(value, node, parts, ranges)
     else:  # a number or a boolean where text, an array or an object belongs
         raise Malformed(node)
+
+
+# The two loops below take a string leaf in place (most of a conversation is string leaves):
+# ``leaf`` is "text" or "image" for a part, "" for a label, None when a string does not belong.
+
+
+def _array(value: list[Any], node: _Node, parts: list[Part],
+           ranges: list[tuple[int, int]]) -> None:  # fmt: skip
+    each = node.each
+    if each is None:
+        raise Malformed(node)
+    leaf = each.leaf
+    for i, item in enumerate(value):
+        if type(item) is str and leaf is not None:
+            if leaf and item and not item.isspace():
+                parts.append((leaf, item))
+            continue
+        try:
+            if item is None:
+                raise Malformed(each)
+            _walk(item, each, parts, ranges)
+        except Malformed as error:
+            error.where.append(i)
+            raise
 
 
 def _object(value: dict[str, Any], node: _Node, parts: list[Part],
             ranges: list[tuple[int, int]]) -> None:  # fmt: skip
     if node.cases is not None:
         case = value.get(node.case_key)  # type: ignore[arg-type]
-        if isinstance(case, str):
+        if type(case) is str:
             node = node.cases.get(case, node)
-    fields, values = node.fields, node.values
-    if fields is None and values is None:
-        raise Malformed(node)
+    fields = node.fields
+    if fields is None:
+        if node.values is None:
+            raise Malformed(node)
+        fields = dict.fromkeys(value, node.values)  # an object of values: each is one
     for name in node.required:
         if value.get(name) is None:
             raise Malformed(missing=name)
     start = len(parts)
     for name, item in value.items():
-        child = fields.get(name) if fields is not None else values
-        if child is not None and item is not None:
-            try:
-                _walk(item, child, parts, ranges)
-            except Malformed as error:
-                error.where.append(name)
-                raise
+        child = fields.get(name)
+        if child is None or item is None:
+            continue
+        if type(item) is str:
+            leaf = child.leaf
+            if leaf is not None:
+                if leaf and item and not item.isspace():
+                    parts.append((leaf, item))
+                continue
+        try:
+            _walk(item, child, parts, ranges)
+        except Malformed as error:
+            error.where.append(name)
+            raise
     if node.tool_result and len(parts) > start:
         ranges.append((start, len(parts)))
 

@@ -263,3 +263,14 @@ def test_a_stored_prompt_reference_is_accepted_and_its_variables_moderated(gw, s
     assert {"type": "text", "text": "Paris"} in sim.moderation_inputs[0]
     assert {"type": "image_url", "image_url": {"url": "https://example.com/paris.png"}} in \
         sim.moderation_inputs[0]  # fmt: skip
+
+
+def test_overrides_by_item_type_and_tool_results():
+    from goodstanding.moderation.parts import extract
+
+    found = extract("responses", {"input": [
+        {"type": "image_generation_call", "id": "ig", "result": "iVBORw0KGgo" * 1000},
+        {"type": "program_output", "id": "p", "call_id": "c", "result": "42"},
+        {"type": "function_call_output", "call_id": "c", "output": "from the tool"},
+        {"role": "user", "content": "from the user"}]})  # fmt: skip
+    assert found.texts() == [(True, "42"), (True, "from the tool"), (False, "from the user")]

@@ -98,8 +98,8 @@ def test_well_formed_requests_of_every_shape_are_served(gw, sim):
 
 # --- properties ------------------------------------------------------------------------------
 
-scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | \
-    st.text(max_size=8)  # fmt: skip
+scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | \
+    st.floats(allow_nan=False) | st.text(max_size=8)  # fmt: skip
 anything = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                         | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=12)
 

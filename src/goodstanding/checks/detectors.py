@@ -13,8 +13,9 @@ Each detector has its own mode (``detectors.{jailbreak,injection,content}``: blo
 
 The texts screened are the text parts moderation sees (``moderation/parts.py``: every field
 the model reads, taken out once per request); tool results and documents are the parts inside
-the elements ``moderation/fields.py`` marks as tool results. Screens are cached by text, so a long conversation pays only for its new turns. Only scores
-reach the call (and so the audit record), never the text.
+the elements ``moderation/fields.py`` marks as tool results. Screens are cached by text, so a
+long conversation pays only for its new turns. Only scores reach the call (and so the audit
+record), never the text.
 
 ``DetectorsOutputCheck`` screens answer text with the always-on layer too — a whole answer, or
 each stream window (``detectors.output``: flag by default, block withholds the text the way

@@ -42,7 +42,8 @@ _SCHEMA_WORDS = frozenset({
     "additionalProperties", "anyOf", "oneOf", "allOf", "not", "$defs", "definitions", "$ref",
     "$schema", "$id", "format", "pattern", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "minItems", "maxItems",
-    "uniqueItems", "minProperties", "maxProperties", "strict", "prefixItems", "patternProperties", "propertyNames", "nullable", "contains",
+    "uniqueItems", "minProperties", "maxProperties", "strict", "prefixItems",
+    "patternProperties", "propertyNames", "nullable", "contains",
 })  # fmt: skip
 
 

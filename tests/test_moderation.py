@@ -55,7 +55,7 @@ def test_every_text_part_is_moderated_in_one_call(gw, sim):
         {"role": "user", "content": "last"},
     ])  # fmt: skip
     assert sim.moderation_inputs[0] == [
-        "sys prompt", "dev prompt", "part one", '{"q": "args"}', "tool result", "last"]
+        "sys prompt", "dev prompt", "part one", "lookup", '{"q": "args"}', "tool result", "last"]
 
 
 def test_the_next_turn_of_a_conversation_moderates_only_its_new_turn(gw, sim):

@@ -16,7 +16,7 @@ from goodstanding.moderation.budget import Budget, BudgetExhausted, go_duration
 from goodstanding.moderation.cache import MemoryCache, part_key
 from goodstanding.moderation.client import ModerationFailed
 from goodstanding.moderation.judge import Judge
-from goodstanding.moderation.parts import request_parts
+from goodstanding.moderation.parts import Malformed, request_parts
 from goodstanding.moderation.policy import Policy
 from goodstanding.moderation.scored import CLEAN, from_result, scored
 from goodstanding.pipeline import Pipeline, Result
@@ -50,9 +50,9 @@ RESPONSES = {"instructions": "inst", "input": [
 @pytest.mark.parametrize(("endpoint", "body", "expected"), [
     ("chat.completions", CHAT, [("text", "sys"), ("text", "dev"), ("text", "look"),
      ("image", "https://x/a.png"), ("image", "data:image/png;base64,AAAA"),
-     ("text", "no way"), ("text", "{}"), ("text", "result")]),
+     ("text", "no way"), ("text", "f"), ("text", "{}"), ("text", "result")]),
     ("responses", RESPONSES, [("text", "inst"), ("text", "q"), ("image", "https://x/b.png"),
-     ("text", "a"), ("text", '{"x":1}'), ("text", "out")]),
+     ("text", "a"), ("text", "f"), ("text", '{"x":1}'), ("text", "out")]),
     ("responses", {"input": "plain"}, [("text", "plain")]),
     ("images.generations", {"prompt": "a cat"}, [("text", "a cat")]),
     ("embeddings", {"input": "not a generation"}, []),
@@ -61,10 +61,17 @@ def test_request_parts(endpoint: str, body: dict[str, Any], expected: list[Any])
     assert request_parts(endpoint, body) == expected
 
 
-def test_request_parts_ignore_malformed_shapes() -> None:
-    body = {"messages": [None, {"content": 3}, {"content": [None, {"type": "text"}]},
-                         {"tool_calls": [None]}]}  # fmt: skip
-    assert request_parts("chat.completions", body) == []
+@pytest.mark.parametrize(("message", "param"), [
+    (None, "messages[0]"),
+    ({"role": "user", "content": 3}, "messages[0].content"),
+    ({"role": "user", "content": [None]}, "messages[0].content[0]"),
+    ({"role": "assistant", "tool_calls": [None]}, "messages[0].tool_calls[0]"),
+    ({"content": "no role"}, "messages[0].role"),
+])  # fmt: skip
+def test_request_parts_refuse_the_shapes_they_cannot_read(message: Any, param: str) -> None:
+    with pytest.raises(Malformed) as caught:
+        request_parts("chat.completions", {"messages": [message]})
+    assert caught.value.param == param
 
 
 # --- cache --------------------------------------------------------------------------------------

@@ -11,8 +11,11 @@ Each detector has its own mode (``detectors.{jailbreak,injection,content}``: blo
   `prompt_injection`, or refused as `jailbreak_detected` under block — without a strike,
   since a poisoned document is not the end user's doing.
 
-Screens are cached by text, so a long conversation pays only for its new turns. Only scores
-reach the call (and so the audit record), never the text.
+The texts screened are the text parts moderation sees (``moderation/parts.py``: every field
+the model reads, taken out once per request); tool results and documents are the parts inside
+the elements ``moderation/fields.py`` marks as tool results. Screens are cached by text, so a
+long conversation pays only for its new turns. Only scores reach the call (and so the audit
+record), never the text.
 
 ``DetectorsOutputCheck`` screens answer text with the always-on layer too — a whole answer, or
 each stream window (``detectors.output``: flag by default, block withholds the text the way
@@ -23,18 +26,15 @@ something a user writes) and counts no strike: the model wrote it, not the end u
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 from goodstanding.call import Call, Offence, Verdict
 from goodstanding.detect import CATEGORIES, Detectors, Screen, load_detectors
 from goodstanding.detect.batched import FullScreener
 from goodstanding.errors import ContentPolicyViolation, JailbreakDetected
+from goodstanding.moderation.parts import parts_of
 from goodstanding.settings import DetectorSettings, ModerationSettings
 
 NAME = "detectors"
 _PASS = Verdict(NAME)
-_TOOL_ROLES = frozenset({"tool", "function"})
 
 
 class DetectorsCheck:
@@ -90,9 +90,9 @@ class DetectorsCheck:
         if not call.generation or not isinstance(call.body, dict):
             return _PASS
         if self.full is None:
-            parts = [(tool, self.screen(t)) for tool, t in request_texts(call.body)]
+            parts = [(tool, self.screen(t)) for tool, t in parts_of(call).texts()]
         else:
-            texts = list(request_texts(call.body))
+            texts = list(parts_of(call).texts())
             screens = await self.screen_full([t for _, t in texts])
             parts = [(tool, s) for (tool, _), s in zip(texts, screens)]
         if not parts:
@@ -184,26 +184,3 @@ def _max_scores(screens: list[Screen]) -> dict[str, float]:
 
 
 _SCORE_KEYS = {name: f"detect.{name}" for name in (*CATEGORIES, "jailbreak", "injection")}
-
-
-def request_texts(body: dict[str, Any]) -> Iterator[tuple[bool, str]]:
-    """(is a tool result, text) for every text part of a chat, responses or completions body."""
-    for key in ("instructions", "prompt", "input"):
-        yield from _texts(body.get(key), False)
-    for message in body.get("messages") or ():
-        if isinstance(message, dict):
-            yield from _texts(message.get("content"), message.get("role") in _TOOL_ROLES)
-
-
-def _texts(value: Any, tool: bool) -> Iterator[tuple[bool, str]]:
-    if isinstance(value, str):
-        if value:
-            yield tool, value
-    elif isinstance(value, list):
-        for item in value:
-            yield from _texts(item, tool)
-    elif isinstance(value, dict):
-        # content parts ({"type": "text", "text": …}) and Responses items ({"content": …})
-        is_tool = tool or value.get("type") in ("function_call_output", "tool_result")
-        for key in ("text", "content", "output"):
-            yield from _texts(value.get(key), is_tool)

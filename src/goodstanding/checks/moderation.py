@@ -24,7 +24,7 @@ from goodstanding.errors import ContentPolicyViolation, ModerationUnavailable
 from goodstanding.moderation.cache import MemoryCache, VerdictCache
 from goodstanding.moderation.client import ModerationClient, ModerationFailed
 from goodstanding.moderation.judge import Judge
-from goodstanding.moderation.parts import request_parts
+from goodstanding.moderation.parts import parts_of
 from goodstanding.moderation.policy import Policy
 from goodstanding.moderation.scored import Scored, combined, from_result
 
@@ -57,7 +57,7 @@ class ModerationCheck:
             return _PASS_IN
         if self.inline and not call.stream and call.endpoint in _INLINE_ENDPOINTS:
             _ask_inline(call, body, self.judge.client.model)
-        parts = request_parts(call.endpoint, body)
+        parts = parts_of(call).parts
         if not parts:
             return _PASS_IN
         upstream = call.key.upstream if call.key else None

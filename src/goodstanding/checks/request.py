@@ -1,7 +1,10 @@
 """Is the request well-formed? Types of the fields the gateway relies on, checked once.
 
-Anything else in the body is passed through untouched: OpenAI validates its own fields and its
-errors come back faithfully.
+The top-level fields below are checked here; the shapes moderation walks (messages, content
+parts, tools, Responses items, the stored-prompt reference, …) are checked by the same walk that
+takes the parts out for moderation and the offline detectors (``moderation/parts.py``), once,
+and the parts are kept on the call. Anything else in the body is passed through untouched:
+OpenAI validates its own fields and its errors come back faithfully.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import orjson
 
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import InvalidRequest, ModelNotFound
+from goodstanding.moderation.parts import Malformed, extract
 
 _PASS = Verdict("request")
 
@@ -23,18 +27,18 @@ _REQUIRED = {
     "moderations": ("input",),
     "images.generations": ("prompt",),
 }
+# the walk checks the generation endpoints' text fields (``prompt`` is a string for images, a
+# stored-prompt reference for Responses); these are the rest, for every endpoint
 _TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,),
     "messages": (list,),
-    "input": (str, list),
-    "prompt": (str,),
     "stream": (bool,),
     "max_tokens": (int,),
     "max_completion_tokens": (int,),
     "max_output_tokens": (int,),
     "stream_options": (dict,),
-    "instructions": (str,),
 }
+_INPUT_TYPES = {"embeddings": (str, list), "moderations": (str, list)}
 
 
 def _invalid(message: str, param: str | None = None) -> Verdict:
@@ -54,8 +58,9 @@ def field_problem(body: dict[str, Any], endpoint: str) -> tuple[str, str | None]
             return f"Invalid type for '{name}': expected {kind}.", name
         if types == (int,) and value < 1:
             return f"Invalid value for '{name}': must be at least 1.", name
-    if endpoint == "chat.completions" and not all(isinstance(m, dict) for m in body["messages"]):
-        return "Invalid 'messages': every message must be an object.", "messages"
+    types = _INPUT_TYPES.get(endpoint)
+    if types and not isinstance(body["input"], types):
+        return "Invalid type for 'input': expected str or list.", "input"
     return None
 
 
@@ -77,6 +82,10 @@ class RequestCheck:
         problem = field_problem(body, call.endpoint)
         if problem:
             return _invalid(*problem)
+        try:  # the parts moderation and the detectors see, and the shapes they rely on
+            call.notes["parts"] = extract(call.endpoint, body)
+        except Malformed as malformed:
+            return _invalid(malformed.message, malformed.param)
         call.body = body
         call.model = body.get("model")
         call.stream = body.get("stream") is True

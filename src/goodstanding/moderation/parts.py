@@ -1,102 +1,299 @@
 """Every text and image part of a generation request, the way moderation needs to see them.
 
 Nothing is skipped because of its role: system and developer prompts, the whole history
-(assistant turns included, which a client can forge), tool results and tool-call arguments
-all reach the chat model under our organization's name. A part is a ``(kind, content)``
-tuple, ``kind`` being ``"text"`` or ``"image"`` (an http(s) or data URL): tuples, not objects,
-because a 40-turn conversation is walked on every request.
+(assistant turns included, which a client can forge), tool results and tool-call arguments,
+tool definitions and their JSON schemas, structured-output schemas, predictions, names: every
+field the model reads, as declared once per endpoint in ``fields.py``. Those lists are compiled
+here, once at import, into a tree that one walk follows: it takes out the parts and checks the
+shapes it relies on on the way (a message's content is a string or an array, a message has a
+role, an item is an object), so a request that would hide text from the walker is refused
+(``Malformed`` names the field) instead of forwarded. Fields not declared are left to OpenAI.
+
+A part is a ``(kind, content)`` tuple, ``kind`` being ``"text"`` or ``"image"`` (an http(s) or
+data URL): tuples, not objects, because a 40-turn conversation is walked on every request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import copy
+import re
+from typing import TYPE_CHECKING, Any
+
+from goodstanding.moderation.fields import (
+    IMAGE,
+    JSON,
+    LABEL,
+    MODERATED,
+    REQUIRED,
+    SKIP,
+    TEXT,
+    TOOL_RESULTS,
+)  # fmt: skip
+
+if TYPE_CHECKING:
+    from goodstanding.call import Call
 
 Part = tuple[str, str]
 
-# content-part types that carry text, in Chat and Responses
-_TEXT_TYPES = frozenset({"text", "input_text", "output_text"})
-# string fields of a Responses input item that are text: function_call arguments,
-# function_call_output output, custom tool input, reasoning summaries are left to the model
-_ITEM_TEXT_FIELDS = ("arguments", "output", "input", "refusal")
+# keys and values of a JSON schema that say nothing: left out of the text moderated for it
+_SCHEMA_WORDS = frozenset({
+    "type", "object", "string", "number", "integer", "boolean", "array", "null", "properties",
+    "items", "required", "description", "title", "enum", "const", "default", "examples",
+    "additionalProperties", "anyOf", "oneOf", "allOf", "not", "$defs", "definitions", "$ref",
+    "$schema", "$id", "format", "pattern", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "minItems", "maxItems",
+    "uniqueItems", "minProperties", "maxProperties", "strict", "prefixItems",
+    "patternProperties", "propertyNames", "nullable", "contains",
+})  # fmt: skip
+
+
+class Malformed(Exception):
+    """A field the walker relies on is missing or of the wrong type."""
+
+    def __init__(self, node: _Node | None = None, missing: str | None = None) -> None:
+        super().__init__()
+        self.node, self.missing = node, missing
+        self.where: list[str | int] = []  # filled in reverse while the walk unwinds
+
+    @property
+    def param(self) -> str:
+        path = ""
+        for step in reversed([self.missing, *self.where] if self.missing else self.where):
+            path += f"[{step}]" if isinstance(step, int) else (f".{step}" if path else step)
+        return path
+
+    @property
+    def message(self) -> str:
+        if self.missing:
+            return f"Missing required parameter: '{self.param}'."
+        assert self.node is not None
+        return f"Invalid type for '{self.param}': expected {self.node.expected()}."
+
+
+class _Node:
+    __slots__ = (
+        "case_key",
+        "cases",
+        "each",
+        "fields",
+        "kind",
+        "leaf",
+        "required",
+        "tool_result",
+        "values",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.kind: str | None = None
+        self.leaf: str | None = None  # what a string here is: see _array and _object
+        self.fields: dict[str, _Node] | None = None
+        self.each: _Node | None = None  # the elements of an array
+        self.values: _Node | None = None  # the values of an object
+        self.required: tuple[str, ...] = ()
+        self.case_key: str | None = None  # an element's discriminator ("type", "role") …
+        self.cases: dict[str, _Node] | None = None  # … and the nodes that override for it
+        self.tool_result = False
+
+    def expected(self) -> str:
+        kinds = []
+        if self.kind in (TEXT, IMAGE, LABEL, REQUIRED):
+            kinds.append("a string")
+        if self.each is not None:
+            kinds.append("an array")
+        if self.fields is not None or self.values is not None:
+            kinds.append("an object")
+        return " or ".join(kinds)
+
+
+_TOKENS = re.compile(r"\[[^\]]*\]|[^.\[\]]+")
+
+
+def _place(node: _Node, tokens: list[str], kind: str | None) -> None:
+    """Add one declared path below ``node``; ``kind`` None marks tool results."""
+    for i, token in enumerate(tokens):
+        if token == "[]":
+            node.each = node = node.each or _Node()
+        elif token.startswith("["):  # [key=a|b]: an override for the elements so marked
+            key, _, values = token[1:-1].partition("=")
+            generic = node.each = node.each or _Node()
+            assert generic.case_key in (None, key), "one discriminator per array"
+            generic.case_key, generic.cases = key, generic.cases or {}
+            for value in values.split("|"):
+                case = generic.cases.get(value)
+                if case is None:
+                    case = copy.deepcopy(generic)
+                    case.case_key = case.cases = None
+                    generic.cases[value] = case
+                _place(case, tokens[i + 1:], kind)
+            return
+        elif token == "*":
+            node.values = node = node.values or _Node()
+        else:
+            node.fields = node.fields or {}
+            if kind == REQUIRED and i == len(tokens) - 1:
+                node.required += (token,)
+            node = node.fields.setdefault(token, _Node())
+    if kind is None:
+        node.tool_result = True
+    else:
+        node.kind, node.leaf = kind, _LEAVES.get(kind)
+
+
+_LEAVES = {TEXT: "text", IMAGE: "image", LABEL: "", REQUIRED: ""}
+
+
+def _compile(paths: dict[str, str], tool_results: tuple[str, ...]) -> _Node:
+    root = _Node()
+    # plain paths first: an override starts as a copy of everything declared for all elements
+    for path, kind in sorted(paths.items(), key=lambda entry: "=" in entry[0]):
+        _place(root, _TOKENS.findall(path), kind)
+    for path in tool_results:
+        _place(root, _TOKENS.findall(path), None)
+    return root
+
+
+_ROOTS = {endpoint: _compile(paths, TOOL_RESULTS.get(endpoint, ()))
+          for endpoint, paths in MODERATED.items()}  # fmt: skip
+
+
+class RequestParts:
+    """The parts of one request, in order, and which of them are tool results or documents."""
+
+    __slots__ = ("parts", "tool_results")
+
+    def __init__(self, parts: list[Part], tool_results: list[tuple[int, int]]) -> None:
+        self.parts = parts
+        self.tool_results = tool_results  # [start, end) ranges of ``parts``
+
+    def texts(self) -> list[tuple[bool, str]]:
+        """(is a tool result, text) for every text part (what the offline detectors screen)."""
+        ranges = self.tool_results
+        if not ranges:
+            return [(False, content) for kind, content in self.parts if kind == "text"]
+        return [(any(start <= i < end for start, end in ranges), content)
+                for i, (kind, content) in enumerate(self.parts) if kind == "text"]
+
+
+_NONE = RequestParts([], [])
+
+
+def extract(endpoint: str, body: dict[str, Any]) -> RequestParts:
+    """Walk ``body`` along the endpoint's declared fields; raises ``Malformed``."""
+    root = _ROOTS.get(endpoint)
+    if root is None:
+        return _NONE
+    parts: list[Part] = []
+    ranges: list[tuple[int, int]] = []
+    _walk(body, root, parts, ranges)
+    return RequestParts(parts, ranges)
 
 
 def request_parts(endpoint: str, body: dict[str, Any]) -> list[Part]:
     """The parts of one request body to moderate, in order, empty texts left out."""
-    parts: list[Part] = []
-    if endpoint == "chat.completions":
-        for message in body.get("messages") or ():
-            if isinstance(message, dict):
-                _chat_message(message, parts)
-    elif endpoint == "responses":
-        _text(body.get("instructions"), parts)
-        value = body.get("input")
-        if isinstance(value, str):
-            _text(value, parts)
-        elif isinstance(value, list):
-            _items(value, parts)
-    elif endpoint == "images.generations":
-        _text(body.get("prompt"), parts)
-    return parts
+    return extract(endpoint, body).parts
 
 
-def _text(value: Any, parts: list[Part]) -> None:
-    if isinstance(value, str) and value.strip():
-        parts.append(("text", value))
+def parts_of(call: Call) -> RequestParts:
+    """The call's parts, taken out once (the request check does it while checking shapes)."""
+    found = call.notes.get("parts")
+    if found is None:
+        found = call.notes["parts"] = extract(call.endpoint, call.body or {})
+    return found  # type: ignore[no-any-return]
 
 
-def _image(url: Any, parts: list[Part]) -> None:
-    if isinstance(url, dict):  # Chat: {"url": …, "detail": …}; Responses: a plain string
-        url = url.get("url")
-    if isinstance(url, str) and url:
-        parts.append(("image", url))
+def _walk(value: Any, node: _Node, parts: list[Part], ranges: list[tuple[int, int]]) -> None:
+    kind = node.kind
+    if kind == JSON:
+        text = value if isinstance(value, str) else _json_text(value)
+        if text and not text.isspace():
+            parts.append(("text", text))
+    elif kind == SKIP:
+        return
+    elif isinstance(value, str):
+        if node.leaf is None:
+            raise Malformed(node)
+        if node.leaf and value and not value.isspace():
+            parts.append((node.leaf, value))
+    elif isinstance(value, dict):
+        _object(value, node, parts, ranges)
+    elif isinstance(value, list):
+        _array(value, node, parts, ranges)
+    else:  # a number or a boolean where text, an array or an object belongs
+        raise Malformed(node)
 
 
-def _chat_message(message: dict[str, Any], parts: list[Part]) -> None:
-    content = message.get("content")
-    if isinstance(content, str):
-        _text(content, parts)
-    elif isinstance(content, list):
-        _content(content, parts)
-    _text(message.get("refusal"), parts)
-    for call in message.get("tool_calls") or ():
-        if isinstance(call, dict):
-            _text((call.get("function") or {}).get("arguments"), parts)
-    legacy = message.get("function_call")
-    if isinstance(legacy, dict):
-        _text(legacy.get("arguments"), parts)
+# The two loops below take a string leaf in place (most of a conversation is string leaves):
+# ``leaf`` is "text" or "image" for a part, "" for a label, None when a string does not belong.
 
 
-def _content(items: Iterable[Any], parts: list[Part]) -> None:
-    for item in items:
+def _array(value: list[Any], node: _Node, parts: list[Part],
+           ranges: list[tuple[int, int]]) -> None:  # fmt: skip
+    each = node.each
+    if each is None:
+        raise Malformed(node)
+    leaf = each.leaf
+    for i, item in enumerate(value):
+        if type(item) is str and leaf is not None:
+            if leaf and item and not item.isspace():
+                parts.append((leaf, item))
+            continue
+        try:
+            if item is None:
+                raise Malformed(each)
+            _walk(item, each, parts, ranges)
+        except Malformed as error:
+            error.where.append(i)
+            raise
+
+
+def _object(value: dict[str, Any], node: _Node, parts: list[Part],
+            ranges: list[tuple[int, int]]) -> None:  # fmt: skip
+    if node.cases is not None:
+        case = value.get(node.case_key)  # type: ignore[arg-type]
+        if type(case) is str:
+            node = node.cases.get(case, node)
+    fields = node.fields
+    if fields is None:
+        if node.values is None:
+            raise Malformed(node)
+        fields = dict.fromkeys(value, node.values)  # an object of values: each is one
+    for name in node.required:
+        if value.get(name) is None:
+            raise Malformed(missing=name)
+    start = len(parts)
+    for name, item in value.items():
+        child = fields.get(name)
+        if child is None or item is None:
+            continue
+        if type(item) is str:
+            leaf = child.leaf
+            if leaf is not None:
+                if leaf and item and not item.isspace():
+                    parts.append((leaf, item))
+                continue
+        try:
+            _walk(item, child, parts, ranges)
+        except Malformed as error:
+            error.where.append(name)
+            raise
+    if node.tool_result and len(parts) > start:
+        ranges.append((start, len(parts)))
+
+
+def _json_text(value: Any) -> str:
+    """The strings of any JSON (keys included, schema keywords left out), one per line."""
+    strings: list[str] = []
+    stack = [value]
+    while stack:  # no recursion: a schema can be nested deeper than Python's stack
+        item = stack.pop()
         if isinstance(item, str):
-            _text(item, parts)
-            continue
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type")
-        if kind in _TEXT_TYPES:
-            _text(item.get("text"), parts)
-        elif kind in ("image_url", "input_image"):
-            _image(item.get("image_url"), parts)
-        elif kind == "refusal":
-            _text(item.get("refusal"), parts)
-
-
-def _items(items: list[Any], parts: list[Part]) -> None:
-    """Responses ``input`` items: messages (string or part list) and tool items."""
-    for item in items:
-        if not isinstance(item, dict):
-            _text(item, parts)
-            continue
-        content = item.get("content")
-        if isinstance(content, str):
-            _text(content, parts)
-        elif isinstance(content, list):
-            _content(content, parts)
-        for name in _ITEM_TEXT_FIELDS:
-            value = item.get(name)
-            if isinstance(value, list):  # function_call_output may be a list of parts
-                _content(value, parts)
-            else:
-                _text(value, parts)
+            if item not in _SCHEMA_WORDS:
+                strings.append(item)
+        elif isinstance(item, dict):
+            for key, inner in reversed(item.items()):
+                stack.append(inner)
+                if key not in _SCHEMA_WORDS:
+                    stack.append(key)
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return "\n".join(strings)

@@ -12,8 +12,11 @@ import orjson
 
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import InvalidRequest, ModelNotFound
+from goodstanding.stores.schema import audit_events
 
 _PASS = Verdict("request")
+# a model name longer than the audit record's column, or with control characters, is no model
+MAX_MODEL_CHARS: int = audit_events.c.model.type.length  # type: ignore[attr-defined]
 
 # endpoint -> the body fields it must have, and the type each field must have when present
 _REQUIRED = {
@@ -54,6 +57,10 @@ def field_problem(body: dict[str, Any], endpoint: str) -> tuple[str, str | None]
             return f"Invalid type for '{name}': expected {kind}.", name
         if types == (int,) and value < 1:
             return f"Invalid value for '{name}': must be at least 1.", name
+    model = body.get("model")
+    if isinstance(model, str) and (len(model) > MAX_MODEL_CHARS or not model.isprintable()):
+        return (f"Invalid 'model': expected at most {MAX_MODEL_CHARS} printable characters.",
+                "model")
     if endpoint == "chat.completions" and not all(isinstance(m, dict) for m in body["messages"]):
         return "Invalid 'messages': every message must be an object.", "messages"
     return None

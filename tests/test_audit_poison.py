@@ -450,6 +450,21 @@ def test_json_values_are_bounded_in_size_and_depth():
     assert len(orjson.dumps(bound_record({"reasons": deep})["reasons"])) < 100
 
 
+_json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=70) | st.dictionaries(st.text(), inner, max_size=70),
+    max_leaves=80)
+
+
+@settings(max_examples=300)
+@given(st.one_of(_json_like, st.lists(st.text(max_size=300), max_size=70),
+                 st.dictionaries(st.text(max_size=300), st.floats(), max_size=70)))
+def test_the_fast_path_for_flat_reasons_and_scores_agrees_with_the_full_rules(value):
+    from goodstanding.stores.bounds import JSON_DEPTH, _json, json_value
+
+    assert orjson.dumps(json_value(value)) == orjson.dumps(_json(value, [JSON_NODES], JSON_DEPTH))
+
+
 def test_schema_and_migrations_agree(tmp_path):
     """A column added to schema.py without its migration (or the reverse) fails here."""
     from alembic.autogenerate import compare_metadata

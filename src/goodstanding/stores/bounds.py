@@ -30,6 +30,7 @@ Rule = Callable[[Any], Any]
 JSON_STRING = 256
 JSON_NODES = 256
 JSON_DEPTH = 4
+_FLAT = 64
 CUT = "…"
 _INT_RANGES = ((sa.SmallInteger, 15), (sa.BigInteger, 63), (sa.Integer, 31))
 _INT64 = (-(2**63), 2**63 - 1)
@@ -71,7 +72,27 @@ def real(value: Any) -> float | None:
 
 def json_value(value: Any) -> Any:
     """A JSON document both backends store alike, bounded in size (see the module doc)."""
-    return _json(value, [JSON_NODES], JSON_DEPTH)
+    flat = _flat(value)
+    return flat if flat is not None else _json(value, [JSON_NODES], JSON_DEPTH)
+
+
+def _flat(value: Any) -> Any:
+    """A copy of a short list of plain strings, or of a short dict of plain strings to finite
+    floats (an audit record's reasons and scores); None for anything else."""
+    kind = type(value)
+    if kind is list and len(value) <= _FLAT:
+        for item in value:
+            if not (type(item) is str and len(item) <= JSON_STRING and item.isascii()
+                    and "\x00" not in item):
+                return None
+        return list(value)
+    if kind is dict and len(value) <= _FLAT:
+        for key, item in value.items():
+            if not (type(key) is str and len(key) <= JSON_STRING and key.isascii()
+                    and "\x00" not in key and type(item) is float and item - item == 0.0):
+                return None  # (x - x is NaN for NaN and ±inf)
+        return dict(value)
+    return None
 
 
 def _json(value: Any, budget: list[int], depth: int) -> Any:
@@ -96,101 +117,88 @@ def _json(value: Any, budget: list[int], depth: int) -> Any:
     return text(str(value), JSON_STRING)
 
 
-def _text_rule(kind: sa.String) -> Rule:
+def _text_rule(kind: sa.String, fallback: Callable[[], Any]) -> Rule:
     limit = kind.length
 
     def bound_text(value: Any) -> Any:
+        if type(value) is str:
+            if (limit is None or len(value) <= limit) and value.isascii() and "\x00" not in value:
+                return value  # the common case: two scans, no copy
+            return text(value, limit)
         if value is None:
-            return None
-        if type(value) is not str:
-            value = str(value)
-        if (limit is None or len(value) <= limit) and value.isascii() and "\x00" not in value:
-            return value  # the common case: two scans, no copy
-        return text(value, limit)
+            value = fallback()
+        return value if value is None else text(str(value), limit)
 
     return bound_text
 
 
-def _integer_rule(kind: sa.Integer) -> Rule:
+def _integer_rule(kind: sa.Integer, fallback: Callable[[], Any]) -> Rule:
     bits = next(b for t, b in _INT_RANGES if isinstance(kind, t))
     low, high = -(2**bits), 2**bits - 1
 
     def bound_integer(value: Any) -> Any:
         if type(value) is int and low <= value <= high:
             return value
-        return None if value is None else integer(value, low, high)
+        return fallback() if value is None else integer(value, low, high)
 
     return bound_integer
 
 
-def _real_rule(kind: sa.Float) -> Rule:
+def _real_rule(kind: sa.Float, fallback: Callable[[], Any]) -> Rule:
     def bound_real(value: Any) -> Any:
-        if type(value) is float and math.isfinite(value):
+        if type(value) is float and value - value == 0.0:  # finite
             return value
-        return None if value is None else real(value)
+        return fallback() if value is None else real(value)
 
     return bound_real
 
 
-def _boolean_rule(kind: sa.Boolean) -> Rule:
-    return lambda value: value if value is None else bool(value)
+def _boolean_rule(kind: sa.Boolean, fallback: Callable[[], Any]) -> Rule:
+    return lambda value: fallback() if value is None else bool(value)
 
 
-def _json_rule(kind: sa.JSON) -> Rule:
-    return lambda value: value if value is None else json_value(value)
+def _json_rule(kind: sa.JSON, fallback: Callable[[], Any]) -> Rule:
+    return lambda value: fallback() if value is None else json_value(value)
 
 
-_RULES: tuple[tuple[type, Callable[[Any], Rule]], ...] = (
+_RULES: tuple[tuple[type, Callable[[Any, Callable[[], Any]], Rule]], ...] = (
     (sa.String, _text_rule),  # also Text
     (sa.Integer, _integer_rule),  # also BigInteger, SmallInteger
     (sa.Float, _real_rule),
     (sa.Boolean, _boolean_rule),
     (sa.JSON, _json_rule),
 )
+_ZEROS = ((sa.String, ""), (sa.Integer, 0), (sa.Float, 0.0), (sa.Boolean, False))
 
 
 def _rule(column: sa.Column[Any]) -> Rule:
     for kind, make in _RULES:
         if isinstance(column.type, kind):
-            return make(column.type)
+            return make(column.type, _fallback(column))
     raise TypeError(f"{column.table.name}.{column.name}: no bounding rule for {column.type!r}")
 
 
-def _not_null(column: sa.Column[Any], rule: Rule) -> Rule:
-    if column.nullable:
-        return rule
-    fallback = _fallback(column)
-
-    def bound_not_null(value: Any) -> Any:
-        return rule(fallback() if value is None else value)
-
-    return bound_not_null
-
-
 def _fallback(column: sa.Column[Any]) -> Callable[[], Any]:
-    """The column's default (a fresh one each time, for ``default=list``), else a zero."""
+    """What a null becomes: null where the column takes it, else the column's default (a
+    fresh one each time, for ``default=list``), else its type's zero."""
     default: Any = column.default
+    if column.nullable:
+        return partial(_same, None)
     if default is not None and default.is_callable:
         return partial(default.arg, None)  # SQLAlchemy's wrapper takes an execution context
-    zero = default.arg if default is not None else _zero(column.type)
-    return partial(_same, zero)
+    if default is not None:
+        return partial(_same, default.arg)
+    return partial(_same, next((zero for t, zero in _ZEROS if isinstance(column.type, t)), {}))
 
 
 def _same(value: Any) -> Any:
     return value
 
 
-def _zero(kind: Any) -> Any:
-    for types, zero in ((sa.String, ""), (sa.Integer, 0), (sa.Float, 0.0), (sa.Boolean, False)):
-        if isinstance(kind, types):
-            return zero
-    return {}
-
-
 def bounder(table: sa.Table, fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """A function that turns a mapping into ``{field: bounded value}`` for these columns."""
     # plain str keys: column names are a str subclass, which orjson refuses as keys
-    rules = tuple((str(name), _not_null(table.c[name], _rule(table.c[name]))) for name in fields)
+    rules = tuple((str(name), _rule(table.c[name])) for name in fields)
 
     def bound(values: Mapping[str, Any]) -> dict[str, Any]:
         get = values.get

@@ -65,9 +65,10 @@ def outage(exc: BaseException) -> bool:
 def rejected(exc: BaseException) -> bool:
     """Whether the database refused the data itself (a poison value), not the connection.
 
-    PostgreSQL's data and integrity errors (SQLSTATE classes 22 and 23) come from asyncpg as
-    plain ``DBAPIError``; a value the driver cannot even encode raises ``ValueError``,
-    ``TypeError`` or ``OverflowError`` before anything is sent.
+    PostgreSQL's data and integrity errors (SQLSTATE classes 22 and 23) and a trigger's
+    ``RAISE`` (class P0) come from asyncpg as plain ``DBAPIError``; a value the driver cannot
+    even encode raises ``ValueError``, ``TypeError`` or ``OverflowError`` before anything is
+    sent. Anything else (a missing table, a lost connection) is not the record's fault.
     """
     import sqlalchemy.exc as sa_exc
 
@@ -79,7 +80,7 @@ def rejected(exc: BaseException) -> bool:
         return True
     if isinstance(exc, sa_exc.DBAPIError):
         state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return isinstance(state, str) and state[:2] in ("22", "23")
+        return isinstance(state, str) and state[:2] in ("22", "23", "P0")
     return False
 
 

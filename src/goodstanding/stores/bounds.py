@@ -12,7 +12,8 @@ same way, and a column added later gets its rule (or stops the import, for a typ
 - JSON: the same for every string and number inside, strings of at most ``JSON_STRING``
   characters, at most ``JSON_NODES`` values in all and ``JSON_DEPTH`` levels of nesting
 
-A null in a column that takes none becomes the column's default, else its type's zero.
+A null (given, or made from a value with none of the column's type) in a column that takes
+none becomes the column's default, else its type's zero.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def _integer_rule(kind: sa.Integer, fallback: Callable[[], Any]) -> Rule:
     def bound_integer(value: Any) -> Any:
         if type(value) is int and low <= value <= high:
             return value
-        return fallback() if value is None else integer(value, low, high)
+        value = None if value is None else integer(value, low, high)
+        return fallback() if value is None else value
 
     return bound_integer
 
@@ -148,7 +150,8 @@ def _real_rule(kind: sa.Float, fallback: Callable[[], Any]) -> Rule:
     def bound_real(value: Any) -> Any:
         if type(value) is float and value - value == 0.0:  # finite
             return value
-        return fallback() if value is None else real(value)
+        value = None if value is None else real(value)
+        return fallback() if value is None else value
 
     return bound_real
 
@@ -158,7 +161,11 @@ def _boolean_rule(kind: sa.Boolean, fallback: Callable[[], Any]) -> Rule:
 
 
 def _json_rule(kind: sa.JSON, fallback: Callable[[], Any]) -> Rule:
-    return lambda value: fallback() if value is None else json_value(value)
+    def bound_json(value: Any) -> Any:
+        value = None if value is None else json_value(value)
+        return fallback() if value is None else value
+
+    return bound_json
 
 
 _RULES: tuple[tuple[type, Callable[[Any, Callable[[], Any]], Rule]], ...] = (

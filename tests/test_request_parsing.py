@@ -43,7 +43,7 @@ def test_any_bytes_get_a_verdict(raw):
 def test_well_typed_chat_bodies_pass_and_others_are_refused(body):
     call, verdict = verdict_for(json.dumps(body).encode())
     well_typed = (
-        isinstance(body.get("model"), str)
+        isinstance(body.get("model"), str) and body["model"].isprintable()
         and isinstance(body.get("messages"), list)
         and body.get("stream") in (None, True, False)
         and (body.get("max_tokens") is None

@@ -8,25 +8,37 @@ Records are queued in memory and written in batches by one background task (one 
 insert per batch). A refusal's record is *durable*: the refusal waits until the batch holding
 its record is committed, which also wakes the writer at once (group commit). A clean shutdown
 flushes everything queued. A failed write keeps its batch and tries again.
+
+Every value is bounded by its column before it is queued (``stores/bounds.py``), so SQLite and
+PostgreSQL accept the same records; a record a database still refuses is set aside in the
+dead-letter table or file without holding up the others (``deadletters.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from goodstanding.call import Call
+from goodstanding.deadletters import DEFAULT_PATH, DeadLetters
+from goodstanding.stores import schema
 from goodstanding.stores.base import Identity, Store
+from goodstanding.stores.bounds import bounder
 
 log = logging.getLogger("goodstanding.audit")
 
 DURABLE_WAIT_SECONDS = 10.0
 
+bound_record = bounder(schema.audit_events, schema.AUDIT_FIELDS)
+bound_identity = bounder(schema.identities, schema.IDENTITY_FIELDS)
+
 
 def to_record(call: Call) -> dict[str, Any]:
-    return {
+    return bound_record({
         "ts": call.received_at,
         "request_id": call.request_id,
         "key_id": call.key.id if call.key else None,
@@ -45,15 +57,16 @@ def to_record(call: Call) -> dict[str, Any]:
         "reasons": list(dict.fromkeys(call.reasons)),
         "scores": call.scores,
         "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
-    }
+    })
 
 
 class AuditLog:
     def __init__(
         self, store: Store, batch_size: int = 256, interval: float = 0.2,
-        max_pending: int = 100_000,
+        max_pending: int = 100_000, dead_letter_path: Path | None = None,
     ) -> None:
         self.store = store
+        self.dead_letters = DeadLetters(store, dead_letter_path or DEFAULT_PATH)
         self.batch_size = batch_size
         self.interval = interval
         # records held while the database cannot take them; past this the pipeline refuses new
@@ -100,7 +113,7 @@ class AuditLog:
         if len(self._known) > 1_000_000:
             self._known.clear()
         self._known.add(identity.safety_identifier)
-        self._identities.append(identity)
+        self._identities.append(Identity(**bound_identity(dataclasses.asdict(identity))))
         if self._task is not None:
             self._wake.set()  # mappings are few and a webhook may need one soon
 
@@ -109,8 +122,9 @@ class AuditLog:
         identities, self._identities = self._identities, []
         waiters, self._waiters = self._waiters, []
         try:
-            await self.store.remember_identities(identities)
-            await self.store.write_audit(records)
+            # what the database refuses is set aside; what is left on a failure is kept
+            await self.dead_letters.write("identity", identities, self.store.remember_identities)
+            await self.dead_letters.write("audit", records, self.store.write_audit)
         except Exception:
             log.exception("audit write failed; %d records kept for retry", len(records))
             self._records[:0] = records

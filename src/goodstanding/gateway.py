@@ -16,6 +16,7 @@ from typing import Any
 from goodstanding.audit import AuditLog
 from goodstanding.checks import build_pipeline
 from goodstanding.checks.moderation import close_moderation
+from goodstanding.deadletters import dead_letter_path
 from goodstanding.enforcement import Enforcer
 from goodstanding.errors import ConfigError
 from goodstanding.pipeline import Pipeline
@@ -80,7 +81,8 @@ class Gateway:
         store = store or open_store(storage.database_url,
                                     pool_size(storage.max_connections, workers()))
         audit = AuditLog(store, storage.audit_batch_size, storage.audit_flush_interval,
-                         storage.audit_max_pending)
+                         storage.audit_max_pending,
+                         dead_letter_path(storage.audit_dead_letter_path, storage.database_url))
         upstream = upstream or HttpUpstream(settings)
         secret = settings.identity.secret or secrets.token_hex(32)
         redis = shared_redis(storage.redis_url)

@@ -64,6 +64,9 @@ class StorageSettings(_Model):
     # records kept in memory while the database is unreachable (about 1 KB each); beyond this,
     # new calls are refused with 503 store_unavailable until the backlog drains
     audit_max_pending: int = Field(default=100_000, ge=1)
+    # JSON-lines file for audit records the database refuses and the dead-letter table too;
+    # unset: next to the SQLite file, else ./goodstanding-dead-letters.jsonl
+    audit_dead_letter_path: str | None = None
     # PostgreSQL connections this host's gateway may hold, split between its workers
     max_connections: int = Field(default=20, ge=1)
     # Redis unreachable: refuse with 503 store_unavailable, or count limits per process

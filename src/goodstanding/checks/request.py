@@ -16,8 +16,11 @@ import orjson
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import InvalidRequest, ModelNotFound
 from goodstanding.moderation.parts import Malformed, extract
+from goodstanding.stores.schema import audit_events
 
 _PASS = Verdict("request")
+# a model name longer than the audit record's column, or with control characters, is no model
+MAX_MODEL_CHARS: int = audit_events.c.model.type.length  # type: ignore[attr-defined]
 
 # endpoint -> the body fields it must have, and the type each field must have when present
 _REQUIRED = {
@@ -61,6 +64,10 @@ def field_problem(body: dict[str, Any], endpoint: str) -> tuple[str, str | None]
     types = _INPUT_TYPES.get(endpoint)
     if types and not isinstance(body["input"], types):
         return "Invalid type for 'input': expected str or list.", "input"
+    model = body.get("model")
+    if isinstance(model, str) and (len(model) > MAX_MODEL_CHARS or not model.isprintable()):
+        return (f"Invalid 'model': expected at most {MAX_MODEL_CHARS} printable characters.",
+                "model")
     return None
 
 

@@ -60,3 +60,37 @@ def outage(exc: BaseException) -> bool:
             exc, sa_exc.OperationalError | sa_exc.InterfaceError) or isinstance(
             exc.orig, OSError)
     return False
+
+
+def rejected(exc: BaseException) -> bool:
+    """Whether the database refused the data itself (a poison value), not the connection.
+
+    PostgreSQL's data and integrity errors (SQLSTATE classes 22 and 23) and a trigger's
+    ``RAISE`` (class P0) come from asyncpg as plain ``DBAPIError``; a value the driver cannot
+    even encode raises ``ValueError``, ``TypeError`` or ``OverflowError`` before anything is
+    sent. Anything else (a missing table, a lost connection) is not the record's fault.
+    """
+    import sqlalchemy.exc as sa_exc
+
+    if outage(exc):
+        return False
+    if isinstance(exc, ValueError | TypeError | OverflowError):
+        return True
+    if isinstance(exc, sa_exc.DataError | sa_exc.IntegrityError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return isinstance(state, str) and state[:2] in ("22", "23", "P0")
+    return False
+
+
+def error_class(exc: BaseException) -> str:
+    """The driver's own name for an error, and its SQLSTATE when there is one (never the
+    message: it can quote the refused value)."""
+    inner = exc
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        inner = orig.__cause__ or orig
+    state = getattr(inner, "sqlstate", None)
+    name = type(inner).__name__
+    return f"{name} ({state})" if isinstance(state, str) else name

@@ -53,6 +53,15 @@ class AuditStore(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+class DeadLetterStore(Protocol):
+    """Records the database refused (a poison value), set aside so that they block no other."""
+
+    async def set_aside(self, letters: Sequence[dict[str, Any]]) -> None:
+        """Store rows of ``schema.audit_dead_letters`` (ts, kind, request_id, error, record)."""
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
 class EndUserStore(Protocol):
     """Strikes, status and the history of actions per (tenant, end user)."""
 
@@ -97,7 +106,8 @@ class WebhookStore(Protocol):
         """Forget a claim whose processing failed, so the sender's retry is acted on."""
 
 
-class Store(KeyStore, IdentityStore, AuditStore, EndUserStore, WebhookStore, Protocol):
+class Store(KeyStore, IdentityStore, AuditStore, DeadLetterStore, EndUserStore, WebhookStore,
+            Protocol):
     async def migrate(self) -> None: ...
 
     async def schema_behind(self) -> str | None:

@@ -17,6 +17,7 @@ class MemoryStore(MemoryEndUsers):
         self.keys: dict[str, VirtualKey] = {}
         self.identities: dict[str, Identity] = {}
         self.audit: list[dict[str, Any]] = []
+        self.dead: list[dict[str, Any]] = []
 
     async def migrate(self) -> None:
         return None
@@ -55,6 +56,13 @@ class MemoryStore(MemoryEndUsers):
     async def write_audit(self, records: Sequence[dict[str, Any]]) -> None:
         for record in records:
             self.audit.append({"id": len(self.audit) + 1, **record})
+
+    async def set_aside(self, letters: Sequence[dict[str, Any]]) -> None:
+        for letter in letters:
+            self.dead.append({"id": len(self.dead) + 1, **letter})
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(reversed(self.dead))[:limit]
 
     async def query_audit(
         self,

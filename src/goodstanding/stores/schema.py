@@ -107,5 +107,19 @@ webhook_events = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False),
 )
 
+# records the database refused, set aside so that they block no other (migration 0003)
+audit_dead_letters = sa.Table(
+    "audit_dead_letters",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("ts", sa.Float, nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "audit" or "identity"
+    sa.Column("request_id", sa.String(64), index=True),
+    sa.Column("error", sa.String(128), nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+)
+
 AUDIT_FIELDS = tuple(c.name for c in audit_events.columns if c.name != "id")
 KEY_FIELDS = tuple(c.name for c in keys.columns)
+IDENTITY_FIELDS = tuple(c.name for c in identities.columns)
+DEAD_LETTER_FIELDS = tuple(c.name for c in audit_dead_letters.columns if c.name != "id")

@@ -168,6 +168,18 @@ class SqlStore(SqlEndUsers):
         async with self.engine.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
 
+    # records the database refused, set aside by the audit writer (deadletters.py)
+    async def set_aside(self, letters: Sequence[dict[str, Any]]) -> None:
+        if letters:
+            async with self.engine.begin() as conn:
+                await conn.execute(schema.audit_dead_letters.insert(), list(letters))
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        table = schema.audit_dead_letters
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(table.select().order_by(table.c.id.desc()).limit(limit))
+            return [dict(row._mapping) for row in rows]
+
 
 def _audit_insert(dialect: Any) -> str:
     """The audit insert in the driver's own parameter style, columns in ``AUDIT_FIELDS`` order.

@@ -25,7 +25,7 @@ from alembic import op
 from goodstanding.identity import stored_end_user
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -31,8 +31,10 @@ OTHER_QUERY = frozenset({"after", "before", "limit", "order", "purpose", "includ
                          "include[]", "filter"})
 _KEY_PREFIXES = ("gsk-", "sk-", "bearer ")
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+# bytes.translate: objects count as arrays (only depth matters; the parser checks the rest),
+# everything but brackets and quotes is dropped
+_AS_ARRAYS = bytes.maketrans(b"{}", b"[]")
+_DROP = bytes(b for b in range(256) if b not in b'[]{}"')
 
 
 def checked_path(path: str, raw_path: bytes | None) -> str:
@@ -87,15 +89,23 @@ def check_json_depth(body: bytes, limit: int) -> None:
 
 
 def _depth_exceeds(body: bytes, limit: int) -> bool:
-    # brackets outside strings only; then peel the innermost pairs level by level: what is
-    # left after `limit` rounds sits deeper than `limit` (or is malformed, which the parser
-    # refuses anyway)
-    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", body))
-    if re.search(rb"[\[{]{%d}" % (limit + 1), brackets):
+    """Brackets outside strings only, found with C-speed byte operations (no work per
+    character, little per string); then the innermost pairs peeled level by level: what is
+    left after ``limit`` rounds sits deeper than ``limit`` (or is malformed, which the parser
+    refuses anyway)."""
+    if b"\\" in body:  # escapes are string content: \\ pairs first, then \" (left to right,
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")  # as JSON reads them)
+    marks = body.translate(_AS_ARRAYS, _DROP)
+    # quotes now pair up; dropping each adjacent pair ("" an empty string, or the end of one
+    # string and the start of the next) keeps whatever brackets are left inside quotes
+    marks = marks.replace(b'""', b"")
+    if b'"' in marks:  # strings that hold brackets: drop their contents
+        marks = b"".join(marks.split(b'"')[0::2])
+    if b"[" * (limit + 1) in marks:
         return True  # the common attack shape, found in one scan
     for _ in range(limit):
-        peeled = brackets.replace(b"[]", b"").replace(b"{}", b"")
-        if peeled == brackets:
+        peeled = marks.replace(b"[]", b"")  # the innermost pairs only: one level per round
+        if peeled == marks:
             return False  # nothing to peel: empty, or malformed (the parser says so)
-        brackets = peeled
-    return bool(brackets)
+        marks = peeled
+    return bool(marks)

@@ -18,6 +18,8 @@ from typing import Any
 import openai
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from goodstanding.errors import InvalidRequest
 from goodstanding.server.bounds import check_json_depth
@@ -140,6 +142,33 @@ def test_json_depth_bound(text: str, deep: bool):
             check_json_depth(text.encode(), 64)
     else:
         check_json_depth(text.encode(), 64)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_TRICKY = st.text(alphabet='[]{}"\\ax\n', max_size=6)
+_DOCUMENTS = st.recursive(
+    st.none() | st.integers(min_value=-(2**53), max_value=2**53) | _TRICKY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TRICKY, inner, max_size=3),
+    max_leaves=40)
+
+
+@given(document=_DOCUMENTS, limit=st.integers(min_value=2, max_value=9))
+@settings(max_examples=400, deadline=None)
+def test_json_depth_bound_is_exact(document: Any, limit: int):
+    """Brackets, quotes and backslashes inside strings never count; real nesting always does."""
+    body = orjson.dumps(document)
+    if _depth(document) > limit:
+        with pytest.raises(InvalidRequest):
+            check_json_depth(body, limit)
+    else:
+        check_json_depth(body, limit)
 
 
 @pytest.fixture

@@ -297,12 +297,12 @@ def test_a_half_sent_head_is_answered_408_in_time(start_gateway):
         assert sock.recv(10) == b""  # and closed
 
 
-def test_a_silent_connection_is_closed(start_gateway):
+def test_a_silent_connection_is_closed_quietly(start_gateway):
     gw = start_gateway(GOODSTANDING_SERVER__HEADER_TIMEOUT="1")
     with connect(gw.url) as sock:
         started = time.monotonic()
-        status, _, _ = read_response(sock)
-        assert status == 408 and time.monotonic() - started < 3.0
+        assert sock.recv(100) == b""  # no answer nobody asked for: just closed
+        assert 0.9 < time.monotonic() - started < 3.0
 
 
 def test_a_half_sent_body_is_cut_off_and_recorded(start_gateway):

@@ -7,8 +7,9 @@ connection and at almost no cost per request (a few attribute stores; no timer p
 
 - the head (request line and headers) is bounded in bytes and header count: 431;
 - the head must arrive within ``header_timeout`` of its first byte (or of the connection),
-  the body within ``body_timeout`` of the head: else 408, and a call whose body was cut off is
-  recorded as incomplete (transport.read_body). One sweep per second per process finds the
+  the body within ``body_timeout`` of the head: else 408 (a connection that sent nothing is
+  closed quietly), and a call whose body was cut off is recorded as incomplete
+  (transport.read_body). One sweep per second per process finds the
   connections past their deadline;
 - connections are capped per process (below the open-file limit) and per client address
   (the socket peer; trusted proxies are exempt): the connection over the cap is answered 503 or
@@ -104,6 +105,7 @@ class GuardedProtocol(HttpToolsProtocol):
         limits = self.limits
         self._deadline: float | None = None
         self._draining = False
+        self._begun = False
         self._in_head = True
         self._message_done = False
         self._head_bytes = 0
@@ -197,6 +199,9 @@ class GuardedProtocol(HttpToolsProtocol):
             self.transport.close()
         elif self._refusal is not None:
             self._answer(*self._refusal)
+        elif not self._begun:  # not a byte sent: closed quietly, as an idle keep-alive is (an
+            self._deadline = None  # answer nobody asked for could be read as the next one's)
+            self.transport.close()
         elif self._in_head:
             self._answer(408, "request_timeout", "The request's headers did not arrive in time.")
         else:  # the handler sees the body end early (read_body) and records the call
@@ -205,7 +210,7 @@ class GuardedProtocol(HttpToolsProtocol):
     # parser callbacks
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head = True
+        self._in_head = self._begun = True
         self._deadline = self.loop.time() + self.limits.header_timeout
 
     def on_url(self, url: bytes) -> None:

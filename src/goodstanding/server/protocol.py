@@ -108,9 +108,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._begun = False
         self._in_head = True
         self._message_done = False
-        self._head_bytes = 0
-        self._head_size = 0
-        self._header_count = 0
+        self._head_bytes = self._read = 0
+        self._too_large = ""
         self._refusal: tuple[int, str, str, bytes] | None = None
         self._ip = self.client[0] if self.client else ""
         self._counted = False
@@ -151,19 +150,18 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             self._answer(*self._refusal)
             return
+        self._read = len(data)
         super().data_received(data)
         if self._message_done:  # this read ended a request: a next head is counted from the
-            self._message_done = False  # next read (its parsed part by on_url / on_header)
+            self._message_done = False  # next read (a whole one in on_headers_complete)
         elif self._in_head:  # a head still incomplete: httptools holds all of it in memory
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes and not self.transport.is_closing():
                 self._answer(431, "headers_too_large", "The request's headers are too large.")
 
     def send_400_response(self, msg: str) -> None:  # malformed framing, or our own stop
-        if self._head_size > self.limits.max_header_bytes:
-            self._answer(431, "headers_too_large", "The request's headers are too large.")
-        elif self._header_count > self.limits.max_header_count:
-            self._answer(431, "headers_too_large", "The request has too many headers.")
+        if self._too_large:
+            self._answer(431, "headers_too_large", self._too_large)
         else:
             self._answer(400, "invalid_request", "The request is not valid HTTP/1.1.")
 
@@ -213,33 +211,30 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_head = self._begun = True
         self._deadline = self.loop.time() + self.limits.header_timeout
 
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-        self._head_size += len(url)
-        if self._head_size > self.limits.max_header_bytes:
-            raise _HeadTooLarge
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        self._head_size += len(name) + len(value)
-        if (self._header_count > self.limits.max_header_count
-                or self._head_size > self.limits.max_header_bytes):
-            raise _HeadTooLarge
-        name = name.lower()
-        if name == b"expect" and value.lower() == b"100-continue":
-            self.expect_100_continue = True
-        self.headers.append((name, value))
-
     def on_headers_complete(self) -> None:
+        # a whole head: nothing per header, two comparisons per request unless it came in
+        # reads large enough to hold a head over the limit
         self._in_head = False
-        self._deadline = self.loop.time() + self.limits.body_timeout
+        limits = self.limits
+        if len(self.headers) > limits.max_header_count:
+            self._too_large = "The request has too many headers."
+            raise _HeadTooLarge
+        if (self._head_bytes + self._read > limits.max_header_bytes
+                and _head_size(self.url, self.headers) > limits.max_header_bytes):
+            self._too_large = "The request's headers are too large."
+            raise _HeadTooLarge
+        self._deadline = self.loop.time() + limits.body_timeout
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._deadline = None  # the handler's turn; idle keep-alive is uvicorn's timeout
         self._in_head = self._message_done = True
-        self._head_bytes = self._head_size = self._header_count = 0
+        self._head_bytes = 0
+
+
+def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    return len(url) + sum(len(name) + len(value) for name, value in headers)
 
 
 def _sweep(limits: Limits, connections: set[Any], loop: asyncio.AbstractEventLoop) -> None:

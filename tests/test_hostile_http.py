@@ -405,6 +405,7 @@ def test_connections_over_the_total_cap_are_refused_and_the_server_recovers(star
     "/v1/models/.",
     "/v1/models/a/../../files",
     "/v1/models/a%2fb",
+    "/v1/chat%2Fcompletions",
     "/v1/models/a%2F..%2Fb",
     "/v1/models/a%5cb",
     "/v1/models/%252e%252e",

@@ -44,6 +44,10 @@ ENDPOINTS = {
 }
 
 
+# raw paths that need no checking: exactly the known endpoints, nothing escaped
+_PLAIN_KNOWN = frozenset(path.encode() for _, path in ENDPOINTS)
+
+
 def endpoint_for(method: str, path: str, allowed: tuple[str, ...]) -> str:
     name = ENDPOINTS.get((method, path))
     if name:
@@ -81,7 +85,9 @@ class ProxyHandler:
                 raise HeadersTooLarge("The request has too many headers.")
             call.headers = headers = header_dict(scope)
             call.client_ip = self.proxies.client_ip(scope, headers)
-            path = checked_path(path, scope.get("raw_path"))
+            raw_path = scope.get("raw_path")
+            if raw_path not in _PLAIN_KNOWN:
+                path = checked_path(path, raw_path)
             call.endpoint = endpoint_for(method, path, self.allowed)
             if scope.get("query_string"):
                 call.path = path + forward_query(call.endpoint, scope["query_string"])

@@ -204,6 +204,26 @@ def test_an_exception_in_the_upstream_stage_is_a_recorded_500_and_settles(
     assert _ask(gw).choices  # the three reservations were given back
 
 
+def test_an_exception_in_a_check_is_a_recorded_refusal_that_settles(
+        budget_gateway, sim, monkeypatch):
+    gw = budget_gateway
+    moderation = next(c for c in gw.gateway.pipeline.checks if c.name == "moderation")
+
+    async def broken(call: Any) -> Any:  # after the limits check has reserved tokens
+        raise RuntimeError("injected 5d1e")
+
+    monkeypatch.setattr(moderation, "check", broken)
+    for _ in range(3):
+        with pytest.raises(openai.InternalServerError) as caught:
+            _ask(gw)
+        assert caught.value.status_code == 503 and caught.value.code == "check_failed"
+        row = record(gw, caught.value.request_id)
+        assert row["status"] == 503 and row["reasons"] == ["check_failed:moderation"]
+    assert sim.calls["/v1/chat/completions"] == 0
+    monkeypatch.undo()
+    assert _ask(gw).choices
+
+
 def test_an_exception_in_the_stream_relay_is_recorded_and_settles(
         budget_gateway, sim, monkeypatch):
     gw = budget_gateway

@@ -39,6 +39,8 @@ FD_RESERVE = 128
 REFUSED_GRACE_S = 1.0
 # after an error answer: how long the client's further bytes are read and dropped
 LINGER_S = 1.0
+# a phase begun, its deadline not stamped yet (see _sweep)
+HEAD, BODY = -1.0, -2.0
 
 
 class Limits:
@@ -53,6 +55,7 @@ class Limits:
         self.per_ip = settings.max_connections_per_ip
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.by_ip: dict[str, int] = {}
+        # deadlines are stamped and checked once a tick: a timeout may run a tick longer
         self.tick = min(1.0, self.header_timeout / 4, self.body_timeout / 4)
         self.sweeping = False
 
@@ -91,6 +94,9 @@ def error_response(status: int, code: str, message: str, extra: bytes = b"") -> 
 
 
 _TYPES = {429: "requests", 503: "server_error"}
+
+
+_base = HttpToolsProtocol  # its callbacks, called directly (no super() per request)
 
 
 class _HeadTooLarge(Exception):
@@ -151,7 +157,7 @@ class GuardedProtocol(HttpToolsProtocol):
             self._answer(*self._refusal)
             return
         self._read = len(data)
-        super().data_received(data)
+        _base.data_received(self, data)
         if self._message_done:  # this read ended a request: a next head is counted from the
             self._message_done = False  # next read (a whole one in on_headers_complete)
         elif self._in_head:  # a head still incomplete: httptools holds all of it in memory
@@ -207,9 +213,9 @@ class GuardedProtocol(HttpToolsProtocol):
 
     # parser callbacks
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        _base.on_message_begin(self)
         self._in_head = self._begun = True
-        self._deadline = self.loop.time() + self.limits.header_timeout
+        self._deadline = HEAD  # stamped by the sweep: no clock read per request
 
     def on_headers_complete(self) -> None:
         # a whole head: nothing per header, two comparisons per request unless it came in
@@ -223,11 +229,11 @@ class GuardedProtocol(HttpToolsProtocol):
                 and _head_size(self.url, self.headers) > limits.max_header_bytes):
             self._too_large = "The request's headers are too large."
             raise _HeadTooLarge
-        self._deadline = self.loop.time() + limits.body_timeout
-        super().on_headers_complete()
+        self._deadline = BODY
+        _base.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        _base.on_message_complete(self)
         self._deadline = None  # the handler's turn; idle keep-alive is uvicorn's timeout
         self._in_head = self._message_done = True
         self._head_bytes = 0
@@ -238,8 +244,24 @@ def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
 
 
 def _sweep(limits: Limits, connections: set[Any], loop: asyncio.AbstractEventLoop) -> None:
+    """Stamp the phases begun since the last sweep with their deadline; expire the past ones.
+
+    The request path only marks a phase (``HEAD``, ``BODY``): a timeout thus runs from up to one
+    tick after its phase began, and no clock is read per request.
+    """
     now = loop.time()
-    for protocol in [p for p in connections if p._deadline is not None and p._deadline < now]:
+    expired = []
+    for protocol in connections:
+        deadline = protocol._deadline
+        if deadline is None:
+            continue
+        if deadline == HEAD:
+            protocol._deadline = now + limits.header_timeout
+        elif deadline == BODY:
+            protocol._deadline = now + limits.body_timeout
+        elif deadline < now:
+            expired.append(protocol)
+    for protocol in expired:
         protocol.expire()
     loop.call_later(limits.tick, _sweep, limits, connections, loop)
 

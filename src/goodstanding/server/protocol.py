@@ -13,7 +13,8 @@ connection and at almost no cost per request (a few attribute stores; no timer p
   connections past their deadline;
 - connections are capped per process (below the open-file limit) and per client address
   (the socket peer; trusted proxies are exempt): the connection over the cap is answered 503 or
-  429 and closed;
+  429 and closed (dropped at once when refusals themselves would hold too many descriptors:
+  beyond twice the address's cap, or near the open-file limit);
 - malformed framing is answered in OpenAI's error envelope, not uvicorn's plain text.
 
 Every answer written here is a JSON error envelope with ``connection: close``, followed by a
@@ -122,15 +123,23 @@ class GuardedProtocol(HttpToolsProtocol):
         if not limits.sweeping:
             limits.sweeping = True
             self.loop.call_later(limits.tick, _sweep, limits, self.connections, self.loop)
-        if len(self.connections) > limits.max_connections:
+        open_now = len(self.connections)
+        if open_now > limits.max_connections:
+            if open_now > limits.max_connections + FD_RESERVE // 2:
+                transport.abort()  # descriptors are running out: no polite refusal to hold one
+                return
             self._refuse(503, "The gateway has too many open connections; try again shortly.")
             return
+        # every open connection of an address counts, its refused ones (still lingering) too
         count = limits.by_ip.get(self._ip, 0)
-        if count >= limits.per_ip and not limits.proxies.trusted(self._ip):
-            self._refuse(429, "Too many open connections from this address.")
-            return
         limits.by_ip[self._ip] = count + 1
         self._counted = True
+        if count >= limits.per_ip and not limits.proxies.trusted(self._ip):
+            if count >= 2 * limits.per_ip:
+                transport.abort()  # a flood: refusals must not hold descriptors either
+                return
+            self._refuse(429, "Too many open connections from this address.")
+            return
         self._deadline = self.loop.time() + limits.header_timeout
 
     def _refuse(self, status: int, message: str) -> None:

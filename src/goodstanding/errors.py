@@ -5,6 +5,7 @@
     └── GatewayError                  rendered as OpenAI's error envelope by one handler
         ├── InvalidRequest            400 invalid_request       (malformed JSON, wrong types)
         ├── RequestTooLarge           413 request_too_large
+        ├── HeadersTooLarge           431 headers_too_large     (too many or too long headers)
         ├── InvalidApiKey             401 invalid_api_key
         ├── EndpointNotAllowed        403 endpoint_not_allowed
         ├── NotFound                  404 not_found
@@ -23,7 +24,8 @@
         ├── ModerationUnavailable     503 moderation_unavailable
         ├── UpstreamUnavailable       502 upstream_unavailable
         ├── StoreUnavailable          503 store_unavailable — PostgreSQL or Redis unreachable
-        └── CheckFailed               503 check_failed — a check crashed; we fail closed
+        ├── CheckFailed               503 check_failed — a check crashed; we fail closed
+        └── InternalError             500 internal_error — a bug: logged, recorded, never a trace
 
 Messages name the category or limit; they never echo the user's text or reveal a secret.
 """
@@ -85,6 +87,10 @@ class InvalidRequest(GatewayError):
 
 class RequestTooLarge(GatewayError):
     status, code = 413, "request_too_large"
+
+
+class HeadersTooLarge(GatewayError):
+    status, code = 431, "headers_too_large"
 
 
 class InvalidApiKey(GatewayError):
@@ -167,3 +173,9 @@ class StoreUnavailable(GatewayError):
 
 class CheckFailed(GatewayError):
     status, type, code = 503, "server_error", "check_failed"
+
+
+class InternalError(GatewayError):
+    """A bug, not a client mistake: the call is still finished and recorded (pipeline.py)."""
+
+    status, type, code = 500, "server_error", "internal_error"

@@ -13,6 +13,7 @@ refusal (fail closed) and logs the check's name, never the request's text.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import orjson
 
 from goodstanding import metrics
 from goodstanding.call import Call, Verdict
-from goodstanding.errors import CheckFailed, GatewayError, StoreUnavailable
+from goodstanding.errors import CheckFailed, GatewayError, InternalError, StoreUnavailable
 from goodstanding.stores import outage
 
 if TYPE_CHECKING:
@@ -101,8 +102,10 @@ class Pipeline:
         try:
             await self.admit(call)
             result = await self.upstream.send(call)
-        except GatewayError as error:
-            await self.finish(call, error)
+        except Exception as exc:  # noqa: BLE001 - fail() logs a bug with its traceback
+            raise await self.fail(call, exc) from None
+        except asyncio.CancelledError:
+            await self.cancelled(call)
             raise
         if result.stream is not None:
             from goodstanding.streaming import guard_stream
@@ -111,11 +114,37 @@ class Pipeline:
             return result
         try:
             result = await self.answer(call, result)
-        except GatewayError as error:
-            await self.finish(call, error)
+        except Exception as exc:  # noqa: BLE001 - fail() logs a bug with its traceback
+            raise await self.fail(call, exc) from None
+        except asyncio.CancelledError:
+            await self.cancelled(call)
             raise
         await self.finish(call, None)
         return result
+
+    async def fail(self, call: Call, exc: Exception) -> GatewayError:
+        """Finish a call that raised and return the error to answer with.
+
+        Every way a call ends runs the finishers (reservations settled, strikes counted) and
+        writes its record: a refusal as itself, anything unexpected (a bug) as a logged 500
+        ``internal_error`` that never shows the client a traceback.
+        """
+        error = exc if isinstance(exc, GatewayError) else self.internal(call, exc)
+        await self.finish(call, error)
+        return error
+
+    @staticmethod
+    def internal(call: Call, exc: BaseException) -> InternalError:
+        """An unexpected exception as the client's 500; logged with its traceback, not text."""
+        log.error("unexpected %s on %s", type(exc).__name__, call.request_id, exc_info=exc)
+        return InternalError("The gateway failed to handle this request.",
+                             reasons=(f"internal_error:{type(exc).__name__}",))
+
+    async def cancelled(self, call: Call) -> None:
+        """The call's task was cancelled (shutdown): it still leaves its record."""
+        error = InternalError("The request was cancelled before it completed.",
+                              reasons=("cancelled",))
+        await asyncio.shield(self.finish(call, error))
 
     async def admit(self, call: Call) -> None:
         for check in self.checks:

@@ -79,6 +79,19 @@ class ServerSettings(_Model):
     # browser origins allowed to call the gateway (CORS), e.g. https://app.example.com, or "*";
     # none by default: no CORS headers, preflights are not answered
     cors_origins: tuple[str, ...] = ()
+    # hostile HTTP (server/protocol.py, server/bounds.py): a request's head (request line and
+    # headers) must arrive within header_timeout s of its first byte (or of the connection),
+    # its body within body_timeout s of the head; heads are bounded in bytes and header count;
+    # JSON bodies in nesting depth
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=60.0, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_header_count: int = Field(default=100, ge=8)
+    max_json_depth: int = Field(default=64, ge=2, le=200)
+    # open connections per gateway process, and per client address (socket peer; trusted
+    # proxies are exempt); the total is also kept below the process's open-file limit
+    max_connections: int = Field(default=4096, ge=1)
+    max_connections_per_ip: int = Field(default=256, ge=1)
 
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod

@@ -235,6 +235,9 @@ async def guard_stream(
     except GatewayError as exc:
         error = exc
         raise
+    except Exception as exc:  # noqa: BLE001 - a bug or unreadable event: logged, a 500
+        error = pipeline.internal(call, exc)
+        raise error from None
     finally:
         await pipeline.finish(call, error)
 

@@ -144,12 +144,12 @@ async def _relay(response: aiohttp.ClientResponse, call: Call) -> AsyncIterator[
 
 
 def _stream_error(call: Call) -> bytes:
-    error = {
-        "message": "The upstream API closed the stream early.",
-        "type": "server_error",
-        "param": None,
-        "code": "upstream_unavailable",
-    }
+    return stream_error(call, "The upstream API closed the stream early.", "upstream_unavailable")
+
+
+def stream_error(call: Call, message: str, code: str) -> bytes:
+    """An error told inside a stream that already started (the SDKs raise it as APIError)."""
+    error = {"message": message, "type": "server_error", "param": None, "code": code}
     if call.endpoint == "responses":
         event = {"type": "error", "code": error["code"], "message": error["message"],
                  "param": None, "sequence_number": 0}

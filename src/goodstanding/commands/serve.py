@@ -22,6 +22,9 @@ def run(args: argparse.Namespace) -> int:
     require_runnable(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from goodstanding.server.protocol import raise_open_file_limit
+
+    raise_open_file_limit()  # more client connections fit (server.max_connections)
     print(f"goodstanding: serving on http://{args.host}:{args.port}/v1 "
           f"(upstream {settings.upstream.url})", flush=True)
     if args.workers > 1:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from goodstanding import metrics
-from goodstanding.errors import GatewayError, NotFound
+from goodstanding.errors import GatewayError, InternalError, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.server import metrics_dir
 from goodstanding.server.proxy import ProxyHandler
@@ -59,8 +59,8 @@ class GatewayApp:
         except Exception:  # the last resort: an envelope, never a traceback
             rid = request_id()
             log.exception("unhandled error on %s (%s)", path, rid)
-            error = GatewayError("The gateway failed to handle this request.")
-            await send_error(send, error, {"x-request-id": rid})
+            await send_error(send, InternalError("The gateway failed to handle this request."),
+                             {"x-request-id": rid})
 
     async def healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_json(send, 200, {"status": "ok"}, {"x-request-id": request_id()})

@@ -8,9 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 from goodstanding.call import Call
-from goodstanding.errors import EndpointNotAllowed, GatewayError, NotFound
+from goodstanding.errors import (
+    EndpointNotAllowed,
+    GatewayError,
+    HeadersTooLarge,
+    InternalError,
+    NotFound,
+)
 from goodstanding.gateway import Gateway
 from goodstanding.pipeline import Result
+from goodstanding.server.bounds import check_json_depth, checked_path, forward_query
 from goodstanding.server.transport import (
     Receive,
     Scope,
@@ -23,6 +30,7 @@ from goodstanding.server.transport import (
     send_bytes,
     send_error,
 )
+from goodstanding.upstream import stream_error
 
 log = logging.getLogger("goodstanding.server")
 
@@ -34,6 +42,10 @@ ENDPOINTS = {
     ("POST", "/v1/images/generations"): "images.generations",
     ("GET", "/v1/models"): "models",
 }
+
+
+# raw paths that need no checking: exactly the known endpoints, nothing escaped
+_PLAIN_KNOWN = frozenset(path.encode() for _, path in ENDPOINTS)
 
 
 def endpoint_for(method: str, path: str, allowed: tuple[str, ...]) -> str:
@@ -57,23 +69,33 @@ class ProxyHandler:
         settings = gateway.settings
         self.proxies = TrustedProxies(settings.server.trusted_proxies)
         self.max_body = settings.server.max_body_bytes
+        self.max_depth = settings.server.max_json_depth
+        self.max_headers = settings.server.max_header_count
         self.allowed = settings.upstream.allowed_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = request_id()
         method, path = scope["method"], scope["path"]
-        call = Call(rid, method, path, "unknown", {}, self.proxies.client_ip(scope, {}))
+        peer = scope["client"][0] if scope.get("client") else "unknown"
+        call = Call(rid, method, path, "unknown", {}, peer)
         base = {"x-request-id": rid}
         pipeline = self.gateway.pipeline
         try:
+            if len(scope["headers"]) > self.max_headers:  # server/protocol.py bounds it first
+                raise HeadersTooLarge("The request has too many headers.")
             call.headers = headers = header_dict(scope)  # 400 when a value is not UTF-8
             call.client_ip = self.proxies.client_ip(scope, headers)
+            raw_path = scope.get("raw_path")
+            if raw_path not in _PLAIN_KNOWN:
+                path = checked_path(path, raw_path)
             call.endpoint = endpoint_for(method, path, self.allowed)
             if scope.get("query_string"):
-                call.path = f"{path}?{scope['query_string'].decode('latin-1')}"
-            call.raw_body = await read_body(receive, headers, self.max_body)
-        except GatewayError as error:
-            await pipeline.finish(call, error)  # still leaves its audit record
+                call.path = path + forward_query(call.endpoint, scope["query_string"])
+            call.raw_body = body = await read_body(receive, headers, self.max_body)
+            if body:
+                check_json_depth(body, self.max_depth)
+        except Exception as exc:  # noqa: BLE001 - refusals and bugs (logged) leave a record
+            error = await pipeline.fail(call, exc)
             await send_error(send, error, base)
             return
         try:
@@ -93,13 +115,22 @@ class ProxyHandler:
             return
         headers.setdefault("content-type", "text/event-stream; charset=utf-8")
         headers["cache-control"] = "no-cache"
-        await send({"type": "http.response.start", "status": result.status,
-                    "headers": encode_headers(headers)})
-        await pump(result.stream, receive, send)
+        try:
+            await send({"type": "http.response.start", "status": result.status,
+                        "headers": encode_headers(headers)})
+        except BaseException as exc:
+            # the stream never started, so its own ending (which finishes the call) never runs
+            await self.gateway.pipeline.finish(call, self.gateway.pipeline.internal(call, exc))
+            raise
+        await pump(result.stream, receive, send, call)
 
 
-async def pump(stream: AsyncIterator[bytes], receive: Receive, send: Send) -> None:
-    """Send a stream as it comes; if the client goes away, stop (which cancels upstream)."""
+async def pump(stream: AsyncIterator[bytes], receive: Receive, send: Send, call: Call) -> None:
+    """Send a stream as it comes; if the client goes away, stop (which cancels upstream).
+
+    The stream finishes its call however it ends (streaming.guard_stream); an error after the
+    response started can only be told in the stream: an error event, then a clean end.
+    """
     task = asyncio.current_task()
     gone = asyncio.Event()
 
@@ -120,5 +151,10 @@ async def pump(stream: AsyncIterator[bytes], receive: Receive, send: Send) -> No
         if not gone.is_set():
             raise  # a real shutdown, not our own disconnect handling
         log.info("client disconnected mid-stream; upstream request cancelled")
+    except Exception as exc:  # noqa: BLE001 - finished, recorded and logged by the stream
+        error = exc if isinstance(exc, GatewayError) else InternalError("The stream failed.")
+        log.warning("stream of %s ended by %s", call.request_id, error.code)
+        await send({"type": "http.response.body", "more_body": False,
+                    "body": stream_error(call, error.message, error.code)})
     finally:
         watcher.cancel()

@@ -30,13 +30,23 @@ def _loop() -> str:
     return "uvloop"
 
 
+def _protocol(app: Any) -> Any:
+    """The gateway's bounded protocol (server/protocol.py); plain httptools for other apps."""
+    gateway = getattr(app, "gateway", None)
+    if gateway is None:
+        return "httptools"
+    from goodstanding.server.protocol import protocol_class
+
+    return protocol_class(gateway.settings.server)
+
+
 def _config(app: Any, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop=_loop(),
-        http="httptools",
+        http=_protocol(app),
         ws="none",
         lifespan="on",
         log_level="warning",

@@ -74,8 +74,9 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> by
     size = 0
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
-            break
+        if message["type"] == "http.disconnect":  # gone, or cut off by server.body_timeout
+            raise InvalidRequest("The connection closed before the request body was complete.",
+                                 reasons=("body_incomplete",))
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -5,9 +5,13 @@ model, tokens), the decision and its reasons, and how long it took. Never the pr
 answer text.
 
 Records are queued in memory and written in batches by one background task (one multi-row
-insert per batch). A refusal's record is *durable*: the refusal waits until the batch holding
-its record is committed, which also wakes the writer at once (group commit). A clean shutdown
-flushes everything queued. A failed write keeps its batch and tries again.
+insert per batch). A record can be *durable*: its call waits until the batch holding it is
+committed, which also wakes the writer at once. Calls that wait together share one commit
+(group commit): the writer takes everything queued, so under load one commit covers a whole
+batch of concurrent calls and the cost per call is latency (one commit), not CPU. The wait is
+bounded (``storage.timeout``); a write that fails tells its waiters at once. Either way the
+record stays queued and is written when the database is back. A clean shutdown flushes
+everything queued. A failed write keeps its batch and tries again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from goodstanding.stores.base import Identity, Store
 
 log = logging.getLogger("goodstanding.audit")
 
-DURABLE_WAIT_SECONDS = 10.0
+DURABLE_WAIT_SECONDS = 0.5  # ``storage.timeout``'s default
 
 
 def to_record(call: Call) -> dict[str, Any]:
@@ -51,7 +55,7 @@ def to_record(call: Call) -> dict[str, Any]:
 class AuditLog:
     def __init__(
         self, store: Store, batch_size: int = 256, interval: float = 0.2,
-        max_pending: int = 100_000,
+        max_pending: int = 100_000, durable_wait: float = DURABLE_WAIT_SECONDS,
     ) -> None:
         self.store = store
         self.batch_size = batch_size
@@ -59,10 +63,11 @@ class AuditLog:
         # records held while the database cannot take them; past this the pipeline refuses new
         # calls (503 store_unavailable) instead of serving calls it could not record
         self.max_pending = max_pending
+        self.durable_wait = durable_wait
         self._records: list[dict[str, Any]] = []
         self._identities: list[Identity] = []
         self._known: set[str] = set()
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[bool]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -71,22 +76,33 @@ class AuditLog:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
 
-    async def record(self, call: Call, durable: bool = False) -> None:
+    async def record(self, call: Call, durable: bool = False) -> bool:
+        """Queue the call's record. With ``durable``, wait until it is committed (at most
+        ``durable_wait`` seconds); whether it was (always True without ``durable``)."""
         self._records.append(to_record(call))
         if not durable and len(self._records) < self.batch_size:
-            return
+            return True
         if self._task is None:  # no writer (library mode without start): write inline
-            await self.flush()
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        self._wake.set()
-        if durable:
             try:
-                await asyncio.wait_for(asyncio.shield(waiter), DURABLE_WAIT_SECONDS)
-            except TimeoutError:
-                log.error("audit record %s not yet durable after %ss", call.request_id,
-                          DURABLE_WAIT_SECONDS)
+                await self.flush()
+            except Exception:  # noqa: BLE001 - logged in flush(); the record is kept
+                return not durable
+            return True
+        self._wake.set()
+        if not durable:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_later(self.durable_wait, _tell, waiter, False)
+        try:
+            committed = await waiter
+        finally:
+            timer.cancel()
+        if not committed:
+            log.error("audit record %s not committed within %ss (kept for retry)",
+                      call.request_id, self.durable_wait)
+        return committed
 
     @property
     def backlogged(self) -> bool:
@@ -115,11 +131,11 @@ class AuditLog:
             log.exception("audit write failed; %d records kept for retry", len(records))
             self._records[:0] = records
             self._identities[:0] = identities
-            self._waiters[:0] = waiters
+            for waiter in waiters:  # told now, not after their timeout: the store is failing
+                _tell(waiter, False)
             raise
         for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            _tell(waiter, True)
 
     async def _run(self) -> None:
         while not self._closing:
@@ -142,3 +158,8 @@ class AuditLog:
             self._task = None
         if self._records or self._identities or self._waiters:
             await self.flush()
+
+
+def _tell(waiter: asyncio.Future[bool], committed: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(committed)

@@ -23,6 +23,7 @@ from goodstanding.settings import Settings
 from goodstanding.standing import StandingCache
 from goodstanding.stores import open_store, pool_size
 from goodstanding.stores.base import Store
+from goodstanding.stores.bounded import bound
 from goodstanding.stores.counters import open_counters
 from goodstanding.upstream import HttpUpstream, Upstream
 
@@ -42,12 +43,12 @@ def workers() -> int:
     return int(os.environ.get("GOODSTANDING_WORKERS", "1") or 1)
 
 
-def shared_redis(url: str | None) -> Any:
+def shared_redis(url: str | None, timeout: float) -> Any:
     if not url:
         return None
     from goodstanding.stores.redis import connect
 
-    return connect(url)
+    return connect(url, timeout)
 
 
 def standing_cache(url: str | None, client: Any = None) -> StandingCache | None:
@@ -79,12 +80,14 @@ class Gateway:
         storage = settings.storage
         store = store or open_store(storage.database_url,
                                     pool_size(storage.max_connections, workers()))
+        store = bound(store, storage.timeout)  # every operation answers within the timeout
         audit = AuditLog(store, storage.audit_batch_size, storage.audit_flush_interval,
-                         storage.audit_max_pending)
+                         storage.audit_max_pending, durable_wait=storage.timeout)
         upstream = upstream or HttpUpstream(settings)
         secret = settings.identity.secret or secrets.token_hex(32)
-        redis = shared_redis(storage.redis_url)
-        counters = open_counters(storage.redis_url, storage.on_redis_error, client=redis)
+        redis = shared_redis(storage.redis_url, storage.timeout)
+        counters = open_counters(storage.redis_url, storage.on_redis_error, client=redis,
+                                 timeout=storage.timeout)
         enforcer = Enforcer(store, standing_cache(storage.redis_url, redis))
         verdicts = None
         if redis is not None:

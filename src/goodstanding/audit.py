@@ -12,6 +12,10 @@ batch of concurrent calls and the cost per call is latency (one commit), not CPU
 bounded (``storage.timeout``); a write that fails tells its waiters at once. Either way the
 record stays queued and is written when the database is back. A clean shutdown flushes
 everything queued. A failed write keeps its batch and tries again.
+
+With a journal (``journal.py``; by default next to a SQLite database), a durable record is
+appended to the journal instead of waiting for a commit: one ``write(2)``, durable against
+the process being killed, and the database gets it with the next batch as usual.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from typing import Any
 
 from goodstanding.call import Call
+from goodstanding.journal import Journal
 from goodstanding.stores.base import Identity, Store
 
 log = logging.getLogger("goodstanding.audit")
@@ -56,6 +61,7 @@ class AuditLog:
     def __init__(
         self, store: Store, batch_size: int = 256, interval: float = 0.2,
         max_pending: int = 100_000, durable_wait: float = DURABLE_WAIT_SECONDS,
+        journal: Journal | None = None,
     ) -> None:
         self.store = store
         self.batch_size = batch_size
@@ -64,6 +70,8 @@ class AuditLog:
         # calls (503 store_unavailable) instead of serving calls it could not record
         self.max_pending = max_pending
         self.durable_wait = durable_wait
+        self.journal = journal
+        self._journaling = False  # the journal is open (``start``)
         self._records: list[dict[str, Any]] = []
         self._identities: list[Identity] = []
         self._known: set[str] = set()
@@ -74,12 +82,27 @@ class AuditLog:
 
     def start(self) -> None:
         if self._task is None:
+            if self.journal is not None and not self._journaling:
+                # records a killed gateway journaled but never wrote: the next batch
+                self._records[:0] = self.journal.open()
+                self._journaling = True
             self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
 
-    async def record(self, call: Call, durable: bool = False) -> bool:
-        """Queue the call's record. With ``durable``, wait until it is committed (at most
-        ``durable_wait`` seconds); whether it was (always True without ``durable``)."""
-        self._records.append(to_record(call))
+    async def record(self, call: Call, durable: bool = False, commit: bool = False) -> bool:
+        """Queue the call's record. With ``durable``, make it durable before returning: in
+        the journal when there is one (unless ``commit``), else by waiting until the database
+        committed it (at most ``durable_wait`` seconds). Whether it is (True without
+        ``durable``)."""
+        record = to_record(call)
+        self._records.append(record)
+        if durable and self._journaling and not commit:
+            assert self.journal is not None
+            try:
+                self.journal.append(record)  # durable now; the database gets it in a batch
+            except OSError as exc:
+                log.error("audit journal write failed for %s: %s", call.request_id, exc)
+                return False
+            durable = False
         if not durable and len(self._records) < self.batch_size:
             return True
         if self._task is None:  # no writer (library mode without start): write inline
@@ -124,8 +147,10 @@ class AuditLog:
         records, self._records = self._records, []
         identities, self._identities = self._identities, []
         waiters, self._waiters = self._waiters, []
+        sealed = self._seal()
         try:
-            await self.store.remember_identities(identities)
+            if identities:
+                await self.store.remember_identities(identities)
             await self.store.write_audit(records)
         except Exception:
             log.exception("audit write failed; %d records kept for retry", len(records))
@@ -134,8 +159,22 @@ class AuditLog:
             for waiter in waiters:  # told now, not after their timeout: the store is failing
                 _tell(waiter, False)
             raise
+        if sealed:
+            assert self.journal is not None
+            self.journal.release(sealed)  # the database holds what they journaled
         for waiter in waiters:
             _tell(waiter, True)
+
+    def _seal(self) -> int:
+        """Seal the journal's segment: what it holds is in this batch (0: nothing sealed)."""
+        if not self._journaling:
+            return 0
+        assert self.journal is not None
+        try:
+            return self.journal.seal()
+        except OSError as exc:  # the segments stay until a later batch can seal them
+            log.error("audit journal: could not start a new segment: %s", exc)
+            return 0
 
     async def _run(self) -> None:
         while not self._closing:
@@ -158,6 +197,10 @@ class AuditLog:
             self._task = None
         if self._records or self._identities or self._waiters:
             await self.flush()
+        if self._journaling:
+            assert self.journal is not None
+            self.journal.close()  # empty unless the last flush failed: then kept for next start
+            self._journaling = False
 
 
 def _tell(waiter: asyncio.Future[bool], committed: bool) -> None:

@@ -18,6 +18,8 @@ from goodstanding.checks import build_pipeline
 from goodstanding.checks.moderation import close_moderation
 from goodstanding.enforcement import Enforcer
 from goodstanding.errors import ConfigError
+from goodstanding.journal import Journal
+from goodstanding.journal import folder_for as journal_folder
 from goodstanding.pipeline import Pipeline
 from goodstanding.settings import Settings
 from goodstanding.standing import StandingCache
@@ -81,8 +83,10 @@ class Gateway:
         store = store or open_store(storage.database_url,
                                     pool_size(storage.max_connections, workers()))
         store = bound(store, storage.timeout)  # every operation answers within the timeout
+        folder = journal_folder(storage.database_url, storage.audit_journal)
         audit = AuditLog(store, storage.audit_batch_size, storage.audit_flush_interval,
-                         storage.audit_max_pending, durable_wait=storage.timeout)
+                         storage.audit_max_pending, durable_wait=storage.timeout,
+                         journal=Journal(folder) if folder else None)
         upstream = upstream or HttpUpstream(settings)
         secret = settings.identity.secret or secrets.token_hex(32)
         redis = shared_redis(storage.redis_url, storage.timeout)

@@ -72,6 +72,10 @@ class StorageSettings(_Model):
     # key lookup, a Redis counter, the commit of a call's audit record); past it the call is
     # answered 503 store_unavailable instead of hanging on a slow or unreachable database
     timeout: float = Field(default=0.5, gt=0)
+    # the audit journal, a folder where a call's record is durable before its answer leaves
+    # (one write per call); unset: next to a SQLite database, none with PostgreSQL (there the
+    # record's commit is awaited, shared by the calls finishing together); "off": none
+    audit_journal: str | None = None
 
 
 class ServerSettings(_Model):

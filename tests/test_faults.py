@@ -105,6 +105,21 @@ def chat(client: openai.OpenAI, user: str | None, stream: bool = False) -> Any:
                                                **extra))
 
 
+def responses_stream(gw: Any, user: str) -> bytes:
+    """A streamed ``/v1/responses`` call's whole body, raw (the SDK hides the error event)."""
+    host, port = gw.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("POST", "/v1/responses", json.dumps(
+            {"model": MODEL, "input": "hello there", "stream": True, "safety_identifier": user}),
+            {"authorization": f"Bearer {gw.token}", "content-type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        return response.read()
+    finally:
+        conn.close()
+
+
 # --- a slow or vanished database: a fast answer, then recovery without restart -------------
 
 
@@ -114,27 +129,39 @@ def test_a_database_fault_costs_a_call_the_timeout_at_most(start_gateway, fault)
     with gateway_through_proxy(start_gateway) as (gw, proxy, direct):
         client = gw.client(timeout=30)
         known = "known-" + secrets.token_hex(4)
-        chat(client, known)  # its key and standing are cached now: no read needed to admit it
-        getattr(proxy, fault)()
 
-        # served upstream, but its record cannot be committed: the answer is withheld
-        seconds, outcome = timed(lambda: chat(client, known))
+        @contextmanager
+        def faulty() -> Iterator[None]:
+            """The path fails while the known user's key and standing are cached (a few
+            seconds): no read is needed to admit it."""
+            eventually(lambda: chat(client, known))
+            getattr(proxy, fault)()
+            try:
+                yield
+            finally:
+                proxy.restore()
+
+        with faulty():  # served upstream, but its record cannot be committed: withheld
+            seconds, outcome = timed(lambda: chat(client, known))
         assert_store_unavailable(outcome, seconds)
         withheld = outcome.request_id
-        # streamed: the record is committed before [DONE]; instead of it, an error event
-        seconds, outcome = timed(lambda: chat(client, known, stream=True))
+        with faulty():  # streamed: instead of [DONE], an error event
+            seconds, outcome = timed(lambda: chat(client, known, stream=True))
         assert isinstance(outcome, openai.APIError) and not isinstance(
             outcome, openai.APIStatusError), outcome
         assert outcome.body["code"] == "store_unavailable" and seconds < TIMEOUT + MARGIN
-        # a new end user: its standing cannot be read
-        seconds, outcome = timed(lambda: chat(client, "new-" + secrets.token_hex(4)))
+        with faulty():  # a Responses stream: the error event takes response.completed's place
+            seconds, body = timed(lambda: responses_stream(gw, known))
+        assert b"event: error" in body and b"store_unavailable" in body, body[-300:]
+        assert b"response.completed" not in body and seconds < TIMEOUT + MARGIN
+        with faulty():  # a new end user: its standing cannot be read
+            seconds, outcome = timed(lambda: chat(client, "new-" + secrets.token_hex(4)))
         assert_store_unavailable(outcome, seconds)
-        # a refusal is still the refusal, and does not wait longer for its record
-        seconds, outcome = timed(lambda: chat(client, None))
+        with faulty():  # a refusal is still the refusal, and waits no longer for its record
+            seconds, outcome = timed(lambda: chat(client, None))
         assert isinstance(outcome, openai.BadRequestError) and seconds < TIMEOUT + MARGIN
         refused = outcome.request_id
 
-        proxy.restore()
         served = eventually(lambda: chat(client, "back-" + secrets.token_hex(4)))
         answered = served.headers["x-request-id"]
         rows = eventually(lambda: _all_there(direct, {answered, withheld, refused}))
@@ -202,7 +229,8 @@ CLIENTS = 12
 
 class Load:
     """Clients calling a gateway until stopped; the request ids of the calls fully answered
-    (a whole body, or a stream through ``[DONE]``) — refusals included."""
+    (a whole body, a Chat stream through ``[DONE]``, a Responses stream through
+    ``response.completed``) — refusals included."""
 
     def __init__(self, port: int, token: str) -> None:
         self.port, self.token = port, token
@@ -224,7 +252,7 @@ class Load:
     def _client(self, i: int) -> None:
         rng = random.Random(i)
         while not self.stop.is_set():
-            kind = rng.choice(("plain", "plain", "stream", "stream", "refused"))
+            kind = rng.choice(("plain", "plain", "stream", "stream", "responses", "refused"))
             try:
                 rid = self._call(kind, f"kill-{i}-{rng.randrange(50)}")
             except (OSError, http.client.HTTPException):
@@ -234,13 +262,16 @@ class Load:
 
     def _call(self, kind: str, user: str) -> str | None:
         body: dict[str, Any] = {"model": MODEL, "messages": HELLO}
+        path = "/v1/chat/completions"
+        if kind == "responses":  # streamed: ends with response.completed, not [DONE]
+            body, path = {"model": MODEL, "input": "hello there", "stream": True}, "/v1/responses"
         if kind != "refused":
             body["safety_identifier"] = user
         if kind == "stream":
             body["stream"] = True
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            conn.request("POST", "/v1/chat/completions", json.dumps(body),
+            conn.request("POST", path, json.dumps(body),
                          {"authorization": f"Bearer {self.token}",
                           "content-type": "application/json"})
             response = conn.getresponse()
@@ -254,6 +285,8 @@ class Load:
             return None
         if kind == "stream":
             return rid if data.rstrip().endswith(b"data: [DONE]") else None
+        if kind == "responses":
+            return rid if b"event: response.completed" in data else None
         json.loads(data)
         return rid
 

@@ -195,12 +195,14 @@ class AuditLog:
             self._wake.set()
             await self._task
             self._task = None
-        if self._records or self._identities or self._waiters:
-            await self.flush()
-        if self._journaling:
-            assert self.journal is not None
-            self.journal.close()  # empty unless the last flush failed: then kept for next start
-            self._journaling = False
+        try:
+            if self._records or self._identities or self._waiters:
+                await self.flush()
+        finally:
+            if self._journaling:
+                assert self.journal is not None
+                self.journal.close()  # empty, unless the last flush failed: kept for next start
+                self._journaling = False
 
 
 def _tell(waiter: asyncio.Future[bool], committed: bool) -> None:

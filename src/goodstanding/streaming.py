@@ -222,9 +222,10 @@ async def guard_stream(
 ) -> AsyncIterator[bytes]:
     """The client-side stream: usage accounting, and hold-back windows when checks exist.
 
-    The call is finished (its audit record committed) before the stream's terminal event
-    (``[DONE]``, ``response.completed``…) is sent: a client that saw its stream end has a
-    record. If the record cannot be committed, an error event takes the terminal event's place.
+    The call is finished (its audit record durable: journaled or committed) before the
+    stream's terminal event (``[DONE]``, ``response.completed``…) is sent: a client that saw
+    its stream end has a record. If the record cannot be made durable, an error event takes
+    the terminal event's place.
     """
     state = StreamState(call)
     error: GatewayError | None = None

@@ -5,9 +5,9 @@ identity check takes it before the body's ``safety_identifier``/``user`` or ``X-
 which therefore cannot override it (a body naming someone else leaves the reason
 ``end_user_overridden_by_token``) — and its tier claim the call's tier (``tiers.py``). An
 invalid, expired, wrong-issuer, wrong-audience, tampered or unsigned (``alg: none``) token →
-401 ``invalid_end_user_token``; so is a token sent to a gateway that verifies none. With
-``identity.token.required``, generation calls without a token get the same answer. The header
-never goes upstream.
+401 ``invalid_end_user_token``. With ``identity.token.required``, generation calls without a
+token get the same answer. Without ``identity.token`` this check is not in the pipeline and the
+header means nothing. The header never goes upstream.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def _refuse(message: str) -> Verdict:
 class EndUserTokenCheck:
     name = NAME
 
-    def __init__(self, settings: EndUserTokenSettings | None,
+    def __init__(self, settings: EndUserTokenSettings,
                  clock: Callable[[], float] = time.time) -> None:
-        self.verifier = TokenVerifier(settings) if settings is not None else None
-        self.required = settings is not None and settings.required
+        self.verifier = TokenVerifier(settings)
+        self.required = settings.required
         self.clock = clock
 
     async def check(self, call: Call) -> Verdict:
@@ -50,9 +50,6 @@ class EndUserTokenCheck:
                 return _refuse("this service needs a verified end user; send the token your "
                                "identity provider issued")
             return _PASS
-        if self.verifier is None:
-            return _refuse("this gateway verifies no end-user tokens (identity.token is not "
-                           "configured)")
         token = token.strip()
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()

@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 import jwt
 import openai
 import pytest
@@ -277,3 +278,43 @@ def test_a_jwks_file_that_cannot_be_read_stops_start_up(tmp_path, sim):
                       GOODSTANDING_IDENTITY__TOKEN__JWKS_FILE=str(tmp_path / "missing.json"))
     with pytest.raises(ConfigError, match="identity.token.jwks_file"):
         Gateway.build(load_settings(env=env))
+
+
+def test_an_operator_defined_tier_has_its_limits_rank_and_page_entry(verified):
+    gw = verified(GOODSTANDING_IDENTITY__TIERS="[anonymous, verified, student, kyc]",
+                  GOODSTANDING_LIMITS__TIERS__STUDENT__RPM="4",
+                  GOODSTANDING_IDENTITY__REQUIRE_TIER="{endpoints: {images.generations: student}}")
+    student = token("sue", tier="student")
+    for _ in range(4):
+        chat(gw, student)
+    with pytest.raises(openai.RateLimitError) as caught:
+        chat(gw, student)
+    assert "limit 4" in caught.value.message
+
+    def draw(jwt_token: str) -> Any:
+        return gw.client().images.generate(model="gpt-image-1", prompt="a garden",
+                                           extra_headers={"X-End-User-Token": jwt_token})
+
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        draw(token("val", tier="verified"))  # verified ranks below student
+    assert refused.value.code == "tier_required" and "student" in refused.value.message
+    draw(token("ken", tier="kyc"))  # kyc ranks above
+    limits = next(s for s in httpx.get(f"{gw.url}/policy?format=json").json()["sections"]
+                  if s["id"] == "limits")
+    assert [i["id"] for i in limits["items"]] == ["limits-anonymous", "limits-verified",
+                                                 "limits-student", "limits-kyc"]
+    assert limits["items"][2]["text"].startswith("student: 4 requests a minute")
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"GOODSTANDING_LIMITS__TIERS__GOLD__RPM": "4"}, "limits.tiers.gold: not a tier"),
+    ({"GOODSTANDING_STRIKES__TIERS": "{gold: {ban_at: 9}}"}, "strikes.tiers.gold: not a tier"),
+    ({"GOODSTANDING_IDENTITY__REQUIRE_TIER": "{models: {gpt-4o: gold}}"},
+     "require_tier.models.gold: not a tier"),
+    ({"GOODSTANDING_IDENTITY__TIERS": "[verified, anonymous, kyc]"}, "anonymous is the lowest"),
+    ({"GOODSTANDING_IDENTITY__TIERS": "[anonymous, kyc]"}, "missing: verified"),
+    ({"GOODSTANDING_STRIKES__TIERS": "{kyc: {ban_att: 9}}"}, "ban_att"),
+])
+def test_tier_names_are_checked_at_start_up(tmp_path, sim, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env=gateway_env(tmp_path, sim.url, **env))

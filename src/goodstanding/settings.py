@@ -146,17 +146,34 @@ class EndUserTokenSettings(_Model):
 
 
 class RequireTier(_Model):
-    endpoints: dict[str, Literal["anonymous", "verified", "kyc"]] = Field(default_factory=dict)
-    models: dict[str, Literal["anonymous", "verified", "kyc"]] = Field(default_factory=dict)
+    endpoints: dict[str, str] = Field(default_factory=dict)  # tier names: identity.tiers
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+BUILT_IN_TIERS = ("anonymous", "verified", "kyc")
 
 
 class IdentitySettings(_Model):
     require_end_user: bool = True
     secret: str | None = None
+    # end-user tiers, lowest first: the built-in three, and any the operator adds where they
+    # rank (e.g. [anonymous, verified, student, kyc]); see tiers.py
+    tiers: tuple[str, ...] = BUILT_IN_TIERS
     token: EndUserTokenSettings | None = None
     # the lowest end-user tier an endpoint or a model needs (403 tier_required), e.g.
     # {endpoints: {images.generations: kyc}, models: {gpt-4o: verified}}
     require_tier: RequireTier | None = None
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        missing = [t for t in BUILT_IN_TIERS if t not in value]
+        if missing or len(set(value)) != len(value):
+            raise ValueError("must name anonymous, verified and kyc once each, plus any "
+                             f"tiers of your own (missing: {', '.join(missing) or 'none'})")
+        if value[0] != "anonymous":
+            raise ValueError("anonymous is the lowest tier: it comes first")
+        return value
 
 
 
@@ -186,9 +203,20 @@ class TierLimits(_Model):
 
 
 class TierSettings(_Model):
+    """The built-in tiers' limits, and any operator-defined tier's (named in
+    ``identity.tiers``; without an entry here, an operator tier has the anonymous limits)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, TierLimits] = Field(init=False)  # type: ignore[assignment]
+
     anonymous: TierLimits = TierLimits()
     verified: TierLimits = TierLimits()
     kyc: TierLimits = TierLimits()
+
+    def named(self) -> dict[str, TierLimits]:
+        """Every tier with limits of its own: the built-in three, then the operator's."""
+        return {"anonymous": self.anonymous, "verified": self.verified, "kyc": self.kyc,
+                **(self.__pydantic_extra__ or {})}
 
 
 class LimitsSettings(_Model):
@@ -277,8 +305,7 @@ class StrikeSettings(_Model):
     ban_at: int = 5
     window: str = "30d"
     # per end-user tier, the thresholds that differ, e.g. {kyc: {ban_at: 10}}
-    tiers: dict[Literal["anonymous", "verified", "kyc"], dict[str, Any]] = Field(
-        default_factory=dict)
+    tiers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # names: identity.tiers
 
     @field_validator("tiers")
     @classmethod
@@ -398,6 +425,21 @@ class Settings(_Model):
     policy: ContentPolicySettings = ContentPolicySettings()
     admin_token: str | None = None
     webhook_secret: str | None = None
+
+    @model_validator(mode="after")
+    def _known_tiers(self) -> Settings:
+        known = set(self.identity.tiers)
+        named = [("limits.tiers", self.limits.tiers.named()), ("strikes.tiers", self.strikes.tiers)]
+        require = self.identity.require_tier
+        if require is not None:
+            named += [("identity.require_tier.endpoints", {v: 1 for v in require.endpoints.values()}),
+                      ("identity.require_tier.models", {v: 1 for v in require.models.values()})]
+        for where, tiers in named:
+            for tier in tiers:
+                if tier not in known:
+                    raise ValueError(f"{where}.{tier}: not a tier (identity.tiers: "
+                                     f"{', '.join(self.identity.tiers)})")
+        return self
 
     def upstream_key(self, name: str | None = None) -> str | None:
         if name:

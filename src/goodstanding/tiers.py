@@ -16,7 +16,9 @@ one or a bad signature is ignored (the key's tier applies) and leaves the reason
 The header never goes upstream.
 
 A verified end-user token (``X-End-User-Token``, ``checks/end_user_token.py``) names the tier
-in a claim and takes precedence over both. Tiers are ordered (anonymous < verified < kyc):
+in a claim and takes precedence over both; it may also name a tier the operator added
+(``identity.tiers``, lowest first, e.g. ``[anonymous, verified, student, kyc]``; its limits in
+``limits.tiers.<name>``, else the anonymous ones). Tiers are ordered by that list:
 ``identity.require_tier`` names the lowest tier an endpoint or a model needs
 (``checks/tier.py``), and ``strikes.tiers`` the strike thresholds that differ per tier. The
 tier a call runs under is kept in ``call.notes[TIER_NOTE]`` for the checks after it.
@@ -39,9 +41,10 @@ TIER_NOTE = "tier"
 TOKEN_TIER_NOTE = "token_tier"
 
 
-def meets(tier: str, required: str) -> bool:
-    """Whether ``tier`` is at least ``required`` (an unknown tier meets nothing above anonymous)."""
-    return RANK.get(tier, 0) >= RANK[required]
+def meets(tier: str, required: str, rank: dict[str, int] = RANK) -> bool:
+    """Whether ``tier`` is at least ``required`` in ``rank`` (``identity.tiers``: position);
+    an unknown tier meets nothing above the lowest."""
+    return rank.get(tier, 0) >= rank[required]
 
 
 def sign_claim(secret: str, end_user: str, tier: str, exp: int) -> str:

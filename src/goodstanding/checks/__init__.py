@@ -54,13 +54,14 @@ def build_pipeline(
     ]
     identity = settings.identity
     if identity.token is not None:  # a verified token names the end user: before identity
-        checks.append(EndUserTokenCheck(identity.token))
+        checks.append(EndUserTokenCheck(identity.token, identity.tiers))
     checks += [
         IdentityCheck(secret, audit, identity.require_end_user),
         StandingCheck(enforcer, policy_url(settings)),  # suspended and banned end users cost nothing further
     ]
     if identity.token is not None or identity.require_tier or settings.strikes.tiers:
-        checks.append(TierCheck(identity.require_tier, settings.limits.tier_secret))
+        checks.append(TierCheck(identity.require_tier, settings.limits.tier_secret,
+                                identity.tiers))
     if settings.policy.require_acceptance:
         checks.append(AcceptanceCheck(AcceptanceGate(store, settings.policy),
                                       policy_url(settings)))

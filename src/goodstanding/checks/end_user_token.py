@@ -37,9 +37,10 @@ def _refuse(message: str) -> Verdict:
 class EndUserTokenCheck:
     name = NAME
 
-    def __init__(self, settings: EndUserTokenSettings,
+    def __init__(self, settings: EndUserTokenSettings, tiers: tuple[str, ...] = TIERS,
                  clock: Callable[[], float] = time.time) -> None:
         self.verifier = TokenVerifier(settings)
+        self.tiers = frozenset(tiers)  # identity.tiers: the built-in ones and the operator's
         self.required = settings.required
         self.clock = clock
 
@@ -58,7 +59,7 @@ class EndUserTokenCheck:
         except TokenRejected as why:
             return _refuse(str(why))
         call.notes[TOKEN_SUBJECT_NOTE] = (user.end_user, user.sent)
-        if user.tier in TIERS:
+        if user.tier in self.tiers:
             call.notes[TOKEN_TIER_NOTE] = user.tier
         elif user.tier is not None:
             call.reasons.append("tier_claim_unknown")  # the key's tier applies

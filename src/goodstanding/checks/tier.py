@@ -16,7 +16,7 @@ from collections.abc import Callable
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import TierRequired
 from goodstanding.settings import RequireTier
-from goodstanding.tiers import meets, tier_of
+from goodstanding.tiers import TIERS, meets, tier_of
 
 NAME = "tier"
 _PASS = Verdict(NAME)
@@ -26,7 +26,8 @@ class TierCheck:
     name = NAME
 
     def __init__(self, require: RequireTier | None, tier_secret: str | None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 order: tuple[str, ...] = TIERS, clock: Callable[[], float] = time.time) -> None:
+        self.rank = {name: rank for rank, name in enumerate(order)}  # lowest first
         self.endpoints = dict(require.endpoints) if require else {}
         self.models = dict(require.models) if require else {}
         self.secret = tier_secret.encode() if tier_secret else None
@@ -39,9 +40,9 @@ class TierCheck:
         needed = self.endpoints.get(call.endpoint)
         what = f"this endpoint ({call.endpoint})"
         model_needs = self.models.get(call.model) if call.model else None
-        if model_needs is not None and (needed is None or not meets(needed, model_needs)):
+        if model_needs is not None and (needed is None or not meets(needed, model_needs, self.rank)):
             needed, what = model_needs, f"the model {call.model}"
-        if needed is None or meets(tier, needed):
+        if needed is None or meets(tier, needed, self.rank):
             return _PASS
         error = TierRequired(f"{what[0].upper()}{what[1:]} needs a {needed} end user; this one "
                              f"is {tier}.", reasons=(f"tier_required:{needed}",))

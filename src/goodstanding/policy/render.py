@@ -22,7 +22,6 @@ from goodstanding.detect.categories import CATEGORIES
 from goodstanding.geo import SUPPORTED, allowed_countries
 from goodstanding.limit_policy import tier_limits
 from goodstanding.settings import Settings, parse_duration, parse_time
-from goodstanding.tiers import TIERS
 
 # stable anchors, in page order
 SECTIONS = ("refused-content", "zero-tolerance", "jailbreaks", "violations", "limits",
@@ -186,8 +185,10 @@ def _violations(settings: Settings) -> Section:
 def _limits(settings: Settings) -> Section:
     limits = settings.limits
     items = []
-    for name in TIERS:
-        resolved = tier_limits(getattr(limits.tiers, name), limits.end_user, name)
+    own = limits.tiers.named()
+    for name in settings.identity.tiers:  # an operator's tier without limits: anonymous ones
+        resolved = tier_limits(own.get(name, limits.tiers.anonymous), limits.end_user,
+                               name if name in own else "anonymous")
         parts = [f"{_n(resolved.rpm)} requests a minute", f"{_n(resolved.rpd)} a day",
                  f"{_n(resolved.tpm)} tokens a minute"]
         items.append((f"limits-{name}", f"{name}: {', '.join(parts)}"))
@@ -205,7 +206,7 @@ def _identity(settings: Settings) -> Section:
             "pseudonymous identifier (a keyed hash), never the end user's id.")]
     if identity.token is not None:
         text.append("End users are identified by a token from the application's sign-in; "
-                    "the token also says their tier (anonymous, verified or kyc).")
+                    f"the token also says their tier ({', '.join(identity.tiers)}).")
     items = []
     require = identity.require_tier
     if require is not None:

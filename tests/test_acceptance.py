@@ -124,7 +124,7 @@ def test_the_key_holders_header_records_acceptance(start_gateway, sim):
     assert chat(client, "dave").choices[0].finish_reason == "stop"  # recorded, not per call
     assert all("x-end-user-policy-version" not in r["headers"] for r in sim.requests)
     found = gw.store_call("get_acceptance", "test-app", "dave")
-    assert (found.version, found.by) == (3, "header")
+    assert (found.version, found.by) == (3, f"key:{gw.key_id}")  # who said so
     error = refused(client, "erin", "2")  # an old version is recorded, but is not enough
     assert error.code == "policy_not_accepted"
     assert gw.store_call("get_acceptance", "test-app", "erin").version == 2

@@ -163,3 +163,30 @@ def _action(end_user: str, kind: str):
 def test_each_offence_names_its_section(reasons, categories, zero, anchor):
     assert section_for(reasons, categories, zero) == anchor
     assert anchor in SECTIONS or anchor.startswith("category-")
+
+
+def test_the_local_screen_in_block_mode_keeps_a_switched_off_category_refused():
+    from goodstanding.policy.render import refused_categories
+    from goodstanding.settings import Settings
+
+    off = {"moderation": {"categories": {"violence": "off"}}}
+    assert "violence" not in refused_categories(Settings.model_validate(off))
+    blocking = Settings.model_validate({**off, "detectors": {"content": "block"}})
+    assert "violence" in refused_categories(blocking)
+    quiet = Settings.model_validate({"moderation": {"input": "flag", "output": "off"}})
+    assert refused_categories(quiet) == ()
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"policy.text": {"violense": "typo"}}, "policy.text: Value error, violense: no such"),
+    ({"moderation.categories": {"sexual/minors": "off"}}, "zero-tolerance category"),
+    ({"policy.effective_at": "next tuesday"}, "not an ISO 8601 time"),
+    ({"policy.grace": "a while"}, "not a duration"),
+    ({"policy.version": 0}, "policy.version"),
+])
+def test_a_bad_policy_setting_stops_start_up(overrides, message):
+    from goodstanding.errors import ConfigError
+    from goodstanding.settings import load_settings
+
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env={}, overrides=overrides)

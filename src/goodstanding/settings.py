@@ -376,6 +376,17 @@ class ContentPolicySettings(_Model):
         parse_duration(value)
         return value
 
+    @field_validator("text")
+    @classmethod
+    def _known_text(cls, value: dict[str, str]) -> dict[str, str]:
+        from goodstanding.policy.render import OVERRIDABLE
+
+        for name in value:
+            if name not in OVERRIDABLE:
+                raise ValueError(f"{name}: no such category or section (one of "
+                                 f"{', '.join(OVERRIDABLE)})")
+        return value
+
     @field_validator("effective_at")
     @classmethod
     def _when(cls, value: str | None) -> str | None:

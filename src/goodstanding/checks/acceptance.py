@@ -65,5 +65,5 @@ class AcceptanceCheck:
                 f"Invalid X-End-User-Policy-Version: expected a policy version from 1 to "
                 f"{self.gate.version}.", param="X-End-User-Policy-Version")
             return Verdict(NAME, "refuse", ("invalid_policy_version",), error)
-        await self.gate.accept(call.key.tenant, call.end_user, int(text), "header")
+        await self.gate.accept(call.key.tenant, call.end_user, int(text), f"key:{call.key.id}")
         return None

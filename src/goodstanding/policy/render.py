@@ -44,6 +44,8 @@ DESCRIPTIONS = {
     "violence": "Content that depicts or glorifies death, violence or physical injury.",
     "violence/graphic": "Graphic depictions of death, violence or injury.",
 }
+# what `policy.text` may reword: a category's line, or a whole section's text
+OVERRIDABLE = (*CATEGORIES, "zero-tolerance", "jailbreaks", "violations", "records", "countries")
 _MODE_WORDS = {"block": "refused", "flag": "recorded, not refused"}
 
 
@@ -98,6 +100,8 @@ def refused_categories(settings: Settings) -> tuple[str, ...]:
         settings.detectors.content == "block"
     if not blocking:
         return ()
+    if settings.detectors.content == "block":  # the local screen knows no per-category switch
+        return CATEGORIES
     return tuple(c for c in CATEGORIES if moderation.categories.get(c) != "off")
 
 

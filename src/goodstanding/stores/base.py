@@ -30,7 +30,7 @@ class Acceptance:
     end_user: str
     version: int
     accepted_at: float
-    by: str  # "header" (the key holder), "cli:<operator>", "admin:<token name>"
+    by: str  # "key:<id>" (the key holder's header), "cli:<operator>", "admin:<token name>"
 
 
 class KeyStore(Protocol):

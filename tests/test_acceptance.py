@@ -215,3 +215,16 @@ def test_users_accept_and_show(gw, monkeypatch, capsys):
     assert main(["users", "accept", "liz", "--json"]) == 0  # default: the current version
     assert json.loads(capsys.readouterr().out)["version"] == 4
     assert main(["users", "accept", "liz", "--version", "0"]) == 2
+
+
+async def test_the_share_of_traffic_from_end_users_who_accepted(store):
+    from goodstanding.policy.acceptance import acceptance_share
+
+    await store.record_acceptance(Acceptance("t", "alice", 2, 1.0, "header"))
+    await store.record_acceptance(Acceptance("t", "bob", 1, 1.0, "header"))
+    await store.record_acceptance(Acceptance("u", "carol", 3, 1.0, "header"))
+    assert await store.accepted_end_users(2) == {("t", "alice"), ("u", "carol")}
+    calls = [("t", "alice"), ("t", "alice"), ("t", "bob"), ("u", "carol"), ("t", None)]
+    assert await acceptance_share(store, 2, calls) == {
+        "policy_version": 2, "calls": 5, "accepted_calls": 3, "accepted_share": 0.6}
+    assert (await acceptance_share(store, 2, []))["accepted_share"] is None

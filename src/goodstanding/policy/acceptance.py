@@ -3,7 +3,8 @@
 Three ways to record one, all through ``record_acceptance``: the CLI (``goodstanding users
 accept ID --version N``), the admin API (``POST /admin/api/users/{id}/acceptance``, mounted on
 the same function), and the key holder's header ``X-End-User-Policy-Version: N`` on any call
-(for keys whose ``policy.policy_acceptance`` is not false).
+(for keys whose ``policy.policy_acceptance`` is not false). ``acceptance_share`` gives the
+compliance report the share of traffic from end users who accepted the version in force.
 
 ``AcceptanceGate`` answers the hot-path question "which version did this end user accept?"
 from a small in-process cache: an answer at or above the current version is kept for a
@@ -14,7 +15,8 @@ acceptance recorded by another process (CLI, admin API, another worker) is seen 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from goodstanding.identity import canonical_end_user
 from goodstanding.settings import ContentPolicySettings, parse_duration, parse_time
@@ -40,6 +42,20 @@ async def record_acceptance(store: AcceptanceStore, tenant: str, end_user: str, 
                             by[:128] or "unknown")
     await store.record_acceptance(acceptance)
     return acceptance
+
+
+async def acceptance_share(store: AcceptanceStore, version: int,
+                           calls: Iterable[tuple[str | None, str | None]]) -> dict[str, Any]:
+    """For the compliance report: of these calls' (tenant, end user) pairs, how many came from
+    end users who had accepted ``version`` (or later) by now. Calls without an end user count
+    as not accepted."""
+    accepted = await store.accepted_end_users(version)
+    total = hits = 0
+    for user in calls:
+        total += 1
+        hits += user in accepted
+    return {"policy_version": version, "calls": total, "accepted_calls": hits,
+            "accepted_share": hits / total if total else None}
 
 
 class AcceptanceGate:

@@ -16,3 +16,6 @@ class MemoryAcceptances:
     async def get_acceptance(self, tenant: str, end_user: str) -> Acceptance | None:
         versions = self.acceptances.get((tenant, end_user))
         return versions[max(versions)] if versions else None
+
+    async def accepted_end_users(self, version: int) -> set[tuple[str, str]]:
+        return {user for user, versions in self.acceptances.items() if max(versions) >= version}

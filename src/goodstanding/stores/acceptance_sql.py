@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from goodstanding.stores import schema
@@ -45,5 +46,9 @@ class SqlAcceptances:
             row = (await conn.execute(query)).first()
         return Acceptance(**row._mapping) if row else None
 
-
-
+    async def accepted_end_users(self, version: int) -> set[tuple[str, str]]:
+        table = schema.policy_acceptances
+        query = (sa.select(table.c.tenant, table.c.end_user).where(table.c.version >= version)
+                 .distinct())
+        async with self.engine.connect() as conn:
+            return {(row.tenant, row.end_user) for row in await conn.execute(query)}

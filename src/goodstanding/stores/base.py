@@ -116,6 +116,9 @@ class AcceptanceStore(Protocol):
     async def get_acceptance(self, tenant: str, end_user: str) -> Acceptance | None:
         """The highest version the end user accepted (None: none yet)."""
 
+    async def accepted_end_users(self, version: int) -> set[tuple[str, str]]:
+        """Every (tenant, end user) who accepted ``version`` or a later one (reports)."""
+
 
 class WebhookStore(Protocol):
     """Webhook ids already acted on, so a replayed delivery does nothing."""

@@ -318,3 +318,34 @@ def test_an_operator_defined_tier_has_its_limits_rank_and_page_entry(verified):
 def test_tier_names_are_checked_at_start_up(tmp_path, sim, env, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(env=gateway_env(tmp_path, sim.url, **env))
+
+
+def test_the_refusal_says_what_is_wrong_without_echoing_the_token(verified):
+    gw = verified()
+    cases = {token(exp=int(time.time()) - 120): "has expired",
+             token(iss="https://evil.example/"): "issuer is not accepted",
+             token(aud="another-service"): "audience is not this service",
+             token(sub=None): "lacks the claim sub",
+             _tampered(): "signature does not verify",
+             _none_token(): "algorithm is not accepted"}
+    for bad, words in cases.items():
+        with pytest.raises(openai.AuthenticationError) as caught:
+            chat(gw, bad)
+        assert words in caught.value.message
+        assert bad not in caught.value.message and "evil" not in caught.value.message
+
+
+def test_a_verified_token_is_cached_until_it_expires():
+    from goodstanding.end_user_token import TokenRejected, TokenVerifier
+    from goodstanding.settings import EndUserTokenSettings
+
+    verifier = TokenVerifier(EndUserTokenSettings(keys=(KEYS["ES256"][1],), leeway="0s",
+                                                  issuer=ISSUER, audience=AUDIENCE))
+    now = int(time.time())
+    short = token("tim", alg="ES256", exp=now + 2)
+    assert verifier.verify(short, now).end_user == "tim"
+    assert short in verifier._cache
+    assert verifier.verify(short, now + 1).end_user == "tim"  # from the cache
+    with pytest.raises(TokenRejected, match="expired"):
+        verifier.verify(short, now + 3)  # the cache does not outlive the token
+    assert short not in verifier._cache

@@ -32,6 +32,7 @@ from goodstanding.identity import canonical_end_user
 from goodstanding.settings import EndUserTokenSettings, parse_duration
 
 CACHE_SIZE = 10_000
+CACHED_CHARS = 2048  # longer tokens are verified every time: the cache stays under ~25 MB
 MAX_TOKEN_CHARS = 8192
 
 
@@ -103,9 +104,10 @@ class TokenVerifier:
         user = self._verify(token)
         if user.expires + self.leeway <= now:  # a clock the library did not use
             raise TokenRejected("the end-user token has expired")
-        if len(self._cache) >= CACHE_SIZE:
-            self._cache.clear()  # crude but bounded; live tokens come back in one pass
-        self._cache[token] = user
+        if len(token) <= CACHED_CHARS:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()  # crude but bounded; live tokens come back in one pass
+            self._cache[token] = user
         return user
 
     def _verify(self, token: str) -> VerifiedUser:
@@ -140,6 +142,8 @@ class TokenVerifier:
                                   leeway=self.leeway)
             except jwt.InvalidSignatureError:
                 continue  # another key of the same algorithm may have signed it
+            except jwt.MissingRequiredClaimError as exc:
+                raise TokenRejected(f"the end-user token lacks the claim {exc.claim}") from None
             except jwt.InvalidTokenError as exc:
                 raise TokenRejected(_why(exc)) from None
         raise TokenRejected("the end-user token's signature does not verify")
@@ -172,7 +176,6 @@ _REASONS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
     (jwt.ImmatureSignatureError, "the end-user token is not valid yet"),
     (jwt.InvalidIssuerError, "the end-user token's issuer is not accepted"),
     (jwt.InvalidAudienceError, "the end-user token's audience is not this service"),
-    (jwt.MissingRequiredClaimError, "the end-user token lacks a required claim"),
     (jwt.InvalidIssuedAtError, "the end-user token's issue time (iat) is invalid"),
     (jwt.DecodeError, "the end-user token cannot be decoded"),
 )

@@ -268,14 +268,16 @@ def test_each_tier_has_its_own_strike_thresholds(verified):
     ([], "no keys"),
 ])
 def test_unusable_keys_stop_start_up(tmp_path, sim, keys, message):
-    env = gateway_env(tmp_path, sim.url, GOODSTANDING_IDENTITY__TOKEN__KEYS=json.dumps(keys))
+    env = gateway_env(tmp_path, sim.url, GOODSTANDING_IDENTITY__TOKEN__KEYS=json.dumps(keys),
+                      GOODSTANDING_IDENTITY__TOKEN__AUDIENCE=AUDIENCE)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         Gateway.build(load_settings(env=env))
 
 
 def test_a_jwks_file_that_cannot_be_read_stops_start_up(tmp_path, sim):
     env = gateway_env(tmp_path, sim.url,
-                      GOODSTANDING_IDENTITY__TOKEN__JWKS_FILE=str(tmp_path / "missing.json"))
+                      GOODSTANDING_IDENTITY__TOKEN__JWKS_FILE=str(tmp_path / "missing.json"),
+                      GOODSTANDING_IDENTITY__TOKEN__AUDIENCE=AUDIENCE)
     with pytest.raises(ConfigError, match="identity.token.jwks_file"):
         Gateway.build(load_settings(env=env))
 
@@ -314,6 +316,7 @@ def test_an_operator_defined_tier_has_its_limits_rank_and_page_entry(verified):
     ({"GOODSTANDING_IDENTITY__TIERS": "[verified, anonymous, kyc]"}, "anonymous is the lowest"),
     ({"GOODSTANDING_IDENTITY__TIERS": "[anonymous, kyc]"}, "missing: verified"),
     ({"GOODSTANDING_STRIKES__TIERS": "{kyc: {ban_att: 9}}"}, "ban_att"),
+    ({"GOODSTANDING_IDENTITY__TOKEN__KEYS": "[]"}, "identity.token.audience: Field required"),
 ])
 def test_tier_names_are_checked_at_start_up(tmp_path, sim, env, message):
     with pytest.raises(ConfigError, match=message):

@@ -7,8 +7,9 @@ public keys (``identity.token``: a JWKS file and/or inline JWKs; RS256, ES256, E
 - the header's ``alg`` must be one of ``identity.token.algorithms`` (``none`` and the HMAC
   algorithms never are: a public key is not a shared secret) and match the key's type;
 - the key is the one named by ``kid``, or any configured key of that algorithm;
-- ``exp`` and ``sub`` are required; ``exp``, ``nbf`` and ``iat`` are checked with
-  ``identity.token.leeway`` of clock skew; ``iss`` and ``aud`` when configured.
+- ``exp``, ``sub`` and ``aud`` are required (``identity.token.audience`` must be set: a token
+  issued for another service is refused), ``iss`` when ``identity.token.issuer`` is set;
+  ``exp``, ``nbf`` and ``iat`` are checked with ``identity.token.leeway`` of clock skew.
 
 The subject becomes the end user (canonicalised like any end-user id), whatever the body's
 ``user`` or ``safety_identifier`` say; the claim ``identity.token.tier_claim`` names the tier.
@@ -88,9 +89,8 @@ class TokenVerifier:
         self.by_kid = {k.key_id: k for k in self.keys if k.key_id}
         self.algorithms = frozenset(settings.algorithms)
         self.leeway = parse_duration(settings.leeway)
-        required = ["exp", "sub"]
+        required = ["exp", "sub", "aud"]
         required += ["iss"] if settings.issuer else []
-        required += ["aud"] if settings.audience else []
         self.options: Any = {"require": required}
         self._cache: dict[str, VerifiedUser] = {}
 

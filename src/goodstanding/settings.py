@@ -130,7 +130,8 @@ class EndUserTokenSettings(_Model):
     jwks_file: str | None = None
     keys: tuple[dict[str, Any], ...] = ()
     issuer: str | None = None
-    audience: str | None = None
+    # required: the `aud` a token must carry, so a token issued for another service is refused
+    audience: str
     algorithms: tuple[Literal["RS256", "ES256", "EdDSA"], ...] = ("RS256", "ES256", "EdDSA")
     leeway: str = "30s"  # clock skew allowed on exp / nbf / iat
     # the claim naming the end user's tier (anonymous, verified, kyc); absent: the key's tier

@@ -83,7 +83,7 @@ class StrikeFinisher:
     def policy_for(self, key: VirtualKey, tier: str | None = None) -> StrikePolicy:
         """The key's thresholds (``policy.strikes``), then the tier's (``strikes.tiers``)."""
         override = key.policy.get("strikes") if key.policy else None
-        per_tier = self.settings.tiers.get(tier) if tier else None  # type: ignore[call-overload]
+        per_tier = self.settings.tiers.get(tier) if tier else None
         if not override and not per_tier:
             return self.default
         policy = self._per_key.get((key.id, tier if per_tier else None))
@@ -98,7 +98,7 @@ class StrikeFinisher:
 
     def _settings(self, key: VirtualKey, tier: str | None) -> StrikeSettings:
         override = key.policy.get("strikes") if key.policy else None
-        per_tier = self.settings.tiers.get(tier) if tier else None  # type: ignore[call-overload]
+        per_tier = self.settings.tiers.get(tier) if tier else None
         return merge_strikes(merge_strikes(self.settings, override), per_tier)
 
     def _warning(self, action: str, count: int, strike: Strike, key: VirtualKey,

@@ -13,6 +13,8 @@ from goodstanding import metrics
 from goodstanding.errors import GatewayError, InternalError, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.server import metrics_dir
+from goodstanding.server.policy_page import PATH as POLICY_PATH
+from goodstanding.server.policy_page import PolicyPage
 from goodstanding.server.proxy import ProxyHandler
 from goodstanding.server.transport import (
     Receive,
@@ -33,6 +35,7 @@ class GatewayApp:
         self.proxy = ProxyHandler(gateway)
         self._publisher: asyncio.Task[None] | None = None
         self.routes = {"/healthz": self.healthz, "/readyz": self.readyz, "/metrics": self.metrics}
+        self.routes[POLICY_PATH] = PolicyPage(gateway.settings)  # the content policy end users read
         if gateway.settings.webhook_secret:  # unset: the endpoint does not exist (404)
             from goodstanding.server.webhooks import PATH, WebhookEndpoint
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from goodstanding.call import VirtualKey
 from goodstanding.stores import schema
+from goodstanding.stores.acceptance_sql import SqlAcceptances
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_sql import SqlEndUsers
 
@@ -66,7 +67,7 @@ def _key(row: Any) -> VirtualKey:
     return VirtualKey(**data)
 
 
-class SqlStore(SqlEndUsers):
+class SqlStore(SqlEndUsers, SqlAcceptances):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.engine = _engine(url, pool_size)

@@ -65,15 +65,16 @@ def test_default_gateway_never_refuses_nor_strikes_long_benign_text_on_a_detecto
 
 
 @pytest.mark.parametrize("source", ["reddit", "wikitext-103", "llmail", "written"])
-def test_the_jailbreak_head_rarely_flags_long_benign_text(source):
-    """Flags are allowed by default (they punish no one), but they should be rare."""
+def test_the_jailbreak_and_injection_heads_never_flag_this_long_benign_text(source):
+    """Flags punish no one by default, but on these held-out sources the retrained heads
+    raise none (before issue 18: 52 of 176 jailbreak flags, 39 of the 80 posts)."""
     detectors = load_detectors()
     texts = [t["text"] for t in TEXTS if t["source"].startswith(source)]
-    flagged = sum(detectors.screen(t).jailbreak_flagged for t in texts)
-    assert flagged <= MAX_JAILBREAK_FLAGS[source], (source, flagged, len(texts))
+    screens = [detectors.screen(t) for t in texts]
+    assert [s.jailbreak for s in screens if s.jailbreak_flagged] == []
+    assert [s.injection for s in screens if s.injection_flagged] == []
 
 
-# measured on the shipped heads (docs/detectors.md); a regression shows up here
-MAX_JAILBREAK_FLAGS = {"reddit": 39, "wikitext-103": 11, "llmail": 0, "written": 2}
-# the simulated moderation's refusals (the local content heads on these texts)
-MAX_MODERATION_REFUSALS = 10
+# the simulated moderation's refusals (the local content heads on these texts: divorce and
+# legal-advice posts about sex, shoplifting, fights); measured 8 (docs/detectors.md)
+MAX_MODERATION_REFUSALS = 8

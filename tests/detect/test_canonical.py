@@ -96,6 +96,8 @@ ADVERSARIAL = [
     "\u200b" * 200_000,
     "ﷺ" * 100_000,  # NFKC expands this one character to 18
     "aGVsbG8g" * 25_000,
+    "a!b|" * 50_000,
+    "ᴀ!ʙ|🅸" * 15_000,
 ]
 
 

@@ -170,8 +170,9 @@ def _join_spaced(text: str) -> str:
 def _fold(text: str) -> str:
     """Unicode and case folding, whitespace runs to one space."""
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_fold_table())
-        # NFKC may expand a character up to 18-fold; the bound holds after it too.
+        # NFKC may expand a character up to 18-fold: cut before the table pass
+        text = unicodedata.normalize("NFKC", text)[:2 * MAX_CHARS].translate(_fold_table())
+        # the bound holds after the second NFKC too
         text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
     return " ".join(text.lower().split())
 

@@ -69,9 +69,8 @@ def reddit(data: Path) -> list[dict]:
         split = "val" if sub in bl.HELD_OUT_SUBREDDITS else "train"
         if sub == "suicidewatch":  # weak label: the subreddit, not the post
             out.append(_row(text, {"self-harm": 1} | NOT_ATTACK, _hashed(text), "reddit-sw", 0.5))
-        elif sub in MENTAL:  # content unlabelled: they discuss harm; never an attack
-            out.append(_row(text, dict(NOT_ATTACK), split, f"reddit-{sub}"))
-        elif sub in ("guns", "conspiracy"):
+        elif sub in MENTAL or sub in ("guns", "conspiracy"):
+            # content unlabelled (they discuss harm, weapons); never an attack
             out.append(_row(text, dict(NOT_ATTACK), split, f"reddit-{sub}"))
         else:
             out.append(_row(text, dict(BENIGN), split, f"reddit-{sub}"))

@@ -38,6 +38,7 @@ class WebhookEndpoint:
             StrikePolicy.of(settings.strikes),
             case_fetcher(settings.upstream.url, settings.upstream_key(),
                          settings.upstream.connect_timeout),
+            ops=gateway.ops,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

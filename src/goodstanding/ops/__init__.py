@@ -42,6 +42,8 @@ class Ops:
         self.alerts = Alerts(settings.alerts, counts, store, clock)
         self.finisher = OpsFinisher(self)
         self._evaluator: asyncio.Task[None] | None = None
+        # the gateway's event loop, once started (tests and other threads submit coroutines)
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def build(cls, settings: Settings, store: AuditStore | None) -> Ops:
@@ -95,6 +97,7 @@ class Ops:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         if self.alerts.periodic and self.settings.alerts.targets:
             self._evaluator = asyncio.get_running_loop().create_task(
                 self._evaluate_forever(), name="alert-rules")

@@ -55,7 +55,7 @@ for _kind in (
     Kind("output_flag", "flagged answers", "share", 0.02, 0.8,
          advice="review the prompts' end users and the system prompt that lets the model "
                 "answer so"),
-    Kind("zero_tolerance", "zero-tolerance content", "count", 1.0, 1.0, floor=90.0,
+    Kind("zero_tolerance", "zero-tolerance content", "count", 0.25, 1.0, floor=90.0,
          advice="ban the end users at once and report as the law requires"),
     Kind("jailbreak", "jailbreak and prompt-injection attempts", "count", 25.0, 0.7,
          advice="ban the end users who repeat them"),

@@ -48,6 +48,7 @@ WINDOWS: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0}
 DAY_MINUTES, WEEK_HOURS = 1440, 168
 TTL = {"m": 2 * 86400.0, "h": 15 * 86400.0, "d": 8 * 86400.0, "i": 15 * 86400.0}
 TOP = 5
+PRIOR_REQUESTS = 100
 SEP = "\x1f"
 NOTHING_TO_DO = "Nothing to do: no signal in the last 7 days weighs on the score."  # between tenant and end user in a driver's name
 
@@ -276,7 +277,8 @@ def pressure(signal: str, count: int, requests: int, seconds: float) -> float:
     if kind is None or count <= 0:
         return 0.0
     if kind.measure == "share":
-        x = count / max(requests, count) * severity(signal) / kind.reference
+        # shrunk towards zero by PRIOR_REQUESTS clean calls: 3 flags in 5 calls is thin evidence
+        x = count / (max(requests, count) + PRIOR_REQUESTS) * severity(signal) / kind.reference
     else:  # references are per 24 h; a window's scale grows with the square root of its span
         x = count / (kind.reference * math.sqrt(seconds / 86400.0))
     return kind.weight * (1.0 - math.exp(-x))

@@ -12,6 +12,7 @@ import pytest
 
 from goodstanding.ops.alerts import Alerts
 from goodstanding.ops.counts import MemoryCounts
+from goodstanding.ops.schemas import AlertOut
 from goodstanding.server.runner import serve_in_thread
 from goodstanding.settings import AlertSettings
 from goodstanding.stores.memory import MemoryStore
@@ -91,7 +92,10 @@ def wait_for(predicate: Any, seconds: float = 5.0) -> None:
 
 def listed(gw: Any) -> list[dict[str, Any]]:
     ops = gw.gateway.ops
-    return asyncio.run_coroutine_threadsafe(ops.recent_alerts(), ops.loop).result(10)
+    found = asyncio.run_coroutine_threadsafe(ops.recent_alerts(), ops.loop).result(10)
+    for alert in found:
+        AlertOut.model_validate(alert)  # the admin API's documented shape, exactly
+    return found
 
 
 def test_a_zero_tolerance_alert_reaches_each_webhook_exactly_once(start_gateway, sim, receivers):
@@ -180,3 +184,58 @@ async def test_threshold_and_rate_of_change_rules_read_the_report():
     await alerts.evaluate(await monitor.report())  # the same again: deduplicated
     assert sorted(a["rule"] for a in await alerts.recent()) == ["high", "jb", "rise"]
     assert all(a["status"] == "logged" for a in await alerts.recent())  # no target configured
+
+
+async def smtp_server(received: list[str]) -> asyncio.AbstractServer:
+    """Just enough SMTP to take one message (no TLS, no auth)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 test ESMTP\r\n")
+        lines: list[bytes] | None = None
+        while line := await reader.readline():
+            if lines is not None:
+                if line != b".\r\n":
+                    lines.append(line)
+                    continue
+                received.append(b"".join(lines).decode())
+                lines, reply = None, b"250 queued"
+            else:
+                verb = line[:4].upper()
+                reply = {b"DATA": b"354 go on", b"QUIT": b"221 bye"}.get(verb, b"250 ok")
+                if verb == b"DATA":
+                    lines = []
+            writer.write(reply + b"\r\n")
+            await writer.drain()
+            if reply.startswith(b"221"):
+                break
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def test_moderation_unavailable_alerts_by_email():
+    from goodstanding.ops import Ops
+    from goodstanding.settings import Settings
+    from tests.test_ops_standing import call_with
+
+    received: list[str] = []
+    server = await smtp_server(received)
+    port = server.sockets[0].getsockname()[1]
+    settings = Settings(alerts=AlertSettings.model_validate({
+        "targets": {"mail": {"type": "email", "smtp_host": "127.0.0.1", "smtp_port": port,
+                             "smtp_tls": False, "sender": "gateway@example.com",
+                             "to": ["oncall@example.com"]}},
+        "rules": [{"name": "moderation", "when": "moderation_unavailable"}]}))
+    ops = Ops(settings, MemoryCounts(), MemoryStore())
+    try:
+        call = call_with(["moderation_unavailable"], status=503, decision="failed")
+        await ops.finisher.finish(call, None)
+        await ops.finisher.finish(call, None)  # the same rule again: deduplicated
+        await ops.alerts.close()  # waits for the deliveries in flight
+    finally:
+        server.close()
+    [message] = received
+    assert "Subject: [goodstanding critical] moderation" in message
+    assert "To: oncall@example.com" in message and "requests are refused" in message
+    [alert] = await ops.recent_alerts()
+    assert alert["status"] == "sent" and alert["deliveries"][0]["attempts"] == 1

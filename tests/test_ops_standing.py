@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from goodstanding.call import Call, Offence, VirtualKey
 from goodstanding.ops.counts import MemoryCounts, RedisCounts
+from goodstanding.ops.schemas import StandingOut
 from goodstanding.ops.signals import signals_of
 from goodstanding.ops.standing import StandingMonitor, pressure, score_of
 from tests.test_webhooks import SECRET, blocked, delivery, known_user, post
@@ -33,7 +35,10 @@ def on_loop(gw: Any, work: Any) -> Any:
 
 
 def report(gw: Any) -> dict[str, Any]:
-    return on_loop(gw, gw.gateway.ops.standing())
+    found = on_loop(gw, gw.gateway.ops.standing())
+    StandingOut.model_validate(found)  # the admin API's documented shape, exactly
+    json.dumps(found)  # and JSON as it is
+    return found
 
 
 def chat(gw: Any, text: str, user: str) -> None:

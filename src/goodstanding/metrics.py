@@ -151,7 +151,8 @@ REQUESTS = counter(
 )
 GATEWAY_LATENCY = histogram(
     "goodstanding_gateway_latency_seconds",
-    "The gateway's own added latency per call: its time minus the upstream's (seconds).",
+    "The gateway's own added latency per call: its time minus the upstream's; for streams, "
+    "the time before the upstream call (seconds).",
     ("endpoint",))
 UPSTREAM_LATENCY = histogram(
     "goodstanding_upstream_latency_seconds",
@@ -196,10 +197,10 @@ def observe(call: Call, now: float) -> None:
         GATEWAY_LATENCY.observe(now - call.started, endpoint)  # refused: all ours
     else:
         UPSTREAM_LATENCY.observe(upstream, endpoint)
-        if first is None:
+        if not call.stream:  # everything but the upstream's time (output moderation included)
             GATEWAY_LATENCY.observe(max(0.0, now - call.started - upstream), endpoint)
-        else:  # a stream: ours is everything before the first chunk but the upstream's wait
-            GATEWAY_LATENCY.observe(max(0.0, first - call.started - upstream), endpoint)
+        else:  # a stream: the checks before the upstream call (hold-back shows in the TTFT)
+            GATEWAY_LATENCY.observe(notes["upstream_at"] - call.started, endpoint)
     if first is not None:
         TIME_TO_FIRST_TOKEN.observe(first - call.started, endpoint)
     if call.key is not None and (call.tokens_in or call.tokens_out):

@@ -102,7 +102,7 @@ class Pipeline:
                 "request was not sent. Try again shortly.", reasons=("store_unavailable:audit",))
         try:
             await self.admit(call)
-            sent = time.perf_counter()
+            call.notes["upstream_at"] = sent = time.perf_counter()
             result = await self.upstream.send(call)
             call.notes["upstream_seconds"] = time.perf_counter() - sent
         except Exception as exc:  # noqa: BLE001 - fail() logs a bug with its traceback

@@ -16,6 +16,7 @@ Prints min and median µs per call over the repeats.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import time
 
@@ -71,13 +72,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    asyncio.run(run(args.requests, args.repeats))
+
+
+async def run(requests: int, repeats: int) -> None:
     call = make_call()
-    monitor = StandingMonitor(MemoryCounts())
+    monitor = StandingMonitor(MemoryCounts())  # on a loop: its flush timer is set once
     variants = {"small": small, "prometheus-client": prometheus(), "standing": monitor.count}
     for name, fn in variants.items():
-        runs = [timed(fn, call, args.requests) for _ in range(args.repeats)]
+        runs = [timed(fn, call, requests) for _ in range(repeats)]
         print(f"{name:>18}: min {min(runs):.2f} µs, median {statistics.median(runs):.2f} µs "
               "per call")
+    await monitor.close()
 
 
 if __name__ == "__main__":

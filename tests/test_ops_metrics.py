@@ -141,3 +141,52 @@ def test_two_workers_answer_the_sum_of_both_and_log_json_lines(tmp_path: Path, s
     strike = [e for e in logged if e["logger"] == "goodstanding.enforcement"]
     assert strike and strike[0]["request_id"].startswith("req_")
     assert all("hi" not in e["message"].split() for e in logged)
+
+
+def test_worker_snapshots_merge_by_each_metrics_kind(tmp_path: Path, monkeypatch):
+    """Counters and histograms add up; build info and headroom do not."""
+    from goodstanding import metrics
+    from goodstanding.server import metrics_dir
+
+    def snapshot(pid: int, requests: float, latency: list[float], headroom: float) -> None:
+        data = {"at": time.time(), "metrics": {
+            "goodstanding_requests_total": {"kind": "counter", "merge": "sum",
+                                            "values": [[["chat.completions", "allowed", "200"],
+                                                        requests]]},
+            "goodstanding_gateway_latency_seconds": {
+                "kind": "histogram", "merge": "sum",
+                "values": [[["chat.completions"], latency]]},
+            "goodstanding_moderation_headroom": {"kind": "gauge", "merge": "min",
+                                                 "values": [[["default"], headroom]]},
+            "goodstanding_build_info": {"kind": "gauge", "merge": "max",
+                                        "values": [[["1.0", "3.11"], 1]]},
+        }}
+        (tmp_path / f"worker-{pid}.json").write_text(json.dumps(data))
+
+    buckets = len(metrics.GATEWAY_LATENCY.buckets)
+    one = [1.0] + [0.0] * (buckets - 1) + [0.0005, 1.0]
+    snapshot(1, 3, one, 0.9)
+    snapshot(2, 4, [0.0, 2.0] + [0.0] * (buckets - 2) + [0.002, 2.0], 0.4)
+    monkeypatch.setattr(metrics_dir, "write", lambda folder: None)  # only the two above
+    samples: Samples = {}
+    for family in text_string_to_metric_families(metrics_dir.merged(tmp_path).decode()):
+        for sample in family.samples:
+            samples[sample.name, frozenset(sample.labels.items())] = sample.value
+    assert total(samples, "goodstanding_requests_total") == 7
+    assert total(samples, "goodstanding_gateway_latency_seconds_count") == 3
+    assert total(samples, "goodstanding_gateway_latency_seconds_bucket", le="0.001") == 3
+    assert total(samples, "goodstanding_gateway_latency_seconds_bucket", le="0.0005") == 1
+    assert total(samples, "goodstanding_moderation_headroom", upstream="default") == 0.4
+    assert total(samples, "goodstanding_build_info", version="1.0") == 1
+
+
+def test_store_errors_are_counted(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    before = scrape(gw.url)
+    with pytest.raises(openai.InternalServerError) as caught:
+        gw.client().chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="u1")
+    assert caught.value.code == "store_unavailable"
+    after = scrape(gw.url)
+    assert grew(before, after, "goodstanding_store_errors_total", store="redis") >= 1
+    assert grew(before, after, "goodstanding_requests_total", decision="failed",
+                status="503") == 1

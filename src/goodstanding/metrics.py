@@ -44,7 +44,8 @@ class Metric:
     # a gauge may be computed when scraped instead of kept up to date
     sample: Callable[[], float] | None = None
     buckets: tuple[float, ...] = ()
-    # how several workers' values combine: "sum" (counters, most gauges) or "max" (build info)
+    # how several workers' values combine: "sum" (counters, most gauges), "max" (build info)
+    # or "min" (a share of one shared limit)
     merge: str = "sum"
 
     def inc(self, *label_values: str, amount: float = 1.0) -> None:

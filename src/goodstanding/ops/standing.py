@@ -41,6 +41,7 @@ SIGNALS = metrics.counter("goodstanding_signals_total",
 SCORE = metrics.gauge("goodstanding_standing_score",
                       "The last computed standing score (0-100, an estimate), by window.",
                       ("window",))
+SCORE.merge = "max"  # with Redis every worker computes the same; without, the worst counts
 
 FLUSH_EVERY = 1.0
 REQUESTS = "requests"

@@ -6,7 +6,8 @@ whenever it is scraped. Whichever worker answers ``/metrics`` renders the sum ov
 snapshot in the directory: counters are summed over all workers that ever ran (a restarted
 worker's last counts still count, so totals never go backwards), histograms bucket by bucket
 likewise; gauges are summed over the workers seen in the last ``LIVE_SECONDS`` (a dead worker's
-gauge is dropped), except build info, which is the same in every worker (``merge="max"``).
+gauge is dropped), except those that are not additive: build info and the standing score
+(``merge="max"``), the moderation headroom (``merge="min"``).
 
 A directory rather than Redis: it works without Redis, costs nothing on the request path,
 and is per host — with several hosts, Prometheus scrapes each and sums, as usual.
@@ -69,9 +70,13 @@ def merged(folder: Path) -> bytes:
     return metrics.render_values(totals)
 
 
+_MERGE = {"sum": lambda a, b: a + b, "max": max, "min": min}
+
+
 def _add(into: dict[tuple[str, ...], Any], values: list[Any], merge: str) -> None:
     """One worker's values into the totals: summed (histograms bucket by bucket), or the
-    largest (``merge="max"``: build info is 1 however many workers say so)."""
+    largest (``merge="max"``: build info is 1 however many workers say so), or the smallest
+    (``merge="min"``: the moderation headroom, a share of one upstream limit)."""
     for labels, value in values:
         key = tuple(labels)
         found = into.get(key)
@@ -80,7 +85,7 @@ def _add(into: dict[tuple[str, ...], Any], values: list[Any], merge: str) -> Non
         elif isinstance(value, list):
             into[key] = [a + b for a, b in zip(found, value, strict=True)]
         else:
-            into[key] = max(found, value) if merge == "max" else found + value
+            into[key] = _MERGE[merge](found, value)
 
 
 async def publish_forever(folder: Path) -> None:

@@ -162,7 +162,7 @@ class Alerts:
             attempt += 1
             try:
                 status = await self._send(target, alert)
-            except (OSError, TimeoutError, Exception) as exc:  # noqa: BLE001 - any failure retries
+            except Exception as exc:  # noqa: BLE001 - any failure to deliver is retried
                 last = Delivery(name, False, attempt, error=type(exc).__name__)
             else:
                 if 200 <= status < 300:

@@ -17,6 +17,7 @@ calls (as for the limits).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from importlib.resources import files
 from typing import Any, Protocol
@@ -102,8 +103,6 @@ class RedisCounts:
             await conn.evalsha(self._tally, keys, args)
 
     async def read(self, keys: list[str], now: float) -> list[dict[str, int]]:
-        import asyncio
-
         conn = await self._ready()
         replies = await asyncio.gather(*(conn.send("HGETALL", self.prefix + k) for k in keys))
         return [_hash(reply) for reply in replies]

@@ -107,6 +107,10 @@ class ServerSettings(_Model):
     # proxies are exempt); the total is also kept below the process's open-file limit
     max_connections: int = Field(default=4096, ge=1)
     max_connections_per_ip: int = Field(default=256, ge=1)
+    # /metrics asks for `Authorization: Bearer <token>` when set (env:NAME or file:/path)
+    metrics_token: str | None = None
+    # one `goodstanding.access` log line per call (method, path, status, decision, latency)
+    access_log: bool = False
 
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
@@ -435,6 +439,71 @@ class KeyPolicy(_Model):
     policy_acceptance: bool = True
 
 
+class LoggingSettings(_Model):
+    # auto: JSON lines when stderr is not a terminal, human-readable text when it is
+    format: Literal["auto", "json", "text"] = "auto"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+AlertWhen = Literal["score_above", "score_rise", "signal_above", "zero_tolerance",
+                    "enforcement_webhook", "ban", "moderation_unavailable",
+                    "insufficient_quota"]
+
+
+class AlertTarget(_Model):
+    """Where alerts go: a webhook (generic JSON or Slack-compatible) or email over SMTP."""
+
+    type: Literal["json", "slack", "email"] = "json"
+    url: str | None = None  # json, slack (a secret: write env:NAME)
+    headers: dict[str, str] = Field(default_factory=dict)  # json: e.g. an Authorization header
+    smtp_host: str | None = None  # email
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: bool = True
+    sender: str | None = None
+    to: tuple[str, ...] = ()
+
+
+class AlertRule(_Model):
+    """One rule: when it fires, at most once per ``every`` (dedupe and rate limit)."""
+
+    name: str
+    when: AlertWhen
+    threshold: float | None = None  # score_above, signal_above: the level; score_rise: points
+    window: Literal["1h", "24h", "7d"] = "24h"
+    signal: str | None = None  # signal_above: e.g. jailbreak, input_flag:violence
+    targets: tuple[str, ...] = ()  # empty: every target
+    every: str = "15m"
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class AlertSettings(_Model):
+    targets: dict[str, AlertTarget] = Field(default_factory=dict)
+    # unset: the default rules (ops/alerts.py DEFAULT_RULES) to every target
+    rules: tuple[AlertRule, ...] | None = None
+    retries: int = Field(default=4, ge=0, le=20)
+    backoff: str = "2s"  # first retry after this, doubling
+    timeout: str = "5s"
+    evaluate_every: str = "30s"  # threshold and rate-of-change rules
+
+    @field_validator("backoff", "timeout", "evaluate_every")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class Settings(_Model):
     upstream: UpstreamSettings = UpstreamSettings()
     storage: StorageSettings = StorageSettings()
@@ -446,6 +515,8 @@ class Settings(_Model):
     strikes: StrikeSettings = StrikeSettings()
     geo: GeoSettings = GeoSettings()
     policy: ContentPolicySettings = ContentPolicySettings()
+    alerts: AlertSettings = AlertSettings()
+    logging: LoggingSettings = LoggingSettings()
     admin_token: str | None = None
     webhook_secret: str | None = None
 

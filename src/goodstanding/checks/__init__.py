@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 def build_pipeline(
     settings: Settings, store: Store, audit: AuditLog, upstream: Upstream, secret: str,
     enforcer: Enforcer | None = None, counters: CounterStore | None = None,
-    verdicts: VerdictCache | None = None,
+    verdicts: VerdictCache | None = None, extra_finishers: tuple[Finisher, ...] = (),
 ) -> Pipeline:
     # one Enforcer per gateway: the webhook endpoint shares it, so its bans clear the cache
     enforcer = enforcer or Enforcer(store)
@@ -91,7 +91,8 @@ def build_pipeline(
     # OpenAI's policy answers become offences before the strikes finisher counts them
     finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes,
                                                                  policy_url(settings)),
-                                 limits]  # settles token reservations with actual usage
+                                 limits,  # settles token reservations with actual usage
+                                 *extra_finishers]  # the standing score and alerts (ops)
     moderation = settings.moderation
     return Pipeline(
         checks=tuple(checks),

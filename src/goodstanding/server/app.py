@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from goodstanding import metrics
-from goodstanding.errors import GatewayError, InternalError, NotFound
+from goodstanding.errors import GatewayError, InternalError, InvalidApiKey, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.server import metrics_dir
 from goodstanding.server.policy_page import PATH as POLICY_PATH
@@ -27,6 +27,18 @@ from goodstanding.server.transport import (
 )
 
 log = logging.getLogger("goodstanding.server")
+
+
+def bearer_matches(scope: Scope, token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (constant time)."""
+    import hmac
+
+    for name, value in scope["headers"]:
+        if name.lower() == b"authorization":
+            scheme, _, given = value.partition(b" ")
+            return scheme.lower() == b"bearer" and hmac.compare_digest(
+                given.strip(), token.encode())
+    return False
 
 
 class GatewayApp:
@@ -76,6 +88,9 @@ class GatewayApp:
 
     async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {"x-request-id": request_id()}
+        token = self.gateway.settings.server.metrics_token
+        if token and not bearer_matches(scope, token):
+            raise InvalidApiKey("/metrics needs Authorization: Bearer <metrics token>.")
         folder = metrics_dir.directory()  # several workers: the sum over all of them
         body = metrics.render() if folder is None else await asyncio.to_thread(
             metrics_dir.merged, folder)

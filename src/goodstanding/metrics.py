@@ -202,6 +202,10 @@ def observe(call: Call, now: float) -> None:
             GATEWAY_LATENCY.observe(max(0.0, now - call.started - upstream), endpoint)
         else:  # a stream: the checks before the upstream call (hold-back shows in the TTFT)
             GATEWAY_LATENCY.observe(notes["upstream_at"] - call.started, endpoint)
+    if first is None and call.stream and upstream is not None:
+        # a stream is finished (its record made durable) before its last event leaves, so a
+        # short answer held back whole has sent nothing yet: its first token leaves now
+        first = now
     if first is not None:
         TIME_TO_FIRST_TOKEN.observe(first - call.started, endpoint)
     if call.key is not None and (call.tokens_in or call.tokens_out):

@@ -36,6 +36,10 @@ def require_runnable(settings: Settings) -> None:
     keyring.load()  # an unreadable env:/file:/secret: reference is named here
     if not keyring.key(None) and not any(keyring.key(n) for n in keyring.names):
         raise ConfigError("no upstream key: set OPENAI_API_KEY or upstream.key")
+    for name in keyring.names:
+        if not keyring.key(name):
+            raise ConfigError(f"upstream.keys.{name}: {settings.upstream.keys[name].key} is "
+                              "not set")
     if not settings.identity.secret:
         raise ConfigError("GOODSTANDING_SECRET is not set (it keys the safety-identifier HMAC)")
 

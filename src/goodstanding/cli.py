@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "users": ("goodstanding.commands.users", "end users: look up, list, ban, unban"),
     "eval": ("goodstanding.detect.eval", "score the local detectors on a labelled JSONL set"),
     "migrate": ("goodstanding.commands.migrate", "bring the database schema up to date"),
+    "secrets": ("goodstanding.commands.secrets", "the encrypted local store for upstream keys"),
+    "upstream": ("goodstanding.commands.upstream", "named upstream keys: list and rotate"),
+    "scan": ("goodstanding.commands.scan", "find leaked OpenAI and goodstanding keys"),
 }
 
 

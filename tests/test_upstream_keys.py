@@ -294,3 +294,25 @@ def test_rotate_due_picks_keys_past_their_max_age(tmp_path, monkeypatch, capsys)
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["stale"]["age"] > 99 * 86400 and rows["fresh"]["age"] < 60
     assert rows["stale"]["fingerprint"] == "sk-…ssss" and "sk-stale" not in json.dumps(rows)
+
+
+def test_sighup_makes_the_next_request_reread_the_key_file(tmp_path):
+    import os
+    import signal
+
+    key_file = tmp_path / "k"
+    key_file.write_text("sk-before-" + "b" * 30)
+    settings = load_settings(env={"GOODSTANDING_UPSTREAM__KEY": f"file:{key_file}",
+                                  "GOODSTANDING_UPSTREAM__RELOAD_INTERVAL": "3600"})
+    keyring = settings.keyring
+    previous = signal.getsignal(signal.SIGHUP)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        assert keyring.install_sighup()
+        assert keyring.key(None) == "sk-before-" + "b" * 30
+        key_file.write_text("sk-after-" + "a" * 30)
+        assert keyring.key(None) == "sk-before-" + "b" * 30  # not re-read for an hour…
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert keyring.key(None) == "sk-after-" + "a" * 30  # …unless told
+    finally:
+        signal.signal(signal.SIGHUP, previous)

@@ -293,3 +293,23 @@ def test_a_literal_secret_in_the_file_is_refused(tmp_path, text, capsys):
 def test_a_literal_upstream_key_from_the_environment_is_fine():
     settings = load_settings(env={"OPENAI_API_KEY": UPSTREAM_KEY})
     assert settings.upstream_key() == UPSTREAM_KEY
+
+
+@pytest.mark.postgres
+def test_revoke_reaches_a_postgres_gateway_over_redis_at_once(start_gateway, monkeypatch, capsys):
+    from tests.services import postgres_database, redis_url
+
+    with postgres_database() as pg:
+        gw = start_gateway(GOODSTANDING_DATABASE_URL=pg, GOODSTANDING_REDIS_URL=redis_url())
+        monkeypatch.setenv("GOODSTANDING_DATABASE_URL", pg)
+        monkeypatch.setenv("GOODSTANDING_REDIS_URL", redis_url())
+        client = gw.client()
+        ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+               "user": "u"}
+        for _ in range(3):  # the listener is up and the key is cached
+            client.chat.completions.create(**ask)
+        assert main(["keys", "revoke", gw.key_id]) == 0
+        assert "every gateway applies it at once" in capsys.readouterr().out
+        time.sleep(0.05)  # one pub/sub hop
+        with pytest.raises(openai.AuthenticationError):
+            client.chat.completions.create(**ask)

@@ -18,6 +18,7 @@ import logging
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -102,13 +103,15 @@ class Keyring:
         return changed
 
     def install_sighup(self) -> bool:
-        """SIGHUP → re-read at the next request (main thread only; False when not installed)."""
+        """SIGHUP → every keyring of this process re-reads at its next request. The handler is
+        installed once, from the main thread, where SIGHUP still has its default action."""
+        _LIVE.add(self)
         if threading.current_thread() is not threading.main_thread() or \
                 not hasattr(signal, "SIGHUP"):
             return False
-        if signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, None):
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL:
             return False
-        signal.signal(signal.SIGHUP, lambda signum, frame: self.request_reload())
+        signal.signal(signal.SIGHUP, _reload_all)
         return True
 
     def _watched(self, ref: str | None) -> Path | None:
@@ -132,6 +135,14 @@ class Keyring:
                 raise
             log.warning("%s: keeping the previous key (%s)", where, exc)
             return self._values.get(name)
+
+
+_LIVE: weakref.WeakSet[Keyring] = weakref.WeakSet()
+
+
+def _reload_all(signum: int, frame: object) -> None:
+    for keyring in list(_LIVE):
+        keyring.request_reload()
 
 
 def resolve(ref: str | None, env: Mapping[str, str], where: str) -> str | None:

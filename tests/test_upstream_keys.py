@@ -61,13 +61,13 @@ def _authorizations(sim: Any, path: str = "/v1/chat/completions") -> list[tuple[
 # -- per-team projects ----------------------------------------------------------------------
 
 
-def test_two_virtual_keys_go_out_under_their_own_keys_and_projects(start_gateway, sim):
+def test_two_virtual_keys_go_out_under_their_own_keys_and_projects(start_gateway, sim,
+                                                                   monkeypatch, capsys):
     team_a, team_b = "sk-proj-teamA-" + "a" * 30, "sk-proj-teamB-" + "b" * 30
     _trust(sim, team_a, team_b)
-    gw = start_gateway(
-        TEAM_A=team_a, TEAM_B=team_b,
-        GOODSTANDING_UPSTREAM__KEYS='{team-a: {key: "env:TEAM_A", project: proj_a}, '
-                                    'team-b: {key: "env:TEAM_B", project: proj_b}}')
+    gw_env = {"GOODSTANDING_UPSTREAM__KEYS": '{team-a: {key: "env:TEAM_A", project: proj_a}, '
+                                             'team-b: {key: "env:TEAM_B", project: proj_b}}'}
+    gw = start_gateway(TEAM_A=team_a, TEAM_B=team_b, **gw_env)
     _, token_a = asyncio.run(_key(gw.db_url, "app-a", upstream="team-a"))
     _, token_b = asyncio.run(_key(gw.db_url, "app-b", upstream="team-b"))
     before = {name: _count(gw.url, name) for name in ("team-a", "team-b")}
@@ -84,6 +84,18 @@ def test_two_virtual_keys_go_out_under_their_own_keys_and_projects(start_gateway
         {"team-a": 1, "team-b": 1}
     metrics = httpx.get(f"{gw.url}/metrics").text
     assert team_a not in metrics and team_b not in metrics
+    for name, value in {"GOODSTANDING_DATABASE_URL": gw.db_url, "TEAM_A": team_a,
+                        "TEAM_B": team_b, **gw_env}.items():
+        monkeypatch.setenv(name, value)
+    rows: dict[str, Any] = {}
+    deadline = time.time() + 5
+    while time.time() < deadline and rows.get("team-b", {}).get("calls_24h") != 1:
+        time.sleep(0.05)  # the audit log is written in batches
+        assert main(["upstream", "list", "--json"]) == 0
+        rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["team-a"]["calls_24h"] == 1 and rows["team-b"]["calls_24h"] == 1
+    assert rows["team-a"]["tokens_24h"] > 0 and rows["team-a"]["virtual_keys"] == 1
+    assert rows["team-a"]["project"] == "proj_a" and rows["team-a"]["kept_in"] == "env"
 
 
 def _count(url: str, upstream: str) -> float:

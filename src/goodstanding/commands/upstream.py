@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import time
 from typing import Any
 
 from goodstanding import rotation
@@ -53,25 +54,31 @@ def _rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    bound = asyncio.run(_bound(settings))
+    usage = asyncio.run(_usage(settings))
     rows = []
     for name in ["default", *settings.upstream.keys]:
         entry = settings.upstream.entry(None if name == "default" else name)
         if entry is None or entry.key is None:
             continue
-        rows.append(_row(settings, name, entry, bound.get(name, 0)))
+        rows.append({**_row(settings, name, entry), **usage.get(name, _EMPTY)})
     if args.json:
         print_json(rows)
         return 0
-    print(f"{'NAME':<20} {'PROJECT':<20} {'KEPT IN':<10} {'KEY':<16} {'AGE':<8} VIRTUAL KEYS")
+    print(f"{'NAME':<20} {'PROJECT':<20} {'KEPT IN':<10} {'KEY':<16} {'AGE':<6} "
+          f"{'VIRTUAL KEYS':<13} {'CALLS 24H':<10} {'TOKENS 24H':<11} REFUSED 24H")
     for row in rows:
         age = "-" if row["age"] is None else f"{int(row['age'] // 86400)}d"
         print(f"{row['name']:<20} {row['project'] or '-':<20} {row['kept_in']:<10} "
-              f"{row['fingerprint']:<16} {age:<8} {row['virtual_keys']}")
+              f"{row['fingerprint']:<16} {age:<6} {row['virtual_keys']:<13} "
+              f"{row['calls_24h']:<10} {row['tokens_24h']:<11} {row['refused_24h']}")
     return 0
 
 
-def _row(settings: Settings, name: str, entry: Any, bound: int) -> dict[str, Any]:
+_EMPTY = {"virtual_keys": 0, "calls_24h": 0, "tokens_24h": 0, "refused_24h": 0}
+USAGE_ROWS = 100_000  # audit records read per virtual key for the 24-hour figures
+
+
+def _row(settings: Settings, name: str, entry: Any) -> dict[str, Any]:
     kind = entry.key.split(":", 1)[0] if ":" in entry.key else "env"
     try:
         value = settings.upstream_key(None if name == "default" else name)
@@ -83,17 +90,24 @@ def _row(settings: Settings, name: str, entry: Any, bound: int) -> dict[str, Any
         age = None
     return {"name": name, "project": entry.project, "kept_in": kind,
             "fingerprint": fingerprint(value) if value else "(unset)", "age": age,
-            "max_age": entry.max_age, "virtual_keys": bound}
+            "max_age": entry.max_age}
 
 
-async def _bound(settings: Settings) -> dict[str, int]:
+async def _usage(settings: Settings) -> dict[str, dict[str, int]]:
+    """Per upstream key: virtual keys bound, and the last 24 hours of their audit records."""
     store = open_store(settings.storage.database_url)
+    since = time.time() - 86400
     try:
         await store.migrate()
-        counts: dict[str, int] = {}
+        usage: dict[str, dict[str, int]] = {}
         for key in await store.list_keys():
-            if key.revoked_at is None:
-                counts[key.upstream or "default"] = counts.get(key.upstream or "default", 0) + 1
-        return counts
+            row = usage.setdefault(key.upstream or "default", dict(_EMPTY))
+            row["virtual_keys"] += key.revoked_at is None
+            for record in await store.query_audit(key_id=key.id, since=since, limit=USAGE_ROWS):
+                row["calls_24h"] += 1
+                row["tokens_24h"] += (record.get("tokens_in") or 0) + \
+                    (record.get("tokens_out") or 0)
+                row["refused_24h"] += record.get("decision") == "refused"
+        return usage
     finally:
         await store.close()

@@ -210,7 +210,7 @@ def test_a_replaced_key_file_takes_over_with_no_failed_request(start_gateway, si
         while time.time() < deadline and not any(new in a for a, _ in _authorizations(sim)):
             time.sleep(0.05)
         switched = len(sim.requests)
-        time.sleep(0.3)  # requests in flight with the old key finish
+        time.sleep(1.0)  # requests in flight with the old key finish
         del sim.api_keys[next(k for k, v in sim.api_keys.items() if v["value"] == old)]
         time.sleep(0.5)  # traffic goes on with only the new key valid
     assert load.failures == [] and load.ok > 20
@@ -277,7 +277,7 @@ def test_upstream_rotate_switches_with_no_failed_request_and_deletes_the_old_key
     org.config.chunk_delay = 0.01
     with serve_in_thread(create_app(Gateway.build(settings))) as url, Load(url, token) as load:
         time.sleep(0.4)
-        assert main(["upstream", "rotate", "team-a", "--drain", "0.5s"]) == 0
+        assert main(["upstream", "rotate", "team-a", "--drain", "1s"]) == 0
         time.sleep(0.4)  # traffic goes on after the old key is gone
     out = capsys.readouterr().out
     assert f"deleted the old key {first['id']}" in out and first["value"] not in out
@@ -338,3 +338,53 @@ def test_sighup_makes_the_next_request_reread_the_key_file(tmp_path):
         assert keyring.key(None) == "sk-after-" + "a" * 30  # …unless told
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.timeout(90)
+def test_sighup_to_a_multi_worker_gateway_switches_every_worker_with_no_failure(sim, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_workers import free_port, wait_healthy
+
+    old, new = "sk-proj-hup-old-" + "o1" * 15, "sk-proj-hup-new-" + "n2" * 15
+    _trust(sim, old, new)
+    key_file = tmp_path / "openai.key"
+    key_file.write_text(old)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOODSTANDING_")}
+    env |= {**gateway_env(tmp_path, sim.url, **UNLIMITED),
+            "GOODSTANDING_UPSTREAM__KEY": f"file:{key_file}",
+            "GOODSTANDING_UPSTREAM__RELOAD_INTERVAL": "3600"}  # only SIGHUP re-reads
+    del env["OPENAI_API_KEY"]
+    _, token = asyncio.run(_key(env["GOODSTANDING_DATABASE_URL"], "app"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "goodstanding.cli", "serve", "--port", str(port), "--workers",
+         "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, server)
+        with Load(url, token, threads=8) as load:
+            time.sleep(0.5)
+            swap = tmp_path / "openai.key.new"
+            swap.write_text(new)
+            swap.replace(key_file)
+            time.sleep(0.3)
+            assert all(old in a for a, _ in _authorizations(sim)[-20:])  # not re-read yet
+            server.send_signal(signal.SIGHUP)
+            deadline = time.time() + 5
+            while time.time() < deadline and not any(new in a for a, _ in _authorizations(sim)):
+                time.sleep(0.05)
+            time.sleep(1.5)  # requests in flight with the old key finish (a loaded machine)
+            switched = len(sim.requests)
+            del sim.api_keys[next(k for k, v in sim.api_keys.items() if v["value"] == old)]
+            time.sleep(0.7)
+        assert server.poll() is None  # SIGHUP did not stop the server
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=15)[0]
+    assert load.failures == [] and load.ok > 20, output[-3000:]
+    after = [a for a, _ in _authorizations(sim)[switched:]]
+    assert len(after) > 10 and all(new in a for a in after)

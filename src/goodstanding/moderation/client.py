@@ -91,8 +91,7 @@ class ModerationClient:
             raise ModerationFailed("moderation answered a different number of results")
         return list(map(from_result, results))
 
-    async def _post(self, payload: bytes, tokens: int, upstream: str | None) -> list[Any]:
-        budget = self.budget(upstream)
+    def _headers(self, upstream: str | None) -> bytes:
         key = self._key_for(upstream)
         if key is None:  # never "Bearer None"
             raise ModerationFailed(f"no upstream key for '{upstream or 'default'}'")
@@ -105,6 +104,10 @@ class ModerationClient:
             if project:  # the named key's OpenAI project (upstream.keys.NAME.project)
                 fields["openai-project"] = project
             headers = self._heads[key] = Client.encode(fields)
+        return headers
+
+    async def _post(self, payload: bytes, tokens: int, upstream: str | None) -> list[Any]:
+        budget = self.budget(upstream)
         why = "no attempt"
         for _ in range(ATTEMPTS):
             try:
@@ -113,6 +116,8 @@ class ModerationClient:
             except BudgetExhausted as exc:
                 CALLS.inc("budget_exhausted")
                 raise ModerationFailed(str(exc)) from None
+            # the key is read after any wait for budget: a rotated key is already in use
+            headers = self._headers(upstream)
             try:
                 response = await self.http.post(headers, payload, self.timeout)
                 budget.update(response.headers)

@@ -58,6 +58,15 @@ def _authorizations(sim: Any, path: str = "/v1/chat/completions") -> list[tuple[
             for r in sim.requests if r["path"] == path]
 
 
+def _after(sim: Any, marker: dict[str, Any] | None) -> list[str]:
+    """Chat authorizations the simulator saw after ``marker`` (every kept one if it was
+    dropped: the simulator keeps the last 1,000 requests)."""
+    requests = list(sim.requests)
+    start = next((i + 1 for i in range(len(requests) - 1, -1, -1) if requests[i] is marker), 0)
+    return [r["headers"].get("authorization", "") for r in requests[start:]
+            if r["path"] == "/v1/chat/completions"]
+
+
 # -- per-team projects ----------------------------------------------------------------------
 
 
@@ -209,12 +218,12 @@ def test_a_replaced_key_file_takes_over_with_no_failed_request(start_gateway, si
         deadline = time.time() + 5
         while time.time() < deadline and not any(new in a for a, _ in _authorizations(sim)):
             time.sleep(0.05)
-        switched = len(sim.requests)
+        switched = sim.requests[-1]
         time.sleep(1.0)  # requests in flight with the old key finish
         del sim.api_keys[next(k for k, v in sim.api_keys.items() if v["value"] == old)]
         time.sleep(0.5)  # traffic goes on with only the new key valid
     assert load.failures == [] and load.ok > 20
-    after = [a for a, _ in _authorizations(sim)[switched:]]
+    after = _after(sim, switched)
     assert after and all(new in a for a in after[len(after) // 2:])
     assert gw.gateway.settings.keyring.reloads == 1
 
@@ -277,6 +286,7 @@ def test_upstream_rotate_switches_with_no_failed_request_and_deletes_the_old_key
     org.config.chunk_delay = 0.01
     with serve_in_thread(create_app(Gateway.build(settings))) as url, Load(url, token) as load:
         time.sleep(0.4)
+        before = _after(org, None)
         assert main(["upstream", "rotate", "team-a", "--drain", "1s"]) == 0
         time.sleep(0.4)  # traffic goes on after the old key is gone
     out = capsys.readouterr().out
@@ -284,9 +294,8 @@ def test_upstream_rotate_switches_with_no_failed_request_and_deletes_the_old_key
     assert org.deleted_keys == [first["id"]] and first["id"] not in org.api_keys
     (new,) = org.api_keys.values()
     assert load.failures == [] and load.ok > 20
-    chats = [r["headers"]["authorization"] for r in org.requests
-             if r["path"] == "/v1/chat/completions"]
-    assert chats[-1] == f"Bearer {new['value']}" and chats[0] == f"Bearer {first['value']}"
+    assert before and set(before) == {f"Bearer {first['value']}"}
+    assert _after(org, None)[-20:] == [f"Bearer {new['value']}"] * 20
     assert settings.keyring.key("team-a") == new["value"]
 
 
@@ -378,7 +387,7 @@ def test_sighup_to_a_multi_worker_gateway_switches_every_worker_with_no_failure(
             while time.time() < deadline and not any(new in a for a, _ in _authorizations(sim)):
                 time.sleep(0.05)
             time.sleep(1.5)  # requests in flight with the old key finish (a loaded machine)
-            switched = len(sim.requests)
+            switched = sim.requests[-1]
             del sim.api_keys[next(k for k, v in sim.api_keys.items() if v["value"] == old)]
             time.sleep(0.7)
         assert server.poll() is None  # SIGHUP did not stop the server
@@ -386,5 +395,5 @@ def test_sighup_to_a_multi_worker_gateway_switches_every_worker_with_no_failure(
         server.terminate()
         output = server.communicate(timeout=15)[0]
     assert load.failures == [] and load.ok > 20, output[-3000:]
-    after = [a for a, _ in _authorizations(sim)[switched:]]
+    after = _after(sim, switched)
     assert len(after) > 10 and all(new in a for a in after)

@@ -397,3 +397,51 @@ def test_sighup_to_a_multi_worker_gateway_switches_every_worker_with_no_failure(
     assert load.failures == [] and load.ok > 20, output[-3000:]
     after = _after(sim, switched)
     assert len(after) > 10 and all(new in a for a in after)
+
+
+class VaultDouble:
+    """Just enough of Vault's KV v2 read API (GET /v1/MOUNT/data/PATH) for the hvac client."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.data: dict[str, dict[str, str]] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        path = scope["path"].removeprefix("/v1/secret/data/")
+        if headers.get("x-vault-token") != self.token:
+            status, body = 403, {"errors": ["permission denied"]}
+        elif path not in self.data:
+            status, body = 404, {"errors": []}
+        else:
+            status, body = 200, {"data": {"data": self.data[path], "metadata": {
+                "version": 1, "deletion_time": "", "destroyed": False}}}
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+def test_a_vault_reference_is_read_and_reread_on_reload():
+    vault = VaultDouble("hvs.test-token")
+    vault.data["openai/team-a"] = {"key": "sk-proj-from-vault-" + "v1" * 15}
+    with serve_in_thread(vault) as url:
+        env = {"VAULT_ADDR": url, "VAULT_TOKEN": "hvs.test-token",
+               "GOODSTANDING_UPSTREAM__KEYS": '{team-a: "vault:openai/team-a#key"}'}
+        keyring = load_settings(env=env).keyring
+        assert keyring.key("team-a") == "sk-proj-from-vault-" + "v1" * 15
+        vault.data["openai/team-a"] = {"key": "sk-proj-from-vault-" + "v2" * 15}
+        assert keyring.key("team-a").endswith("v1")  # Vault is not polled…
+        keyring.request_reload()
+        assert keyring.key("team-a") == "sk-proj-from-vault-" + "v2" * 15  # …but re-read on HUP
+        wrong = load_settings(env={**env, "VAULT_TOKEN": "hvs.wrong"}).keyring
+        with pytest.raises(ConfigError, match="upstream.keys.team-a: Vault refused"):
+            wrong.load()
+        missing = load_settings(env={**env, "GOODSTANDING_UPSTREAM__KEYS":
+                                     '{team-a: "vault:openai/team-a#nope"}'}).keyring
+        with pytest.raises(ConfigError, match="has no field nope"):
+            missing.load()

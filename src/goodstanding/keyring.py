@@ -1,6 +1,7 @@
 """The upstream keys, resolved from their references and kept fresh.
 
-The settings hold references only (``env:NAME``, ``file:/path``, ``secret:NAME``; a plain value
+The settings hold references only (``env:NAME``, ``file:/path``, ``secret:NAME``,
+``vault:PATH#FIELD``; a plain value
 only when it came from the environment, e.g. ``OPENAI_API_KEY``). A ``Keyring`` resolves them
 on first use and then re-checks the files behind ``file:`` and ``secret:`` references at most
 every ``upstream.reload_interval`` seconds (one ``stat`` each), or at the next request after
@@ -49,6 +50,7 @@ class Keyring:
         self._stamps: dict[Path, tuple[int, int, int]] = {}  # watched file → mtime_ns when last read
         self._loaded = False
         self._next_check = 0.0
+        self._forced = False  # SIGHUP: Vault references are read again too
         self.reloads = 0  # how many times a changed key was taken up (tests, `upstream list`)
 
     def __repr__(self) -> str:
@@ -75,23 +77,26 @@ class Keyring:
     def key(self, name: Name) -> str | None:
         if not self._loaded:
             self.load()
-        if self._stamps and time.monotonic() >= self._next_check:
+        if (self._stamps or self._forced) and time.monotonic() >= self._next_check:
             self.refresh()
         return self._values.get(name)
 
     def request_reload(self) -> None:
-        """Re-check the watched files at the next request (SIGHUP, the admin API's reload)."""
+        """Re-read at the next request: changed files, and Vault (SIGHUP, the admin API)."""
         self._next_check = 0.0
+        self._forced = True
 
     def refresh(self) -> list[Name]:
         """Re-read references whose file changed; the names whose key changed."""
         self._next_check = time.monotonic() + self.interval
+        forced, self._forced = self._forced, False
         changed_files = {p for p, stamp in self._stamps.items() if _mtime(p) != stamp}
-        if not changed_files:
+        if not changed_files and not forced:
             return []
         changed: list[Name] = []
         for name, ref in self._refs.items():
-            if self._watched(ref) not in changed_files:
+            vault = forced and ref is not None and ref.startswith("vault:")
+            if self._watched(ref) not in changed_files and not vault:
                 continue
             value = self._resolve(name, ref, strict=False)
             if value and value != self._values.get(name):
@@ -159,6 +164,10 @@ def resolve(ref: str | None, env: Mapping[str, str], where: str) -> str | None:
         if not value:
             raise ConfigError(f"{where}: {ref[5:]} is empty")
         return value
+    if ref.startswith("vault:"):
+        from goodstanding import vault
+
+        return vault.read(ref[6:], env, where)
     if ref.startswith("secret:"):
         value = SecretStore.from_env(env).get(ref[7:])
         if value is None:

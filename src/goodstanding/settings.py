@@ -434,7 +434,7 @@ def _env_value(raw: str) -> Any:
     return raw
 
 
-REFERENCES = ("env:", "file:", "secret:")
+REFERENCES = ("env:", "file:", "secret:", "vault:")
 _UPSTREAM_SECRETS = ("key", "admin_key")
 
 

@@ -313,3 +313,14 @@ def test_revoke_reaches_a_postgres_gateway_over_redis_at_once(start_gateway, mon
         time.sleep(0.05)  # one pub/sub hop
         with pytest.raises(openai.AuthenticationError):
             client.chat.completions.create(**ask)
+
+
+def test_a_lookup_overtaken_by_a_revocation_is_not_cached():
+    cache = keys.KeyCache()
+    key = keys.VirtualKey("abcdefabcdef", "n", "n", "h", 0.0)
+    generation = cache.generation  # the lookup starts…
+    cache.drop(key.id)  # …a revocation is announced while it reads the database…
+    cache.put(key.id, key, time.monotonic(), generation)  # …so its answer is not kept
+    assert cache.get(key.id, time.monotonic()) == (False, None)
+    cache.put(key.id, key, time.monotonic(), cache.generation)
+    assert cache.get(key.id, time.monotonic()) == (True, key)

@@ -121,6 +121,7 @@ class KeyCache:
         self._stamp = _stamp(marker) if marker else None
         self._next_watch = 0.0
         self.feed: Any = None  # the Redis listener (stores/standing_redis.py), when shared
+        self.generation = 0  # moves on with every announced change
 
     def get(self, key_id: str, now: float) -> tuple[bool, VirtualKey | None]:
         if self.feed is not None and not self.feed.listening:
@@ -133,13 +134,18 @@ class KeyCache:
             return False, None
         return True, entry[0]
 
-    def put(self, key_id: str, key: VirtualKey | None, now: float) -> None:
+    def put(self, key_id: str, key: VirtualKey | None, now: float,
+            generation: int | None = None) -> None:
+        """Cache a lookup; not when a change was announced since it began (``generation``)."""
+        if generation is not None and generation != self.generation:
+            return
         if len(self._entries) >= self.size:
             self._entries.clear()  # crude but bounded; the cache refills in one pass
         self._entries[key_id] = (key, now)
 
     def drop(self, key_id: str | None) -> None:
         """Forget one key (None: all of them)."""
+        self.generation += 1
         if key_id is None:
             self._entries.clear()
         else:
@@ -155,7 +161,7 @@ class KeyCache:
         stamp = _stamp(self.marker)  # type: ignore[arg-type]
         if stamp != self._stamp:
             self._stamp = stamp
-            self._entries.clear()
+            self.drop(None)
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -71,6 +71,7 @@ class AuthCheck:
         now = time.monotonic()
         hit, key = self.cache.get(key_id, now)
         if not hit:
+            generation = self.cache.generation  # a revoke announced during the read: no caching
             key = await self.store.get_key(key_id)
-            self.cache.put(key_id, key, now)
+            self.cache.put(key_id, key, now, generation)
         return key

@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("goodstanding.commands.policy", "the content policy, from the configuration"),
     "eval": ("goodstanding.detect.eval", "score the local detectors on a labelled JSONL set"),
     "migrate": ("goodstanding.commands.migrate", "bring the database schema up to date"),
+    "secrets": ("goodstanding.commands.secrets", "the encrypted local store for upstream keys"),
+    "upstream": ("goodstanding.commands.upstream", "named upstream keys: list and rotate"),
+    "scan": ("goodstanding.commands.scan", "find leaked OpenAI and goodstanding keys"),
 }
 
 

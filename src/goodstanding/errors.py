@@ -7,6 +7,7 @@
         ├── RequestTooLarge           413 request_too_large
         ├── HeadersTooLarge           431 headers_too_large     (too many or too long headers)
         ├── InvalidApiKey             401 invalid_api_key
+        │   └── UpstreamKeyInClient   401 upstream_key_in_client (a real OpenAI key was sent)
         ├── InvalidEndUserToken       401 invalid_end_user_token (X-End-User-Token)
         ├── EndpointNotAllowed        403 endpoint_not_allowed
         ├── NotFound                  404 not_found
@@ -99,6 +100,10 @@ class HeadersTooLarge(GatewayError):
 class InvalidApiKey(GatewayError):
     status, type, code = 401, "invalid_request_error", "invalid_api_key"
     should_retry = False
+
+
+class UpstreamKeyInClient(InvalidApiKey):
+    code = "upstream_key_in_client"
 
 
 class InvalidEndUserToken(GatewayError):

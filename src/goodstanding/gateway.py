@@ -36,8 +36,14 @@ log = logging.getLogger("goodstanding")
 
 def require_runnable(settings: Settings) -> None:
     """What `serve` refuses to start without (SPEC §1), as one-line reasons."""
-    if not settings.upstream.key and not settings.upstream.keys:
+    keyring = settings.keyring
+    keyring.load()  # an unreadable env:/file:/secret: reference is named here
+    if not keyring.key(None) and not any(keyring.key(n) for n in keyring.names):
         raise ConfigError("no upstream key: set OPENAI_API_KEY or upstream.key")
+    for name in keyring.names:
+        if not keyring.key(name):
+            raise ConfigError(f"upstream.keys.{name}: {settings.upstream.keys[name].key} is "
+                              "not set")
     if not settings.identity.secret:
         raise ConfigError("GOODSTANDING_SECRET is not set (it keys the safety-identifier HMAC)")
 
@@ -62,6 +68,15 @@ def standing_cache(url: str | None, client: Any = None) -> StandingCache | None:
     from goodstanding.stores.standing_redis import RedisStandingCache
 
     return RedisStandingCache(url, client=client)
+
+
+async def check_key_bindings(store: Store, settings: Settings) -> None:
+    """Refuse to start when a usable virtual key names an upstream key the settings lack."""
+    from goodstanding.keys import unbound_reason
+
+    reason = unbound_reason(await store.list_keys(), settings.keyring)
+    if reason:
+        raise ConfigError(reason)
 
 
 @dataclass
@@ -120,6 +135,7 @@ class Gateway:
             behind = await self.store.schema_behind()
             if behind:
                 raise ConfigError(behind)
+        await check_key_bindings(self.store, self.settings)
         self.audit.start()
         if self.ops is not None:
             self.ops.start()

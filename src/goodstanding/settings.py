@@ -15,19 +15,23 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from goodstanding.errors import ConfigError
+
+if TYPE_CHECKING:
+    from goodstanding.keyring import Keyring
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -48,11 +52,46 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class UpstreamKey(_Model):
+    """One named upstream key (``upstream.keys.NAME``): a team's or product's OpenAI project.
+
+    Secret fields hold a *reference* (``env:NAME``, ``file:/path`` or ``secret:NAME`` from the
+    encrypted store), never the secret; ``keyring.py`` resolves them and re-reads files."""
+
+    key: str | None = None
+    # sent as `OpenAI-Project`, so this key's traffic is counted (and limited) in its project
+    project: str | None = None
+    # for `goodstanding upstream rotate NAME` through OpenAI's Admin API: an admin key
+    # reference, the service account that owns `key`, and that key's id (deleted on rotation)
+    admin_key: str | None = None
+    service_account: str | None = None
+    key_id: str | None = None
+    # scheduled rotation (`upstream rotate --due`): rotate once the key is this old
+    max_age: str | None = None
+
+    @field_validator("max_age")
+    @classmethod
+    def _age(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
 class UpstreamSettings(_Model):
     url: str = "https://api.openai.com/v1"
+    # the key used when a virtual key names no upstream key, and the same rotation fields
     key: str | None = None
-    # named per-team upstream keys: virtual keys may name one (`keys create --upstream team-a`)
-    keys: dict[str, str] = Field(default_factory=dict)
+    project: str | None = None
+    admin_key: str | None = None
+    service_account: str | None = None
+    key_id: str | None = None
+    max_age: str | None = None
+    # named per-team upstream keys: virtual keys may name one (`keys create --upstream team-a`);
+    # a plain reference (`team-a: env:OPENAI_KEY_TEAM_A`) or a mapping of UpstreamKey fields
+    keys: dict[str, UpstreamKey] = Field(default_factory=dict)
+    # file: and secret: references are re-read this often (s), and at once on SIGHUP, so a
+    # replaced key file takes effect without a restart
+    reload_interval: float = Field(default=2.0, gt=0)
     timeout: float = 600.0
     connect_timeout: float = 10.0
     # other /v1/* paths the operator allows through (files, batches, …); bulk endpoints are a
@@ -60,6 +99,22 @@ class UpstreamSettings(_Model):
     allowed_paths: tuple[str, ...] = ()
     # upstream models that exist; empty = any model name is passed through
     models: tuple[str, ...] = ()
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _references(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: {"key": v} if isinstance(v, str) or v is None else v
+                    for k, v in value.items()}
+        return value
+
+    def entry(self, name: str | None) -> UpstreamKey | None:
+        """The named key's settings (None: the default key's), or None when there is none."""
+        if name:
+            return self.keys.get(name)
+        return UpstreamKey(key=self.key, project=self.project, admin_key=self.admin_key,
+                           service_account=self.service_account, key_id=self.key_id,
+                           max_age=self.max_age)
 
 
 class StorageSettings(_Model):
@@ -190,19 +245,23 @@ class IdentitySettings(_Model):
 
 
 
+# a limit is a positive whole number, or null for none (0 or less would refuse every call)
+Limit = Annotated[int, Field(ge=1)]
+
+
 class EndUserLimits(_Model):
-    rpm: int | None = 20
-    tpm: int | None = 40000
-    rpd: int | None = 1000
+    rpm: Limit | None = 20
+    tpm: Limit | None = 40000
+    rpd: Limit | None = 1000
 
 
 class IpLimits(_Model):
-    rpm: int | None = 60
+    rpm: Limit | None = 60
 
 
 class KeyLimits(_Model):
-    rpm: int | None = None
-    tpm: int | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
 
 
 class TierLimits(_Model):
@@ -210,9 +269,9 @@ class TierLimits(_Model):
     1, verified 3, kyc 10), or set field by field (null = unlimited). See ``tiers.py``."""
 
     scale: float | None = Field(default=None, gt=0)
-    rpm: int | None = None
-    tpm: int | None = None
-    rpd: int | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+    rpd: Limit | None = None
 
 
 class TierSettings(_Model):
@@ -504,6 +563,20 @@ class AlertSettings(_Model):
         return value
 
 
+class KeySettings(_Model):
+    """Virtual keys: rotate each before ``max_age``; `keys list` and the admin API flag a key
+    as nearing rotation from ``warn_before`` earlier."""
+
+    max_age: str = "90d"
+    warn_before: str = "14d"
+
+    @field_validator("max_age", "warn_before")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class Settings(_Model):
     upstream: UpstreamSettings = UpstreamSettings()
     storage: StorageSettings = StorageSettings()
@@ -517,8 +590,20 @@ class Settings(_Model):
     policy: ContentPolicySettings = ContentPolicySettings()
     alerts: AlertSettings = AlertSettings()
     logging: LoggingSettings = LoggingSettings()
+    keys: KeySettings = KeySettings()
     admin_token: str | None = None
     webhook_secret: str | None = None
+
+    _keyring: Any = PrivateAttr(default=None)
+
+    @property
+    def keyring(self) -> Keyring:
+        """The resolved upstream keys (``keyring.py``), built once per settings object."""
+        if self._keyring is None:
+            from goodstanding.keyring import Keyring
+
+            self._keyring = Keyring(self.upstream, os.environ)
+        return self._keyring
 
     @model_validator(mode="after")
     def _known_tiers(self) -> Settings:
@@ -536,9 +621,7 @@ class Settings(_Model):
         return self
 
     def upstream_key(self, name: str | None = None) -> str | None:
-        if name:
-            return self.upstream.keys.get(name)
-        return self.upstream.key
+        return self.keyring.key(name)
 
 
 # SPEC §2's plain environment variables and where each lands in the settings tree.
@@ -596,7 +679,39 @@ def _env_value(raw: str) -> Any:
     return raw
 
 
+REFERENCES = ("env:", "file:", "secret:", "vault:")
+_UPSTREAM_SECRETS = ("key", "admin_key")
+
+
+def upstream_secrets(tree: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(path, value) of every upstream secret field in a settings tree."""
+    upstream = tree.get("upstream")
+    if not isinstance(upstream, dict):
+        return []
+    found = [(f"upstream.{f}", upstream[f]) for f in _UPSTREAM_SECRETS if f in upstream]
+    named = upstream.get("keys")
+    for name, entry in (named.items() if isinstance(named, dict) else ()):
+        if isinstance(entry, dict):
+            found += [(f"upstream.keys.{name}.{f}", entry[f]) for f in _UPSTREAM_SECRETS
+                      if f in entry]
+        else:
+            found.append((f"upstream.keys.{name}", entry))
+    return found
+
+
+def refuse_literal_secrets(tree: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """The file never holds a secret (SPEC §2): a literal upstream key stops start-up."""
+    for where, value in upstream_secrets(tree):
+        if isinstance(value, str) and not value.startswith(REFERENCES):
+            raise ConfigError(
+                f"{where}: a secret is never written in the config file ({path}); reference it "
+                "as env:OPENAI_API_KEY, file:/run/secrets/openai or secret:NAME "
+                "(goodstanding secrets set NAME)")
+
+
 def _resolve_tree(node: Any, env: dict[str, str], path: str = "") -> Any:
+    if path in ("upstream.key", "upstream.admin_key", "upstream.keys"):
+        return node  # references kept: the keyring resolves them, and re-reads files
     if isinstance(node, dict):
         return {
             k: _resolve_tree(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()
@@ -624,6 +739,7 @@ def load_settings(
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: the top level must be a mapping")
+        refuse_literal_secrets(loaded, path)
         tree = loaded
     for name, where in PLAIN_ENV.items():
         if env.get(name):
@@ -637,9 +753,13 @@ def load_settings(
         _set(tree, tuple(dotted.split(".")), value)
     tree = _resolve_tree(tree, env)
     try:
-        return Settings.model_validate(tree)
+        settings = Settings.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(_first_error(exc)) from None
+    from goodstanding.keyring import Keyring
+
+    settings._keyring = Keyring(settings.upstream, env)  # env: references read this env
+    return settings
 
 
 def _first_error(exc: ValidationError) -> str:

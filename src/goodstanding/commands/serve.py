@@ -7,7 +7,9 @@ import logging
 import os
 
 from goodstanding.commands import add_config, settings_of
+from goodstanding.errors import ConfigError
 from goodstanding.gateway import Gateway, require_runnable
+from goodstanding.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     require_runnable(settings)
+    _preflight(settings)  # one line naming a virtual key bound to a vanished upstream key
     from goodstanding.ops.logs import configure
 
     configure(settings)  # JSON lines off a terminal, text on one (settings.logging)
@@ -41,6 +44,31 @@ def run(args: argparse.Namespace) -> int:
 
     run_forever(create_app(Gateway.build(settings)), args.host, args.port)
     return 0
+
+
+def _preflight(settings: Settings) -> None:
+    import asyncio
+
+    from goodstanding.gateway import check_key_bindings
+    from goodstanding.stores import open_store
+
+    async def go() -> None:
+        store = open_store(settings.storage.database_url)
+        try:
+            if settings.storage.database_url.startswith("sqlite"):
+                await store.migrate()
+            elif await store.schema_behind():
+                return  # start-up reports that one
+            await check_key_bindings(store, settings)
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(go())
+    except ConfigError:
+        raise
+    except Exception:  # noqa: BLE001, S110 - an unreachable store is reported by start-up
+        pass
 
 
 def _migrate(url: str) -> None:

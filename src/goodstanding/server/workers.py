@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -61,6 +62,12 @@ def _worker(sock: socket.socket, host: str, port: int) -> None:  # runs in the c
     serve_on(app, sock, host, port)
 
 
+def _forward(procs: list[multiprocessing.process.BaseProcess], sig: int) -> None:
+    for proc in procs:
+        if proc.pid is not None and proc.is_alive():
+            os.kill(proc.pid, sig)
+
+
 def serve(host: str, port: int, n: int) -> int:
     """Run n workers until SIGINT or SIGTERM; 1 if a worker could not start."""
     try:
@@ -79,6 +86,8 @@ def serve(host: str, port: int, n: int) -> int:
         return proc
 
     procs = [start(sock) for sock in sockets]
+    if hasattr(signal, "SIGHUP"):  # re-read upstream key references in every worker (keyring)
+        signal.signal(signal.SIGHUP, lambda *_: _forward(procs, signal.SIGHUP))
     failed = False
     while not stop.wait(0.5):
         for i, proc in enumerate(procs):

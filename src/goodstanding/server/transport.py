@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from goodstanding.errors import GatewayError, InvalidRequest, RequestTooLarge
+from goodstanding.door import check_declared_length, too_large
+from goodstanding.errors import GatewayError, InvalidRequest
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,12 +65,8 @@ def _not_utf8(headers: list[tuple[bytes, bytes]]) -> InvalidRequest:
 
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise InvalidRequest("Invalid Content-Length header.")
-        if int(declared) > limit:
-            raise RequestTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    """The whole body as it arrives, bounded by its declared and its actual size."""
+    check_declared_length(headers, limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -80,7 +77,7 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> by
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise RequestTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+            raise too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             break

@@ -14,7 +14,9 @@ everything the core decides about that request before the pipeline runs lives he
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,24 @@ ENDPOINTS = {
 
 # raw paths that need no checking: exactly the known endpoints, nothing escaped
 PLAIN_KNOWN = frozenset(path.encode() for _, path in ENDPOINTS)
+
+
+def request_id() -> str:
+    """A request id unique across processes: a random per-process prefix and a counter.
+
+    Ids identify, they are not secrets; a counter saves a getrandom() system call per request.
+    """
+    return f"req_{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX, _ID_COUNTER = os.urandom(8).hex(), itertools.count()
+
+
+_ID_PREFIX, _ID_COUNTER = "", itertools.count()
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker gets its own prefix
 
 
 def endpoint_for(method: str, path: str, allowed: tuple[str, ...]) -> str:

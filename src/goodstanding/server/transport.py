@@ -7,14 +7,12 @@ microsecond here is paid on every proxied request (see bench/).
 from __future__ import annotations
 
 import ipaddress
-import itertools
-import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
-from goodstanding.door import check_declared_length, too_large
+from goodstanding.door import check_declared_length, request_id, too_large
 from goodstanding.errors import GatewayError, InvalidRequest
 
 Scope = MutableMapping[str, Any]
@@ -23,24 +21,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON = b"application/json"
-
-
-def request_id() -> str:
-    """A request id unique across processes: a random per-process prefix and a counter.
-
-    Ids identify, they are not secrets; a counter saves a getrandom() system call per request.
-    """
-    return f"req_{_ID_PREFIX}{next(_ID_COUNTER):08x}"
-
-
-def _new_id_prefix() -> None:
-    global _ID_PREFIX, _ID_COUNTER
-    _ID_PREFIX, _ID_COUNTER = os.urandom(8).hex(), itertools.count()
-
-
-_ID_PREFIX, _ID_COUNTER = "", itertools.count()
-_new_id_prefix()
-os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker gets its own prefix
+__all__ = ["request_id"]  # the server modules take it from here (it lives in door.py)
 
 
 def header_dict(scope: Scope) -> dict[str, str]:

@@ -29,11 +29,11 @@ from goodstanding.errors import (
     NotFound,
     RequestTooLarge,
 )
-from goodstanding.upstream import stream_error
+from goodstanding.streaming import stream_error
 
 if TYPE_CHECKING:
-    from goodstanding.call import Call
-    from goodstanding.pipeline import Pipeline, Result
+    from goodstanding.call import Call, Result
+    from goodstanding.pipeline import Pipeline
     from goodstanding.settings import Settings
 
 log = logging.getLogger("goodstanding.door")

@@ -7,11 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-from goodstanding.call import Call
+from goodstanding.call import Call, Result
 from goodstanding.door import Door, enter, stream_failure
 from goodstanding.errors import GatewayError, HeadersTooLarge
 from goodstanding.gateway import Gateway
-from goodstanding.pipeline import Result
 from goodstanding.server.transport import (
     Receive,
     Scope,

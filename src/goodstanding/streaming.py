@@ -362,80 +362,76 @@ async def _windowed(
     together is judged together; a read that brings more than a whole window is cut at event
     boundaries. The final partial window is checked at the end of the stream.
     """
-    if guard.stream_first:
-        async for out in _stream_first(guard, call, state, sse_events(chunks)):
-            yield out
-        return
-    window = _Window(guard.window_chars, guard.window_overlap)
-    size = window.size
-    buffer = b""
-    async for chunk in chunks:
-        buffer = buffer + chunk if buffer else chunk
-        if state.chat and b"\r" not in buffer:  # Chat's usual framing: a whole read at a time
-            cut = buffer.rfind(b"\n\n")
-            if cut < 0:
-                continue
-            block, buffer = buffer[: cut + 2], buffer[cut + 2 :]
-            whole = _whole_read(state, block, size - len(window.text))
-            if whole is not None:  # the common case: the read's text fits in the window
-                kept, text = whole
-                if kept:
-                    window.events.append(kept)
-                window.text += text
-                block = b""
-            run = 0  # where the bytes of ``block`` not yet held in the window start
-            for start, end, keep, text in _chat_units(state, block):
-                if not keep:
-                    if start > run:
-                        window.events.append(block[run:start])
-                    run = end
+    try:
+        if guard.stream_first:
+            async for out in _stream_first(guard, call, state, sse_events(chunks)):
+                yield out
+            return
+        window = _Window(guard.window_chars, guard.window_overlap)
+        size = window.size
+        buffer = b""
+        async for chunk in chunks:
+            buffer = buffer + chunk if buffer else chunk
+            if state.chat and b"\r" not in buffer:  # Chat's usual framing: a whole read at a time
+                cut = buffer.rfind(b"\n\n")
+                if cut < 0:
                     continue
+                block, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+                whole = _whole_read(state, block, size - len(window.text))
+                if whole is not None:  # the common case: the read's text fits in the window
+                    kept, text = whole
+                    if kept:
+                        window.events.append(kept)
+                    window.text += text
+                    block = b""
+                run = 0  # where the bytes of ``block`` not yet held in the window start
+                for start, end, keep, text in _chat_units(state, block):
+                    if not keep:
+                        if start > run:
+                            window.events.append(block[run:start])
+                        run = end
+                        continue
+                    if text:
+                        window.text += text
+                        if len(window.text) >= size:  # a long read: windows stay bounded
+                            window.events.append(block[run:end])
+                            run = end
+                            await _judge(guard, call, window)
+                            yield from_pending(window)
+                            window.advance()
+                if run < len(block):
+                    window.events.append(block[run:] if run else block)
+                events = ()
+            else:
+                events, buffer = _whole_events(buffer)
+            for event in events:
+                keep, text = state.inspect(event)
+                if not keep:
+                    continue
+                window.events.append(event)
                 if text:
                     window.text += text
                     if len(window.text) >= size:  # a long read: windows stay bounded
-                        window.events.append(block[run:end])
-                        run = end
-                        if not await _passes(guard, call, window):
-                            yield content_filter_end(call, state.meta)
-                            return
+                        await _judge(guard, call, window)
                         yield from_pending(window)
                         window.advance()
-            if run < len(block):
-                window.events.append(block[run:] if run else block)
-            events = ()
-        else:
-            events, buffer = _whole_events(buffer)
-        for event in events:
-            keep, text = state.inspect(event)
-            if not keep:
-                continue
-            window.events.append(event)
-            if text:
-                window.text += text
-                if len(window.text) >= size:  # a long read: windows stay bounded
-                    if not await _passes(guard, call, window):
-                        yield content_filter_end(call, state.meta)
-                        return
-                    yield from_pending(window)
-                    window.advance()
+            if window.text:
+                if not window.full():
+                    continue
+                await _judge(guard, call, window)
+                window.advance()
+            if window.events:
+                yield from_pending(window)
+        if buffer.strip():
+            keep, text = state.inspect(buffer)
+            if keep:
+                window.add(buffer, text)
         if window.text:
-            if not window.full():
-                continue
-            if not await _passes(guard, call, window):
-                yield content_filter_end(call, state.meta)
-                return
-            window.advance()
+            await _judge(guard, call, window)
         if window.events:
             yield from_pending(window)
-    if buffer.strip():
-        keep, text = state.inspect(buffer)
-        if keep:
-            window.add(buffer, text)
-    if window.text and not await _passes(guard, call, window):
+    except _Withheld:  # a window failed: end cleanly at the last released one
         yield content_filter_end(call, state.meta)
-        return
-    if window.events:
-        yield from_pending(window)
 
 
 def _whole_read(state: StreamState, block: bytes, room: int) -> tuple[bytes, str] | None:
@@ -565,20 +561,16 @@ async def _stream_first(
         if not text and window.text:
             # released text is checked before the stream moves past it: the finish chunk or
             # terminal event must not reach the client ahead of the verdict on the last window
-            if not await _passes(guard, call, window):
-                yield content_filter_end(call, state.meta)
-                return
+            await _judge(guard, call, window)
             window.advance()
         yield event
         window.add(None, text)
         if not window.full():
             continue
-        if not await _passes(guard, call, window):
-            yield content_filter_end(call, state.meta)
-            return
+        await _judge(guard, call, window)
         window.advance()
-    if window.text and not await _passes(guard, call, window):
-        yield content_filter_end(call, state.meta)
+    if window.text:
+        await _judge(guard, call, window)
 
 
 def from_pending(window: _Window) -> bytes:
@@ -587,13 +579,17 @@ def from_pending(window: _Window) -> bytes:
     return out
 
 
-async def _passes(guard: StreamGuard, call: Call, window: _Window) -> bool:
+class _Withheld(Exception):
+    """A window failed the output checks: the stream ends at the last released window."""
+
+
+async def _judge(guard: StreamGuard, call: Call, window: _Window) -> None:
+    """Check a window (with the tail of the last one); raise ``_Withheld`` on a refusal."""
     assert guard.check_text is not None
     verdict = await guard.check_text(call, window.tail + window.text)
     if verdict is not None and verdict.refused:
         call.decision = "output_withheld"
-        return False
-    return True
+        raise _Withheld
 
 
 class _Window:

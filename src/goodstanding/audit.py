@@ -33,8 +33,8 @@ from typing import Any
 
 from goodstanding.call import Call
 from goodstanding.deadletters import DEFAULT_PATH, DeadLetters
-from goodstanding.stores import schema
 from goodstanding.journal import Journal
+from goodstanding.stores import schema
 from goodstanding.stores.base import Identity, Store
 from goodstanding.stores.bounds import bounder
 

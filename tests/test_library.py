@@ -144,6 +144,20 @@ def test_a_flagged_stream_ends_at_the_last_clean_window(client, sim):
     assert chunks[-1].choices[0].finish_reason == "content_filter"
 
 
+def test_the_end_user_limit_raises_rate_limit_error_with_its_headers(tmp_path, sim):
+    settings = load_settings(env=gateway_env(tmp_path, sim.url,
+                                             GOODSTANDING_LIMITS__END_USER__RPM="2"))
+    with goodstanding.OpenAI(config=settings, max_retries=0) as client:
+        bound = client.for_user("u1")
+        for _ in range(2):
+            bound.chat.completions.create(model=MODEL, messages=HELLO)
+        with pytest.raises(openai.RateLimitError) as caught:
+            bound.chat.completions.create(model=MODEL, messages=HELLO)
+    assert caught.value.code == "rate_limit_exceeded"
+    assert caught.value.response.headers["x-ratelimit-limit-requests"] == "2"
+    assert sim.calls["/v1/chat/completions"] == 2
+
+
 def test_a_virtual_key_is_checked_like_the_servers(settings, sim):
     wrong = goodstanding.OpenAI(config=settings, api_key="gsk-nosuchkey_0123456789abcdef",
                                 max_retries=0)

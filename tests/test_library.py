@@ -270,7 +270,8 @@ REFUSALS = [
 @pytest.mark.parametrize(("make_call", "status", "code"), REFUSALS)
 def test_server_and_library_refuse_alike(start_gateway, sim, make_call, status, code):
     # one database for both shells; a generous store timeout on this shared, busy machine
-    gw = start_gateway(GOODSTANDING_STORAGE__TIMEOUT="5")
+    # jailbreaks refused: the detectors only flag by default, block is the operator's opt-in
+    gw = start_gateway(GOODSTANDING_STORAGE__TIMEOUT="5", GOODSTANDING_DETECTORS__JAILBREAK="block")
     library = goodstanding.OpenAI(config=gw.settings, max_retries=0)
     shells = {"server": (gw.client(), "test-app"), "library": (library, "library")}
     try:

@@ -7,9 +7,8 @@ import asyncio
 import datetime as dt
 
 from goodstanding import keys
-from goodstanding.commands import add_config, fail, print_json, settings_of
-from goodstanding.settings import parse_duration
-from goodstanding.stores import open_store
+from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
+from goodstanding.settings import Settings, parse_duration
 from goodstanding.stores.base import Store
 
 
@@ -43,17 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    store = open_store(settings.storage.database_url)
-    return asyncio.run(_run(args, store))
+    return asyncio.run(_run(args, settings_of(args)))
 
 
-async def _run(args: argparse.Namespace, store: Store) -> int:
-    try:
-        await store.migrate()
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    # PostgreSQL: the schema must be migrated already (`goodstanding migrate`)
+    async with opened_store(settings) as store:
         return await ACTIONS[args.action](args, store)
-    finally:
-        await store.close()
 
 
 async def _create(args: argparse.Namespace, store: Store) -> int:

@@ -20,12 +20,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from goodstanding.commands import add_config, fail, print_json, settings_of
+from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
 from goodstanding.enforcement import Enforcer, StrikePolicy
 from goodstanding.identity import canonical_end_user, stored_end_user
 from goodstanding.settings import Settings
 from goodstanding.standing import Standing
-from goodstanding.stores import open_store
 from goodstanding.stores.base import Store
 
 
@@ -72,16 +71,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.id:
             return fail("the end-user id is empty once canonicalised", 2)
     settings = settings_of(args)
-    store = open_store(settings.storage.database_url)
-    return asyncio.run(_run(args, store, settings))
+    return asyncio.run(_run(args, settings))
 
 
-async def _run(args: argparse.Namespace, store: Store, settings: Settings) -> int:
-    try:
-        await store.migrate()
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    # PostgreSQL: the schema must be migrated already (`goodstanding migrate`)
+    async with opened_store(settings) as store:
         return await ACTIONS[args.action](args, store, settings)
-    finally:
-        await store.close()
 
 
 async def _tenant(args: argparse.Namespace, store: Store) -> str | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 
 from goodstanding import keys
 from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
+from goodstanding.commands.output import keys_table
 from goodstanding.settings import Settings, parse_duration
 from goodstanding.stores.base import Store
 
@@ -32,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="limit the key to this model (repeatable); others get 403")
     listing = sub.add_parser("list", help="list keys (never their secrets)")
     revoke = sub.add_parser("revoke", help="revoke a key at once")
-    revoke.add_argument("id")
+    revoke.add_argument("id", metavar="ID", help="the key's id, as `keys list` shows it")
     rotate = sub.add_parser("rotate", help="issue a replacement; the old key lives on for --grace")
-    rotate.add_argument("id")
+    rotate.add_argument("id", metavar="ID", help="the id of the key to replace (`keys list`)")
     rotate.add_argument("--grace", default="24h", help="how long the old key keeps working (24h)")
     for command in (create, listing, revoke, rotate):
         add_config(command)
@@ -71,11 +71,7 @@ async def _list(args: argparse.Namespace, store: Store) -> int:
     if args.json:
         print_json(rows)
         return 0
-    if not rows:
-        print("no keys yet: goodstanding keys create NAME")
-    for row in rows:
-        created = dt.datetime.fromtimestamp(row["created_at"], dt.UTC).strftime("%Y-%m-%d %H:%M")
-        print(f"{row['id']}  {row['status']:<8} {row['name']:<24} created {created} UTC")
+    keys_table(rows)
     return 0
 
 

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "end users: list, show, ban, unban, reset, lookup"),
     "eval": ("goodstanding.detect.eval", "score the local detectors on a labelled JSONL set"),
     "migrate": ("goodstanding.commands.migrate", "bring the database schema up to date"),
+    "config": ("goodstanding.commands.config",
+               "the effective configuration, a settings file's check, the reference"),
 }
 
 
@@ -46,7 +48,9 @@ def _formatted(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = HelpFormatter
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
+            summaries = {a.dest: a.help for a in action._get_subactions()}
+            for name, child in action.choices.items():
+                child.description = child.description or summaries.get(name)
                 _formatted(child)
 
 

@@ -42,11 +42,17 @@ class _Model(BaseModel):
 
 
 class UpstreamSettings(_Model):
+    # base URL of the OpenAI-compatible API the gateway forwards to (OpenAI, the simulated upstream,
+    # any provider)
     url: str = "https://api.openai.com/v1"
+    # upstream API key used when a virtual key names no per-team key (a secret: env:NAME or
+    # file:/path)
     key: str | None = None
     # named per-team upstream keys: virtual keys may name one (`keys create --upstream team-a`)
     keys: dict[str, str] = Field(default_factory=dict)
+    # seconds an upstream call may take in all (long generations and streams)
     timeout: float = 600.0
+    # seconds to open a connection to the upstream
     connect_timeout: float = 10.0
     # other /v1/* paths the operator allows through (files, batches, …); bulk endpoints are a
     # distillation risk, so none by default
@@ -56,10 +62,15 @@ class UpstreamSettings(_Model):
 
 
 class StorageSettings(_Model):
+    # sqlite:///path (embedded) or postgresql://user:password@host/db (shared; run `goodstanding
+    # migrate`)
     database_url: str = "sqlite:///goodstanding.db"
+    # redis://host:6379/0: counters, standings and verdicts shared by several gateway processes;
+    # unset = in-process
     redis_url: str | None = None
     # audit records are written in batches off the hot path
     audit_batch_size: int = Field(default=256, ge=1)
+    # seconds between audit batch writes
     audit_flush_interval: float = Field(default=0.2, gt=0)
     # records kept in memory while the database is unreachable (about 1 KB each); beyond this,
     # new calls are refused with 503 store_unavailable until the backlog drains
@@ -74,7 +85,10 @@ class StorageSettings(_Model):
 
 
 class ServerSettings(_Model):
+    # CIDRs of proxies whose X-Forwarded-For is believed for the client's address (comma-separated
+    # in the environment)
     trusted_proxies: tuple[str, ...] = ()
+    # largest request body accepted, in bytes (413 beyond)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # browser origins allowed to call the gateway (CORS), e.g. https://app.example.com, or "*";
     # none by default: no CORS headers, preflights are not answered
@@ -84,13 +98,18 @@ class ServerSettings(_Model):
     # its body within body_timeout s of the head; heads are bounded in bytes and header count;
     # JSON bodies in nesting depth
     header_timeout: float = Field(default=10.0, gt=0)
+    # seconds for a request's body to arrive once its head has (408 beyond)
     body_timeout: float = Field(default=60.0, gt=0)
+    # largest request head (request line and headers), in bytes (431 beyond)
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    # most headers in one request (431 beyond)
     max_header_count: int = Field(default=100, ge=8)
+    # deepest nesting of a JSON body (400 beyond)
     max_json_depth: int = Field(default=64, ge=2, le=200)
     # open connections per gateway process, and per client address (socket peer; trusted
     # proxies are exempt); the total is also kept below the process's open-file limit
     max_connections: int = Field(default=4096, ge=1)
+    # open connections per client address (trusted proxies exempt)
     max_connections_per_ip: int = Field(default=256, ge=1)
 
     @field_validator("trusted_proxies", "cors_origins", mode="before")
@@ -116,22 +135,30 @@ class ServerSettings(_Model):
 
 
 class IdentitySettings(_Model):
+    # refuse generation requests that name no end user (400 end_user_required)
     require_end_user: bool = True
+    # server secret keying the safety-identifier HMAC; `serve` refuses to start without it
     secret: str | None = None
 
 
 class EndUserLimits(_Model):
+    # requests per minute per end user (null = unlimited)
     rpm: int | None = 20
+    # tokens per minute per end user (null = unlimited)
     tpm: int | None = 40000
+    # requests per day per end user (null = unlimited)
     rpd: int | None = 1000
 
 
 class IpLimits(_Model):
+    # requests per minute per client IP address (null = unlimited)
     rpm: int | None = 60
 
 
 class KeyLimits(_Model):
+    # requests per minute per virtual key (null = unlimited; `keys create --rpm`)
     rpm: int | None = None
+    # tokens per minute per virtual key (null = unlimited; `keys create --tpm`)
     tpm: int | None = None
 
 
@@ -139,9 +166,13 @@ class TierLimits(_Model):
     """One trust tier's end-user limits: ``end_user`` × ``scale`` (default per tier: anonymous
     1, verified 3, kyc 10), or set field by field (null = unlimited). See ``tiers.py``."""
 
+    # multiplier of the end-user limits for this tier (unset: anonymous 1, verified 3, kyc 10)
     scale: float | None = Field(default=None, gt=0)
+    # requests per minute for this tier's end users (unset: end_user.rpm × scale)
     rpm: int | None = None
+    # tokens per minute for this tier's end users (unset: end_user.tpm × scale)
     tpm: int | None = None
+    # requests per day for this tier's end users (unset: end_user.rpd × scale)
     rpd: int | None = None
 
 
@@ -155,7 +186,9 @@ class LimitsSettings(_Model):
     end_user: EndUserLimits = EndUserLimits()
     ip: IpLimits = IpLimits()
     key: KeyLimits = KeyLimits()
+    # largest prompt in tokens (400 prompt_too_long beyond)
     max_prompt_tokens: int = Field(default=16000, ge=1)
+    # max_tokens / max_output_tokens are clamped to this
     max_output_tokens: int = Field(default=4096, ge=1)
     tiers: TierSettings = TierSettings()
     # HMAC secret for signed tier claims (X-Goodstanding-Tier); unset = claims ignored
@@ -173,18 +206,32 @@ def _yaml_off(value: Any) -> Any:
 class ModerationSettings(_Model):
     _off = field_validator("input", "output", mode="before")(lambda cls, v: _yaml_off(v))
 
+    # moderate the request before it goes upstream: block a flagged one, flag it only (audit), or
+    # off
     input: Mode = "block"
+    # moderate the answer (streams in windows): block, flag or off
     output: Mode = "block"
+    # moderation unreachable: refuse (503), let the request through, or judge with the local
+    # detectors
     on_error: Literal["fail_closed", "fail_open", "local"] = "fail_closed"
+    # category -> score above which it counts as flagged; unset = OpenAI's own flag
     thresholds: dict[str, float] = Field(default_factory=dict)
+    # categories that ban the end user at once
     zero_tolerance: tuple[str, ...] = ("sexual/minors",)
+    # OpenAI moderation model
     model: str = "omni-moderation-latest"
+    # seconds a moderation call may take before on_error applies
     timeout: float = Field(default=5.0, gt=0)
     # streamed output is released in windows of this many characters once moderated
     window_chars: int = Field(default=400, ge=16)
+    # characters of the previous window moderated again with the next (phrases across a boundary)
     window_overlap: int = Field(default=64, ge=0)
+    # hold_back: stream text only once moderated; stream_first: send at once, cut the stream when
+    # flagged
     stream_mode: Literal["hold_back", "stream_first"] = "hold_back"
+    # moderate the whole answer in one call before sending it, even for streams
     inline: bool = False
+    # moderation verdicts cached by text (0 = no cache)
     cache_size: int = Field(default=100_000, ge=0)
     # under moderation rate-limit pressure, wait this long for the refill before on_error
     queue_wait: float = Field(default=2.0, ge=0)
@@ -203,8 +250,11 @@ class DetectorSettings(_Model):
         lambda cls, v: _yaml_off(v)
     )
 
+    # jailbreak detector: block, flag or off
     jailbreak: Mode = "block"
+    # prompt-injection detector: block, flag or off
     injection: Mode = "flag"
+    # local content screen (moderation categories): block, flag or off
     content: Mode = "flag"
     # answer text (whole answers and stream windows), always-on layer, content categories;
     # auto: flag when moderation does not judge answers (moderation.output: off), else off —
@@ -212,6 +262,7 @@ class DetectorSettings(_Model):
     output: Literal["auto", "block", "flag", "off"] = "auto"
     # category (or "jailbreak" / "injection") -> score; unset = the shipped, validated threshold
     thresholds: dict[str, float] = Field(default_factory=dict)
+    # detector verdicts cached by text (0 = no cache)
     cache_size: int = Field(default=50_000, ge=0)
     # screen with the full layer (always-on + embedding heads, micro-batched across requests)
     # instead of the always-on layer; needs `pip install 'goodstanding[full]'`
@@ -219,10 +270,15 @@ class DetectorSettings(_Model):
 
 
 class StrikeSettings(_Model):
+    # strikes within the window that warn the end user
     warn_at: int = 1
+    # strikes within the window that suspend the end user
     suspend_at: int = 3
+    # how long a suspension lasts (a duration: 30s, 15m, 24h, 30d)
     suspend_for: str = "24h"
+    # strikes within the window that ban the end user
     ban_at: int = 5
+    # how long a strike counts (a duration)
     window: str = "30d"
 
     @field_validator("suspend_for", "window")
@@ -235,12 +291,14 @@ class StrikeSettings(_Model):
 class GeoSettings(_Model):
     _off = field_validator("mode", mode="before")(lambda cls, v: _yaml_off(v))
 
+    # clients in countries not allowed: block, flag or off
     mode: Mode = "block"
     # "openai-supported" or a list of ISO 3166 alpha-2 codes (which may include
     # "openai-supported" to extend the shipped list)
     allow: str | tuple[str, ...] = "openai-supported"
     # IP churn: this many distinct countries for one end user within the window is a signal
     churn_countries: int = Field(default=3, ge=2)
+    # the window for churn_countries (a duration)
     churn_window: str = "1h"
 
     @field_validator("allow", mode="before")
@@ -281,7 +339,9 @@ class Settings(_Model):
     detectors: DetectorSettings = DetectorSettings()
     strikes: StrikeSettings = StrikeSettings()
     geo: GeoSettings = GeoSettings()
+    # bearer token for the admin API and dashboard; unset = admin API off
     admin_token: str | None = None
+    # secret verifying OpenAI's webhooks; unset = webhook endpoint off
     webhook_secret: str | None = None
 
     def upstream_key(self, name: str | None = None) -> str | None:

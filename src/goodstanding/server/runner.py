@@ -30,14 +30,22 @@ def _loop() -> str:
     return "uvloop"
 
 
-def _protocol(app: Any) -> Any:
-    """The gateway's bounded protocol (server/protocol.py); plain httptools for other apps."""
+def _protocol(app: Any, draining: bool = False) -> Any:
+    """The gateway's bounded protocol (server/protocol.py); plain httptools for other apps.
+
+    ``draining``: a worker's connections are drained, not cut, when it stops (server/drain.py).
+    """
     gateway = getattr(app, "gateway", None)
     if gateway is None:
         return "httptools"
     from goodstanding.server.protocol import protocol_class
 
-    return protocol_class(gateway.settings.server)
+    protocol = protocol_class(gateway.settings.server)
+    if draining:
+        from goodstanding.server.drain import draining as drained
+
+        protocol = drained(protocol)
+    return protocol
 
 
 def _config(app: Any, host: str, port: int, drain: int = GRACEFUL_SHUTDOWN_S) -> uvicorn.Config:
@@ -46,7 +54,7 @@ def _config(app: Any, host: str, port: int, drain: int = GRACEFUL_SHUTDOWN_S) ->
         host=host,
         port=port,
         loop=_loop(),
-        http=_protocol(app),
+        http=_protocol(app, draining=drain > GRACEFUL_SHUTDOWN_S),
         ws="none",
         lifespan="on",
         log_level="warning",

@@ -9,6 +9,7 @@ one place that maps them. A traceback only with ``goodstanding --debug …``.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -89,18 +90,21 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     from goodstanding.commands import cause_of
     from goodstanding.stores import outage
 
-    if _redis_down(exc):
-        return (f"cannot reach Redis: {exc} — start it, or point GOODSTANDING_REDIS_URL at it "
-                "(unset it to run without Redis)"), 1
-    if outage(exc) and not isinstance(exc, PermissionError):
-        return (f"cannot reach the database: {cause_of(exc)} — start it, or point "
-                "GOODSTANDING_DATABASE_URL at it"), 1
     if isinstance(exc, PermissionError):
         what = f" {exc.filename}" if exc.filename else ""
         return (f"permission denied{what}: run as a user who may read and write it, or point "
                 "the setting elsewhere"), 1
     if isinstance(exc, FileNotFoundError):
         return f"no such file or folder: {exc.filename} — check the path", 1
+    if _redis_down(exc):
+        return (f"cannot reach Redis: {exc} — start it, or point GOODSTANDING_REDIS_URL at it "
+                "(unset it to run without Redis)"), 1
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return ("the address is already in use — pick another port with --port N, or --port 0 "
+                "for any free port"), 1
+    if outage(exc):
+        return (f"cannot reach the database: {cause_of(exc)} — start it, or point "
+                "GOODSTANDING_DATABASE_URL at it"), 1
     return None
 
 

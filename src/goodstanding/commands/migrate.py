@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from goodstanding.commands import add_config, safe_url, settings_of, unreachable
+from goodstanding.commands import add_config, settings_of, unreachable
 from goodstanding.stores import open_store, outage
 
 
@@ -32,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
             await store.close()
 
     asyncio.run(migrate())
-    print(f"schema up to date ({safe_url(url)})")
+    print(f"schema up to date ({url.split('://', 1)[0]})")
     return 0

@@ -2,6 +2,7 @@
 
     GoodstandingError
     ├── ConfigError                   invalid settings: stops start-up, never reaches a client
+    ├── OperatorError                 a command's expected failure: one line with the fix (cli.py)
     └── GatewayError                  rendered as OpenAI's error envelope by one handler
         ├── InvalidRequest            400 invalid_request       (malformed JSON, wrong types)
         ├── RequestTooLarge           413 request_too_large
@@ -45,6 +46,12 @@ class GoodstandingError(Exception):
 
 class ConfigError(GoodstandingError):
     """The configuration is invalid; the message names the bad key."""
+
+
+class OperatorError(GoodstandingError):
+    """An expected failure of a command (a store unreachable, a port in use, a schema to
+    migrate, a file it may not read): the CLI prints the message, which names the cause and
+    the fix, on one line."""
 
 
 class GatewayError(GoodstandingError):

@@ -6,12 +6,11 @@ import argparse
 import asyncio
 import datetime as dt
 import re
-from typing import Any
 
 from goodstanding import keys
-from goodstanding.commands import add_config, fail, print_json, settings_of
+from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
+from goodstanding.commands.output import keys_table
 from goodstanding.settings import Settings, parse_duration
-from goodstanding.stores import open_store
 from goodstanding.stores.base import Store
 
 _HAS_UNIT = re.compile(r"^\s*(0|\d+(\.\d+)?\s*(ms|s|m|h|d))\s*$")
@@ -68,9 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     revoke = sub.add_parser(
         "revoke", help="revoke a key at once: running gateways are told (over Redis, or a "
         "marker file beside the SQLite database); with PostgreSQL and no Redis, within 2 s")
-    revoke.add_argument("id")
+    revoke.add_argument("id", metavar="ID", help="the key's id, as `keys list` shows it")
     rotate = sub.add_parser("rotate", help="issue a replacement; the old key lives on for --grace")
-    rotate.add_argument("id")
+    rotate.add_argument("id", metavar="ID", help="the id of the key to replace (`keys list`)")
     rotate.add_argument("--grace", default="24h", type=grace,
                         help="how long the old key keeps working, with a unit: 24h (default), "
                              "30m, 90s; 0 = stop it at once")
@@ -82,16 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     args.settings = settings
-    store = open_store(settings.storage.database_url)
-    return asyncio.run(_run(args, store))
+    return asyncio.run(_run(args, settings))
 
 
-async def _run(args: argparse.Namespace, store: Store) -> int:
-    try:
-        await store.migrate()
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    # PostgreSQL: the schema must be migrated already (`goodstanding migrate`)
+    async with opened_store(settings) as store:
         return await ACTIONS[args.action](args, store)
-    finally:
-        await store.close()
 
 
 async def _announce(settings: Settings, key_id: str) -> str:
@@ -114,9 +110,6 @@ async def _create(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-COLUMNS = ("ID", "STATUS", "NAME", "TIER", "RPM", "TPM", "UPSTREAM", "CREATED", "LAST USED",
-           "GRACE UNTIL", "ROTATION")
-
 
 async def _list(args: argparse.Namespace, store: Store) -> int:
     policy = args.settings.keys
@@ -125,26 +118,10 @@ async def _list(args: argparse.Namespace, store: Store) -> int:
     if args.json:
         print_json(rows)
         return 0
-    if not rows:
-        print("no keys yet: goodstanding keys create NAME")
-        return 0
-    table = [COLUMNS, *(_cells(row) for row in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-    for line in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    keys_table(rows)
     return 0
 
 
-def _cells(row: dict[str, Any]) -> tuple[str, ...]:
-    days = int(row["rotation_age"] // 86400)
-    rotation = f"{days}d old" + (", rotate soon" if row["nearing_rotation"] else "")
-    return (row["id"], row["status"], row["name"], row["tier"], _limit(row["rpm"]),
-            _limit(row["tpm"]), row["upstream"] or "default", when(row["created_at"]),
-            when(row["last_used_at"]), when(row["grace_expires_at"]), rotation)
-
-
-def _limit(value: int | None) -> str:
-    return "-" if value is None else str(value)
 
 
 async def _revoke(args: argparse.Namespace, store: Store) -> int:

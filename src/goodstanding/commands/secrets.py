@@ -23,11 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "configuration as secret:NAME, e.g. upstream: {keys: {team-a: secret:team-a}}.")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     put = sub.add_parser("set", help="store a secret read from standard input")
-    put.add_argument("name")
+    put.add_argument("name", metavar="NAME", help="the secret's name, as secret:NAME references it")
     listing = sub.add_parser("list", help="the stored names (never their values)")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     delete = sub.add_parser("delete", help="remove a secret")
-    delete.add_argument("name")
+    delete.add_argument("name", metavar="NAME", help="the name of the secret to delete")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -136,8 +136,10 @@ def test_two_workers_answer_the_sum_of_both_and_log_json_lines(tmp_path: Path, s
         server.terminate()
         output, _ = server.communicate(timeout=20)
     lines = [line for line in output.splitlines() if line.strip()]
-    assert lines[0].startswith("goodstanding: serving on")
-    logged = [json.loads(line) for line in lines[1:]]  # not a terminal: every line is JSON
+    # the address is printed once the workers have started (after any start-up warning)
+    serving = [line for line in lines if line.startswith("goodstanding: serving on")]
+    assert len(serving) == 1
+    logged = [json.loads(line) for line in lines if line not in serving]  # not a terminal: JSON
     strike = [e for e in logged if e["logger"] == "goodstanding.enforcement"]
     assert strike and strike[0]["request_id"].startswith("req_")
     assert all("hi" not in e["message"].split() for e in logged)

@@ -88,6 +88,16 @@ class AuditLog:
         self._records.append(to_record(call))
         if not durable and len(self._records) < self.batch_size:
             return
+        await self._commit(durable, call.request_id)
+
+    async def record_event(self, record: dict[str, Any], durable: bool = True) -> None:
+        """Queue a record that is not a proxied call (an admin action), bounded like the rest;
+        durable by default: an action is answered once its record is committed."""
+        self._records.append(bound_record(record))
+        await self._commit(durable, str(record.get("request_id")))
+
+    async def _commit(self, durable: bool, request_id: str) -> None:
+        """Wake the writer; a durable record waits until its batch is committed."""
         if self._task is None:  # no writer (library mode without start): write inline
             await self.flush()
             return
@@ -98,7 +108,7 @@ class AuditLog:
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), DURABLE_WAIT_SECONDS)
             except TimeoutError:
-                log.error("audit record %s not yet durable after %ss", call.request_id,
+                log.error("audit record %s not yet durable after %ss", request_id,
                           DURABLE_WAIT_SECONDS)
 
     @property

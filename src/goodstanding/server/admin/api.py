@@ -1,0 +1,119 @@
+"""The admin API as a FastAPI application: one router per resource, errors in OpenAI's
+envelope, and an OpenAPI document (``/admin/api/openapi.json``) that says exactly that.
+
+Adding a resource is one module with an ``APIRouter`` (see ``keys.py``) and one line in
+``routers()``: everything else (auth, request ids, the error envelope, the audit of actions
+through ``Admin.acting``) is already around it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from fastapi.security import HTTPBearer
+from starlette.exceptions import HTTPException
+
+from goodstanding.errors import GatewayError, InternalError, InvalidRequest, NotFound
+from goodstanding.gateway import Gateway
+from goodstanding.server.admin.common import ERROR_RESPONSES
+
+PREFIX = "/admin/api"
+log = logging.getLogger("goodstanding.admin")
+
+# documents the scheme in the OpenAPI file; the check itself is the shell's (shell.py)
+bearer = HTTPBearer(auto_error=False, description="an admin token (GOODSTANDING_ADMIN_TOKEN "
+                                                  "or one of GOODSTANDING_ADMIN_TOKENS)")
+
+
+def routers() -> list[APIRouter]:
+    """The resources, in the order the OpenAPI document lists them."""
+    from goodstanding.server.admin import events, keys, usage, users
+
+    return [keys.router, users.router, users.identities, events.router, usage.router]
+
+
+def build(gateway: Gateway) -> FastAPI:
+    from fastapi import Security
+
+    app = FastAPI(
+        title="goodstanding admin API", version=_version(), openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=None, redoc_url=None,
+        dependencies=[Security(bearer)], responses=ERROR_RESPONSES,
+    )
+    app.state.gateway = gateway
+    for router in routers():
+        app.include_router(router, prefix=PREFIX)
+    app.add_exception_handler(GatewayError, _gateway_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _crash)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("goodstanding")
+    except PackageNotFoundError:
+        return "0"
+
+
+def envelope(error: GatewayError) -> Response:
+    return _json(error.body(), error.status, error.response_headers())
+
+
+def _json(document: Any, status: int, headers: dict[str, str] | None) -> Response:
+    return Response(orjson.dumps(document), status, headers, media_type="application/json")
+
+
+async def _gateway_error(request: Request, error: GatewayError) -> Response:
+    return envelope(error)
+
+
+async def _invalid(request: Request, error: RequestValidationError) -> Response:
+    first = error.errors()[0] if error.errors() else {}
+    where = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    param = ".".join(where) or None
+    # pydantic's message describes the rule, never the value sent
+    message = f"{param or 'request'}: {first.get('msg', 'invalid value')}"
+    return envelope(InvalidRequest(message, param=param))
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    if error.status_code == 404:
+        return envelope(NotFound(f"No route for {request.url.path}."))
+    body = {"error": {"message": str(error.detail), "type": "invalid_request_error",
+                      "param": None, "code": _CODES.get(error.status_code, "invalid_request")}}
+    return _json(body, error.status_code, error.headers)
+
+
+_CODES = {405: "method_not_allowed", 401: "invalid_api_key"}
+
+
+async def _crash(request: Request, error: Exception) -> Response:
+    log.exception("admin API: unhandled error on %s %s", request.method, request.url.path)
+    return envelope(InternalError("The admin API failed to handle this request."))
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, less the 422 it adds to every operation (ours is a 400 in the
+    envelope, documented by ``ERROR_RESPONSES``)."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, routes=app.routes,
+                               description=__doc__)
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = document.get("components", {}).get("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+    return app.openapi_schema

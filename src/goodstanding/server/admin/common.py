@@ -55,11 +55,12 @@ class Admin:
         return self.caller.name
 
     @asynccontextmanager
-    async def acting(self, action: str, target: Target | None = None) -> AsyncIterator[Target]:
+    async def acting(self, action: str, target: Target | None = None, status: int = 200
+                     ) -> AsyncIterator[Target]:
         """Record ``action`` as an audit event naming the admin token, whatever its outcome
-        (the error's status when it fails); the record is committed before the answer."""
+        (``status`` when it succeeds, the error's when it fails); the record is committed
+        before the answer."""
         target = target or Target()
-        status = 200
         try:
             yield target
         except GatewayError as error:
@@ -80,7 +81,7 @@ async def record(gateway: Gateway, caller: Caller, action: str, status: int,
         "tenant": target.tenant, "end_user": target.end_user, "client_ip": caller.client_ip,
         "method": caller.method, "endpoint": f"admin.{action}", "stream": False,
         "status": status, "decision": ADMIN_DECISION, "reasons": [action, *target.detail],
-        "scores": {}, "actor": caller.name,
+        "scores": {}, "actor": caller.name or None,
     })
 
 

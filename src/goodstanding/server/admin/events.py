@@ -19,7 +19,6 @@ from pydantic import BaseModel
 
 from goodstanding.server.admin.common import (
     AdminDep,
-    Target,
     decode_cursor,
     encode_cursor,
     end_user_id,
@@ -28,7 +27,7 @@ from goodstanding.stores import schema
 
 router = APIRouter(prefix="/events", tags=["events"])
 
-FIELDS = ("id", *schema.AUDIT_FIELDS)
+FIELDS = ("id", *(str(name) for name in schema.AUDIT_FIELDS))  # plain str: orjson keys
 PAGE = 1000
 Time = Annotated[float | None, Query(ge=0, le=1e11, description="Unix time, seconds")]
 
@@ -138,9 +137,11 @@ async def export(
     format: Annotated[Literal["csv", "json"], Query()] = "csv",
     limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
 ) -> StreamingResponse:
-    async with admin.acting("events.export", Target(key_id=filters.key_id,
-                                                    tenant=filters.tenant,
-                                                    end_user=filters.end_user)) as target:
+    # the filters go in the reasons, not the key/end-user columns: an export is not an
+    # action on what it exports, and must not show up among that key's or user's calls
+    used = {name: value for name, value in filters.query().items() if value is not None}
+    async with admin.acting("events.export") as target:
+        target.detail.extend([f"{name}={value}" for name, value in used.items()])
         target.detail.append(f"format:{format}")
     rows = _rows(admin, filters, limit)
     body = _csv(rows) if format == "csv" else _json(rows)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from goodstanding import keys
 from goodstanding.call import VirtualKey
+from goodstanding.checks.auth import AuthCheck
 from goodstanding.errors import InvalidRequest, NotFound
 from goodstanding.server.admin.common import AdminDep, Target
 from goodstanding.settings import KeyPolicy, parse_duration
@@ -112,6 +113,14 @@ async def _shown(admin: AdminDep, key_id: str) -> dict[str, Any]:
     return _out(key, used.get(key.id), time.time())
 
 
+def _forget(admin: AdminDep, key_id: str) -> None:
+    """Drop the key from this process's key cache: the change applies here at once (other
+    processes see it within ``keys.CACHE_SECONDS``)."""
+    for check in admin.gateway.pipeline.checks:
+        if isinstance(check, AuthCheck):
+            check.cache.drop(key_id)
+
+
 def _upstream(admin: AdminDep, name: str | None) -> None:
     if name is not None and name not in admin.gateway.settings.upstream.keys:
         raise InvalidRequest(f"No upstream key named {name!r} (upstream.keys).",
@@ -141,7 +150,8 @@ async def list_keys(
 
 @router.post("", response_model=KeyCreated, status_code=201, summary="Create a key")
 async def create_key(admin: AdminDep, body: KeyCreate) -> dict[str, Any]:
-    async with admin.acting("keys.create", Target(tenant=body.tenant or body.name)) as target:
+    async with admin.acting("keys.create", Target(tenant=body.tenant or body.name),
+                            201) as target:
         _upstream(admin, body.upstream)
         try:
             key, token = await keys.create_key(
@@ -177,6 +187,7 @@ async def change_key(admin: AdminDep, key_id: KeyId, body: KeyChange) -> dict[st
             fields.pop("trust_tier")
         if fields:
             await admin.gateway.store.update_key(key_id, **fields)
+            _forget(admin, key_id)
     return await _shown(admin, key_id)
 
 
@@ -204,6 +215,7 @@ async def set_policy(admin: AdminDep, key_id: KeyId, body: KeyPolicy) -> dict[st
         policy = body.model_dump(mode="json", exclude_unset=True)
         target.detail.extend(sorted(policy))
         await admin.gateway.store.update_key(key_id, policy=policy)
+        _forget(admin, key_id)
     return await _shown(admin, key_id)
 
 
@@ -212,7 +224,7 @@ async def set_policy(admin: AdminDep, key_id: KeyId, body: KeyPolicy) -> dict[st
 async def rotate_key(admin: AdminDep, key_id: KeyId, body: Rotation | None = None
                      ) -> dict[str, Any]:
     body = body or Rotation()
-    async with admin.acting("keys.rotate", Target(key_id=key_id)) as target:
+    async with admin.acting("keys.rotate", Target(key_id=key_id), 201) as target:
         try:
             grace = parse_duration(body.grace)
         except ValueError as exc:
@@ -222,6 +234,7 @@ async def rotate_key(admin: AdminDep, key_id: KeyId, body: Rotation | None = Non
         rotated = await keys.rotate_key(admin.gateway.store, key_id, grace)
         if rotated is None:
             raise NotFound(f"No active key with id {key_id}.", param="key_id")
+        _forget(admin, key_id)
         key, token = rotated
         target.tenant = key.tenant
         target.detail.append(f"replaced_by:{key.id}")
@@ -235,4 +248,5 @@ async def revoke_key(admin: AdminDep, key_id: KeyId) -> dict[str, Any]:
         target.tenant = key.tenant
         if key.revoked_at is None:
             await keys.revoke_key(admin.gateway.store, key_id)
+            _forget(admin, key_id)
     return await _shown(admin, key_id)

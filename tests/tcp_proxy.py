@@ -1,4 +1,10 @@
-"""A TCP forwarder that a test can cut and restore: a store outage without touching the store."""
+"""A TCP forwarder that a test can cut, freeze and restore: a store outage without touching
+the store.
+
+``cut`` drops every connection and refuses new ones (a vanished database); ``freeze`` keeps
+every connection open and accepts new ones but passes no byte either way (a hung database or a
+network that drops packets) until ``restore``, which lets the held bytes through.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ class Forwarder:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
         self.up = True
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -40,6 +48,7 @@ class Forwarder:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -62,11 +71,17 @@ class Forwarder:
                 pass
             s.close()
 
+    def freeze(self) -> None:
+        """Accept and keep connections, but pass nothing on until ``restore``."""
+        self._flowing.clear()
+
     def restore(self) -> None:
         self.up = True
+        self._flowing.set()
 
     def close(self) -> None:
         self.cut()
+        self._flowing.set()
         self.listener.close()
 
 

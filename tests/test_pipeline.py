@@ -117,8 +117,9 @@ async def test_a_full_audit_backlog_refuses_new_calls_until_it_drains():
     upstream = Upstream()
     audit = AuditLog(store, batch_size=1000, interval=60, max_pending=3)
     pipeline = Pipeline((), (), (), upstream, audit)
-    for _ in range(3):
-        await pipeline.run(call())
+    for _ in range(3):  # answered upstream, but not recorded: the answers are withheld
+        with pytest.raises(StoreUnavailable):
+            await pipeline.run(call())
     assert len(upstream.sent) == 3 and audit.backlogged
     with pytest.raises(StoreUnavailable) as refused:
         await pipeline.run(call())

@@ -5,9 +5,17 @@ model, tokens), the decision and its reasons, and how long it took. Never the pr
 answer text.
 
 Records are queued in memory and written in batches by one background task (one multi-row
-insert per batch). A refusal's record is *durable*: the refusal waits until the batch holding
-its record is committed, which also wakes the writer at once (group commit). A clean shutdown
-flushes everything queued. A failed write keeps its batch and tries again.
+insert per batch). A record can be *durable*: its call waits until the batch holding it is
+committed, which also wakes the writer at once. Calls that wait together share one commit
+(group commit): the writer takes everything queued, so under load one commit covers a whole
+batch of concurrent calls and the cost per call is latency (one commit), not CPU. The wait is
+bounded (``storage.timeout``); a write that fails tells its waiters at once. Either way the
+record stays queued and is written when the database is back. A clean shutdown flushes
+everything queued. A failed write keeps its batch and tries again.
+
+With a journal (``journal.py``; by default next to a SQLite database), a durable record is
+appended to the journal instead of waiting for a commit: one ``write(2)``, durable against
+the process being killed, and the database gets it with the next batch as usual.
 
 Every value is bounded by its column before it is queued (``stores/bounds.py``), so SQLite and
 PostgreSQL accept the same records; a record a database still refuses is set aside in the
@@ -25,13 +33,14 @@ from typing import Any
 
 from goodstanding.call import Call
 from goodstanding.deadletters import DEFAULT_PATH, DeadLetters
+from goodstanding.journal import Journal
 from goodstanding.stores import schema
 from goodstanding.stores.base import Identity, Store
 from goodstanding.stores.bounds import bounder
 
 log = logging.getLogger("goodstanding.audit")
 
-DURABLE_WAIT_SECONDS = 10.0
+DURABLE_WAIT_SECONDS = 0.5  # ``storage.timeout``'s default
 
 bound_record = bounder(schema.audit_events, schema.AUDIT_FIELDS)
 bound_identity = bounder(schema.identities, schema.IDENTITY_FIELDS)
@@ -63,7 +72,8 @@ def to_record(call: Call) -> dict[str, Any]:
 class AuditLog:
     def __init__(
         self, store: Store, batch_size: int = 256, interval: float = 0.2,
-        max_pending: int = 100_000, dead_letter_path: Path | None = None,
+        max_pending: int = 100_000, durable_wait: float = DURABLE_WAIT_SECONDS,
+        journal: Journal | None = None, dead_letter_path: Path | None = None,
     ) -> None:
         self.store = store
         self.dead_letters = DeadLetters(store, dead_letter_path or DEFAULT_PATH)
@@ -72,44 +82,71 @@ class AuditLog:
         # records held while the database cannot take them; past this the pipeline refuses new
         # calls (503 store_unavailable) instead of serving calls it could not record
         self.max_pending = max_pending
+        self.durable_wait = durable_wait
+        self.journal = journal
+        self._journaling = False  # the journal is open (``start``)
         self._records: list[dict[str, Any]] = []
         self._identities: list[Identity] = []
         self._known: set[str] = set()
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[bool]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
     def start(self) -> None:
         if self._task is None:
+            if self.journal is not None and not self._journaling:
+                # records a killed gateway journaled but never wrote: the next batch
+                self._records[:0] = self.journal.open()
+                self._journaling = True
             self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
 
-    async def record(self, call: Call, durable: bool = False) -> None:
-        self._records.append(to_record(call))
-        if not durable and len(self._records) < self.batch_size:
-            return
-        await self._commit(durable, call.request_id)
+    async def record(self, call: Call, durable: bool = False, commit: bool = False) -> bool:
+        """Queue the call's record. With ``durable``, make it durable before returning: in
+        the journal when there is one (unless ``commit``), else by waiting until the database
+        committed it (at most ``durable_wait`` seconds). Whether it is (True without
+        ``durable``)."""
+        return await self._keep(to_record(call), durable, commit, call.request_id)
 
-    async def record_event(self, record: dict[str, Any], durable: bool = True) -> None:
-        """Queue a record that is not a proxied call (an admin action), bounded like the rest;
-        durable by default: an action is answered once its record is committed."""
-        self._records.append(bound_record(record))
-        await self._commit(durable, str(record.get("request_id")))
+    async def record_event(self, record: dict[str, Any]) -> bool:
+        """Queue a record that is not a proxied call (an admin action), bounded like the rest,
+        and make it durable as a refusal's is: an action is answered once it is recorded."""
+        return await self._keep(bound_record(record), True, False, str(record["request_id"]))
 
-    async def _commit(self, durable: bool, request_id: str) -> None:
-        """Wake the writer; a durable record waits until its batch is committed."""
-        if self._task is None:  # no writer (library mode without start): write inline
-            await self.flush()
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        self._wake.set()
-        if durable:
+    async def _keep(self, record: dict[str, Any], durable: bool, commit: bool,
+                    request_id: str) -> bool:
+        self._records.append(record)
+        if durable and self._journaling and not commit:
+            assert self.journal is not None
             try:
-                await asyncio.wait_for(asyncio.shield(waiter), DURABLE_WAIT_SECONDS)
-            except TimeoutError:
-                log.error("audit record %s not yet durable after %ss", request_id,
-                          DURABLE_WAIT_SECONDS)
+                self.journal.append(record)  # durable now; the database gets it in a batch
+            except OSError as exc:
+                log.error("audit journal write failed for %s: %s", request_id, exc)
+                return False
+            durable = False
+        if not durable and len(self._records) < self.batch_size:
+            return True
+        if self._task is None:  # no writer (library mode without start): write inline
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001 - logged in flush(); the record is kept
+                return not durable
+            return True
+        self._wake.set()
+        if not durable:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_later(self.durable_wait, _tell, waiter, False)
+        try:
+            committed = await waiter
+        finally:
+            timer.cancel()
+        if not committed:
+            log.error("audit record %s not committed within %ss (kept for retry)",
+                      request_id, self.durable_wait)
+        return committed
 
     @property
     def backlogged(self) -> bool:
@@ -131,6 +168,7 @@ class AuditLog:
         records, self._records = self._records, []
         identities, self._identities = self._identities, []
         waiters, self._waiters = self._waiters, []
+        sealed = self._seal()
         try:
             # what the database refuses is set aside; what is left on a failure is kept
             await self.dead_letters.write("identity", identities, self.store.remember_identities)
@@ -139,11 +177,25 @@ class AuditLog:
             log.exception("audit write failed; %d records kept for retry", len(records))
             self._records[:0] = records
             self._identities[:0] = identities
-            self._waiters[:0] = waiters
+            for waiter in waiters:  # told now, not after their timeout: the store is failing
+                _tell(waiter, False)
             raise
+        if sealed:
+            assert self.journal is not None
+            self.journal.release(sealed)  # the database holds what they journaled
         for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            _tell(waiter, True)
+
+    def _seal(self) -> int:
+        """Seal the journal's segment: what it holds is in this batch (0: nothing sealed)."""
+        if not self._journaling:
+            return 0
+        assert self.journal is not None
+        try:
+            return self.journal.seal()
+        except OSError as exc:  # the segments stay until a later batch can seal them
+            log.error("audit journal: could not start a new segment: %s", exc)
+            return 0
 
     async def _run(self) -> None:
         while not self._closing:
@@ -164,5 +216,16 @@ class AuditLog:
             self._wake.set()
             await self._task
             self._task = None
-        if self._records or self._identities or self._waiters:
-            await self.flush()
+        try:
+            if self._records or self._identities or self._waiters:
+                await self.flush()
+        finally:
+            if self._journaling:
+                assert self.journal is not None
+                self.journal.close()  # empty, unless the last flush failed: kept for next start
+                self._journaling = False
+
+
+def _tell(waiter: asyncio.Future[bool], committed: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(committed)

@@ -19,11 +19,14 @@ from goodstanding.checks.moderation import close_moderation
 from goodstanding.deadletters import dead_letter_path
 from goodstanding.enforcement import Enforcer
 from goodstanding.errors import ConfigError
+from goodstanding.journal import Journal
+from goodstanding.journal import folder_for as journal_folder
 from goodstanding.pipeline import Pipeline
 from goodstanding.settings import Settings
 from goodstanding.standing import StandingCache
 from goodstanding.stores import open_store, pool_size
 from goodstanding.stores.base import Store
+from goodstanding.stores.bounded import bound
 from goodstanding.stores.counters import open_counters
 from goodstanding.upstream import HttpUpstream, Upstream
 
@@ -43,12 +46,12 @@ def workers() -> int:
     return int(os.environ.get("GOODSTANDING_WORKERS", "1") or 1)
 
 
-def shared_redis(url: str | None) -> Any:
+def shared_redis(url: str | None, timeout: float) -> Any:
     if not url:
         return None
     from goodstanding.stores.redis import connect
 
-    return connect(url)
+    return connect(url, timeout)
 
 
 def standing_cache(url: str | None, client: Any = None) -> StandingCache | None:
@@ -80,13 +83,18 @@ class Gateway:
         storage = settings.storage
         store = store or open_store(storage.database_url,
                                     pool_size(storage.max_connections, workers()))
+        store = bound(store, storage.timeout)  # every operation answers within the timeout
+        folder = journal_folder(storage.database_url, storage.audit_journal)
         audit = AuditLog(store, storage.audit_batch_size, storage.audit_flush_interval,
-                         storage.audit_max_pending,
-                         dead_letter_path(storage.audit_dead_letter_path, storage.database_url))
+                         storage.audit_max_pending, durable_wait=storage.timeout,
+                         journal=Journal(folder) if folder else None,
+                         dead_letter_path=dead_letter_path(storage.audit_dead_letter_path,
+                                                           storage.database_url))
         upstream = upstream or HttpUpstream(settings)
         secret = settings.identity.secret or secrets.token_hex(32)
-        redis = shared_redis(storage.redis_url)
-        counters = open_counters(storage.redis_url, storage.on_redis_error, client=redis)
+        redis = shared_redis(storage.redis_url, storage.timeout)
+        counters = open_counters(storage.redis_url, storage.on_redis_error, client=redis,
+                                 timeout=storage.timeout)
         enforcer = Enforcer(store, standing_cache(storage.redis_url, redis))
         verdicts = None
         if redis is not None:

@@ -223,12 +223,24 @@ class Pipeline:
                 call.decision = "refused" if error.status < 500 else "failed"
             if not call.reasons:
                 call.reasons.extend(error.reasons)
+        down = isinstance(error, StoreUnavailable)  # the store is known not to answer
         for finisher in self.finishers:
             try:
                 await finisher.finish(call, error)
+            except StoreUnavailable:
+                log.error("finisher %s: store unavailable on %s", finisher.name, call.request_id)
+                down = True
             except Exception:
                 log.exception("finisher %s failed on %s", finisher.name, call.request_id)
         metrics.REQUESTS.inc(call.endpoint, call.decision)
-        # A refusal's record must be durable before the refusal is answered; allowed calls
-        # are written in batches off the hot path.
-        await self.audit.record(call, durable=error is not None)
+        # Every call's record is durable before its answer leaves (README, "Durability"): an
+        # answer's in the audit journal, or committed (sharing one commit with the calls
+        # finishing at the same time) where there is none; a refusal's committed, so that it
+        # can be queried at once. While the store is known not to answer, nobody waits for it
+        # (the record is written once it is back): a refusal is answered as it is, an answer
+        # whose record (or strike) could not be made durable is not given: 503 instead.
+        committed = await self.audit.record(call, durable=not down, commit=error is not None)
+        if error is None and (down or not committed):
+            raise StoreUnavailable(
+                "The gateway could not record this call (its database did not answer in time); "
+                "the answer was withheld. Try again shortly.", reasons=("store_unavailable:audit",))

@@ -72,6 +72,14 @@ class StorageSettings(_Model):
     max_connections: int = Field(default=20, ge=1)
     # Redis unreachable: refuse with 503 store_unavailable, or count limits per process
     on_redis_error: Literal["fail_closed", "local"] = "fail_closed"
+    # seconds any store operation on the request path may take (a standing read, a strike, a
+    # key lookup, a Redis counter, the commit of a call's audit record); past it the call is
+    # answered 503 store_unavailable instead of hanging on a slow or unreachable database
+    timeout: float = Field(default=0.5, gt=0)
+    # the audit journal, a folder where a call's record is durable before its answer leaves
+    # (one write per call); unset: next to a SQLite database, none with PostgreSQL (there the
+    # record's commit is awaited, shared by the calls finishing together); "off": none
+    audit_journal: str | None = None
 
 
 class ServerSettings(_Model):

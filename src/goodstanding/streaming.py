@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from goodstanding.errors import GatewayError
+from goodstanding.errors import GatewayError, StoreUnavailable
 
 if TYPE_CHECKING:
     from goodstanding.call import Call
@@ -220,17 +220,32 @@ def content_filter_end(call: Call, meta: dict[str, Any]) -> bytes:
 async def guard_stream(
     pipeline: Pipeline, call: Call, upstream: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
-    """The client-side stream: usage accounting, and hold-back windows when checks exist."""
+    """The client-side stream: usage accounting, and hold-back windows when checks exist.
+
+    The call is finished (its audit record durable: journaled or committed) before the
+    stream's terminal event (``[DONE]``, ``response.completed``…) is sent: a client that saw
+    its stream end has a record. If the record cannot be made durable, an error event takes
+    the terminal event's place.
+    """
     state = StreamState(call)
     error: GatewayError | None = None
+    finished = False
     try:
         async with aclosing(upstream):
             if not pipeline.output_checks:
-                async for out in _relay(state, upstream):
-                    yield out
+                events = _relay(state, upstream)
             else:
                 call.notes["need_text"] = True
-                async for out in _windowed(pipeline, call, state, upstream):
+                events = _windowed(pipeline, call, state, upstream)
+            async with aclosing(events):
+                async for out in events:
+                    if _ends_stream(out, state.chat):
+                        finished = True
+                        try:
+                            await pipeline.finish(call, None)
+                        except StoreUnavailable as exc:
+                            yield error_event(call, exc)
+                            return
                     yield out
     except GatewayError as exc:
         error = exc
@@ -239,7 +254,37 @@ async def guard_stream(
         error = pipeline.internal(call, exc)
         raise error from None
     finally:
+        if not finished:
+            await _finish_unended(pipeline, call, error)
+
+
+def _ends_stream(out: bytes, chat: bool) -> bool:
+    """Whether ``out`` (whole events) ends with the stream's terminal event."""
+    if chat:
+        return out.endswith((b"[DONE]\n\n", b"[DONE]\r\n\r\n"))
+    cut = out.rfind(b"\n\n", 0, len(out) - 2)
+    start = cut + 2 if cut >= 0 else 0  # the last event's start
+    head = out[start : start + 64]
+    return any(name in head for name in _RESPONSE_DONE)
+
+
+async def _finish_unended(pipeline: Pipeline, call: Call, error: GatewayError | None) -> None:
+    """Finish a stream that ended without its terminal event (cut, refused, client gone)."""
+    try:
         await pipeline.finish(call, error)
+    except StoreUnavailable:
+        pass  # logged by the audit log; the stream already ended without its terminal event
+
+
+def error_event(call: Call, error: GatewayError) -> bytes:
+    """An error in the stream, as OpenAI sends one (the SDKs raise it)."""
+    body = error.body()
+    if call.endpoint == "responses":
+        inner = body["error"]
+        event = {"type": "error", "code": inner["code"], "message": inner["message"],
+                 "param": None, "sequence_number": 0}
+        return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
+    return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
 async def _relay(state: StreamState, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -50,7 +50,8 @@ def build_pipeline(
         StandingCheck(enforcer),  # suspended and banned end users cost nothing further
     ]
     if counters is None:  # the gateway passes its own (it closes them)
-        counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error)
+        counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error,
+                                 timeout=settings.storage.timeout)
     if settings.geo.mode != "off":
         checks.append(GeoCheck(settings.geo, counters))
     limits = LimitsCheck(settings.limits, counters)

@@ -27,34 +27,35 @@ DEGRADED = metrics.gauge("goodstanding_store_degraded",
                          ("store",))
 
 
-def _memory(url: str | None, client: Any = None) -> CounterStore:
+def _memory(url: str | None, client: Any = None, timeout: float = 0.5) -> CounterStore:
     from goodstanding.stores.counters_memory import MemoryCounters
 
     return MemoryCounters()
 
 
-def _redis(url: str | None, client: Any = None) -> CounterStore:
+def _redis(url: str | None, client: Any = None, timeout: float = 0.5) -> CounterStore:
     from goodstanding.stores.counters_redis import RedisCounters
 
     assert url is not None
-    return RedisCounters(url, client=client)
+    return RedisCounters(url, client=client, timeout=timeout)
 
 
-_BACKENDS: dict[str, Callable[[str | None, Any], CounterStore]] = {
+_BACKENDS: dict[str, Callable[[str | None, Any, float], CounterStore]] = {
     "memory": _memory, "redis": _redis, "rediss": _redis, "unix": _redis,
 }
 
 
-def open_counters(url: str | None, on_error: str = "fail_closed", client: Any = None
-                  ) -> CounterStore:
-    """The counters for ``url`` (None: in-process); ``client`` shares one Redis connection."""
+def open_counters(url: str | None, on_error: str = "fail_closed", client: Any = None,
+                  timeout: float = 0.5) -> CounterStore:
+    """The counters for ``url`` (None: in-process); ``client`` shares one Redis connection;
+    a Redis that does not answer within ``timeout`` seconds is unreachable."""
     scheme = url.split(":", 1)[0] if url else "memory"
     factory = _BACKENDS.get(scheme)
     if factory is None:
         from goodstanding.errors import ConfigError
 
         raise ConfigError(f"storage.redis_url: unsupported scheme {scheme!r} (use redis://)")
-    counters = factory(url, client)
+    counters = factory(url, client, timeout)
     if scheme != "memory" and on_error == "local":
         return FallbackCounters(counters, _memory(None))
     return counters

@@ -56,10 +56,11 @@ def _source(name: str) -> str:
 
 
 class RedisCounters:
-    def __init__(self, url: str, prefix: str = "gs:c:", client: Any = None) -> None:
+    def __init__(self, url: str, prefix: str = "gs:c:", client: Any = None,
+                 timeout: float = shared.SOCKET_TIMEOUT) -> None:
         # ``client`` (the process's redis-py client) is accepted for symmetry with the other
         # Redis stores and closed by its owner; the counters use their own connection
-        self.conn = RespConnection(url, shared.SOCKET_TIMEOUT)
+        self.conn = RespConnection(url, timeout)
         self.prefix = prefix
         self._acquire = self.conn.script(_source("acquire"))
         self._settle = self.conn.script(_source("settle"))

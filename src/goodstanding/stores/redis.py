@@ -12,19 +12,28 @@ from typing import Any
 
 from goodstanding.errors import ConfigError, StoreUnavailable
 
-SOCKET_TIMEOUT = 1.0
+SOCKET_TIMEOUT = 0.5  # ``storage.timeout``'s default; the gateway passes its own
 
 
-def connect(url: str) -> Any:
-    """A ``redis.asyncio.Redis`` for ``url`` (its pool connects lazily, on first use)."""
+def connect(url: str, timeout: float = SOCKET_TIMEOUT) -> Any:
+    """A ``redis.asyncio.Redis`` for ``url`` (its pool connects lazily, on first use).
+
+    A command that gets no answer within ``timeout`` fails and is not retried (a frozen Redis
+    costs one timeout, not four); a dropped connection is retried once, on a new one (Redis
+    restarted since the connection was pooled).
+    """
     try:
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError
     except ModuleNotFoundError:
         raise ConfigError(
             "storage.redis_url: Redis needs its client: pip install 'goodstanding[redis]'"
         ) from None
     return aioredis.from_url(
-        url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
+        url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         health_check_interval=10, max_connections=64)
 
 

@@ -14,7 +14,8 @@ that:
 - scripts by EVALSHA: each registered script is loaded (SCRIPT LOAD, pipelined) whenever the
   connection opens, and a NOSCRIPT answer (a SCRIPT FLUSH since) is retried as EVAL;
 - a watchdog instead of a timer per call: a connection with calls outstanding and no reply
-  for ``timeout`` seconds is aborted, and its callers get ``TimeoutError``.
+  for ``timeout`` seconds is aborted, and its callers get ``TimeoutError``. It looks four
+  times per ``timeout``, so a call waits at most 1.25 × ``timeout`` for a frozen Redis.
 
 Failures are ``OSError``s (``ConnectionError``, ``TimeoutError``), what
 ``stores.redis.errors()`` already treats as "Redis unreachable". ``redis-py`` stays for
@@ -144,6 +145,9 @@ class _Protocol(asyncio.Protocol):
         self.owner.lost(exc)
 
 
+WATCHDOG_TICKS = 4
+
+
 class RespConnection:
     """One pipelined connection to the Redis at ``url`` (``redis://``, ``rediss://``,
     ``unix://``), opened on first use."""
@@ -158,6 +162,7 @@ class RespConnection:
         self._flush_scheduled = False
         self._watchdog: asyncio.TimerHandle | None = None
         self._seen = -1
+        self._stalled = 0  # watchdog ticks in a row without a reply
         self._opening: asyncio.Future[None] | None = None
         self._scripts: dict[bytes, bytes] = {}
 
@@ -264,8 +269,8 @@ class RespConnection:
         waiter = loop.create_future()
         self.pending.append(waiter)
         if self._watchdog is None:
-            self._seen = self.replies
-            self._watchdog = loop.call_later(self.timeout, self._check)
+            self._seen, self._stalled = self.replies, 0
+            self._watchdog = loop.call_later(self.timeout / WATCHDOG_TICKS, self._check)
         return waiter
 
     async def call(self, *args: Any) -> Any:
@@ -315,12 +320,15 @@ class RespConnection:
         self._watchdog = None
         if not self.pending:
             return
-        if self.replies == self._seen:  # nothing answered for a whole timeout
-            self._drop(TimeoutError(f"Redis did not answer within {self.timeout}s"))
-            return
-        self._seen = self.replies
+        if self.replies != self._seen:
+            self._seen, self._stalled = self.replies, 0
+        else:
+            self._stalled += 1
+            if self._stalled >= WATCHDOG_TICKS:  # nothing answered for a whole timeout
+                self._drop(TimeoutError(f"Redis did not answer within {self.timeout}s"))
+                return
         assert self._loop is not None
-        self._watchdog = self._loop.call_later(self.timeout, self._check)
+        self._watchdog = self._loop.call_later(self.timeout / WATCHDOG_TICKS, self._check)
 
 
 def _copy(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> None:

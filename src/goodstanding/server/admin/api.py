@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from goodstanding.errors import GatewayError, InternalError, InvalidRequest, NotFound
 from goodstanding.gateway import Gateway
-from goodstanding.server.admin.common import ERROR_RESPONSES
+from goodstanding.server.admin.common import ERROR_RESPONSES, admin_store
 
 PREFIX = "/admin/api"
 log = logging.getLogger("goodstanding.admin")
@@ -47,6 +47,7 @@ def build(gateway: Gateway) -> FastAPI:
         dependencies=[Security(bearer)], responses=ERROR_RESPONSES,
     )
     app.state.gateway = gateway
+    app.state.store = admin_store(gateway)
     for router in routers():
         app.include_router(router, prefix=PREFIX)
     app.add_exception_handler(GatewayError, _gateway_error)  # type: ignore[arg-type]

@@ -18,7 +18,10 @@ from pydantic import BaseModel
 from goodstanding.errors import GatewayError, InvalidRequest
 from goodstanding.gateway import Gateway
 from goodstanding.identity import canonical_end_user
+from goodstanding.stores.base import Store
+from goodstanding.stores.bounded import bound
 
+ADMIN_TIMEOUT = 30.0  # seconds for one admin store operation
 SCOPE_KEY = "goodstanding.admin"  # the shell puts the Caller here (shell.py)
 ADMIN_DECISION = "admin"
 
@@ -45,10 +48,12 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Admin:
-    """One admin request: the gateway it acts on and the token behind it."""
+    """One admin request: the gateway it acts on, the token behind it, and the store as the
+    admin API reads it (``admin_store``)."""
 
     gateway: Gateway
     caller: Caller
+    store: Store
 
     @property
     def name(self) -> str:
@@ -85,8 +90,16 @@ async def record(gateway: Gateway, caller: Caller, action: str, status: int,
     })
 
 
+def admin_store(gateway: Gateway) -> Store:
+    """The gateway's store with a bound for the admin API: aggregate reads over the audit
+    log may take longer than the hot path's ``storage.timeout``, never forever."""
+    inner = getattr(gateway.store, "inner", gateway.store)  # under the hot path's bound
+    return bound(inner, max(ADMIN_TIMEOUT, gateway.settings.storage.timeout))
+
+
 def _admin(request: Request) -> Admin:
-    return Admin(request.app.state.gateway, request.scope[SCOPE_KEY])
+    state = request.app.state
+    return Admin(state.gateway, request.scope[SCOPE_KEY], state.store)
 
 
 AdminDep = Annotated[Admin, Depends(_admin)]
@@ -136,11 +149,11 @@ def end_user_id(value: str, param: str = "end_user") -> str:
     return canonical
 
 
-async def tenant_of(gateway: Gateway, given: str | None) -> str:
+async def tenant_of(store: Store, given: str | None) -> str:
     """The tenant named, or the only one there is (as ``goodstanding users`` does)."""
     if given:
         return given
-    tenants = sorted({key.tenant for key in await gateway.store.list_keys()})
+    tenants = sorted({key.tenant for key in await store.list_keys()})
     if len(tenants) != 1:
         raise InvalidRequest("Pass tenant: there are several tenants, or none yet.",
                              param="tenant")

@@ -114,7 +114,7 @@ async def search(
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> dict[str, Any]:
     before = _cursor(cursor) if cursor else None
-    rows = await admin.gateway.store.query_audit(**filters.query(), before_id=before,
+    rows = await admin.store.query_audit(**filters.query(), before_id=before,
                                                  limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -155,7 +155,7 @@ async def _rows(admin: AdminDep, filters: Filters, limit: int) -> AsyncIterator[
     before: int | None = None
     left = limit
     while left > 0:
-        page = await admin.gateway.store.query_audit(**filters.query(), before_id=before,
+        page = await admin.store.query_audit(**filters.query(), before_id=before,
                                                      limit=min(PAGE, left))
         for row in page:
             yield row

@@ -101,7 +101,7 @@ def _out(key: VirtualKey, last_used: float | None, now: float) -> dict[str, Any]
 
 
 async def _found(admin: AdminDep, key_id: str) -> VirtualKey:
-    key = await admin.gateway.store.get_key(key_id)
+    key = await admin.store.get_key(key_id)
     if key is None:
         raise NotFound(f"No key with id {key_id}.", param="key_id")
     return key
@@ -109,7 +109,7 @@ async def _found(admin: AdminDep, key_id: str) -> VirtualKey:
 
 async def _shown(admin: AdminDep, key_id: str) -> dict[str, Any]:
     key = await _found(admin, key_id)
-    used = await admin.gateway.store.last_used([key.id])
+    used = await admin.store.last_used([key.id])
     return _out(key, used.get(key.id), time.time())
 
 
@@ -141,9 +141,9 @@ async def list_keys(
     tenant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
     now = time.time()
-    found = [k for k in await admin.gateway.store.list_keys()
+    found = [k for k in await admin.store.list_keys()
              if tenant is None or k.tenant == tenant]
-    used = await admin.gateway.store.last_used([k.id for k in found])
+    used = await admin.store.last_used([k.id for k in found])
     rows = [_out(k, used.get(k.id), now) for k in found]
     return [r for r in rows if status is None or r["status"] == status]
 
@@ -155,7 +155,7 @@ async def create_key(admin: AdminDep, body: KeyCreate) -> dict[str, Any]:
         _upstream(admin, body.upstream)
         try:
             key, token = await keys.create_key(
-                admin.gateway.store, body.name, rpm=body.rpm, tpm=body.tpm,
+                admin.store, body.name, rpm=body.rpm, tpm=body.tpm,
                 upstream=body.upstream, tenant=body.tenant, trust_tier=body.trust_tier,
                 policy=_policy(body.policy, body.end_user_ip), origins=tuple(body.origins),
                 models=tuple(body.models))
@@ -186,7 +186,7 @@ async def change_key(admin: AdminDep, key_id: KeyId, body: KeyChange) -> dict[st
         if fields.get("trust_tier", key.trust_tier) is None:
             fields.pop("trust_tier")
         if fields:
-            await admin.gateway.store.update_key(key_id, **fields)
+            await admin.store.update_key(key_id, **fields)
             _forget(admin, key_id)
     return await _shown(admin, key_id)
 
@@ -214,7 +214,7 @@ async def set_policy(admin: AdminDep, key_id: KeyId, body: KeyPolicy) -> dict[st
         target.tenant = key.tenant
         policy = body.model_dump(mode="json", exclude_unset=True)
         target.detail.extend(sorted(policy))
-        await admin.gateway.store.update_key(key_id, policy=policy)
+        await admin.store.update_key(key_id, policy=policy)
         _forget(admin, key_id)
     return await _shown(admin, key_id)
 
@@ -231,7 +231,7 @@ async def rotate_key(admin: AdminDep, key_id: KeyId, body: Rotation | None = Non
             raise InvalidRequest(str(exc), param="grace") from None
         if not 0 <= grace <= 366 * 86400:
             raise InvalidRequest("grace: between 0 and 366 days.", param="grace")
-        rotated = await keys.rotate_key(admin.gateway.store, key_id, grace)
+        rotated = await keys.rotate_key(admin.store, key_id, grace)
         if rotated is None:
             raise NotFound(f"No active key with id {key_id}.", param="key_id")
         _forget(admin, key_id)
@@ -247,6 +247,6 @@ async def revoke_key(admin: AdminDep, key_id: KeyId) -> dict[str, Any]:
         key = await _found(admin, key_id)
         target.tenant = key.tenant
         if key.revoked_at is None:
-            await keys.revoke_key(admin.gateway.store, key_id)
+            await keys.revoke_key(admin.store, key_id)
             _forget(admin, key_id)
     return await _shown(admin, key_id)

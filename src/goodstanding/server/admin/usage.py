@@ -54,7 +54,7 @@ async def usage(
     if "end_user" in groups and "tenant" not in groups:
         groups.append("tenant")  # an end user is one per tenant
     since = time.time() - DEFAULT_SPAN if since is None else since
-    rows = await admin.gateway.store.usage(since=since, until=until, group_by=groups,
+    rows = await admin.store.usage(since=since, until=until, group_by=groups,
                                            tenant=tenant, limit=limit)
     for row in rows:
         if "day" in row:

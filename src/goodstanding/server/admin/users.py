@@ -132,7 +132,7 @@ async def list_users(
 ) -> dict[str, Any]:
     now = time.time()
     after = _after(cursor) if cursor else None
-    rows = await admin.gateway.store.list_end_users(EndUserQuery(
+    rows = await admin.store.list_end_users(EndUserQuery(
         now=now, window_start=_window(admin, now), tenant=tenant, status=status,
         min_strikes=min_strikes, seen_since=seen_since, seen_until=seen_until, after=after,
         limit=limit + 1))
@@ -152,7 +152,7 @@ def _after(cursor: str) -> tuple[str, str]:
 
 
 async def _detail(admin: AdminDep, tenant: str, end_user: str) -> dict[str, Any]:
-    store = admin.gateway.store
+    store = admin.store
     now = time.time()
     rows = await store.list_end_users(EndUserQuery(
         now=now, window_start=_window(admin, now), tenant=tenant, end_user=end_user, limit=1))
@@ -175,7 +175,7 @@ async def _detail(admin: AdminDep, tenant: str, end_user: str) -> dict[str, Any]
 async def show_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = None
                     ) -> dict[str, Any]:
     user = end_user_id(end_user)
-    return await _detail(admin, await tenant_of(admin.gateway, tenant), user)
+    return await _detail(admin, await tenant_of(admin.store, tenant), user)
 
 
 @router.post("/{end_user}/ban", response_model=EndUserDetail, summary="Ban an end user now")
@@ -183,7 +183,7 @@ async def ban_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = N
                    body: Reason | None = None) -> dict[str, Any]:
     user = end_user_id(end_user)
     async with admin.acting("users.ban", Target(end_user=user)) as target:
-        target.tenant = await tenant_of(admin.gateway, tenant)
+        target.tenant = await tenant_of(admin.store, tenant)
         await admin.gateway.enforcer.ban(target.tenant, user,
                                          _reason(body, "banned by an admin"), admin.name)
     return await _detail(admin, target.tenant, user)
@@ -196,7 +196,7 @@ async def suspend_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery
     user = end_user_id(end_user)
     body = body or Suspension()
     async with admin.acting("users.suspend", Target(end_user=user)) as target:
-        target.tenant = await tenant_of(admin.gateway, tenant)
+        target.tenant = await tenant_of(admin.store, tenant)
         seconds = _duration(body.duration)
         await admin.gateway.enforcer.suspend(target.tenant, user, seconds,
                                              _reason(body, "suspended by an admin"), admin.name)
@@ -209,7 +209,7 @@ async def unban_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery =
                      body: Reason | None = None) -> dict[str, Any]:
     user = end_user_id(end_user)
     async with admin.acting("users.unban", Target(end_user=user)) as target:
-        target.tenant = await tenant_of(admin.gateway, tenant)
+        target.tenant = await tenant_of(admin.store, tenant)
         standing = await admin.gateway.enforcer.unban(target.tenant, user, admin.name,
                                                       body.reason if body else None)
         if standing is None:
@@ -224,7 +224,7 @@ async def reset_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery =
                      ) -> dict[str, Any]:
     user = end_user_id(end_user)
     async with admin.acting("users.reset", Target(end_user=user)) as target:
-        target.tenant = await tenant_of(admin.gateway, tenant)
+        target.tenant = await tenant_of(admin.store, tenant)
         removed = await admin.gateway.enforcer.reset(target.tenant, user, admin.name)
         target.detail.append(f"strikes_removed:{removed}")
     return {"tenant": target.tenant, "end_user": user, "status": "active",
@@ -235,7 +235,7 @@ async def reset_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery =
                 summary="The end user behind a safety identifier OpenAI named")
 async def lookup(admin: AdminDep, safety_identifier: Annotated[str, Path(max_length=128)]
                  ) -> dict[str, Any]:
-    identity = await admin.gateway.store.lookup_identity(safety_identifier.strip())
+    identity = await admin.store.lookup_identity(safety_identifier.strip())
     if identity is None:
         raise NotFound("No end user is known under that safety identifier.",
                        param="safety_identifier")

@@ -9,7 +9,9 @@ through ``Admin.acting``) is already around it.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Iterator
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
@@ -39,12 +41,12 @@ def routers() -> list[APIRouter]:
 
 
 def build(gateway: Gateway) -> FastAPI:
-    from fastapi import Security
+    from fastapi import Depends, Security
 
     app = FastAPI(
         title="goodstanding admin API", version=_version(), openapi_url=f"{PREFIX}/openapi.json",
         docs_url=None, redoc_url=None,
-        dependencies=[Security(bearer)], responses=ERROR_RESPONSES,
+        dependencies=[Security(bearer), Depends(_single_values)], responses=ERROR_RESPONSES,
     )
     app.state.gateway = gateway
     app.state.store = admin_store(gateway)
@@ -56,6 +58,44 @@ def build(gateway: Gateway) -> FastAPI:
     app.add_exception_handler(Exception, _crash)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+async def _single_values(request: Request) -> None:
+    """The query string holds only parameters the operation declares, each once unless it is
+    a list (``?group_by=key&group_by=day``): a typo or a repeat is a mistake, not ignored."""
+    declared, repeatable = _declared(request.scope.get("route"))
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name not in declared:
+            raise InvalidRequest(f"Unknown query parameter {name!r}.", param=name)
+        if name in seen and name not in repeatable:
+            raise InvalidRequest(f"{name}: given more than once.", param=name)
+        seen.add(name)
+
+
+_DECLARED: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _declared(route: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """The route's query parameters (its dependencies' included), and which take a list."""
+    found = _DECLARED.get(id(route))
+    if found is None:
+        params = list(_query_params(route.dependant)) if route else []
+        names = frozenset(p.alias for p in params)
+        lists = frozenset(p.alias for p in params if _is_list(p.field_info.annotation))
+        found = _DECLARED[id(route)] = (names, lists)
+    return found
+
+
+def _query_params(dependant: Any) -> Iterator[Any]:
+    yield from dependant.query_params
+    for sub in dependant.dependencies:
+        yield from _query_params(sub)
+
+
+def _is_list(annotation: Any) -> bool:
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    return any(get_origin(a) in (list, tuple, set) for a in (annotation, *options))
 
 
 def _version() -> str:

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test services clients browser bench train lint clean
+.PHONY: run test services clients browser bench train eval lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ bench: $(VENV)/.stamp-dev
 # Retrain the offline detectors from ../shared/datasets (fixed seed); writes detect/data/.
 train: $(VENV)/.stamp-dev
 	$(BIN)/python scripts/train_detectors.py
+
+# The issue-18 table on the source-held-out validation, per layer and per source, from the
+# shipped weights; rewrites the report section of docs/detectors.md.
+eval: $(VENV)/.stamp-dev
+	$(BIN)/python scripts/eval_detectors.py --write docs/detectors.md
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check src tests bench

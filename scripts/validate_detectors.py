@@ -47,6 +47,35 @@ def layer_report(rows: list[dict], det, screen, rng: random.Random) -> dict:
     out["benign_injection_fpr"] = _rate(everyday, lambda x: x.injection_flagged)
     out["benign_any_fpr"] = _rate(everyday, lambda x: x.any_flagged)
     out["obfuscation"] = _obfuscation(val, screen, rng)
+    out["sources"] = _per_source(val, screens)
+    return out
+
+
+def _per_source(val, screens) -> dict:
+    """Per validation source (row group): size, and for each head or 'content' (any
+    category), positives and the share flagged among positives (recall) and negatives (FPR)."""
+    groups: dict[str, list] = {}
+    for r, x in zip(val, screens):
+        groups.setdefault(r["group"], []).append((r, x))
+    out = {}
+    for g, pairs in sorted(groups.items()):
+        entry = {"n": len(pairs)}
+        for head, flag in ((JAILBREAK, lambda x: x.jailbreak_flagged),
+                           (INJECTION, lambda x: x.injection_flagged),
+                           ("content", lambda x: bool(x.flagged))):
+            if head == "content":
+                ys = [1 if _is_positive(r) else 0 if _is_benign(r) else None for r, _ in pairs]
+            else:
+                ys = [r["labels"].get(head) for r, _ in pairs]
+            pos = [flag(x) for (_, x), y in zip(pairs, ys) if y == 1]
+            neg = [flag(x) for (_, x), y in zip(pairs, ys) if y == 0]
+            if pos:
+                entry[f"{head}_recall"] = round(sum(pos) / len(pos), 4)
+                entry[f"{head}_pos"] = len(pos)
+            if neg:
+                entry[f"{head}_fpr"] = round(sum(neg) / len(neg), 4)
+                entry[f"{head}_neg"] = len(neg)
+        out[g] = entry
     return out
 
 

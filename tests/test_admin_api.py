@@ -402,7 +402,7 @@ def test_usage_is_summarised_by_key_model_end_user_and_day(admin_gw, sim):
     violent(client, "bob")
     assert wait_for(lambda: len(events(admin_gw, key_id=admin_gw.key_id)) == 4)
     with api(admin_gw) as admin:
-        admin.post("/users/ann/ban")  # admin actions are not usage
+        admin.post("/users/ann/ban")  # admin actions (and the alert of a ban) are not usage
         assert wait_for(lambda: events(admin_gw, endpoint="admin.users.ban"))
         by_user = admin.get("/usage", params={"group_by": ["end_user"]}).json()
         by_key = admin.get("/usage", params={"group_by": ["key", "model", "day"]}).json()

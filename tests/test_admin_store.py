@@ -41,6 +41,7 @@ async def seed(store: Any) -> None:
         call(NOW - 3, "ann", model="gpt-4o", key="k2"),
         call(NOW - 2 * DAY, "ann"),
         call(NOW - 1, "ann", decision="admin", actor="ops", key="k1"),
+        call(NOW - 1, None, key=None, decision="alert_sent", method="ALERT", model=None),
     ])
 
 
@@ -88,6 +89,7 @@ async def test_an_unban_forgives_the_strikes_before_it(store):
 async def test_usage_is_grouped_without_admin_actions(store):
     await seed(store)
     [total] = await store.usage(since=NOW - DAY, until=None, group_by=())
+    # neither the admin action nor the alert is a call
     assert (total["requests"], total["tokens_in"], total["tokens_out"]) == (3, 27, 10)
     assert (total["refusals"], total["flagged"]) == (1, 0)
     by_key = {r["key"]: r["requests"] for r in await store.usage(
@@ -113,7 +115,7 @@ async def test_audit_search_filters_and_cursor(store):
     await seed(store)
     everything = await store.query_audit(limit=100)
     assert [r["ts"] for r in everything] == [NOW - 20, NOW - 10, NOW - 3, NOW - 2 * DAY,
-                                             NOW - 1][::-1]
+                                             NOW - 1, NOW - 1][::-1]
     [refused] = await store.query_audit(category="violence")
     assert refused["end_user"] == "bob"
     assert await store.query_audit(category="violenc") == []
@@ -121,7 +123,7 @@ async def test_audit_search_filters_and_cursor(store):
     assert [r["ts"] for r in await store.query_audit(request_id=f"req_{NOW - 3}")] == [NOW - 3]
     [admin] = await store.query_audit(decision="admin")
     assert admin["actor"] == "ops"
-    assert len(await store.query_audit(tenant="t1", endpoint="chat.completions")) == 5
+    assert len(await store.query_audit(tenant="t1", endpoint="chat.completions")) == 6
     page = await store.query_audit(limit=2)
     rest = await store.query_audit(before_id=page[-1]["id"], limit=10)
     assert [r["id"] for r in page + rest] == [r["id"] for r in everything]

@@ -221,7 +221,8 @@ def test_trusted_proxy_header_only_from_trusted_peers(start_gateway, sim):
 def test_metrics_count_calls(gw, sim):
     gw.client().chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="u1")
     text = httpx2.get(f"{gw.url}/metrics").text
-    assert 'goodstanding_requests_total{endpoint="chat.completions",decision="allowed"}' in text
+    assert ('goodstanding_requests_total{endpoint="chat.completions",decision="allowed",'
+            'status="200"}') in text
 
 
 def test_client_leaving_mid_stream_cancels_the_upstream_request(gw, sim):

@@ -34,6 +34,7 @@ from typing import Any
 from goodstanding.call import Call
 from goodstanding.deadletters import DEFAULT_PATH, DeadLetters
 from goodstanding.journal import Journal
+from goodstanding.metrics import STORE_ERRORS
 from goodstanding.stores import schema
 from goodstanding.stores.base import Identity, Store
 from goodstanding.stores.bounds import bounder
@@ -174,6 +175,7 @@ class AuditLog:
             await self.dead_letters.write("identity", identities, self.store.remember_identities)
             await self.dead_letters.write("audit", records, self.store.write_audit)
         except Exception:
+            STORE_ERRORS.inc("database")
             log.exception("audit write failed; %d records kept for retry", len(records))
             self._records[:0] = records
             self._identities[:0] = identities

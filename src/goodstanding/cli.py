@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate-upstream": ("goodstanding.commands.simulate", "the simulated OpenAI API on its own"),
     "keys": ("goodstanding.commands.keys", "create, list, revoke and rotate virtual keys"),
     "users": ("goodstanding.commands.users", "end users: look up, list, ban, unban"),
+    "policy": ("goodstanding.commands.policy", "the content policy, from the configuration"),
     "eval": ("goodstanding.detect.eval", "score the local detectors on a labelled JSONL set"),
     "migrate": ("goodstanding.commands.migrate", "bring the database schema up to date"),
 }

@@ -91,6 +91,8 @@ class Enforcer:
         self.store = store
         self.cache = cache or LocalStandingCache()
         self.clock = clock
+        # told of every action after its commit (the ops alerts: a ban alerts)
+        self.on_action: Callable[[Action], None] | None = None
 
     async def standing(self, tenant: str, end_user: str) -> Standing | None:
         """The hot-path read: from the cache, from the store on a miss."""
@@ -182,6 +184,8 @@ class Enforcer:
         self.cache.invalidate(user)
         await self.cache.changed(user)  # the other gateway processes drop theirs too
         ACTIONS.inc(action.action)
+        if self.on_action is not None:
+            self.on_action(action)
         log.info("end user %s/%s: %s by %s (%s)", standing.tenant, _short(standing.end_user),
                  action.action, action.by, action.reason)
 

@@ -7,6 +7,7 @@
         ├── RequestTooLarge           413 request_too_large
         ├── HeadersTooLarge           431 headers_too_large     (too many or too long headers)
         ├── InvalidApiKey             401 invalid_api_key
+        ├── InvalidEndUserToken       401 invalid_end_user_token (X-End-User-Token)
         ├── EndpointNotAllowed        403 endpoint_not_allowed
         ├── NotFound                  404 not_found
         ├── ModelNotFound             404 model_not_found
@@ -19,7 +20,9 @@
         │   ├── EndUserBanned         403 end_user_banned
         │   ├── UnsupportedCountry    403 unsupported_country
         │   ├── OriginNotAllowed      403 origin_not_allowed  (a key limited to browser origins)
-        │   └── ModelNotAllowed       403 model_not_allowed   (a key limited to models)
+        │   ├── ModelNotAllowed       403 model_not_allowed   (a key limited to models)
+        │   ├── PolicyNotAccepted     403 policy_not_accepted (content policy not accepted)
+        │   └── TierRequired          403 tier_required       (endpoint or model needs a tier)
         ├── RateLimitExceeded         429 rate_limit_exceeded (retry-after; the SDK backs off)
         ├── ModerationUnavailable     503 moderation_unavailable
         ├── UpstreamUnavailable       502 upstream_unavailable
@@ -98,6 +101,11 @@ class InvalidApiKey(GatewayError):
     should_retry = False
 
 
+class InvalidEndUserToken(GatewayError):
+    status, type, code = 401, "invalid_request_error", "invalid_end_user_token"
+    should_retry = False
+
+
 class EndpointNotAllowed(GatewayError):
     status, type, code = 403, "permission_error", "endpoint_not_allowed"
     should_retry = False
@@ -151,6 +159,14 @@ class OriginNotAllowed(PolicyRefusal):
 
 class ModelNotAllowed(PolicyRefusal):
     status, type, code = 403, "permission_error", "model_not_allowed"
+
+
+class PolicyNotAccepted(PolicyRefusal):
+    status, type, code = 403, "permission_error", "policy_not_accepted"
+
+
+class TierRequired(PolicyRefusal):
+    status, type, code = 403, "permission_error", "tier_required"
 
 
 class RateLimitExceeded(GatewayError):

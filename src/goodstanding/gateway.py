@@ -21,6 +21,7 @@ from goodstanding.enforcement import Enforcer
 from goodstanding.errors import ConfigError
 from goodstanding.journal import Journal
 from goodstanding.journal import folder_for as journal_folder
+from goodstanding.ops import Ops
 from goodstanding.pipeline import Pipeline
 from goodstanding.settings import Settings
 from goodstanding.standing import StandingCache
@@ -75,6 +76,9 @@ class Gateway:
     # the one Redis client of this process (None: embedded, in-process counters)
     redis: Any = None
     counters: Any = None  # closed here: sends the token settlements still queued
+    # the standing score, alerts and access log (``goodstanding.ops``; the admin API mounts
+    # ``ops.standing()`` and ``ops.recent_alerts()``)
+    ops: Ops | None = None
 
     @classmethod
     def build(
@@ -102,10 +106,12 @@ class Gateway:
 
             verdicts = RedisVerdictCache(storage.redis_url or "", client=redis,
                                          local_size=settings.moderation.cache_size)
+        ops = Ops.build(settings, store)
+        enforcer.on_action = ops.on_action  # bans alert
         pipeline = build_pipeline(settings, store, audit, upstream, secret, enforcer, counters,
-                                  verdicts)
+                                  verdicts, (ops.finisher,))
         return cls(settings, store, audit, upstream, pipeline, enforcer, redis=redis,
-                   counters=counters)
+                   counters=counters, ops=ops)
 
     async def start(self) -> None:
         if self.settings.storage.database_url.startswith(("sqlite", "memory")):
@@ -115,6 +121,8 @@ class Gateway:
             if behind:
                 raise ConfigError(behind)
         self.audit.start()
+        if self.ops is not None:
+            self.ops.start()
         self.started = True
 
     async def readiness(self) -> dict[str, str]:
@@ -134,6 +142,8 @@ class Gateway:
 
     async def close(self) -> None:
         try:
+            if self.ops is not None:
+                await self.ops.close()
             await self.audit.close()
         finally:
             close_moderation(self.pipeline)

@@ -19,9 +19,9 @@ from typing import Any
 from goodstanding.call import VirtualKey
 from goodstanding.ratelimit import Limit
 from goodstanding.settings import EndUserLimits, LimitsSettings, TierLimits
-from goodstanding.tiers import TIERS
 
 MINUTE, DAY = 60.0, 86400.0
+ANONYMOUS = "anonymous"
 TIER_SCALE = {"anonymous": 1.0, "verified": 3.0, "kyc": 10.0}
 CACHE_SIZE = 100_000
 
@@ -37,8 +37,9 @@ Template = tuple[str, str, int, float, bool]  # key prefix, label, limit, period
 
 
 def tier_limits(tier: TierLimits, base: EndUserLimits, name: str) -> EndUserLimits:
-    """A tier's end-user limits: fields it sets, else ``base`` × its scale."""
-    scale = tier.scale if tier.scale is not None else TIER_SCALE[name]
+    """A tier's end-user limits: fields it sets, else ``base`` × its scale (built-in tiers:
+    ``TIER_SCALE``; an operator's tier: 1)."""
+    scale = tier.scale if tier.scale is not None else TIER_SCALE.get(name, 1.0)
     values: dict[str, int | None] = {}
     for field in ("rpm", "tpm", "rpd"):
         if field in tier.model_fields_set:
@@ -88,8 +89,8 @@ class LimitPolicy:
     def of(cls, settings: LimitsSettings, key: VirtualKey) -> LimitPolicy:
         limits = merged(settings, key.policy.get("limits") if key.policy else None)
         per_tier = {}
-        for name in TIERS:
-            resolved = tier_limits(getattr(limits.tiers, name), limits.end_user, name)
+        for name, tier in limits.tiers.named().items():  # the built-in tiers and the operator's
+            resolved = tier_limits(tier, limits.end_user, name)
             per_tier[name] = _templates(_END_USER, resolved.model_dump())
         key_values = {"rpm": key.rpm if key.rpm is not None else limits.key.rpm,
                       "tpm": key.tpm if key.tpm is not None else limits.key.tpm}
@@ -101,8 +102,11 @@ class LimitPolicy:
         found: list[Limit] = []
         if end_user is not None:
             scope = f"{tenant}\n{end_user}"
-            found.extend(Limit(p + scope, lab, n, per, tok)
-                         for p, lab, n, per, tok in self.end_user[tier])
+            # an operator's tier without limits of its own has the anonymous ones
+            templates = self.end_user.get(tier)
+            if templates is None:
+                templates = self.end_user[ANONYMOUS]
+            found.extend(Limit(p + scope, lab, n, per, tok) for p, lab, n, per, tok in templates)
         scope = f"{tenant}\n{ip}"
         found.extend(Limit(p + scope, lab, n, per, tok) for p, lab, n, per, tok in self.ip)
         found.extend(Limit(p + tenant, lab, n, per, tok) for p, lab, n, per, tok in self.key)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -101,7 +102,9 @@ class Pipeline:
                 "request was not sent. Try again shortly.", reasons=("store_unavailable:audit",))
         try:
             await self.admit(call)
+            call.notes["upstream_at"] = sent = time.perf_counter()
             result = await self.upstream.send(call)
+            call.notes["upstream_seconds"] = time.perf_counter() - sent
         except Exception as exc:  # noqa: BLE001 - fail() logs a bug with its traceback
             raise await self.fail(call, exc) from None
         except asyncio.CancelledError:
@@ -163,6 +166,7 @@ class Pipeline:
             raise
         except Exception as exc:
             if outage(exc):  # the database is down: a clear 503, not a "broken check"
+                metrics.STORE_ERRORS.inc("database")
                 log.error("check %s: database unreachable (%s)", check.name, type(exc).__name__)
                 error: GatewayError = StoreUnavailable(
                     "The gateway's database is unreachable; the request was not sent.",
@@ -232,7 +236,7 @@ class Pipeline:
                 down = True
             except Exception:
                 log.exception("finisher %s failed on %s", finisher.name, call.request_id)
-        metrics.REQUESTS.inc(call.endpoint, call.decision)
+        metrics.observe(call, time.perf_counter())
         # Every call's record is durable before its answer leaves (README, "Durability"): an
         # answer's in the audit journal, or committed (sharing one commit with the calls
         # finishing at the same time) where there is none; a refusal's committed, so that it

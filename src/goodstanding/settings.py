@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from goodstanding.errors import ConfigError
 
@@ -101,6 +108,10 @@ class ServerSettings(_Model):
     # proxies are exempt); the total is also kept below the process's open-file limit
     max_connections: int = Field(default=4096, ge=1)
     max_connections_per_ip: int = Field(default=256, ge=1)
+    # /metrics asks for `Authorization: Bearer <token>` when set (env:NAME or file:/path)
+    metrics_token: str | None = None
+    # one `goodstanding.access` log line per call (method, path, status, decision, latency)
+    access_log: bool = False
 
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
@@ -124,9 +135,60 @@ class ServerSettings(_Model):
         return value
 
 
+class EndUserTokenSettings(_Model):
+    """Verified end users (``X-End-User-Token``, a JWT from the application's identity
+    provider), checked offline against these keys; see ``checks/end_user_token.py``."""
+
+    # a JWKS file ({"keys": [...]}), and/or JWKs inline; RS256, ES256 and EdDSA keys
+    jwks_file: str | None = None
+    keys: tuple[dict[str, Any], ...] = ()
+    issuer: str | None = None
+    # required: the `aud` a token must carry, so a token issued for another service is refused
+    audience: str
+    algorithms: tuple[Literal["RS256", "ES256", "EdDSA"], ...] = ("RS256", "ES256", "EdDSA")
+    leeway: str = "30s"  # clock skew allowed on exp / nbf / iat
+    # the claim naming the end user's tier (anonymous, verified, kyc); absent: the key's tier
+    tier_claim: str = "tier"
+    # true: generation calls without a token are refused (401 invalid_end_user_token)
+    required: bool = False
+
+    @field_validator("leeway")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class RequireTier(_Model):
+    endpoints: dict[str, str] = Field(default_factory=dict)  # tier names: identity.tiers
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+BUILT_IN_TIERS = ("anonymous", "verified", "kyc")
+
+
 class IdentitySettings(_Model):
     require_end_user: bool = True
     secret: str | None = None
+    # end-user tiers, lowest first: the built-in three, and any the operator adds where they
+    # rank (e.g. [anonymous, verified, student, kyc]); see tiers.py
+    tiers: tuple[str, ...] = BUILT_IN_TIERS
+    token: EndUserTokenSettings | None = None
+    # the lowest end-user tier an endpoint or a model needs (403 tier_required), e.g.
+    # {endpoints: {images.generations: kyc}, models: {gpt-4o: verified}}
+    require_tier: RequireTier | None = None
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        missing = [t for t in BUILT_IN_TIERS if t not in value]
+        if missing or len(set(value)) != len(value):
+            raise ValueError("must name anonymous, verified and kyc once each, plus any "
+                             f"tiers of your own (missing: {', '.join(missing) or 'none'})")
+        if value[0] != "anonymous":
+            raise ValueError("anonymous is the lowest tier: it comes first")
+        return value
+
 
 
 class EndUserLimits(_Model):
@@ -155,9 +217,20 @@ class TierLimits(_Model):
 
 
 class TierSettings(_Model):
+    """The built-in tiers' limits, and any operator-defined tier's (named in
+    ``identity.tiers``; without an entry here, an operator tier has the anonymous limits)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, TierLimits] = Field(init=False)  # type: ignore[assignment]
+
     anonymous: TierLimits = TierLimits()
     verified: TierLimits = TierLimits()
     kyc: TierLimits = TierLimits()
+
+    def named(self) -> dict[str, TierLimits]:
+        """Every tier with limits of its own: the built-in three, then the operator's."""
+        return {"anonymous": self.anonymous, "verified": self.verified, "kyc": self.kyc,
+                **(self.__pydantic_extra__ or {})}
 
 
 class LimitsSettings(_Model):
@@ -181,12 +254,17 @@ def _yaml_off(value: Any) -> Any:
 
 class ModerationSettings(_Model):
     _off = field_validator("input", "output", mode="before")(lambda cls, v: _yaml_off(v))
+    _off_categories = field_validator("categories", mode="before")(
+        lambda cls, v: {k: _yaml_off(m) for k, m in v.items()} if isinstance(v, dict) else v)
 
     input: Mode = "block"
     output: Mode = "block"
     on_error: Literal["fail_closed", "fail_open", "local"] = "fail_closed"
     thresholds: dict[str, float] = Field(default_factory=dict)
     zero_tolerance: tuple[str, ...] = ("sexual/minors",)
+    # a category switched off is never counted as flagged (input and output); the others
+    # follow `input` / `output`. A zero-tolerance category cannot be switched off.
+    categories: dict[str, Literal["block", "off"]] = Field(default_factory=dict)
     model: str = "omni-moderation-latest"
     timeout: float = Field(default=5.0, gt=0)
     # streamed output is released in windows of this many characters once moderated
@@ -195,6 +273,13 @@ class ModerationSettings(_Model):
     stream_mode: Literal["hold_back", "stream_first"] = "hold_back"
     inline: bool = False
     cache_size: int = Field(default=100_000, ge=0)
+    @model_validator(mode="after")
+    def _zero_tolerance_stays_on(self) -> ModerationSettings:
+        for name in self.zero_tolerance:
+            if self.categories.get(name) == "off":
+                raise ValueError(f"categories.{name}: a zero-tolerance category cannot be off")
+        return self
+
     # under moderation rate-limit pressure, wait this long for the refill before on_error
     queue_wait: float = Field(default=2.0, ge=0)
     # moderation calls in flight per upstream key; more requests share the next call
@@ -205,14 +290,17 @@ class DetectorSettings(_Model):
     """The offline detectors as an input check (SPEC §5): a mode per detector.
 
     OpenAI's moderation endpoint stays the decision of record for content, so the local
-    content screen only flags by default; jailbreaks are invisible to it, so they block.
+    content screen only flags by default. No local detector refuses or strikes on its own by
+    default: the jailbreak head's false-positive rate on long ordinary text (pasted emails,
+    posts, articles) is not yet low enough to punish end users for it, so `block` is an
+    explicit opt-in (docs/detectors.md).
     """
 
     _off = field_validator("jailbreak", "injection", "content", "output", mode="before")(
         lambda cls, v: _yaml_off(v)
     )
 
-    jailbreak: Mode = "block"
+    jailbreak: Mode = "flag"
     injection: Mode = "flag"
     content: Mode = "flag"
     # answer text (whole answers and stream windows), always-on layer, content categories;
@@ -233,6 +321,17 @@ class StrikeSettings(_Model):
     suspend_for: str = "24h"
     ban_at: int = 5
     window: str = "30d"
+    # per end-user tier, the thresholds that differ, e.g. {kyc: {ban_at: 10}}
+    tiers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # names: identity.tiers
+
+    @field_validator("tiers")
+    @classmethod
+    def _tier_overrides(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for tier, override in value.items():
+            if "tiers" in override:
+                raise ValueError(f"{tier}.tiers: a tier cannot have tiers")
+            StrikeSettings.model_validate(override)  # the tier's path in the error
+        return value
 
     @field_validator("suspend_for", "window")
     @classmethod
@@ -268,6 +367,64 @@ class GeoSettings(_Model):
         return value
 
 
+class ContentPolicySettings(_Model):
+    """The content policy page (``GET /policy``) and its acceptance (``policy/``)."""
+
+    title: str = "Content policy"
+    header: str | None = None  # an operator's opening paragraph
+    contact: str | None = None  # where end users write about the policy or a decision
+    version: int = Field(default=1, ge=1)
+    # the policy's public address named in refusals; unset: this gateway's /policy
+    url: str | None = None
+    # per moderation category (or zero-tolerance / jailbreak), the operator's own wording
+    text: dict[str, str] = Field(default_factory=dict)
+    # refuse generation calls of end users who have not accepted `version`
+    require_acceptance: bool = False
+    # when `version` came into force; for `grace` after it, an end user who accepted an
+    # earlier version is still served
+    effective_at: str | None = None
+    grace: str = "0s"
+    # audit records are kept this long (stated on the page; deleting them is the operator's)
+    audit_retention: str | None = None
+
+    @field_validator("grace")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _known_text(cls, value: dict[str, str]) -> dict[str, str]:
+        from goodstanding.policy.render import OVERRIDABLE
+
+        for name in value:
+            if name not in OVERRIDABLE:
+                raise ValueError(f"{name}: no such category or section (one of "
+                                 f"{', '.join(OVERRIDABLE)})")
+        return value
+
+    @field_validator("effective_at")
+    @classmethod
+    def _when(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+
+def parse_time(value: str) -> float:
+    """An ISO 8601 date or time (UTC unless it names its offset) as a Unix time."""
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {value!r} (e.g. 2026-12-01T00:00:00Z)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
 class KeyPolicy(_Model):
     """What one virtual key may override (SPEC §2: limits and moderation per key)."""
 
@@ -278,6 +435,74 @@ class KeyPolicy(_Model):
     # may this key's holder name the end user's IP (X-End-User-IP / end_user_ip)? A backend's
     # key: yes (the default); a key shipped to browsers or apps: no (keys create --no-end-user-ip)
     end_user_ip: bool = True
+    # may this key's holder record an end user's acceptance of the content policy
+    # (X-End-User-Policy-Version)? Default yes
+    policy_acceptance: bool = True
+
+
+class LoggingSettings(_Model):
+    # auto: JSON lines when stderr is not a terminal, human-readable text when it is
+    format: Literal["auto", "json", "text"] = "auto"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+AlertWhen = Literal["score_above", "score_rise", "signal_above", "zero_tolerance",
+                    "enforcement_webhook", "ban", "moderation_unavailable",
+                    "insufficient_quota"]
+
+
+class AlertTarget(_Model):
+    """Where alerts go: a webhook (generic JSON or Slack-compatible) or email over SMTP."""
+
+    type: Literal["json", "slack", "email"] = "json"
+    url: str | None = None  # json, slack (a secret: write env:NAME)
+    headers: dict[str, str] = Field(default_factory=dict)  # json: e.g. an Authorization header
+    smtp_host: str | None = None  # email
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: bool = True
+    sender: str | None = None
+    to: tuple[str, ...] = ()
+
+
+class AlertRule(_Model):
+    """One rule: when it fires, at most once per ``every`` (dedupe and rate limit)."""
+
+    name: str
+    when: AlertWhen
+    threshold: float | None = None  # score_above, signal_above: the level; score_rise: points
+    window: Literal["1h", "24h", "7d"] = "24h"
+    signal: str | None = None  # signal_above: e.g. jailbreak, input_flag:violence
+    targets: tuple[str, ...] = ()  # empty: every target
+    every: str = "15m"
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class AlertSettings(_Model):
+    targets: dict[str, AlertTarget] = Field(default_factory=dict)
+    # unset: the default rules (ops/alerts.py DEFAULT_RULES) to every target
+    rules: tuple[AlertRule, ...] | None = None
+    retries: int = Field(default=4, ge=0, le=20)
+    backoff: str = "2s"  # first retry after this, doubling
+    timeout: str = "5s"
+    evaluate_every: str = "30s"  # threshold and rate-of-change rules
+
+    @field_validator("backoff", "timeout", "evaluate_every")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        parse_duration(value)
+        return value
 
 
 class Settings(_Model):
@@ -290,6 +515,9 @@ class Settings(_Model):
     detectors: DetectorSettings = DetectorSettings()
     strikes: StrikeSettings = StrikeSettings()
     geo: GeoSettings = GeoSettings()
+    policy: ContentPolicySettings = ContentPolicySettings()
+    alerts: AlertSettings = AlertSettings()
+    logging: LoggingSettings = LoggingSettings()
     admin_token: str | None = None
     # named admin tokens (name -> token; `GOODSTANDING_ADMIN_TOKENS=ops:env:OPS_TOKEN,…`): every
     # admin action is recorded with the name of the token that did it (server/admin/auth.py)
@@ -307,6 +535,21 @@ class Settings(_Model):
                 raise ValueError(f"admin token {name!r} is empty (its env: or file: reference "
                                  "resolved to nothing)")
         return value
+
+    @model_validator(mode="after")
+    def _known_tiers(self) -> Settings:
+        known = set(self.identity.tiers)
+        named = [("limits.tiers", self.limits.tiers.named()), ("strikes.tiers", self.strikes.tiers)]
+        require = self.identity.require_tier
+        if require is not None:
+            named += [("identity.require_tier.endpoints", {v: 1 for v in require.endpoints.values()}),
+                      ("identity.require_tier.models", {v: 1 for v in require.models.values()})]
+        for where, tiers in named:
+            for tier in tiers:
+                if tier not in known:
+                    raise ValueError(f"{where}.{tier}: not a tier (identity.tiers: "
+                                     f"{', '.join(self.identity.tiers)})")
+        return self
 
     def upstream_key(self, name: str | None = None) -> str | None:
         if name:

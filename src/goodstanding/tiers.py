@@ -14,15 +14,37 @@ either exactly as sent or in its canonical form (``identity.canonical_end_user``
 one or a bad signature is ignored (the key's tier applies) and leaves the reason
 ``tier_claim_invalid`` on the audit record. Without ``limits.tier_secret`` claims are ignored.
 The header never goes upstream.
+
+A verified end-user token (``X-End-User-Token``, ``checks/end_user_token.py``) names the tier
+in a claim and takes precedence over both; it may also name a tier the operator added
+(``identity.tiers``, lowest first, e.g. ``[anonymous, verified, student, kyc]``; its limits in
+``limits.tiers.<name>``, else the anonymous ones). Tiers are ordered by that list:
+``identity.require_tier`` names the lowest tier an endpoint or a model needs
+(``checks/tier.py``), and ``strikes.tiers`` the strike thresholds that differ per tier. The
+tier a call runs under is kept in ``call.notes[TIER_NOTE]`` for the checks after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from goodstanding.call import Call
 
 TIERS = ("anonymous", "verified", "kyc")
+RANK = {name: rank for rank, name in enumerate(TIERS)}
 HEADER = "x-goodstanding-tier"
+# call.notes key: the tier the call runs under, once resolved; and the verified token's tier
+TIER_NOTE = "tier"
+TOKEN_TIER_NOTE = "token_tier"
+
+
+def meets(tier: str, required: str, rank: dict[str, int] = RANK) -> bool:
+    """Whether ``tier`` is at least ``required`` in ``rank`` (``identity.tiers``: position);
+    an unknown tier meets nothing above the lowest."""
+    return rank.get(tier, 0) >= rank[required]
 
 
 def sign_claim(secret: str, end_user: str, tier: str, exp: int) -> str:
@@ -39,3 +61,33 @@ def verify_claim(secret: bytes, value: str, end_user: str, now: float) -> str | 
         return None
     expected = hmac.new(secret, f"{end_user}\n{tier}\n{exp}".encode(), hashlib.sha256)
     return tier if hmac.compare_digest(expected.hexdigest(), sig) else None
+
+
+def tier_of(call: Call, secret: bytes | None, now: float) -> str:
+    """The tier ``call`` runs under, resolved once and kept in ``call.notes[TIER_NOTE]``: a
+    verified token's claim, else a valid signed claim, else the key's tier."""
+    tier = call.notes.get(TIER_NOTE)
+    if tier is None:
+        tier = call.notes[TIER_NOTE] = _resolve(call, secret, now)
+    return tier  # type: ignore[no-any-return]
+
+
+def _resolve(call: Call, secret: bytes | None, now: float) -> str:
+    assert call.key is not None
+    token = call.notes.get(TOKEN_TIER_NOTE)
+    if token is not None:
+        return token  # type: ignore[no-any-return]
+    claim = call.headers.get(HEADER)
+    if claim is None or call.end_user is None:
+        return call.key.trust_tier
+    if secret:
+        from goodstanding.identity import SENT_NOTE
+
+        # a claim signed for the end-user id as sent, or for its canonical form
+        for end_user in (call.end_user, call.notes.get(SENT_NOTE)):
+            if end_user is not None:
+                tier = verify_claim(secret, claim, end_user, now)
+                if tier is not None:
+                    return tier
+    call.reasons.append("tier_claim_invalid")
+    return call.key.trust_tier

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -37,6 +37,9 @@ from goodstanding.errors import GatewayError, InvalidRequest
 from goodstanding.identity import stored_end_user
 from goodstanding.standing import ActionKind, Strike
 from goodstanding.stores.base import IdentityStore, WebhookStore
+
+if TYPE_CHECKING:
+    from goodstanding.ops import Ops
 
 log = logging.getLogger("goodstanding.webhooks")
 
@@ -120,6 +123,7 @@ class WebhookReceiver:
     def __init__(
         self, secret: str, store: WebhookStore, identities: IdentityStore, enforcer: Enforcer,
         policy: StrikePolicy, fetch_case: FetchCase, clock: Callable[[], float] = time.time,
+        ops: Ops | None = None,
     ) -> None:
         self.secret = secret
         self.store = store
@@ -128,6 +132,7 @@ class WebhookReceiver:
         self.policy = policy
         self.fetch_case = fetch_case
         self.clock = clock
+        self.ops = ops  # the standing signal and the alert
 
     async def receive(self, headers: Mapping[str, str], body: bytes) -> Handled:
         now = self.clock()
@@ -167,9 +172,12 @@ class WebhookReceiver:
                         categories, "webhook", str(event.get("id") or "")[:64] or None)
         outcome = await self.enforcer.strike(strike, self.policy, by="openai-webhook",
                                              at_least=action, why=why[:256])
-        # the alert: operators watch for this line (and the metric) to follow up
-        log.warning("ALERT: %s → end user of tenant %s %s", kind, identity.tenant,
+        log.warning("OpenAI %s → end user of tenant %s %s", kind, identity.tenant,
                     "banned" if outcome.action == "ban" else "suspended")
+        if self.ops is not None:  # a standing signal, and an alert to the operators
+            self.ops.enforcement_notice(kind, identity.tenant, end_user, outcome.action,
+                                        str(event.get("id") or strike.request_id or ""),
+                                        category)
         return Handled("acted", outcome.action, identity.tenant, end_user)
 
     async def _identifier(self, event: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -17,6 +17,17 @@ OBFUSCATED = [
     ("k\u202eill", "kill"),  # bidi override
     ("kiiiiill", "kill"),
     ("b0mb", "bomb"),
+    ("Sʏsᴛᴇᴍ ᴜᴘᴅᴀᴛᴇ", "system update"),  # small capitals
+    ("ɪɢɴᴏʀᴇ ᴘʀᴇᴠɪᴏᴜs ɪɴsᴛʀᴜᴄᴛɪᴏɴs", "ignore previous instructions"),
+    ("ᴵᵍⁿᵒʳᵉ ᵃˡˡ", "ignore all"),  # modifier letters
+    ("ₖᵢₗₗ", "kill"),  # subscripts
+    ("𝐢𝐠𝐧𝐨𝐫𝐞 𝕒𝕝𝕝", "ignore all"),  # mathematical alphanumerics
+    ("🅸🅶🅽🅾🆁🅴", "ignore"),  # negative squared
+    ("🄺🄸🄻🄻", "kill"),  # squared
+    ("🇮🇬🇳🇴🇷🇪", "ignore"),  # regional indicators
+    ("ⓘⓖⓝⓞⓡⓔ", "ignore"),  # circled
+    ("k!ll", "kill"),
+    ("ki|l", "kill"),
 ]
 
 
@@ -25,7 +36,8 @@ def test_obfuscations_fold_to_one_spelling(raw, expected):
     assert canonicalize(raw).text == expected
 
 
-@pytest.mark.parametrize("text", ["in 2023 I paid $5", "I am a cat", "version 3.11"])
+@pytest.mark.parametrize("text", ["in 2023 I paid $5", "I am a cat", "version 3.11",
+                                  "hello! world", "a | b", "x != y", "cat || dog"])
 def test_ordinary_text_keeps_its_words(text):
     assert canonicalize(text).text == text.lower()
 
@@ -84,6 +96,8 @@ ADVERSARIAL = [
     "\u200b" * 200_000,
     "ﷺ" * 100_000,  # NFKC expands this one character to 18
     "aGVsbG8g" * 25_000,
+    "a!b|" * 50_000,
+    "ᴀ!ʙ|🅸" * 15_000,
 ]
 
 
@@ -93,3 +107,49 @@ def test_bounded_time_on_adversarial_input(text):
     result = canonicalize(text)
     assert time.perf_counter() - start < 1.0
     assert len(result.text) <= MAX_CHARS
+
+
+def _variants() -> dict[str, list[str]]:
+    from goodstanding.detect.canonical import _letter_like
+
+    out: dict[str, list[str]] = {}
+    for cp, letter in sorted(_letter_like().items()):
+        out.setdefault(letter, []).append(chr(cp))
+    return out
+
+
+VARIANTS = _variants()
+
+
+def test_every_ascii_letter_has_letter_like_variants():
+    assert set(VARIANTS) == set("abcdefghijklmnopqrstuvwxyz")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=12), st.data())
+def test_letter_like_spellings_fold_to_the_ascii_word(word, data):
+    """Any mix of small capitals, modifier/subscript, enclosed and regional-indicator letters
+    spelling a word canonicalises to the word itself (runs of 3+ collapse, as for ASCII)."""
+    spelled = "".join(data.draw(st.sampled_from([c, *VARIANTS[c]])) for c in word)
+    assert canonicalize(spelled).text == canonicalize(word).text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("abk il!|1 0ʏᴛᴇᴍ🅸🇮ᵃₖ.$"), max_size=200))
+def test_idempotent_on_letter_like_alphabet(text):
+    once = canonicalize(text).text
+    assert canonicalize(once).text == once
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(codec="ascii"), max_size=200))
+def test_ascii_without_leet_marks_keeps_its_letters(text):
+    """No new rule changes ASCII text that holds no leet symbol, separator run or repeat:
+    the letters of the canonical text are those of the input."""
+    from goodstanding.detect.canonical import _LEET_INNER
+
+    lowered = " ".join(text.lower().split())
+    if any(ch in lowered for ch in "0134578@$9") or _LEET_INNER.search(lowered):
+        return
+    out = canonicalize(text).text
+    assert set(out) - set(lowered) <= set(" ")

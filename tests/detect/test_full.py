@@ -181,7 +181,9 @@ def _chat(text):
 
 
 async def test_detectors_full_setting_screens_with_the_full_layer(layer):
-    check = DetectorsCheck(DetectorSettings(full=True))
+    flagged = await DetectorsCheck(DetectorSettings(full=True)).check(c := _chat(JAILBREAK))
+    assert flagged.outcome == "flag" and c.offences == []  # the default: flag, no strike
+    check = DetectorsCheck(DetectorSettings(full=True, jailbreak="block"))
     assert check.full is not None and check.thresholds == layer.thresholds
     refused = await check.check(c := _chat(JAILBREAK))
     assert refused.refused and [o.reason for o in c.offences] == ["jailbreak_detected"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from goodstanding.checks.acceptance import AcceptanceCheck
 from goodstanding.checks.auth import AuthCheck
 from goodstanding.checks.detectors import DetectorsCheck, DetectorsOutputCheck
+from goodstanding.checks.end_user_token import EndUserTokenCheck
 from goodstanding.checks.geo import GeoCheck
 from goodstanding.checks.identity import IdentityCheck
 from goodstanding.checks.key_scope import KeyScopeCheck
@@ -19,11 +21,14 @@ from goodstanding.checks.moderation import moderation_checks
 from goodstanding.checks.request import RequestCheck
 from goodstanding.checks.standing import StandingCheck
 from goodstanding.checks.strikes import StrikeFinisher
+from goodstanding.checks.tier import TierCheck
 from goodstanding.checks.upstream_policy import UpstreamPolicy
 from goodstanding.enforcement import Enforcer
 from goodstanding.keys import KeyCache
 from goodstanding.models import ModelListing
 from goodstanding.pipeline import Check, Finisher, OutputCheck, Pipeline
+from goodstanding.policy.acceptance import AcceptanceGate
+from goodstanding.policy.render import policy_url
 from goodstanding.stores.counters import open_counters
 
 if TYPE_CHECKING:
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
 def build_pipeline(
     settings: Settings, store: Store, audit: AuditLog, upstream: Upstream, secret: str,
     enforcer: Enforcer | None = None, counters: CounterStore | None = None,
-    verdicts: VerdictCache | None = None,
+    verdicts: VerdictCache | None = None, extra_finishers: tuple[Finisher, ...] = (),
 ) -> Pipeline:
     # one Enforcer per gateway: the webhook endpoint shares it, so its bans clear the cache
     enforcer = enforcer or Enforcer(store)
@@ -46,9 +51,20 @@ def build_pipeline(
         AuthCheck(store, KeyCache()),
         RequestCheck(settings.upstream.models),
         KeyScopeCheck(),  # a browser key's origins and models
-        IdentityCheck(secret, audit, settings.identity.require_end_user),
-        StandingCheck(enforcer),  # suspended and banned end users cost nothing further
     ]
+    identity = settings.identity
+    if identity.token is not None:  # a verified token names the end user: before identity
+        checks.append(EndUserTokenCheck(identity.token, identity.tiers))
+    checks += [
+        IdentityCheck(secret, audit, identity.require_end_user),
+        StandingCheck(enforcer, policy_url(settings)),  # suspended and banned end users cost nothing further
+    ]
+    if identity.token is not None or identity.require_tier or settings.strikes.tiers:
+        checks.append(TierCheck(identity.require_tier, settings.limits.tier_secret,
+                                identity.tiers))
+    if settings.policy.require_acceptance:
+        checks.append(AcceptanceCheck(AcceptanceGate(store, settings.policy),
+                                      policy_url(settings)))
     if counters is None:  # the gateway passes its own (it closes them)
         counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error,
                                  timeout=settings.storage.timeout)
@@ -73,8 +89,10 @@ def build_pipeline(
     checks.extend(moderation_in)  # last: it spends the moderation budget
     output_checks.extend(moderation_out)
     # OpenAI's policy answers become offences before the strikes finisher counts them
-    finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes),
-                                 limits]  # settles token reservations with actual usage
+    finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes,
+                                                                 policy_url(settings)),
+                                 limits,  # settles token reservations with actual usage
+                                 *extra_finishers]  # the standing score and alerts (ops)
     moderation = settings.moderation
     return Pipeline(
         checks=tuple(checks),

@@ -2,9 +2,12 @@
 by the always-on layer (goodstanding.detect) before anything is sent upstream; with
 ``detectors.full: true``, by the full layer instead (micro-batched across requests).
 
-Each detector has its own mode (``detectors.{jailbreak,injection,content}``: block|flag|off):
+Each detector has its own mode (``detectors.{jailbreak,injection,content}``: block|flag|off).
+By default every one only flags: no local detector refuses or strikes on its own (a false
+positive would punish an innocent end user; docs/detectors.md has the measured rates).
+``block`` is an explicit opt-in:
 
-- a jailbreak (default block) refuses with 400 `jailbreak_detected` and counts as a strike;
+- a jailbreak (default flag) refuses with 400 `jailbreak_detected` and counts as a strike;
 - flagged categories (default flag: OpenAI's moderation stays the decision of record) refuse
   with 400 `content_policy_violation` under block (a strike; zero-tolerance categories ban);
 - injected instructions in tool results or documents (default flag) are recorded as
@@ -101,34 +104,38 @@ class DetectorsCheck:
         return self._verdict(call, parts)
 
     def _verdict(self, call: Call, parts: list[tuple[bool, Screen]]) -> Verdict:
+        """A refusal only under an explicit ``block``; flags add up and never count a strike,
+        and a flag of one detector never hides another detector's ``block``."""
+        flags: list[str] = []
         jailbreak = self.modes["jailbreak"]
         if jailbreak != "off" and any(s.jailbreak_flagged for tool, s in parts if not tool):
-            if jailbreak == "flag":
-                return Verdict(NAME, "flag", ("jailbreak_detected",))
-            call.offences.append(Offence("jailbreak_detected"))
-            error = JailbreakDetected("The request was refused: it looks like a jailbreak attempt.")
-            return Verdict(NAME, "refuse", ("jailbreak_detected",), error)
-        flagged = self._flagged(parts)
-        if flagged and self.mode != "off":
-            return self._content(call, flagged)
+            if jailbreak == "block":
+                call.offences.append(Offence("jailbreak_detected"))
+                error = JailbreakDetected(
+                    "The request was refused: it looks like a jailbreak attempt.")
+                return Verdict(NAME, "refuse", ("jailbreak_detected",), error)
+            flags.append("jailbreak_detected")
+        flagged = self._flagged(parts) if self.mode != "off" else ()
+        if flagged:
+            if self.mode == "block":
+                return self._refuse_content(call, flagged)
+            flags += [f"detect:{c}" for c in flagged]
         injection = self.modes["injection"]
         if injection != "off" and any(s.injection_flagged for tool, s in parts if tool):
-            if injection == "flag":
-                return Verdict(NAME, "flag", ("prompt_injection",))
-            error = JailbreakDetected(
-                "The request was refused: a document or tool result in it carries injected "
-                "instructions.", reasons=("prompt_injection",))
-            return Verdict(NAME, "refuse", ("prompt_injection",), error)
-        return _PASS
+            if injection == "block":
+                error = JailbreakDetected(
+                    "The request was refused: a document or tool result in it carries injected "
+                    "instructions.", reasons=("prompt_injection",))
+                return Verdict(NAME, "refuse", ("prompt_injection",), error)
+            flags.append("prompt_injection")
+        return Verdict(NAME, "flag", tuple(flags)) if flags else _PASS
 
     def _flagged(self, parts: list[tuple[bool, Screen]]) -> tuple[str, ...]:
         return tuple(c for c in CATEGORIES
                      if any(s.category_scores[c] >= self.thresholds[c] for _, s in parts))
 
-    def _content(self, call: Call, flagged: tuple[str, ...]) -> Verdict:
+    def _refuse_content(self, call: Call, flagged: tuple[str, ...]) -> Verdict:
         reasons = tuple(f"detect:{c}" for c in flagged)
-        if self.mode == "flag":
-            return Verdict(NAME, "flag", reasons)
         zero = bool(self.zero_tolerance.intersection(flagged))
         call.offences.append(Offence("content_policy_violation", flagged, zero))
         error = ContentPolicyViolation(

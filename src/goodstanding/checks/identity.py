@@ -14,6 +14,9 @@ The end user's IP: a key holder (an application's backend) names it in ``end_use
 connecting peer as the call's client IP, so the per-IP limits, geography and churn signals
 that follow apply to the end user, not to the backend. ``end_user_ip`` never goes upstream.
 A key that may not set it has the value ignored (reason ``end_user_ip_ignored``).
+
+A verified end-user token (``checks/end_user_token.py``, before this check) names the end user
+itself: its subject wins over every other source.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call, Verdict
+from goodstanding.checks.end_user_token import TOKEN_SUBJECT_NOTE
 from goodstanding.errors import EndUserRequired, InvalidRequest
 from goodstanding.identity import (
     END_USER_IP_FIELD,
@@ -61,6 +65,11 @@ class IdentityCheck:
             end_user = end_user_of(call.body, call.headers)
         except InvalidEndUser as error:
             return _invalid(error, "invalid_end_user")
+        verified = call.notes.get(TOKEN_SUBJECT_NOTE)
+        if verified is not None:  # a verified token's subject: nothing in the body overrides it
+            if end_user is not None and end_user[0] != verified[0]:
+                call.reasons.append("end_user_overridden_by_token")
+            end_user = verified
         if end_user is None:
             if call.generation and self.require:
                 error = EndUserRequired(

@@ -26,11 +26,10 @@ from typing import Any
 from goodstanding import metrics
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import GatewayError, PromptTooLong, RateLimitExceeded
-from goodstanding.identity import SENT_NOTE
 from goodstanding.limit_policy import Policies
 from goodstanding.ratelimit import Admission, CounterStore, Limit, Usage, go_duration
 from goodstanding.settings import LimitsSettings
-from goodstanding.tiers import HEADER, verify_claim
+from goodstanding.tiers import tier_of
 from goodstanding.tokens import count_prompt, upper_bound
 
 _PASS = Verdict("limits")
@@ -95,27 +94,7 @@ class LimitsCheck:
         return _PASS
 
     def _tier(self, call: Call) -> str:
-        assert call.key is not None
-        claim = call.headers.get(HEADER)
-        if claim is None or call.end_user is None:
-            return call.key.trust_tier
-        tier = self._claimed(claim, call)
-        if tier is None:
-            call.reasons.append("tier_claim_invalid")
-            return call.key.trust_tier
-        return tier
-
-    def _claimed(self, claim: str, call: Call) -> str | None:
-        """A claim signed for the end-user id as sent, or for its canonical form."""
-        if not self.tier_secret:
-            return None
-        now = self.clock()
-        for end_user in (call.end_user, call.notes.get(SENT_NOTE)):
-            if end_user is not None:
-                tier = verify_claim(self.tier_secret, claim, end_user, now)
-                if tier is not None:
-                    return tier
-        return None
+        return tier_of(call, self.tier_secret, self.clock())
 
     async def finish(self, call: Call, error: GatewayError | None) -> None:
         reservation = call.notes.pop("reservation", None)

@@ -174,7 +174,8 @@ def moderation_checks(
         moderation.queue_wait, moderation.concurrency)  # fmt: skip
     cache = cache if cache is not None else MemoryCache(moderation.cache_size)  # or Redis
     judge = Judge(client, cache, moderation.on_error == "local")
-    policy = Policy(moderation.thresholds, moderation.zero_tolerance)
+    off = tuple(c for c, mode in moderation.categories.items() if mode == "off")
+    policy = Policy(moderation.thresholds, moderation.zero_tolerance, off)
     fail_open = moderation.on_error == "fail_open"
     checks, outputs = [], []
     if moderation.input != "off":

@@ -20,8 +20,11 @@ import time
 from goodstanding.call import Call, Offence, VirtualKey
 from goodstanding.enforcement import Enforcer, StrikePolicy, merge_strikes
 from goodstanding.errors import GatewayError
+from goodstanding.policy.render import PATH as POLICY_PATH
+from goodstanding.policy.render import section_for
 from goodstanding.settings import StrikeSettings
 from goodstanding.standing import Strike
+from goodstanding.tiers import TIER_NOTE
 
 log = logging.getLogger("goodstanding.strikes")
 
@@ -46,11 +49,13 @@ def offences_of(call: Call) -> list[Offence]:
 class StrikeFinisher:
     name = "strikes"
 
-    def __init__(self, enforcer: Enforcer, settings: StrikeSettings) -> None:
+    def __init__(self, enforcer: Enforcer, settings: StrikeSettings,
+                 policy_url: str = POLICY_PATH) -> None:
         self.enforcer = enforcer
         self.settings = settings
         self.default = StrikePolicy.of(settings)
-        self._per_key: dict[str, StrikePolicy] = {}
+        self._per_key: dict[tuple[str, str | None], StrikePolicy] = {}
+        self.policy_url = policy_url
 
     async def finish(self, call: Call, error: GatewayError | None) -> None:
         if call.end_user is None or call.key is None:
@@ -63,39 +68,47 @@ class StrikeFinisher:
         strike = Strike(call.key.tenant, call.end_user, time.time(), ",".join(reasons)[:256],
                         categories, "request", call.request_id)
         zero = any(o.zero_tolerance for o in offences)
-        outcome = await self.enforcer.strike(strike, self.policy_for(call.key), zero_tolerance=zero)
+        tier = call.notes.get(TIER_NOTE) if self.settings.tiers else None
+        outcome = await self.enforcer.strike(strike, self.policy_for(call.key, tier),
+                                             zero_tolerance=zero)
         call.reasons.append("strike")
         if outcome.action is None:
             return
         call.reasons.append({"warn": "end_user_warned", "suspend": "end_user_suspended",
                              "ban": "end_user_banned"}.get(outcome.action, outcome.action))
-        call.response_headers[WARNING_HEADER] = self._warning(outcome.action, outcome.strikes,
-                                                              strike, call.key)
+        section = f"{self.policy_url}#{section_for(reasons, categories, zero)}"
+        call.response_headers[WARNING_HEADER] = self._warning(
+            outcome.action, outcome.strikes, strike, call.key, tier) + f"; policy: {section}"
 
-    def policy_for(self, key: VirtualKey) -> StrikePolicy:
+    def policy_for(self, key: VirtualKey, tier: str | None = None) -> StrikePolicy:
+        """The key's thresholds (``policy.strikes``), then the tier's (``strikes.tiers``)."""
         override = key.policy.get("strikes") if key.policy else None
-        if not override:
+        per_tier = self.settings.tiers.get(tier) if tier else None
+        if not override and not per_tier:
             return self.default
-        policy = self._per_key.get(key.id)
+        policy = self._per_key.get((key.id, tier if per_tier else None))
         if policy is None:
             try:
-                policy = StrikePolicy.of(merge_strikes(self.settings, override))
+                policy = StrikePolicy.of(self._settings(key, tier))
             except ValueError:
                 log.error("key %s: invalid policy.strikes; using the global thresholds", key.id)
                 policy = self.default
-            self._per_key[key.id] = policy
+            self._per_key[(key.id, tier if per_tier else None)] = policy
         return policy
 
-    def _warning(self, action: str, count: int, strike: Strike, key: VirtualKey) -> str:
-        policy = self.policy_for(key)
+    def _settings(self, key: VirtualKey, tier: str | None) -> StrikeSettings:
+        override = key.policy.get("strikes") if key.policy else None
+        per_tier = self.settings.tiers.get(tier) if tier else None
+        return merge_strikes(merge_strikes(self.settings, override), per_tier)
+
+    def _warning(self, action: str, count: int, strike: Strike, key: VirtualKey,
+                 tier: str | None) -> str:
+        policy = self.policy_for(key, tier)
         reason = strike.reason
         if action == "ban":
             return f"end user banned ({reason})"
         if action == "suspend":
-            return f"strike {count} ({reason}): end user suspended for {self._suspend_for(key)}"
+            suspend_for = self._settings(key, tier).suspend_for
+            return f"strike {count} ({reason}): end user suspended for {suspend_for}"
         return (f"strike {count} ({reason}): suspension at {policy.suspend_at} strikes, "
                 f"ban at {policy.ban_at}")
-
-    def _suspend_for(self, key: VirtualKey) -> str:
-        override = key.policy.get("strikes") if key.policy else None
-        return str((override or {}).get("suspend_for") or self.settings.suspend_for)

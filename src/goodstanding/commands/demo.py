@@ -61,6 +61,8 @@ def _demo_env(folder: str, upstream_url: str) -> dict[str, str]:
         "GOODSTANDING_SECRET": secrets.token_hex(32),
         # the scenario plays a client behind a proxy (X-Forwarded-For) for its geo step
         "GOODSTANDING_TRUSTED_PROXIES": "127.0.0.1/32",
+        # the scenario shows a jailbreak refused offline: an explicit opt-in (default: flag)
+        "GOODSTANDING_DETECTORS__JAILBREAK": "block",
     }
 
 

@@ -20,8 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     require_runnable(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from goodstanding.ops.logs import configure
+
+    configure(settings)  # JSON lines off a terminal, text on one (settings.logging)
     from goodstanding.server.protocol import raise_open_file_limit
 
     raise_open_file_limit()  # more client connections fit (server.max_connections)

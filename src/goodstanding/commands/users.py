@@ -1,4 +1,4 @@
-"""``goodstanding users list|show|ban|unban|reset|lookup`` (SPEC §1).
+"""``goodstanding users list|show|ban|unban|reset|lookup|accept`` (SPEC §1).
 
 End users belong to a tenant (the name of the key they came through). ``--tenant`` picks it;
 without it the only tenant there is is used, and a database with several asks for it.
@@ -23,10 +23,11 @@ from typing import Any
 from goodstanding.commands import add_config, fail, print_json, settings_of
 from goodstanding.enforcement import Enforcer, StrikePolicy
 from goodstanding.identity import canonical_end_user, stored_end_user
+from goodstanding.policy.acceptance import record_acceptance
 from goodstanding.settings import Settings
 from goodstanding.standing import Standing
 from goodstanding.stores import open_store
-from goodstanding.stores.base import Store
+from goodstanding.stores.base import Acceptance, Store
 
 
 def _operator() -> str:
@@ -54,9 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         command.add_argument("--reason", help="why, for the record")
     lookup = sub.add_parser("lookup", help="the end user behind a safety identifier OpenAI named")
     lookup.add_argument("safety_identifier")
-    for command in (listing, show, ban, unban, reset):
+    accept = sub.add_parser("accept", help="record that an end user accepted the content policy")
+    accept.add_argument("id", metavar="ID", help="the end-user id the application sends")
+    accept.add_argument("--version", type=int, metavar="N",
+                        help="the policy version accepted (default: policy.version)")
+    accept.add_argument("--by", default=_operator(), metavar="NAME",
+                        help="who is recording this (default: the OS user)")
+    for command in (listing, show, ban, unban, reset, accept):
         command.add_argument("--tenant", help="the tenant (key name); needed when there are several")
-    for command in (listing, show, ban, unban, reset, lookup):
+    for command in (listing, show, ban, unban, reset, lookup, accept):
         add_config(command)
         command.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -151,7 +158,8 @@ async def _show(args: argparse.Namespace, store: Store, settings: Settings) -> i
     now = time.time()
     standing = await store.get_standing(tenant, args.id)
     strikes = await store.strikes_of(tenant, args.id)
-    if standing is None and not strikes:
+    accepted = await store.get_acceptance(tenant, args.id)
+    if standing is None and not strikes and accepted is None:
         return fail(f"no strikes or actions for end user {args.id!r} of tenant {tenant!r}")
     standing = standing or Standing(tenant, args.id)
     since = now - StrikePolicy.of(settings.strikes).window
@@ -164,6 +172,10 @@ async def _show(args: argparse.Namespace, store: Store, settings: Settings) -> i
                      "source": s.source, "request_id": s.request_id} for s in strikes],
         "actions": [{"ts": a.ts, "action": a.action, "by": a.by, "reason": a.reason,
                      "until": a.until} for a in await store.actions_of(tenant, args.id)],
+        "policy": {"current_version": settings.policy.version,
+                   "accepted_version": accepted.version if accepted else None,
+                   "accepted_at": accepted.accepted_at if accepted else None,
+                   "accepted_by": accepted.by if accepted else None},
     }
     if args.json:
         print_json(document)
@@ -171,6 +183,7 @@ async def _show(args: argparse.Namespace, store: Store, settings: Settings) -> i
     until = f" until {_when(standing.until)}" if document["status"] == "suspended" else ""
     print(f"end user {args.id!r} of tenant {tenant!r}: {document['status']}{until}")
     print(f"strikes counting now: {document['strikes_counting']}")
+    print(f"content policy: {_accepted(accepted, settings.policy.version)}")
     for s in document["strikes"]:
         print(f"  strike  {_when(s['ts'])}  {s['reason']}  [{', '.join(s['categories'])}]"
               f"  ({s['source']})")
@@ -214,6 +227,32 @@ async def _reset(args: argparse.Namespace, store: Store, settings: Settings) -> 
     return 0
 
 
+def _accepted(accepted: Acceptance | None, current: int) -> str:
+    if accepted is None:
+        return f"not accepted (current version {current})"
+    return (f"version {accepted.version} accepted {_when(accepted.accepted_at)} by "
+            f"{accepted.by} (current version {current})")
+
+
+async def _accept(args: argparse.Namespace, store: Store, settings: Settings) -> int:
+    tenant = await _tenant(args, store)
+    if tenant is None:
+        return _no_tenant()
+    version = settings.policy.version if args.version is None else args.version
+    try:
+        acceptance = await record_acceptance(store, tenant, args.id, version, f"cli:{args.by}")
+    except ValueError as exc:
+        return fail(str(exc), 2)
+    if args.json:
+        print_json({"tenant": tenant, "end_user": acceptance.end_user,
+                    "version": acceptance.version, "accepted_at": acceptance.accepted_at,
+                    "by": acceptance.by})
+    else:
+        print(f"end user {args.id!r} of tenant {tenant!r} accepted version {version} of the "
+              f"content policy (recorded as said by {args.by})")
+    return 0
+
+
 def _done(args: argparse.Namespace, standing: Standing, message: str) -> int:
     if args.json:
         print_json({**_describe(standing, time.time()), "by": args.by})
@@ -237,4 +276,4 @@ async def _lookup(args: argparse.Namespace, store: Store, settings: Settings) ->
 
 
 ACTIONS = {"list": _list, "show": _show, "ban": _ban, "unban": _unban, "reset": _reset,
-           "lookup": _lookup}
+           "lookup": _lookup, "accept": _accept}

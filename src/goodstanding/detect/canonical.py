@@ -77,9 +77,34 @@ def _add_pair(table: dict[int, str], a: str, b: str) -> None:
             table.setdefault(ord(src), dst.lower())
 
 
+# Letter-like symbols that NFKC leaves alone and TR39 misses or maps only in part: small
+# capitals ("Sʏsᴛᴇᴍ ᴜᴘᴅᴀᴛᴇ"), modifier and subscript letters, enclosed (squared, negative
+# circled) letters and regional indicators ("🅸🅶🅽🅾🆁🅴", "🇮🇬🇳🇴🇷🇪"). Found by their Unicode names
+# in the blocks that hold them, so the table follows the Unicode version Python ships.
+_LETTER_LIKE_BLOCKS = ((0x0250, 0x0300), (0x1D00, 0x1DC0), (0x2070, 0x20A0), (0x2C60, 0x2C80),
+                       (0xA700, 0xA800), (0xAB30, 0xAB70), (0x10780, 0x107C0),
+                       (0x1F100, 0x1F200))
+_LETTER_LIKE_NAME = re.compile(
+    r"(?:LATIN LETTER SMALL CAPITAL|LATIN SMALL CAPITAL LETTER|MODIFIER LETTER (?:SMALL|CAPITAL)"
+    r"(?: CAPITAL)?|LATIN SUBSCRIPT SMALL LETTER|(?:NEGATIVE )?(?:SQUARED|CIRCLED) LATIN CAPITAL"
+    r" LETTER|REGIONAL INDICATOR SYMBOL LETTER|SUPERSCRIPT LATIN SMALL LETTER) ([A-Z])"
+)
+
+
+def _letter_like() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for lo, hi in _LETTER_LIKE_BLOCKS:
+        for cp in range(lo, hi):
+            found = _LETTER_LIKE_NAME.fullmatch(unicodedata.name(chr(cp), ""))
+            if found:
+                table[cp] = found.group(1).lower()
+    return table
+
+
 @lru_cache(maxsize=1)
 def _fold_table() -> dict[int, str | None]:
     table: dict[int, str | None] = dict(_confusable_pairs())
+    table.update(_letter_like())
     table.update(dict.fromkeys(_INVISIBLE))
     return table
 
@@ -145,13 +170,22 @@ def _join_spaced(text: str) -> str:
 def _fold(text: str) -> str:
     """Unicode and case folding, whitespace runs to one space."""
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_fold_table())
-        # NFKC may expand a character up to 18-fold; the bound holds after it too.
+        # NFKC may expand a character up to 18-fold: cut before the table pass
+        text = unicodedata.normalize("NFKC", text)[:2 * MAX_CHARS].translate(_fold_table())
+        # the bound holds after the second NFKC too
         text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
     return " ".join(text.lower().split())
 
 
+# "k!ll", "ki|l": "!" and "|" stand for i and l only between two letters ("hello!" and
+# "a | b" keep theirs).
+_LEET_INNER = re.compile(r"(?<=[a-z])[!|](?=[a-z])")
+_LEET_INNER_MAP = {"!": "i", "|": "l"}
+
+
 def _step(text: str) -> str:
+    if "!" in text or "|" in text:
+        text = _LEET_INNER.sub(lambda m: _LEET_INNER_MAP[m.group(0)], text)
     repeat, leety, spaced = _hints(text)
     if repeat:
         text = _REPEAT.sub(r"\1", text)

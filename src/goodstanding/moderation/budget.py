@@ -24,6 +24,7 @@ HEADROOM = metrics.gauge(
     "Share of the moderation rate limit (the tighter of RPM and TPM) still available.",
     ("upstream",),
 )
+HEADROOM.merge = "min"  # each worker's view of one shared upstream limit: the tightest wins
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 

@@ -10,10 +10,12 @@ import asyncio
 import logging
 
 from goodstanding import metrics
-from goodstanding.errors import GatewayError, InternalError, NotFound
+from goodstanding.errors import GatewayError, InternalError, InvalidApiKey, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.server import metrics_dir
 from goodstanding.server.admin import create_admin
+from goodstanding.server.policy_page import PATH as POLICY_PATH
+from goodstanding.server.policy_page import PolicyPage
 from goodstanding.server.proxy import ProxyHandler
 from goodstanding.server.transport import (
     Receive,
@@ -29,12 +31,25 @@ log = logging.getLogger("goodstanding.server")
 ADMIN_PREFIX = "/admin/api/"
 
 
+def bearer_matches(scope: Scope, token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (constant time)."""
+    import hmac
+
+    for name, value in scope["headers"]:
+        if name.lower() == b"authorization":
+            scheme, _, given = value.partition(b" ")
+            return scheme.lower() == b"bearer" and hmac.compare_digest(
+                given.strip(), token.encode())
+    return False
+
+
 class GatewayApp:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.proxy = ProxyHandler(gateway)
         self._publisher: asyncio.Task[None] | None = None
         self.routes = {"/healthz": self.healthz, "/readyz": self.readyz, "/metrics": self.metrics}
+        self.routes[POLICY_PATH] = PolicyPage(gateway.settings)  # the content policy end users read
         if gateway.settings.webhook_secret:  # unset: the endpoint does not exist (404)
             from goodstanding.server.webhooks import PATH, WebhookEndpoint
 
@@ -81,6 +96,9 @@ class GatewayApp:
 
     async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {"x-request-id": request_id()}
+        token = self.gateway.settings.server.metrics_token
+        if token and not bearer_matches(scope, token):
+            raise InvalidApiKey("/metrics needs Authorization: Bearer <metrics token>.")
         folder = metrics_dir.directory()  # several workers: the sum over all of them
         body = metrics.render() if folder is None else await asyncio.to_thread(
             metrics_dir.merged, folder)

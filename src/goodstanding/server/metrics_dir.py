@@ -4,8 +4,10 @@ Each worker keeps its own in-process registry (an increment stays one dict updat
 writes a snapshot of it to ``$GOODSTANDING_METRICS_DIR/worker-<pid>.json`` every second and
 whenever it is scraped. Whichever worker answers ``/metrics`` renders the sum over every
 snapshot in the directory: counters are summed over all workers that ever ran (a restarted
-worker's last counts still count, so totals never go backwards); gauges are summed over the
-workers seen in the last ``LIVE_SECONDS`` (a dead worker's gauge is dropped).
+worker's last counts still count, so totals never go backwards), histograms bucket by bucket
+likewise; gauges are summed over the workers seen in the last ``LIVE_SECONDS`` (a dead worker's
+gauge is dropped), except those that are not additive: build info and the standing score
+(``merge="max"``), the moderation headroom (``merge="min"``).
 
 A directory rather than Redis: it works without Redis, costs nothing on the request path,
 and is per host — with several hosts, Prometheus scrapes each and sums, as usual.
@@ -17,6 +19,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -38,7 +41,7 @@ def snapshot() -> dict[str, object]:
         values = [[list(labels), value] for labels, value in metric.values.items()]
         if metric.sample is not None:
             values.append([[], metric.sample()])
-        data[metric.name] = {"kind": metric.kind, "values": values}
+        data[metric.name] = {"kind": metric.kind, "values": values, "merge": metric.merge}
     return {"at": time.time(), "metrics": data}
 
 
@@ -53,7 +56,7 @@ def merged(folder: Path) -> bytes:
     """The text exposition of every worker's metrics, summed."""
     write(folder)
     now = time.time()
-    totals: dict[str, dict[tuple[str, ...], float]] = {}
+    totals: dict[str, dict[tuple[str, ...], Any]] = {}
     for path in folder.glob("worker-*.json"):
         try:
             data = orjson.loads(path.read_bytes())
@@ -61,13 +64,28 @@ def merged(folder: Path) -> bytes:
             continue  # a worker replacing its file right now
         live = now - data["at"] <= LIVE_SECONDS
         for name, entry in data["metrics"].items():
-            if entry["kind"] != "counter" and not live:
+            if entry["kind"] == "gauge" and not live:
                 continue
-            into = totals.setdefault(name, {})
-            for labels, value in entry["values"]:
-                key = tuple(labels)
-                into[key] = into.get(key, 0.0) + value
+            _add(totals.setdefault(name, {}), entry["values"], entry.get("merge", "sum"))
     return metrics.render_values(totals)
+
+
+_MERGE = {"sum": lambda a, b: a + b, "max": max, "min": min}
+
+
+def _add(into: dict[tuple[str, ...], Any], values: list[Any], merge: str) -> None:
+    """One worker's values into the totals: summed (histograms bucket by bucket), or the
+    largest (``merge="max"``: build info is 1 however many workers say so), or the smallest
+    (``merge="min"``: the moderation headroom, a share of one upstream limit)."""
+    for labels, value in values:
+        key = tuple(labels)
+        found = into.get(key)
+        if found is None:
+            into[key] = list(value) if isinstance(value, list) else value
+        elif isinstance(value, list):
+            into[key] = [a + b for a, b in zip(found, value, strict=True)]
+        else:
+            into[key] = _MERGE[merge](found, value)
 
 
 async def publish_forever(folder: Path) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
+from goodstanding import metrics
 from goodstanding.call import Call
 from goodstanding.errors import (
     EndpointNotAllowed,
@@ -16,6 +18,7 @@ from goodstanding.errors import (
     NotFound,
 )
 from goodstanding.gateway import Gateway
+from goodstanding.ops.logs import bind
 from goodstanding.pipeline import Result
 from goodstanding.server.bounds import check_json_depth, checked_path, forward_query
 from goodstanding.server.transport import (
@@ -78,6 +81,16 @@ class ProxyHandler:
         method, path = scope["method"], scope["path"]
         peer = scope["client"][0] if scope.get("client") else "unknown"
         call = Call(rid, method, path, "unknown", {}, peer)
+        bind(call)  # this request's log lines name it
+        in_flight = metrics.IN_FLIGHT.values
+        in_flight[()] += 1
+        try:
+            await self._serve(call, scope, receive, send)
+        finally:
+            in_flight[()] -= 1
+
+    async def _serve(self, call: Call, scope: Scope, receive: Receive, send: Send) -> None:
+        rid, method, path = call.request_id, call.method, call.path
         base = {"x-request-id": rid}
         pipeline = self.gateway.pipeline
         try:
@@ -145,6 +158,8 @@ async def pump(stream: AsyncIterator[bytes], receive: Receive, send: Send, call:
     try:
         async with aclosing(stream):
             async for chunk in stream:
+                if "first_chunk_at" not in call.notes:  # time to first token (metrics)
+                    call.notes["first_chunk_at"] = time.perf_counter()
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:

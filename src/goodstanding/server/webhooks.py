@@ -11,6 +11,7 @@ from goodstanding.call import Call
 from goodstanding.enforcement import StrikePolicy
 from goodstanding.errors import GatewayError, NotFound
 from goodstanding.gateway import Gateway
+from goodstanding.ops.logs import bind
 from goodstanding.server.transport import (
     Receive,
     Scope,
@@ -38,12 +39,14 @@ class WebhookEndpoint:
             StrikePolicy.of(settings.strikes),
             case_fetcher(settings.upstream.url, settings.upstream_key(),
                          settings.upstream.connect_timeout),
+            ops=gateway.ops,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = request_id()
         call = Call(rid, scope["method"], PATH, "webhooks.openai", {},
                     self.proxies.client_ip(scope, {}))
+        bind(call)  # this delivery's log lines name it
         try:
             headers = header_dict(scope)  # 400 when a value is not UTF-8
             call.client_ip = self.proxies.client_ip(scope, headers)

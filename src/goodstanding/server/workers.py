@@ -48,11 +48,11 @@ def listeners(host: str, port: int, n: int) -> list[socket.socket]:
 
 
 def _worker(sock: socket.socket, host: str, port: int) -> None:  # runs in the child process
+    from goodstanding.ops.logs import configure_from_env
     from goodstanding.server.app import app_from_env
     from goodstanding.server.runner import serve_on
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_from_env()  # JSON lines or text, as the parent's `serve` (settings.logging)
     try:
         app = app_from_env()
     except Exception:

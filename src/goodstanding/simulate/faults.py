@@ -55,6 +55,14 @@ def error_reply(
             code="rate_limit_exceeded",
             headers=window.exhausted(),
         )
+    if fault == "insufficient_quota":  # the organization's credit or budget is exhausted
+        return envelope(
+            429,
+            "You exceeded your current quota, please check your plan and billing details. "
+            "(goodstanding simulated fault)",
+            type="insufficient_quota",
+            code="insufficient_quota",
+        )
     if fault == "500":
         return envelope(
             500,
@@ -86,7 +94,7 @@ def _policy(fault: str) -> Reply:
         )
     return envelope(
         400,
-        f"Unknown simulated fault {fault!r}; use 429, 429-once:ID, 500, 503, slow:MS, "
+        f"Unknown simulated fault {fault!r}; use 429, 429-once:ID, insufficient_quota, 500, 503, slow:MS, "
         "invalid_prompt, cyber_policy, bio_policy, moderation_blocked, content_filter, refusal or disconnect.",
         code="unknown_fault",
     )

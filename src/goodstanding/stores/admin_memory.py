@@ -17,6 +17,12 @@ def has_category(reasons: Any, category: str) -> bool:
     return any(isinstance(r, str) and r.endswith(f":{category}") for r in reasons or ())
 
 
+def is_call(record: dict[str, Any]) -> bool:
+    """A proxied call's record: not an admin action, not an alert (``alert_sent``, …)."""
+    decision = str(record.get("decision"))
+    return decision != ADMIN and not decision.startswith("alert_")
+
+
 def effective_status(standing: Standing | None, now: float) -> str:
     return standing.effective(now) if standing is not None else "active"
 
@@ -54,7 +60,7 @@ class MemoryAdminQueries:
     ) -> list[dict[str, Any]]:
         groups: dict[tuple[Any, ...], dict[str, Any]] = {}
         for r in self.audit:
-            if r.get("decision") == ADMIN or (tenant is not None and r.get("tenant") != tenant):
+            if not is_call(r) or (tenant is not None and r.get("tenant") != tenant):
                 continue
             if (since is not None and r["ts"] < since) or (until is not None and r["ts"] >= until):
                 continue

@@ -13,6 +13,14 @@ from goodstanding.stores import schema
 from goodstanding.stores.base import USAGE_GROUPS, EndUserQuery, EndUserRow
 
 ADMIN = "admin"  # the decision of an admin action's record: not a proxied call
+
+
+def proxied_calls() -> Any:
+    """Records of calls: not admin actions, not alerts (``alert_sent``, … from ``ops``)."""
+    decision = schema.audit_events.c.decision
+    return sa.and_(decision != ADMIN, sa.not_(decision.like("alert\\_%", escape="\\")))
+
+
 _LIKE_SPECIAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 
 
@@ -48,7 +56,7 @@ class SqlAdminQueries:
             sa.func.coalesce(sa.func.sum(table.c.tokens_out), 0).label("tokens_out"),
             sa.func.sum(sa.case((table.c.decision == "refused", 1), else_=0)).label("refusals"),
             sa.func.sum(sa.case((table.c.decision == "flagged", 1), else_=0)).label("flagged"),
-        ).where(table.c.decision != ADMIN)
+        ).where(proxied_calls())
         if since is not None:
             query = query.where(table.c.ts >= since)
         if until is not None:

@@ -22,6 +22,17 @@ class Identity:
     first_seen: float
 
 
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """An end user's acceptance of one version of the content policy (``policy/``)."""
+
+    tenant: str
+    end_user: str
+    version: int
+    accepted_at: float
+    by: str  # "key:<id>" (the key holder's header), "cli:<operator>", "admin:<token name>"
+
+
 class KeyStore(Protocol):
     async def add_key(self, key: VirtualKey) -> None: ...
 
@@ -156,6 +167,19 @@ class EndUserStore(Protocol):
         """In the order they were taken (which is not always the order of their ``ts``)."""
 
 
+class AcceptanceStore(Protocol):
+    """Which version of the content policy each (tenant, end user) accepted, and when."""
+
+    async def record_acceptance(self, acceptance: Acceptance) -> None:
+        """Store it; accepting a version already accepted keeps the first time."""
+
+    async def get_acceptance(self, tenant: str, end_user: str) -> Acceptance | None:
+        """The highest version the end user accepted (None: none yet)."""
+
+    async def accepted_end_users(self, version: int) -> set[tuple[str, str]]:
+        """Every (tenant, end user) who accepted ``version`` or a later one (reports)."""
+
+
 class WebhookStore(Protocol):
     """Webhook ids already acted on, so a replayed delivery does nothing."""
 
@@ -167,7 +191,7 @@ class WebhookStore(Protocol):
 
 
 class Store(KeyStore, IdentityStore, AuditStore, DeadLetterStore, EndUserStore, WebhookStore,
-            AdminQueryStore, Protocol):
+            AdminQueryStore, AcceptanceStore, Protocol):
     async def migrate(self) -> None: ...
 
     async def schema_behind(self) -> str | None:

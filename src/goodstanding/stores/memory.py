@@ -7,14 +7,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from goodstanding.call import VirtualKey
+from goodstanding.stores.acceptance_memory import MemoryAcceptances
 from goodstanding.stores.admin_memory import MemoryAdminQueries, has_category
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_memory import MemoryEndUsers
 
 
-class MemoryStore(MemoryEndUsers, MemoryAdminQueries):
+class MemoryStore(MemoryEndUsers, MemoryAcceptances, MemoryAdminQueries):
     def __init__(self) -> None:
-        super().__init__()
+        MemoryEndUsers.__init__(self)
+        MemoryAcceptances.__init__(self)
         self.keys: dict[str, VirtualKey] = {}
         self.identities: dict[str, Identity] = {}
         self.audit: list[dict[str, Any]] = []

@@ -51,6 +51,9 @@ def errors() -> tuple[type[BaseException], ...]:
 
 
 def unavailable(exc: BaseException) -> StoreUnavailable:
+    from goodstanding.metrics import STORE_ERRORS
+
+    STORE_ERRORS.inc("redis")
     return StoreUnavailable(
         "The gateway's shared counter store (Redis) is unreachable; the request was not sent.",
         reasons=("store_unavailable:redis",))

@@ -123,6 +123,17 @@ audit_dead_letters = sa.Table(
     sa.Column("record", sa.JSON, nullable=False),
 )
 
+# end users' acceptances of the content policy, one row per version (migration 0009)
+policy_acceptances = sa.Table(
+    "policy_acceptances",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("end_user", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("accepted_at", sa.Float, nullable=False),
+    sa.Column("by", sa.String(128), nullable=False),
+)
+
 AUDIT_FIELDS = tuple(c.name for c in audit_events.columns if c.name != "id")
 KEY_FIELDS = tuple(c.name for c in keys.columns)
 IDENTITY_FIELDS = tuple(c.name for c in identities.columns)

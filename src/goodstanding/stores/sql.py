@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from goodstanding.call import VirtualKey
 from goodstanding.stores import schema
+from goodstanding.stores.acceptance_sql import SqlAcceptances
 from goodstanding.stores.admin_sql import SqlAdminQueries, category_clause
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_sql import SqlEndUsers
@@ -67,7 +68,7 @@ def _key(row: Any) -> VirtualKey:
     return VirtualKey(**data)
 
 
-class SqlStore(SqlEndUsers, SqlAdminQueries):
+class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.engine = _engine(url, pool_size)

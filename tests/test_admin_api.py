@@ -436,3 +436,20 @@ def test_the_standing_score_and_alerts_are_served_behind_the_token(admin_gw, sim
     assert alerts and alerts[0]["rule"] is not None
     assert limited.status_code == 400
     assert httpx.get(f"{admin_gw.url}/admin/api/standing").status_code == 401
+
+
+def test_an_end_users_acceptance_of_the_content_policy_is_recorded_with_the_token(admin_gw):
+    with api(admin_gw) as admin:
+        done = admin.post("/users/ JOSÉ /acceptance", json={"version": 3})
+        default = admin.post("/users/ann/acceptance")
+        bad = admin.post("/users/ann/acceptance", json={"version": 0})
+    assert done.status_code == 200, done.text
+    assert {k: done.json()[k] for k in ("tenant", "end_user", "version", "by")} == {
+        "tenant": "test-app", "end_user": "josé", "version": 3, "by": "admin:ops"}
+    assert default.json()["version"] == admin_gw.settings.policy.version
+    assert bad.status_code == 400
+    stored = admin_gw.store_call("get_acceptance", "test-app", "josé")
+    assert (stored.version, stored.by) == (3, "admin:ops")
+    recorded = wait_for(lambda: events(admin_gw, endpoint="admin.users.acceptance"))
+    assert {(e["actor"], e["end_user"], e["status"]) for e in recorded} == {
+        ("ops", "josé", 200), ("ops", "ann", 200)}

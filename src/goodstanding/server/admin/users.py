@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from goodstanding.enforcement import StrikePolicy
 from goodstanding.errors import InvalidRequest, NotFound
 from goodstanding.identity import stored_end_user
+from goodstanding.policy.acceptance import record_acceptance
 from goodstanding.server.admin.common import (
     AdminDep,
     Target,
@@ -97,6 +98,21 @@ class ResetOut(BaseModel):
     end_user: str
     status: Status
     strikes_removed: int
+
+
+class AcceptanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, le=1_000_000,
+                                description="default: the version in force (policy.version)")
+
+
+class AcceptanceOut(BaseModel):
+    tenant: str
+    end_user: str
+    version: int
+    accepted_at: float
+    by: str = Field(description="admin:<the admin token's name>")
 
 
 class IdentityOut(BaseModel):
@@ -229,6 +245,25 @@ async def reset_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery =
         target.detail.append(f"strikes_removed:{removed}")
     return {"tenant": target.tenant, "end_user": user, "status": "active",
             "strikes_removed": removed}
+
+
+@router.post("/{end_user}/acceptance", response_model=AcceptanceOut,
+             summary="Record that an end user accepted the content policy (default: the "
+                     "version in force)")
+async def accept_policy(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = None,
+                        body: AcceptanceIn | None = None) -> dict[str, Any]:
+    user = end_user_id(end_user)
+    version = body.version if body and body.version else admin.gateway.settings.policy.version
+    async with admin.acting("users.acceptance", Target(end_user=user)) as target:
+        target.tenant = await tenant_of(admin.store, tenant)
+        target.detail.append(f"version:{version}")
+        try:
+            done = await record_acceptance(admin.store, target.tenant, user, version,
+                                           f"admin:{admin.name}")
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param="version") from None
+    return {"tenant": done.tenant, "end_user": done.end_user, "version": done.version,
+            "accepted_at": done.accepted_at, "by": done.by}
 
 
 @identities.get("/{safety_identifier}", response_model=IdentityOut,

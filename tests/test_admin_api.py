@@ -164,7 +164,7 @@ def test_the_key_list_says_when_each_key_was_last_used(admin_gw, sim):
         used = wait_for(lambda: {k["id"]: k for k in admin.get("/keys").json()}[
             admin_gw.key_id]["last_used_at"])
     assert used >= started - 1
-    assert before[admin_gw.key_id]["rotation_age_seconds"] >= 0
+    assert before[admin_gw.key_id]["rotation_age"] >= 0
     assert before[admin_gw.key_id]["grace_expires_at"] is None
 
 
@@ -177,6 +177,7 @@ def test_rotation_keeps_the_old_key_for_its_grace_and_revoke_stops_it_at_once(ad
         listed = {k["id"]: k for k in admin.get("/keys").json()}
         assert new["replaces"] == admin_gw.key_id and new["tenant"] == "test-app"
         grace = listed[admin_gw.key_id]["grace_expires_at"]
+        assert listed[admin_gw.key_id]["status"] == "grace"
         assert 3590 <= grace - time.time() <= 3600
         assert old.chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="u")
         assert admin.post(f"/keys/{admin_gw.key_id}/revoke").json()["status"] == "revoked"

@@ -2,11 +2,13 @@
 
     GoodstandingError
     ├── ConfigError                   invalid settings: stops start-up, never reaches a client
+    ├── OperatorError                 a command's expected failure: one line with the fix (cli.py)
     └── GatewayError                  rendered as OpenAI's error envelope by one handler
         ├── InvalidRequest            400 invalid_request       (malformed JSON, wrong types)
         ├── RequestTooLarge           413 request_too_large
         ├── HeadersTooLarge           431 headers_too_large     (too many or too long headers)
         ├── InvalidApiKey             401 invalid_api_key
+        │   └── UpstreamKeyInClient   401 upstream_key_in_client (a real OpenAI key was sent)
         ├── InvalidEndUserToken       401 invalid_end_user_token (X-End-User-Token)
         ├── EndpointNotAllowed        403 endpoint_not_allowed
         ├── NotFound                  404 not_found
@@ -44,6 +46,12 @@ class GoodstandingError(Exception):
 
 class ConfigError(GoodstandingError):
     """The configuration is invalid; the message names the bad key."""
+
+
+class OperatorError(GoodstandingError):
+    """An expected failure of a command (a store unreachable, a port in use, a schema to
+    migrate, a file it may not read): the CLI prints the message, which names the cause and
+    the fix, on one line."""
 
 
 class GatewayError(GoodstandingError):
@@ -99,6 +107,10 @@ class HeadersTooLarge(GatewayError):
 class InvalidApiKey(GatewayError):
     status, type, code = 401, "invalid_request_error", "invalid_api_key"
     should_retry = False
+
+
+class UpstreamKeyInClient(InvalidApiKey):
+    code = "upstream_key_in_client"
 
 
 class InvalidEndUserToken(GatewayError):

@@ -15,19 +15,23 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from goodstanding.errors import ConfigError
+
+if TYPE_CHECKING:
+    from goodstanding.keyring import Keyring
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -49,12 +53,57 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class UpstreamSettings(_Model):
-    url: str = "https://api.openai.com/v1"
+class UpstreamKey(_Model):
+    """One named upstream key (``upstream.keys.NAME``): a team's or product's OpenAI project.
+
+    Secret fields hold a *reference* (``env:NAME``, ``file:/path`` or ``secret:NAME`` from the
+    encrypted store), never the secret; ``keyring.py`` resolves them and re-reads files."""
+
     key: str | None = None
-    # named per-team upstream keys: virtual keys may name one (`keys create --upstream team-a`)
-    keys: dict[str, str] = Field(default_factory=dict)
+    # sent as `OpenAI-Project`, so this key's traffic is counted (and limited) in its project
+    project: str | None = None
+    # for `goodstanding upstream rotate NAME` through OpenAI's Admin API: an admin key
+    # reference, the service account that owns `key`, and that key's id (deleted on rotation)
+    admin_key: str | None = None
+    service_account: str | None = None
+    key_id: str | None = None
+    # scheduled rotation (`upstream rotate --due`): rotate once the key is this old
+    max_age: str | None = None
+
+    @field_validator("max_age")
+    @classmethod
+    def _age(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class UpstreamSettings(_Model):
+    # base URL of the OpenAI-compatible API the gateway forwards to (OpenAI, the simulated upstream,
+    # any provider)
+    url: str = "https://api.openai.com/v1"
+    # upstream API key used when a virtual key names no per-team key (a reference: env:NAME,
+    # file:/path, secret:NAME or vault:PATH#FIELD; never the key itself)
+    key: str | None = None
+    # the OpenAI project of the default key (sent as OpenAI-Project)
+    project: str | None = None
+    # an OpenAI admin key (a reference) for `goodstanding upstream rotate`
+    admin_key: str | None = None
+    # the service account whose key `upstream rotate` replaces
+    service_account: str | None = None
+    # the id of the current upstream key (the one `upstream rotate` deletes after the switch)
+    key_id: str | None = None
+    # rotate the upstream key after this age (`upstream rotate --due`), e.g. 90d
+    max_age: str | None = None
+    # named per-team upstream keys: virtual keys may name one (`keys create --upstream team-a`);
+    # a plain reference (`team-a: env:OPENAI_KEY_TEAM_A`) or a mapping of UpstreamKey fields
+    keys: dict[str, UpstreamKey] = Field(default_factory=dict)
+    # file: and secret: references are re-read this often (s), and at once on SIGHUP, so a
+    # replaced key file takes effect without a restart
+    reload_interval: float = Field(default=2.0, gt=0)
+    # seconds an upstream call may take in all (long generations and streams)
     timeout: float = 600.0
+    # seconds to open a connection to the upstream
     connect_timeout: float = 10.0
     # other /v1/* paths the operator allows through (files, batches, …); bulk endpoints are a
     # distillation risk, so none by default
@@ -62,12 +111,33 @@ class UpstreamSettings(_Model):
     # upstream models that exist; empty = any model name is passed through
     models: tuple[str, ...] = ()
 
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _references(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: {"key": v} if isinstance(v, str) or v is None else v
+                    for k, v in value.items()}
+        return value
+
+    def entry(self, name: str | None) -> UpstreamKey | None:
+        """The named key's settings (None: the default key's), or None when there is none."""
+        if name:
+            return self.keys.get(name)
+        return UpstreamKey(key=self.key, project=self.project, admin_key=self.admin_key,
+                           service_account=self.service_account, key_id=self.key_id,
+                           max_age=self.max_age)
+
 
 class StorageSettings(_Model):
+    # sqlite:///path (embedded) or postgresql://user:password@host/db (shared; run `goodstanding
+    # migrate`)
     database_url: str = "sqlite:///goodstanding.db"
+    # redis://host:6379/0: counters, standings and verdicts shared by several gateway processes;
+    # unset = in-process
     redis_url: str | None = None
     # audit records are written in batches off the hot path
     audit_batch_size: int = Field(default=256, ge=1)
+    # seconds between audit batch writes
     audit_flush_interval: float = Field(default=0.2, gt=0)
     # records kept in memory while the database is unreachable (about 1 KB each); beyond this,
     # new calls are refused with 503 store_unavailable until the backlog drains
@@ -90,23 +160,31 @@ class StorageSettings(_Model):
 
 
 class ServerSettings(_Model):
+    # CIDRs of proxies whose X-Forwarded-For is believed for the client's address (comma-separated
+    # in the environment)
     trusted_proxies: tuple[str, ...] = ()
+    # largest request body accepted, in bytes (413 beyond)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # browser origins allowed to call the gateway (CORS), e.g. https://app.example.com, or "*";
     # none by default: no CORS headers, preflights are not answered
     cors_origins: tuple[str, ...] = ()
-    # hostile HTTP (server/protocol.py, server/bounds.py): a request's head (request line and
+    # hostile HTTP (server/protocol.py, bounds.py): a request's head (request line and
     # headers) must arrive within header_timeout s of its first byte (or of the connection),
     # its body within body_timeout s of the head; heads are bounded in bytes and header count;
     # JSON bodies in nesting depth
     header_timeout: float = Field(default=10.0, gt=0)
+    # seconds for a request's body to arrive once its head has (408 beyond)
     body_timeout: float = Field(default=60.0, gt=0)
+    # largest request head (request line and headers), in bytes (431 beyond)
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    # most headers in one request (431 beyond)
     max_header_count: int = Field(default=100, ge=8)
+    # deepest nesting of a JSON body (400 beyond)
     max_json_depth: int = Field(default=64, ge=2, le=200)
     # open connections per gateway process, and per client address (socket peer; trusted
     # proxies are exempt); the total is also kept below the process's open-file limit
     max_connections: int = Field(default=4096, ge=1)
+    # open connections per client address (trusted proxies exempt)
     max_connections_per_ip: int = Field(default=256, ge=1)
     # /metrics asks for `Authorization: Bearer <token>` when set (env:NAME or file:/path)
     metrics_token: str | None = None
@@ -168,11 +246,14 @@ BUILT_IN_TIERS = ("anonymous", "verified", "kyc")
 
 
 class IdentitySettings(_Model):
+    # refuse generation requests that name no end user (400 end_user_required)
     require_end_user: bool = True
+    # server secret keying the safety-identifier HMAC; `serve` refuses to start without it
     secret: str | None = None
     # end-user tiers, lowest first: the built-in three, and any the operator adds where they
     # rank (e.g. [anonymous, verified, student, kyc]); see tiers.py
     tiers: tuple[str, ...] = BUILT_IN_TIERS
+    # verified end-user tokens (a JWT in X-End-User-Token): keys, issuer, audience, claims
     token: EndUserTokenSettings | None = None
     # the lowest end-user tier an endpoint or a model needs (403 tier_required), e.g.
     # {endpoints: {images.generations: kyc}, models: {gpt-4o: verified}}
@@ -191,29 +272,43 @@ class IdentitySettings(_Model):
 
 
 
+# a limit is a positive whole number, or null for none (0 or less would refuse every call)
+Limit = Annotated[int, Field(ge=1)]
+
+
 class EndUserLimits(_Model):
-    rpm: int | None = 20
-    tpm: int | None = 40000
-    rpd: int | None = 1000
+    # requests per minute per end user (null = unlimited)
+    rpm: Limit | None = 20
+    # tokens per minute per end user (null = unlimited)
+    tpm: Limit | None = 40000
+    # requests per day per end user (null = unlimited)
+    rpd: Limit | None = 1000
 
 
 class IpLimits(_Model):
-    rpm: int | None = 60
+    # requests per minute per client IP address (null = unlimited)
+    rpm: Limit | None = 60
 
 
 class KeyLimits(_Model):
-    rpm: int | None = None
-    tpm: int | None = None
+    # requests per minute per virtual key (null = unlimited; `keys create --rpm`)
+    rpm: Limit | None = None
+    # tokens per minute per virtual key (null = unlimited; `keys create --tpm`)
+    tpm: Limit | None = None
 
 
 class TierLimits(_Model):
     """One trust tier's end-user limits: ``end_user`` × ``scale`` (default per tier: anonymous
     1, verified 3, kyc 10), or set field by field (null = unlimited). See ``tiers.py``."""
 
+    # multiplier of the end-user limits for this tier (unset: anonymous 1, verified 3, kyc 10)
     scale: float | None = Field(default=None, gt=0)
-    rpm: int | None = None
-    tpm: int | None = None
-    rpd: int | None = None
+    # requests per minute for this tier's end users (unset: end_user.rpm × scale)
+    rpm: Limit | None = None
+    # tokens per minute for this tier's end users (unset: end_user.tpm × scale)
+    tpm: Limit | None = None
+    # requests per day for this tier's end users (unset: end_user.rpd × scale)
+    rpd: Limit | None = None
 
 
 class TierSettings(_Model):
@@ -237,7 +332,9 @@ class LimitsSettings(_Model):
     end_user: EndUserLimits = EndUserLimits()
     ip: IpLimits = IpLimits()
     key: KeyLimits = KeyLimits()
+    # largest prompt in tokens (400 prompt_too_long beyond)
     max_prompt_tokens: int = Field(default=16000, ge=1)
+    # max_tokens / max_output_tokens are clamped to this
     max_output_tokens: int = Field(default=4096, ge=1)
     tiers: TierSettings = TierSettings()
     # HMAC secret for signed tier claims (X-Goodstanding-Tier); unset = claims ignored
@@ -257,21 +354,35 @@ class ModerationSettings(_Model):
     _off_categories = field_validator("categories", mode="before")(
         lambda cls, v: {k: _yaml_off(m) for k, m in v.items()} if isinstance(v, dict) else v)
 
+    # moderate the request before it goes upstream: block a flagged one, flag it only (audit), or
+    # off
     input: Mode = "block"
+    # moderate the answer (streams in windows): block, flag or off
     output: Mode = "block"
+    # moderation unreachable: refuse (503), let the request through, or judge with the local
+    # detectors
     on_error: Literal["fail_closed", "fail_open", "local"] = "fail_closed"
+    # category -> score above which it counts as flagged; unset = OpenAI's own flag
     thresholds: dict[str, float] = Field(default_factory=dict)
+    # categories that ban the end user at once
     zero_tolerance: tuple[str, ...] = ("sexual/minors",)
     # a category switched off is never counted as flagged (input and output); the others
     # follow `input` / `output`. A zero-tolerance category cannot be switched off.
     categories: dict[str, Literal["block", "off"]] = Field(default_factory=dict)
+    # OpenAI moderation model
     model: str = "omni-moderation-latest"
+    # seconds a moderation call may take before on_error applies
     timeout: float = Field(default=5.0, gt=0)
     # streamed output is released in windows of this many characters once moderated
     window_chars: int = Field(default=400, ge=16)
+    # characters of the previous window moderated again with the next (phrases across a boundary)
     window_overlap: int = Field(default=64, ge=0)
+    # hold_back: stream text only once moderated; stream_first: send at once, cut the stream when
+    # flagged
     stream_mode: Literal["hold_back", "stream_first"] = "hold_back"
+    # moderate the whole answer in one call before sending it, even for streams
     inline: bool = False
+    # moderation verdicts cached by text (0 = no cache)
     cache_size: int = Field(default=100_000, ge=0)
     @model_validator(mode="after")
     def _zero_tolerance_stays_on(self) -> ModerationSettings:
@@ -300,8 +411,11 @@ class DetectorSettings(_Model):
         lambda cls, v: _yaml_off(v)
     )
 
+    # jailbreak detector: block, flag or off (default flag: block is an explicit opt-in)
     jailbreak: Mode = "flag"
+    # prompt-injection detector: block, flag or off
     injection: Mode = "flag"
+    # local content screen (moderation categories): block, flag or off
     content: Mode = "flag"
     # answer text (whole answers and stream windows), always-on layer, content categories;
     # auto: flag when moderation does not judge answers (moderation.output: off), else off —
@@ -309,6 +423,7 @@ class DetectorSettings(_Model):
     output: Literal["auto", "block", "flag", "off"] = "auto"
     # category (or "jailbreak" / "injection") -> score; unset = the shipped, validated threshold
     thresholds: dict[str, float] = Field(default_factory=dict)
+    # detector verdicts cached by text (0 = no cache)
     cache_size: int = Field(default=50_000, ge=0)
     # screen with the full layer (always-on + embedding heads, micro-batched across requests)
     # instead of the always-on layer; needs `pip install 'goodstanding[full]'`
@@ -316,10 +431,15 @@ class DetectorSettings(_Model):
 
 
 class StrikeSettings(_Model):
+    # strikes within the window that warn the end user
     warn_at: int = 1
+    # strikes within the window that suspend the end user
     suspend_at: int = 3
+    # how long a suspension lasts (a duration: 30s, 15m, 24h, 30d)
     suspend_for: str = "24h"
+    # strikes within the window that ban the end user
     ban_at: int = 5
+    # how long a strike counts (a duration)
     window: str = "30d"
     # per end-user tier, the thresholds that differ, e.g. {kyc: {ban_at: 10}}
     tiers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # names: identity.tiers
@@ -343,12 +463,14 @@ class StrikeSettings(_Model):
 class GeoSettings(_Model):
     _off = field_validator("mode", mode="before")(lambda cls, v: _yaml_off(v))
 
+    # clients in countries not allowed: block, flag or off
     mode: Mode = "block"
     # "openai-supported" or a list of ISO 3166 alpha-2 codes (which may include
     # "openai-supported" to extend the shipped list)
     allow: str | tuple[str, ...] = "openai-supported"
     # IP churn: this many distinct countries for one end user within the window is a signal
     churn_countries: int = Field(default=3, ge=2)
+    # the window for churn_countries (a duration)
     churn_window: str = "1h"
 
     @field_validator("allow", mode="before")
@@ -370,9 +492,11 @@ class GeoSettings(_Model):
 class ContentPolicySettings(_Model):
     """The content policy page (``GET /policy``) and its acceptance (``policy/``)."""
 
+    # the policy page's title
     title: str = "Content policy"
     header: str | None = None  # an operator's opening paragraph
     contact: str | None = None  # where end users write about the policy or a decision
+    # the policy's version: end users accept a version (policy.require_acceptance)
     version: int = Field(default=1, ge=1)
     # the policy's public address named in refusals; unset: this gateway's /policy
     url: str | None = None
@@ -383,6 +507,7 @@ class ContentPolicySettings(_Model):
     # when `version` came into force; for `grace` after it, an end user who accepted an
     # earlier version is still served
     effective_at: str | None = None
+    # how long after effective_at an earlier accepted version still serves (e.g. 14d)
     grace: str = "0s"
     # audit records are kept this long (stated on the page; deleting them is the operator's)
     audit_retention: str | None = None
@@ -443,6 +568,7 @@ class KeyPolicy(_Model):
 class LoggingSettings(_Model):
     # auto: JSON lines when stderr is not a terminal, human-readable text when it is
     format: Literal["auto", "json", "text"] = "auto"
+    # the lowest level logged
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("level", mode="before")
@@ -490,17 +616,36 @@ class AlertRule(_Model):
 
 
 class AlertSettings(_Model):
+    # where alerts go, by name: webhooks (json, slack) or email (SMTP)
     targets: dict[str, AlertTarget] = Field(default_factory=dict)
     # unset: the default rules (ops/alerts.py DEFAULT_RULES) to every target
     rules: tuple[AlertRule, ...] | None = None
+    # delivery attempts after the first, with doubling backoff
     retries: int = Field(default=4, ge=0, le=20)
     backoff: str = "2s"  # first retry after this, doubling
+    # how long one delivery may take
     timeout: str = "5s"
     evaluate_every: str = "30s"  # threshold and rate-of-change rules
 
     @field_validator("backoff", "timeout", "evaluate_every")
     @classmethod
     def _durations(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class KeySettings(_Model):
+    """Virtual keys: rotate each before ``max_age``; `keys list` and the admin API flag a key
+    as nearing rotation from ``warn_before`` earlier."""
+
+    # rotate a virtual key before it is this old (keys list and the admin API flag it)
+    max_age: str = "90d"
+    # flag a key as nearing rotation this long before max_age
+    warn_before: str = "14d"
+
+    @field_validator("max_age", "warn_before")
+    @classmethod
+    def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
 
@@ -518,11 +663,25 @@ class Settings(_Model):
     policy: ContentPolicySettings = ContentPolicySettings()
     alerts: AlertSettings = AlertSettings()
     logging: LoggingSettings = LoggingSettings()
+    keys: KeySettings = KeySettings()
+    # bearer token for the admin API and dashboard; unset = admin API off
     admin_token: str | None = None
     # named admin tokens (name -> token; `GOODSTANDING_ADMIN_TOKENS=ops:env:OPS_TOKEN,…`): every
     # admin action is recorded with the name of the token that did it (server/admin/auth.py)
     admin_tokens: dict[str, str | None] = Field(default_factory=dict)
+    # secret verifying OpenAI's webhooks; unset = webhook endpoint off
     webhook_secret: str | None = None
+
+    _keyring: Any = PrivateAttr(default=None)
+
+    @property
+    def keyring(self) -> Keyring:
+        """The resolved upstream keys (``keyring.py``), built once per settings object."""
+        if self._keyring is None:
+            from goodstanding.keyring import Keyring
+
+            self._keyring = Keyring(self.upstream, os.environ)
+        return self._keyring
 
     @field_validator("admin_tokens")
     @classmethod
@@ -552,9 +711,7 @@ class Settings(_Model):
         return self
 
     def upstream_key(self, name: str | None = None) -> str | None:
-        if name:
-            return self.upstream.keys.get(name)
-        return self.upstream.key
+        return self.keyring.key(name)
 
 
 # SPEC §2's plain environment variables and where each lands in the settings tree.
@@ -634,7 +791,39 @@ def _env_value(raw: str) -> Any:
     return raw
 
 
+REFERENCES = ("env:", "file:", "secret:", "vault:")
+_UPSTREAM_SECRETS = ("key", "admin_key")
+
+
+def upstream_secrets(tree: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(path, value) of every upstream secret field in a settings tree."""
+    upstream = tree.get("upstream")
+    if not isinstance(upstream, dict):
+        return []
+    found = [(f"upstream.{f}", upstream[f]) for f in _UPSTREAM_SECRETS if f in upstream]
+    named = upstream.get("keys")
+    for name, entry in (named.items() if isinstance(named, dict) else ()):
+        if isinstance(entry, dict):
+            found += [(f"upstream.keys.{name}.{f}", entry[f]) for f in _UPSTREAM_SECRETS
+                      if f in entry]
+        else:
+            found.append((f"upstream.keys.{name}", entry))
+    return found
+
+
+def refuse_literal_secrets(tree: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """The file never holds a secret (SPEC §2): a literal upstream key stops start-up."""
+    for where, value in upstream_secrets(tree):
+        if isinstance(value, str) and not value.startswith(REFERENCES):
+            raise ConfigError(
+                f"{where}: a secret is never written in the config file ({path}); reference it "
+                "as env:OPENAI_API_KEY, file:/run/secrets/openai or secret:NAME "
+                "(goodstanding secrets set NAME)")
+
+
 def _resolve_tree(node: Any, env: dict[str, str], path: str = "") -> Any:
+    if path in ("upstream.key", "upstream.admin_key", "upstream.keys"):
+        return node  # references kept: the keyring resolves them, and re-reads files
     if isinstance(node, dict):
         return {
             k: _resolve_tree(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()
@@ -662,6 +851,7 @@ def load_settings(
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: the top level must be a mapping")
+        refuse_literal_secrets(loaded, path)
         tree = loaded
     for name, where in PLAIN_ENV.items():
         if env.get(name):
@@ -675,9 +865,13 @@ def load_settings(
         _set(tree, tuple(dotted.split(".")), value)
     tree = _resolve_tree(tree, env)
     try:
-        return Settings.model_validate(tree)
+        settings = Settings.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(_first_error(exc)) from None
+    from goodstanding.keyring import Keyring
+
+    settings._keyring = Keyring(settings.upstream, env)  # env: references read this env
+    return settings
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -18,10 +18,11 @@ from typing import Protocol
 import aiohttp
 import orjson
 
-from goodstanding.call import Call
+from goodstanding import metrics
+from goodstanding.call import Call, Result
 from goodstanding.errors import UpstreamUnavailable
-from goodstanding.pipeline import Result
 from goodstanding.settings import Settings
+from goodstanding.streaming import stream_error
 
 log = logging.getLogger("goodstanding.upstream")
 
@@ -30,6 +31,14 @@ log = logging.getLogger("goodstanding.upstream")
 _FORWARD_REQUEST = ("accept", "openai-beta", "idempotency-key", "x-stainless-retry-count")
 _PASS_PREFIXES = ("x-ratelimit-", "openai-", "retry-after", "x-goodstanding-simulated")
 _PASS_EXACT = {"content-type", "x-should-retry"}
+
+# usage per upstream key (a team's or product's OpenAI project): "default" = upstream.key
+UPSTREAM_REQUESTS = metrics.counter(
+    "goodstanding_upstream_requests_total",
+    "Requests sent upstream, by named upstream key and HTTP status class.", ("upstream", "status"))
+UPSTREAM_TOKENS = metrics.counter(
+    "goodstanding_upstream_tokens_total",
+    "Tokens used upstream, by named upstream key and direction.", ("upstream", "direction"))
 
 
 class Upstream(Protocol):
@@ -61,6 +70,9 @@ class HttpUpstream:
             sock_read=settings.upstream.timeout,
         )
         self._session: aiohttp.ClientSession | None = None
+        self.keyring = settings.keyring
+        self.keyring.load()  # an unreadable reference stops start-up, not a request
+        self.keyring.install_sighup()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -77,8 +89,15 @@ class HttpUpstream:
         return self.base + call.path[3:]
 
     def request_headers(self, call: Call) -> dict[str, str]:
-        key = self.settings.upstream_key(call.key.upstream if call.key else None)
+        name = call.key.upstream if call.key else None
+        key = self.keyring.key(name)
+        if key is None:  # never "Bearer None": start-up refuses this, a vanished env var not
+            raise UpstreamUnavailable(f"No upstream key is configured for upstream "
+                                      f"'{name or 'default'}'.")
         headers = {"authorization": f"Bearer {key}", "accept-encoding": "identity"}
+        project = self.keyring.project(name)
+        if project:
+            headers["openai-project"] = project
         if call.method != "GET":
             headers["content-type"] = "application/json"
         for name in _FORWARD_REQUEST:
@@ -100,6 +119,7 @@ class HttpUpstream:
             log.warning("upstream unreachable for %s: %s", call.request_id, type(exc).__name__)
             raise UpstreamUnavailable("The upstream API could not be reached.") from None
         call.status = response.status
+        UPSTREAM_REQUESTS.inc(_upstream_name(call), f"{response.status // 100}xx")
         headers = pass_headers(response.headers)
         streaming = response.status == 200 and "text/event-stream" in headers.get(
             "content-type", ""
@@ -147,16 +167,6 @@ def _stream_error(call: Call) -> bytes:
     return stream_error(call, "The upstream API closed the stream early.", "upstream_unavailable")
 
 
-def stream_error(call: Call, message: str, code: str) -> bytes:
-    """An error told inside a stream that already started (the SDKs raise it as APIError)."""
-    error = {"message": message, "type": "server_error", "param": None, "code": code}
-    if call.endpoint == "responses":
-        event = {"type": "error", "code": error["code"], "message": error["message"],
-                 "param": None, "sequence_number": 0}
-        return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
-    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
-
-
 def _error_code(body: bytes) -> str | None:
     try:
         error = orjson.loads(body).get("error") or {}
@@ -178,4 +188,13 @@ def _usage_document(call: Call, body: bytes) -> dict | None:
     usage = document.get("usage") or {}
     call.tokens_in = usage.get("prompt_tokens", usage.get("input_tokens"))
     call.tokens_out = usage.get("completion_tokens", usage.get("output_tokens"))
+    name = _upstream_name(call)
+    if call.tokens_in:
+        UPSTREAM_TOKENS.inc(name, "input", amount=call.tokens_in)
+    if call.tokens_out:
+        UPSTREAM_TOKENS.inc(name, "output", amount=call.tokens_out)
     return document
+
+
+def _upstream_name(call: Call) -> str:
+    return (call.key.upstream if call.key else None) or "default"

@@ -24,7 +24,7 @@ from goodstanding.checks.strikes import StrikeFinisher
 from goodstanding.checks.tier import TierCheck
 from goodstanding.checks.upstream_policy import UpstreamPolicy
 from goodstanding.enforcement import Enforcer
-from goodstanding.keys import KeyCache
+from goodstanding.keys import key_cache
 from goodstanding.models import ModelListing
 from goodstanding.pipeline import Check, Finisher, OutputCheck, Pipeline
 from goodstanding.policy.acceptance import AcceptanceGate
@@ -48,7 +48,7 @@ def build_pipeline(
     # one Enforcer per gateway: the webhook endpoint shares it, so its bans clear the cache
     enforcer = enforcer or Enforcer(store)
     checks: list[Check] = [
-        AuthCheck(store, KeyCache()),
+        AuthCheck(store, key_cache(settings.storage.database_url, enforcer.cache)),
         RequestCheck(settings.upstream.models),
         KeyScopeCheck(),  # a browser key's origins and models
     ]

@@ -162,14 +162,20 @@ def _refusal(admission: Admission, cost: int) -> Verdict:
     reason = _reason(limit)
     REFUSED.inc(reason[len("rate_limit:"):])
     if math.isinf(admission.retry_after):
-        error = RateLimitExceeded(
-            f"Request too large for {limit.label}: limit {limit.limit}, requested {cost}. "
-            "Shorten the prompt or lower max_tokens.",
-            headers={"x-should-retry": "false"}, reasons=(reason,))
+        # never passes: in tokens, the request is larger than the limit; in requests, the
+        # limit admits none (a limit of 0 set in the configuration)
+        message = (f"Request too large for {limit.label}: limit {limit.limit} tokens, "
+                   f"requested {cost} tokens. Shorten the prompt or lower max_tokens."
+                   if limit.tokens else
+                   f"Rate limit of {limit.label} is {limit.limit} requests: no request can "
+                   "pass until it is raised.")
+        error = RateLimitExceeded(message, headers={"x-should-retry": "false"},
+                                  reasons=(reason,))
         return Verdict("limits", "refuse", (reason,), error)
     wait = max(1, math.ceil(admission.retry_after))
+    unit = "tokens" if limit.tokens else "requests"
     error = RateLimitExceeded(
-        f"Rate limit reached for {limit.label}: limit {limit.limit}. "
+        f"Rate limit reached for {limit.label}: limit {limit.limit} {unit}. "
         f"Please try again in {wait}s.",
         headers={"retry-after": str(wait), "retry-after-ms": str(math.ceil(
             admission.retry_after * 1000))}, reasons=(reason,))

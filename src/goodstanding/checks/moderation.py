@@ -171,7 +171,8 @@ def moderation_checks(
         return (), ()
     client = ModerationClient(
         upstream.base, settings.upstream_key, moderation.model, moderation.timeout,
-        moderation.queue_wait, moderation.concurrency)  # fmt: skip
+        moderation.queue_wait, moderation.concurrency,
+        project_for=settings.keyring.project)  # fmt: skip
     cache = cache if cache is not None else MemoryCache(moderation.cache_size)  # or Redis
     judge = Judge(client, cache, moderation.on_error == "local")
     off = tuple(c for c, mode in moderation.categories.items() if mode == "off")

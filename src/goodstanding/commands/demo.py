@@ -16,14 +16,18 @@ import time
 from pathlib import Path
 
 from goodstanding import keys
+from goodstanding.commands import listen_error
 from goodstanding.gateway import Gateway
 from goodstanding.settings import load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8700)
-    parser.add_argument("--exit", action="store_true", help="quit after the scenario")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address the demo gateway listens on")
+    parser.add_argument("--port", type=int, default=8700,
+                        help="port of the demo gateway; 0 for any free port")
+    parser.add_argument("--exit", action="store_true",
+                        help="quit after the scenario instead of serving until Ctrl-C")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,11 +39,17 @@ def run(args: argparse.Namespace) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="goodstanding-demo-") as folder,
         serve_in_thread(simulated(api_key="sk-demo-upstream")) as upstream_url,
+        contextlib.ExitStack() as stack,
     ):
         settings = load_settings(env=_demo_env(folder, upstream_url))
         gateway = Gateway.build(settings)
         token = asyncio.run(_demo_key(gateway))
-        with serve_in_thread(create_app(gateway), args.host, args.port) as url:
+        try:
+            serving = serve_in_thread(create_app(gateway), args.host, args.port)
+            url = stack.enter_context(serving)
+        except OSError as exc:
+            raise listen_error(exc, args.host, args.port) from None
+        with stack:
             print(f"goodstanding demo: gateway on {url}/v1 in front of the simulated "
                   f"OpenAI API (a test double) on {upstream_url}/v1")
             print(f"demo virtual key: {token}\n")

@@ -1,12 +1,16 @@
-"""``goodstanding migrate`` — bring the database schema up to date (Alembic)."""
+"""``goodstanding migrate`` — bring the database schema up to date (Alembic).
+
+The one command that changes a PostgreSQL schema (``serve`` and ``demo`` migrate SQLite
+themselves); every other command asks for it when the schema is behind.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
-from goodstanding.commands import add_config, settings_of
-from goodstanding.stores import open_store
+from goodstanding.commands import add_config, settings_of, unreachable
+from goodstanding.stores import open_store, outage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +24,10 @@ def run(args: argparse.Namespace) -> int:
     async def migrate() -> None:
         try:
             await store.migrate()
+        except Exception as exc:
+            if outage(exc):
+                raise unreachable(url, exc) from exc
+            raise
         finally:
             await store.close()
 

@@ -16,7 +16,8 @@ from goodstanding.commands import add_config, settings_of
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     render = sub.add_parser("render", help="the content policy generated from the configuration")
-    render.add_argument("--format", choices=("html", "md", "json"), default="html")
+    render.add_argument("--format", choices=("html", "md", "json"), default="html",
+                        help="html (default), md or json")
     render.add_argument("--out", metavar="FILE", help="write it here instead of stdout")
     add_config(render)
 

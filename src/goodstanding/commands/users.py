@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import getpass
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from goodstanding.commands import add_config, fail, print_json, settings_of
+from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
+from goodstanding.commands.output import table, when
 from goodstanding.enforcement import Enforcer, StrikePolicy
 from goodstanding.identity import canonical_end_user, stored_end_user
 from goodstanding.policy.acceptance import record_acceptance
 from goodstanding.settings import Settings
 from goodstanding.standing import Standing
-from goodstanding.stores import open_store
 from goodstanding.stores.base import Acceptance, Store
 
 
@@ -40,8 +40,10 @@ def _operator() -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="end users with strikes or actions, newest first")
-    listing.add_argument("--status", choices=("active", "suspended", "banned"))
-    listing.add_argument("--limit", type=int, default=1000)
+    listing.add_argument("--status", choices=("active", "suspended", "banned"),
+                         help="only end users in this standing now (default: every standing)")
+    listing.add_argument("--limit", type=int, default=1000,
+                         help="at most this many end users, the most recently changed first")
     show = sub.add_parser("show", help="an end user's standing, strike history and actions")
     ban = sub.add_parser("ban", help="ban an end user now")
     unban = sub.add_parser("unban", help="lift a ban or suspension; earlier strikes are forgiven")
@@ -54,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for command in (ban, unban):
         command.add_argument("--reason", help="why, for the record")
     lookup = sub.add_parser("lookup", help="the end user behind a safety identifier OpenAI named")
-    lookup.add_argument("safety_identifier")
+    lookup.add_argument("safety_identifier", metavar="SAFETY_IDENTIFIER",
+                        help="the safety_identifier OpenAI quoted (a hex digest)")
     accept = sub.add_parser("accept", help="record that an end user accepted the content policy")
     accept.add_argument("id", metavar="ID", help="the end-user id the application sends")
     accept.add_argument("--version", type=int, metavar="N",
@@ -62,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     accept.add_argument("--by", default=_operator(), metavar="NAME",
                         help="who is recording this (default: the OS user)")
     for command in (listing, show, ban, unban, reset, accept):
-        command.add_argument("--tenant", help="the tenant (key name); needed when there are several")
+        command.add_argument("--tenant", help="the tenant (key name); needed when there are "
+                                              "several (default: the only one there is; "
+                                              "list: every tenant)")
     for command in (listing, show, ban, unban, reset, lookup, accept):
         add_config(command)
         command.add_argument("--json", action="store_true", help="machine-readable output")
@@ -79,25 +84,36 @@ def run(args: argparse.Namespace) -> int:
         if not args.id:
             return fail("the end-user id is empty once canonicalised", 2)
     settings = settings_of(args)
-    store = open_store(settings.storage.database_url)
-    return asyncio.run(_run(args, store, settings))
+    return asyncio.run(_run(args, settings))
 
 
-async def _run(args: argparse.Namespace, store: Store, settings: Settings) -> int:
-    try:
-        await store.migrate()
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    # PostgreSQL: the schema must be migrated already (`goodstanding migrate`)
+    async with opened_store(settings) as store:
         return await ACTIONS[args.action](args, store, settings)
-    finally:
-        await store.close()
+
+
+async def _tenants(store: Store) -> list[str]:
+    return sorted({key.tenant for key in await store.list_keys()})
 
 
 async def _tenant(args: argparse.Namespace, store: Store) -> str | None:
+    """The tenant named, with a warning when no key has it; else the only one there is."""
+    tenants = await _tenants(store)
     if args.tenant:
+        _warn_unknown(str(args.tenant), tenants)
         return str(args.tenant)
-    tenants = sorted({key.tenant for key in await store.list_keys()})
     if len(tenants) == 1:
         return tenants[0]
+    args.known_tenants = tenants
     return None
+
+
+def _warn_unknown(tenant: str, tenants: list[str]) -> None:
+    if tenant not in tenants:
+        known = ", ".join(tenants) if tenants else "none yet"
+        print(f"goodstanding: warning: no key has tenant {tenant!r} (known tenants: {known})",
+              file=sys.stderr)
 
 
 @asynccontextmanager
@@ -116,14 +132,16 @@ async def _enforcer(store: Store, settings: Settings) -> AsyncIterator[Enforcer]
         await publisher.close()
 
 
-def _no_tenant() -> int:
-    return fail("pass --tenant: the database has several tenants, or none yet", 2)
+def _no_tenant(args: argparse.Namespace) -> int:
+    tenants = getattr(args, "known_tenants", [])
+    if not tenants:
+        return fail("no tenants yet (a tenant is a key's name): create a key with "
+                    "`goodstanding keys create NAME`, or pass --tenant", 2)
+    return fail(f"pass --tenant: the database has {len(tenants)} tenants: "
+                f"{', '.join(tenants)}", 2)
 
 
-def _when(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+_when = when
 
 
 def _describe(standing: Standing, now: float) -> dict[str, Any]:
@@ -134,27 +152,48 @@ def _describe(standing: Standing, now: float) -> dict[str, Any]:
 
 async def _list(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     now = time.time()
+    if args.tenant:
+        _warn_unknown(args.tenant, await _tenants(store))
+    everyone = await store.list_standings(tenant=args.tenant, limit=args.limit)
     # an expired suspension is stored as "suspended" but is active: filter on the effective one
-    rows = [_describe(s, now) for s in await store.list_standings(tenant=args.tenant,
-                                                                  limit=args.limit)]
-    if args.status:
-        rows = [r for r in rows if r["status"] == args.status]
+    chosen = [s for s in everyone if not args.status or s.effective(now) == args.status]
+    window = StrikePolicy.of(settings.strikes).window
+    rows = []
+    for standing in chosen:
+        strikes = await store.strikes_of(standing.tenant, standing.end_user)
+        since = max(now - window, standing.forgiven_at or 0)
+        rows.append({**_describe(standing, now),
+                     "strikes": sum(1 for s in strikes if s.ts >= since)})
     if args.json:
         print_json(rows)
         return 0
     if not rows:
-        print("no end users with strikes or actions")
-    for row in rows:
-        until = f" until {_when(row['until'])}" if row["status"] == "suspended" else ""
-        print(f"{row['tenant']}/{row['end_user']}  {row['status']}{until}"
-              f"  ({row['reason'] or '-'}, {_when(row['updated_at'])})")
+        print(_nobody(args, len(everyone)))
+        return 0
+    table([{**r, "until": _when(r["until"]) if r["status"] == "suspended" else "",
+            "updated_at": _when(r["updated_at"])} for r in rows],
+          [("tenant", "TENANT"), ("end_user", "END USER"), ("status", "STATUS"),
+           ("strikes", "STRIKES"), ("until", "SUSPENDED UNTIL"),
+           ("reason", "LAST REASON"), ("updated_at", "LAST CHANGE")])
+    print(f"\nSTRIKES: strikes counting now (within strikes.window, {settings.strikes.window}, "
+          "since the last unban)")
     return 0
+
+
+def _nobody(args: argparse.Namespace, others: int) -> str:
+    where = f" of tenant {args.tenant!r}" if args.tenant else ""
+    if not args.status:
+        return f"no end users{where} with strikes or actions yet"
+    if not others:
+        return f"no {args.status} end users{where}: none has strikes or actions yet"
+    return (f"no {args.status} end users{where} ({others} end users with strikes or actions, "
+            f"none {args.status} now)")
 
 
 async def _show(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     tenant = await _tenant(args, store)
     if tenant is None:
-        return _no_tenant()
+        return _no_tenant(args)
     now = time.time()
     standing = await store.get_standing(tenant, args.id)
     strikes = await store.strikes_of(tenant, args.id)
@@ -182,20 +221,31 @@ async def _show(args: argparse.Namespace, store: Store, settings: Settings) -> i
         return 0
     until = f" until {_when(standing.until)}" if document["status"] == "suspended" else ""
     print(f"end user {args.id!r} of tenant {tenant!r}: {document['status']}{until}")
-    print(f"strikes counting now: {document['strikes_counting']}")
-    print(f"content policy: {_accepted(accepted, settings.policy.version)}")
-    for s in document["strikes"]:
-        print(f"  strike  {_when(s['ts'])}  {s['reason']}  [{', '.join(s['categories'])}]"
-              f"  ({s['source']})")
-    for a in document["actions"]:
-        print(f"  {a['action']:<7} {_when(a['ts'])}  by {a['by']}  {a['reason'] or ''}")
+    print(f"strikes counting now: {document['strikes_counting']} (within strikes.window, "
+          f"{settings.strikes.window}, since the last unban)")
+    print(f"content policy: {_accepted(accepted, settings.policy.version)}\n")
+    if document["strikes"]:
+        table([{**s, "ts": _when(s["ts"]), "source": SOURCES.get(s["source"], s["source"])}
+               for s in document["strikes"]],
+              [("ts", "STRIKE AT"), ("reason", "REASON"), ("categories", "CATEGORIES"),
+               ("source", "FOUND BY"), ("request_id", "REQUEST ID")])
+        print()
+    if document["actions"]:
+        table([{**a, "ts": _when(a["ts"]), "until": _when(a["until"]) if a["until"] else ""}
+               for a in document["actions"]],
+              [("ts", "ACTION AT"), ("action", "ACTION"), ("by", "BY"), ("reason", "REASON"),
+               ("until", "UNTIL")])
     return 0
+
+
+# where a strike came from, in words
+SOURCES = {"request": "gateway check of a request", "webhook": "OpenAI webhook"}
 
 
 async def _ban(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     tenant = await _tenant(args, store)
     if tenant is None:
-        return _no_tenant()
+        return _no_tenant(args)
     async with _enforcer(store, settings) as enforcer:
         standing = await enforcer.ban(tenant, args.id, args.reason or "banned by an operator",
                                       args.by)
@@ -205,7 +255,7 @@ async def _ban(args: argparse.Namespace, store: Store, settings: Settings) -> in
 async def _unban(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     tenant = await _tenant(args, store)
     if tenant is None:
-        return _no_tenant()
+        return _no_tenant(args)
     async with _enforcer(store, settings) as enforcer:
         standing = await enforcer.unban(tenant, args.id, args.by, args.reason)
     if standing is None:
@@ -216,7 +266,7 @@ async def _unban(args: argparse.Namespace, store: Store, settings: Settings) -> 
 async def _reset(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     tenant = await _tenant(args, store)
     if tenant is None:
-        return _no_tenant()
+        return _no_tenant(args)
     async with _enforcer(store, settings) as enforcer:
         removed = await enforcer.reset(tenant, args.id, args.by)
     if args.json:

@@ -42,8 +42,10 @@ class Example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", type=Path, help="labelled JSONL file")
-    parser.add_argument("--full", action="store_true", help="score the full local layer")
+    parser.add_argument("dataset", type=Path, metavar="DATASET",
+                        help="labelled JSONL file: one {text, categories} object a line")
+    parser.add_argument("--full", action="store_true",
+                        help="score the full local layer (needs the [full] extra)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -117,18 +119,22 @@ def _layer(full: bool) -> Detectors | FullLayer:
 
 
 def _score(examples: list[Example], layer: Detectors | FullLayer) -> tuple[list[Screen], float]:
+    from goodstanding.commands.output import Progress
+
     start, screens = time.perf_counter(), []
     texts = [e.text for e in examples]
+    # in place on a terminal; a plain line every few seconds in a log or a pipe
+    progress = Progress(len(texts), "scored") if len(texts) > PROGRESS_EVERY else None
     for i in range(0, len(texts), PROGRESS_EVERY):
         batch = texts[i:i + PROGRESS_EVERY]
         if isinstance(layer, Detectors):
             screens += [layer.screen(t) for t in batch]
         else:
             screens += layer.screen(batch)
-        if len(texts) > PROGRESS_EVERY:
-            print(f"\rscored {len(screens)}/{len(texts)}", end="", file=sys.stderr, flush=True)
-    if len(texts) > PROGRESS_EVERY:
-        print(file=sys.stderr)
+        if progress is not None:
+            progress.update(len(screens))
+    if progress is not None:
+        progress.close()
     return screens, time.perf_counter() - start
 
 

@@ -44,7 +44,9 @@ class ModerationClient:
         timeout: float,
         max_wait: float = 2.0,
         concurrency: int = 2,
+        project_for: Callable[[str | None], str | None] | None = None,
     ) -> None:
+        self._project_for = project_for
         self.url = base_url.rstrip("/") + "/moderations"
         self.http = Client(self.url)  # leaner than aiohttp per call (transport.py)
         self._key_for = key_for
@@ -89,15 +91,23 @@ class ModerationClient:
             raise ModerationFailed("moderation answered a different number of results")
         return list(map(from_result, results))
 
-    async def _post(self, payload: bytes, tokens: int, upstream: str | None) -> list[Any]:
-        budget = self.budget(upstream)
+    def _headers(self, upstream: str | None) -> bytes:
         key = self._key_for(upstream)
+        if key is None:  # never "Bearer None"
+            raise ModerationFailed(f"no upstream key for '{upstream or 'default'}'")
         headers = self._heads.get(key)
         if headers is None:
             if len(self._heads) >= 64:
                 self._heads.clear()
-            headers = self._heads[key] = Client.encode(
-                {"authorization": f"Bearer {key}", "content-type": "application/json"})
+            fields = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+            project = self._project_for(upstream) if self._project_for else None
+            if project:  # the named key's OpenAI project (upstream.keys.NAME.project)
+                fields["openai-project"] = project
+            headers = self._heads[key] = Client.encode(fields)
+        return headers
+
+    async def _post(self, payload: bytes, tokens: int, upstream: str | None) -> list[Any]:
+        budget = self.budget(upstream)
         why = "no attempt"
         for _ in range(ATTEMPTS):
             try:
@@ -106,6 +116,8 @@ class ModerationClient:
             except BudgetExhausted as exc:
                 CALLS.inc("budget_exhausted")
                 raise ModerationFailed(str(exc)) from None
+            # the key is read after any wait for budget: a rotated key is already in use
+            headers = self._headers(upstream)
             try:
                 response = await self.http.post(headers, payload, self.timeout)
                 budget.update(response.headers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,23 +30,31 @@ def _loop() -> str:
     return "uvloop"
 
 
-def _protocol(app: Any) -> Any:
-    """The gateway's bounded protocol (server/protocol.py); plain httptools for other apps."""
+def _protocol(app: Any, draining: bool = False) -> Any:
+    """The gateway's bounded protocol (server/protocol.py); plain httptools for other apps.
+
+    ``draining``: a worker's connections are drained, not cut, when it stops (server/drain.py).
+    """
     gateway = getattr(app, "gateway", None)
     if gateway is None:
         return "httptools"
     from goodstanding.server.protocol import protocol_class
 
-    return protocol_class(gateway.settings.server)
+    protocol = protocol_class(gateway.settings.server)
+    if draining:
+        from goodstanding.server.drain import draining as drained
+
+        protocol = drained(protocol)
+    return protocol
 
 
-def _config(app: Any, host: str, port: int) -> uvicorn.Config:
+def _config(app: Any, host: str, port: int, drain: int = GRACEFUL_SHUTDOWN_S) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop=_loop(),
-        http=_protocol(app),
+        http=_protocol(app, draining=drain > GRACEFUL_SHUTDOWN_S),
         ws="none",
         lifespan="on",
         log_level="warning",
@@ -54,8 +62,21 @@ def _config(app: Any, host: str, port: int) -> uvicorn.Config:
         # the gateway decides itself which peers' X-Forwarded-For to believe (TrustedProxies);
         # uvicorn's own proxy-header handling would trust 127.0.0.1 behind our back
         proxy_headers=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_graceful_shutdown=drain,
     )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server that calls ``on_started`` once it is bound and its app has started."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -100,20 +121,34 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterato
         sock.close()
 
 
-def serve_on(app: Any, sock: socket.socket, host: str, port: int) -> None:
-    """Serve `app` in the foreground on a listening socket made elsewhere (serve --workers)."""
-    server = uvicorn.Server(_config(app, host, port))
+def serve_on(app: Any, sock: socket.socket, host: str, port: int,
+             on_started: Callable[[], None] | None = None,
+             drain: int = GRACEFUL_SHUTDOWN_S) -> None:
+    """Serve `app` in the foreground on a listening socket made elsewhere (serve --workers);
+    on SIGTERM, requests in flight get ``drain`` seconds to finish."""
+    server = _Server(_config(app, host, port, drain), on_started)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
 
 
-def run_forever(app: Any, host: str = "127.0.0.1", port: int = 8700) -> None:
-    """Serve `app` in the foreground until Ctrl-C or SIGTERM; exit without a traceback."""
-    server = uvicorn.Server(_config(app, host, port))
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: any free port); OSError if it cannot be had."""
+    return _bind(host, port)
+
+
+def run_forever(app: Any, host: str = "127.0.0.1", port: int = 8700,
+                sock: socket.socket | None = None,
+                on_started: Callable[[], None] | None = None) -> None:
+    """Serve `app` in the foreground until Ctrl-C or SIGTERM; exit without a traceback.
+
+    With ``sock`` (from ``listen``) it serves on that socket; ``on_started`` is called once
+    the socket accepts connections and the app has started (``serve`` prints its address then).
+    """
+    server = _Server(_config(app, host, port), on_started)
     try:
-        server.run()
+        server.run(sockets=[sock] if sock is not None else None)
     except KeyboardInterrupt:
         # uvicorn shuts down gracefully, then re-raises the captured SIGINT for the caller
         pass

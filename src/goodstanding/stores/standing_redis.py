@@ -27,6 +27,7 @@ from goodstanding.stores import redis as shared
 log = logging.getLogger("goodstanding.enforcement")
 
 CHANNEL = "gs:standing"
+KEYS_CHANNEL = "gs:keys"  # virtual keys revoked or rotated (keys.announce); same listener
 RETRY_SECONDS = 0.5
 
 
@@ -40,6 +41,8 @@ class RedisStandingCache:
         self.listening = False
         self._task: asyncio.Task[None] | None = None
         self._errors = shared.errors()
+        # key caches told of each changed virtual key id (None: forget everything)
+        self.key_listeners: list[Any] = []
 
     def get(self, user: UserKey, now: float) -> tuple[bool, Standing | None]:
         if self._task is None:
@@ -83,7 +86,7 @@ class RedisStandingCache:
         while True:
             pubsub = self.client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, KEYS_CHANNEL)
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
@@ -107,7 +110,13 @@ class RedisStandingCache:
         kind = message.get("type")
         if kind == "subscribe":
             self.local.clear()
+            for listener in self.key_listeners:
+                listener(None)
             self.listening = True
+        elif kind == "message" and message.get("channel") in (KEYS_CHANNEL,
+                                                               KEYS_CHANNEL.encode()):
+            for listener in self.key_listeners:
+                listener(message["data"].decode())
         elif kind == "message":
             self.local.invalidate(_decode(message["data"]))
 

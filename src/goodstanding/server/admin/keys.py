@@ -48,9 +48,10 @@ class KeyOut(BaseModel):
     models: list[str]
     policy: dict[str, Any] = Field(description="per-key overrides of limits/moderation/strikes")
     last_used_at: float | None = Field(description="the last call through the key")
-    rotation_age_seconds: float = Field(description="seconds since the key was issued "
-                                                    "(created or rotated in)")
-    grace_expires_at: float | None = Field(description="when a rotated-out key stops working")
+    rotation_age: float = Field(description="seconds since the key's secret was issued "
+                                            "(created or rotated in)")
+    grace_expires_at: float | None = Field(description="while a rotated-out key still works: "
+                                                       "when it stops")
 
 
 class KeyCreated(KeyOut):
@@ -95,9 +96,7 @@ class Rotation(BaseModel):
 
 
 def _out(key: VirtualKey, last_used: float | None, now: float) -> dict[str, Any]:
-    grace = key.expires_at if key.expires_at is not None and key.revoked_at is None else None
-    return {**keys.describe(key), "policy": key.policy, "last_used_at": last_used,
-            "rotation_age_seconds": max(0.0, now - key.created_at), "grace_expires_at": grace}
+    return {**keys.describe(key, now=now, last_used_at=last_used), "policy": key.policy}
 
 
 async def _found(admin: AdminDep, key_id: str) -> VirtualKey:
@@ -113,12 +112,14 @@ async def _shown(admin: AdminDep, key_id: str) -> dict[str, Any]:
     return _out(key, used.get(key.id), time.time())
 
 
-def _forget(admin: AdminDep, key_id: str) -> None:
-    """Drop the key from this process's key cache: the change applies here at once (other
-    processes see it within ``keys.CACHE_SECONDS``)."""
+async def _forget(admin: AdminDep, key_id: str) -> None:
+    """Drop the key from this process's key cache (the change applies here at once) and
+    announce it to the other gateways as ``goodstanding keys`` does (``keys.announce``)."""
     for check in admin.gateway.pipeline.checks:
         if isinstance(check, AuthCheck):
             check.cache.drop(key_id)
+    storage = admin.gateway.settings.storage
+    await keys.announce(key_id, storage.database_url, storage.redis_url)
 
 
 def _upstream(admin: AdminDep, name: str | None) -> None:
@@ -137,7 +138,7 @@ def _policy(policy: KeyPolicy | None, end_user_ip: bool) -> dict[str, Any]:
 @router.get("", response_model=list[KeyOut], summary="List keys")
 async def list_keys(
     admin: AdminDep,
-    status: Annotated[Literal["active", "revoked", "expired"] | None, Query()] = None,
+    status: Annotated[Literal["active", "grace", "revoked", "expired"] | None, Query()] = None,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
     now = time.time()
@@ -187,7 +188,7 @@ async def change_key(admin: AdminDep, key_id: KeyId, body: KeyChange) -> dict[st
             fields.pop("trust_tier")
         if fields:
             await admin.store.update_key(key_id, **fields)
-            _forget(admin, key_id)
+            await _forget(admin, key_id)
     return await _shown(admin, key_id)
 
 
@@ -215,7 +216,7 @@ async def set_policy(admin: AdminDep, key_id: KeyId, body: KeyPolicy) -> dict[st
         policy = body.model_dump(mode="json", exclude_unset=True)
         target.detail.extend(sorted(policy))
         await admin.store.update_key(key_id, policy=policy)
-        _forget(admin, key_id)
+        await _forget(admin, key_id)
     return await _shown(admin, key_id)
 
 
@@ -234,7 +235,7 @@ async def rotate_key(admin: AdminDep, key_id: KeyId, body: Rotation | None = Non
         rotated = await keys.rotate_key(admin.store, key_id, grace)
         if rotated is None:
             raise NotFound(f"No active key with id {key_id}.", param="key_id")
-        _forget(admin, key_id)
+        await _forget(admin, key_id)
         key, token = rotated
         target.tenant = key.tenant
         target.detail.append(f"replaced_by:{key.id}")
@@ -248,5 +249,5 @@ async def revoke_key(admin: AdminDep, key_id: KeyId) -> dict[str, Any]:
         target.tenant = key.tenant
         if key.revoked_at is None:
             await keys.revoke_key(admin.store, key_id)
-            _forget(admin, key_id)
+            await _forget(admin, key_id)
     return await _shown(admin, key_id)

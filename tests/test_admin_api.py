@@ -454,3 +454,16 @@ def test_an_end_users_acceptance_of_the_content_policy_is_recorded_with_the_toke
     recorded = wait_for(lambda: events(admin_gw, endpoint="admin.users.acceptance"))
     assert {(e["actor"], e["end_user"], e["status"]) for e in recorded} == {
         ("ops", "josé", 200), ("ops", "ann", 200)}
+
+
+def test_config_show_names_the_admin_tokens_but_never_prints_them(monkeypatch, capsys):
+    from goodstanding.cli import main
+
+    monkeypatch.setenv("GOODSTANDING_ADMIN_TOKENS", "ops:env:OPS_TOKEN_VALUE")
+    monkeypatch.setenv("OPS_TOKEN_VALUE", "ops-token-never-printed-42")
+    monkeypatch.setenv("GOODSTANDING_ADMIN_TOKEN", "root-token-never-printed-43")
+    assert main(["config", "show", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "never-printed" not in out
+    shown = {row["key"]: row["value"] for row in json.loads(out)}
+    assert shown["admin_tokens"] == {"ops": "***"}

@@ -107,14 +107,22 @@ class AuditLog:
         the journal when there is one (unless ``commit``), else by waiting until the database
         committed it (at most ``durable_wait`` seconds). Whether it is (True without
         ``durable``)."""
-        record = to_record(call)
+        return await self._keep(to_record(call), durable, commit, call.request_id)
+
+    async def record_event(self, record: dict[str, Any]) -> bool:
+        """Queue a record that is not a proxied call (an admin action), bounded like the rest,
+        and make it durable as a refusal's is: an action is answered once it is recorded."""
+        return await self._keep(bound_record(record), True, False, str(record["request_id"]))
+
+    async def _keep(self, record: dict[str, Any], durable: bool, commit: bool,
+                    request_id: str) -> bool:
         self._records.append(record)
         if durable and self._journaling and not commit:
             assert self.journal is not None
             try:
                 self.journal.append(record)  # durable now; the database gets it in a batch
             except OSError as exc:
-                log.error("audit journal write failed for %s: %s", call.request_id, exc)
+                log.error("audit journal write failed for %s: %s", request_id, exc)
                 return False
             durable = False
         if not durable and len(self._records) < self.batch_size:
@@ -138,7 +146,7 @@ class AuditLog:
             timer.cancel()
         if not committed:
             log.error("audit record %s not committed within %ss (kept for retry)",
-                      call.request_id, self.durable_wait)
+                      request_id, self.durable_wait)
         return committed
 
     @property

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -665,6 +666,9 @@ class Settings(_Model):
     keys: KeySettings = KeySettings()
     # bearer token for the admin API and dashboard; unset = admin API off
     admin_token: str | None = None
+    # named admin tokens (name -> token; `GOODSTANDING_ADMIN_TOKENS=ops:env:OPS_TOKEN,…`): every
+    # admin action is recorded with the name of the token that did it (server/admin/auth.py)
+    admin_tokens: dict[str, str | None] = Field(default_factory=dict)
     # secret verifying OpenAI's webhooks; unset = webhook endpoint off
     webhook_secret: str | None = None
 
@@ -678,6 +682,18 @@ class Settings(_Model):
 
             self._keyring = Keyring(self.upstream, os.environ)
         return self._keyring
+
+    @field_validator("admin_tokens")
+    @classmethod
+    def _admin_tokens(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        for name, token in value.items():
+            if not _TOKEN_NAME.match(name):
+                raise ValueError(f"admin token name {name!r}: use 1-64 letters, digits, "
+                                 "'.', '_' or '-'")
+            if not token:
+                raise ValueError(f"admin token {name!r} is empty (its env: or file: reference "
+                                 "resolved to nothing)")
+        return value
 
     @model_validator(mode="after")
     def _known_tiers(self) -> Settings:
@@ -705,11 +721,33 @@ PLAIN_ENV = {
     "GOODSTANDING_DATABASE_URL": ("storage", "database_url"),
     "GOODSTANDING_REDIS_URL": ("storage", "redis_url"),
     "GOODSTANDING_ADMIN_TOKEN": ("admin_token",),
+    "GOODSTANDING_ADMIN_TOKENS": ("admin_tokens",),
     "GOODSTANDING_SECRET": ("identity", "secret"),
     "OPENAI_WEBHOOK_SECRET": ("webhook_secret",),
     "GOODSTANDING_TRUSTED_PROXIES": ("server", "trusted_proxies"),
 }
 _SKIP_ENV = {"GOODSTANDING_CONFIG"}
+
+
+def parse_named_tokens(raw: str) -> dict[str, str]:
+    """``ops:env:OPS_TOKEN,ci:file:/run/secrets/ci`` → ``{"ops": "env:OPS_TOKEN", …}``
+    (each reference is then resolved like any secret)."""
+    tokens: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name, sep, ref = item.partition(":")
+        if not sep or not name.strip() or not ref.strip():
+            raise ConfigError("GOODSTANDING_ADMIN_TOKENS: use name:env:VAR or name:file:/path, "
+                              "comma-separated")
+        if name.strip() in tokens:
+            raise ConfigError(f"GOODSTANDING_ADMIN_TOKENS: the name {name.strip()!r} is "
+                              "given twice")
+        tokens[name.strip()] = ref.strip()
+    return tokens
+
+
+_PLAIN_PARSERS: dict[str, Any] = {"GOODSTANDING_ADMIN_TOKENS": parse_named_tokens}
 
 
 def resolve_secret(value: Any, where: str, env: dict[str, str]) -> Any:
@@ -817,7 +855,7 @@ def load_settings(
         tree = loaded
     for name, where in PLAIN_ENV.items():
         if env.get(name):
-            _set(tree, where, env[name])
+            _set(tree, where, _PLAIN_PARSERS.get(name, str)(env[name]))
     for name, raw in env.items():
         if not name.startswith("GOODSTANDING_") or "__" not in name or name in _SKIP_ENV:
             continue

@@ -32,7 +32,8 @@ from goodstanding.settings import PLAIN_ENV, Settings, load_settings
 
 REDACTED = "***"
 # leaf names whose values are secrets: never printed
-_SECRET_NAMES = {"key", "keys", "secret", "admin_token", "webhook_secret", "tier_secret"}
+_SECRET_NAMES = {"key", "keys", "secret", "admin_token", "admin_tokens", "webhook_secret",
+                 "tier_secret"}
 _URL_NAMES = {"database_url", "redis_url"}
 
 HEADER = """# Configuration reference

@@ -1,7 +1,7 @@
 """The ASGI application: routing, lifespan, and the last-resort error handler.
 
 Routes are a dict and two prefixes; there is no framework between uvicorn and the proxy
-handler. Every response carries ``x-request-id``; nothing here renders a traceback.
+handler. The admin API (``server/admin/``, FastAPI) gets ``/admin/api/…`` and nothing else. Every response carries ``x-request-id``; nothing here renders a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from goodstanding import metrics
 from goodstanding.errors import GatewayError, InternalError, InvalidApiKey, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.server import metrics_dir
+from goodstanding.server.admin import create_admin
 from goodstanding.server.policy_page import PATH as POLICY_PATH
 from goodstanding.server.policy_page import PolicyPage
 from goodstanding.server.proxy import ProxyHandler
@@ -27,6 +28,7 @@ from goodstanding.server.transport import (
 )
 
 log = logging.getLogger("goodstanding.server")
+ADMIN_PREFIX = "/admin/api/"
 
 
 def bearer_matches(scope: Scope, token: str) -> bool:
@@ -52,6 +54,9 @@ class GatewayApp:
             from goodstanding.server.webhooks import PATH, WebhookEndpoint
 
             self.routes[PATH] = WebhookEndpoint(gateway, gateway.settings.webhook_secret)
+        # the admin API (a FastAPI app, server/admin/): only for its prefix, only when an admin
+        # token is configured (FastAPI is imported then); the proxy's path never reaches it
+        self.admin = create_admin(gateway)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -66,6 +71,9 @@ class GatewayApp:
                 await self.proxy(scope, receive, send)
                 return
             handler = self.routes.get(path)
+            if handler is None and self.admin is not None and path.startswith(ADMIN_PREFIX):
+                await self.admin(scope, receive, send)
+                return
             if handler is None:
                 raise NotFound(f"No route for {path}.")
             await handler(scope, receive, send)

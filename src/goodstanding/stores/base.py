@@ -61,7 +61,67 @@ class AuditStore(Protocol):
         key_id: str | None = None,
         decision: str | None = None,
         limit: int = 100,
-    ) -> list[dict[str, Any]]: ...
+        tenant: str | None = None,
+        endpoint: str | None = None,
+        category: str | None = None,
+        request_id: str | None = None,
+        before_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first (by id). ``category`` matches a reason ending in ``:<category>``
+        (``moderation:violence``, ``detect:violence``); ``before_id`` is the cursor of the
+        next page (the last id seen)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndUserQuery:
+    """Which end users to list: everyone seen through the gateway or with a standing."""
+
+    now: float
+    # strikes at or after this (and after the end user's forgiveness) count
+    window_start: float
+    tenant: str | None = None
+    end_user: str | None = None  # this one end user only
+    status: str | None = None  # effective: an expired suspension is "active"
+    min_strikes: int = 0
+    seen_since: float | None = None
+    seen_until: float | None = None
+    after: tuple[str, str] | None = None  # (tenant, end user) of the previous page's last row
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class EndUserRow:
+    tenant: str
+    end_user: str
+    status: str
+    until: float | None
+    reason: str | None
+    updated_at: float | None
+    strikes: int  # counting now
+    strikes_total: int
+    first_seen: float | None
+    last_seen: float | None  # the last proxied call (admin actions aside)
+
+
+USAGE_GROUPS = ("key", "model", "end_user", "tenant", "endpoint", "day")
+
+
+class AdminQueryStore(Protocol):
+    """The few aggregate reads the admin API needs (``server/admin``), off the hot path."""
+
+    async def list_end_users(self, query: EndUserQuery) -> list[EndUserRow]:
+        """Ordered by (tenant, end user)."""
+
+    async def usage(
+        self, *, since: float | None, until: float | None, group_by: Sequence[str],
+        tenant: str | None = None, limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Proxied calls (admin actions aside) grouped by ``group_by`` (names from
+        ``USAGE_GROUPS``; ``day`` is the UTC day number, ts // 86400): ``requests``,
+        ``tokens_in``, ``tokens_out``, ``refusals``, ``flagged``; most requests first."""
+
+    async def last_used(self, key_ids: Sequence[str]) -> dict[str, float]:
+        """Key id → time of its last proxied call (keys never used are absent)."""
 
 
 class DeadLetterStore(Protocol):
@@ -131,7 +191,7 @@ class WebhookStore(Protocol):
 
 
 class Store(KeyStore, IdentityStore, AuditStore, DeadLetterStore, EndUserStore, WebhookStore,
-            AcceptanceStore, Protocol):
+            AdminQueryStore, AcceptanceStore, Protocol):
     async def migrate(self) -> None: ...
 
     async def schema_behind(self) -> str | None:

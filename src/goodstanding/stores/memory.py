@@ -8,11 +8,12 @@ from typing import Any
 
 from goodstanding.call import VirtualKey
 from goodstanding.stores.acceptance_memory import MemoryAcceptances
+from goodstanding.stores.admin_memory import MemoryAdminQueries, has_category
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_memory import MemoryEndUsers
 
 
-class MemoryStore(MemoryEndUsers, MemoryAcceptances):
+class MemoryStore(MemoryEndUsers, MemoryAcceptances, MemoryAdminQueries):
     def __init__(self) -> None:
         MemoryEndUsers.__init__(self)
         MemoryAcceptances.__init__(self)
@@ -75,12 +76,20 @@ class MemoryStore(MemoryEndUsers, MemoryAcceptances):
         key_id: str | None = None,
         decision: str | None = None,
         limit: int = 100,
+        tenant: str | None = None,
+        endpoint: str | None = None,
+        category: str | None = None,
+        request_id: str | None = None,
+        before_id: int | None = None,
     ) -> list[dict[str, Any]]:
-        wanted = {"end_user": end_user, "key_id": key_id, "decision": decision}
+        wanted = {"end_user": end_user, "key_id": key_id, "decision": decision,
+                  "tenant": tenant, "endpoint": endpoint, "request_id": request_id}
         rows = [
             r for r in reversed(self.audit)
             if all(v is None or r.get(k) == v for k, v in wanted.items())
             and (since is None or r["ts"] >= since)
             and (until is None or r["ts"] < until)
+            and (before_id is None or r["id"] < before_id)
+            and (category is None or has_category(r.get("reasons"), category))
         ]
         return rows[:limit]

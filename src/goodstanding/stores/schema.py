@@ -41,7 +41,7 @@ audit_events = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("ts", sa.Float, nullable=False, index=True),
     sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Column("key_id", sa.String(32), index=True),
+    sa.Column("key_id", sa.String(32)),
     sa.Column("tenant", sa.String(64)),
     sa.Column("end_user", sa.String(256), index=True),
     sa.Column("client_ip", sa.String(64)),
@@ -57,6 +57,10 @@ audit_events = sa.Table(
     sa.Column("reasons", sa.JSON, nullable=False, default=list),
     sa.Column("scores", sa.JSON, nullable=False, default=dict),
     sa.Column("latency_ms", sa.Float),
+    # the admin token behind an admin action (decision "admin"); null for proxied calls (0007)
+    sa.Column("actor", sa.String(128)),
+    sa.Index("ix_audit_events_key_ts", "key_id", "ts"),
+    sa.Index("ix_audit_events_request_id", "request_id"),
 )
 
 # end-user enforcement (strikes, suspensions, bans; migration 0002)

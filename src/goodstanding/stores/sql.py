@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from goodstanding.call import VirtualKey
 from goodstanding.stores import schema
 from goodstanding.stores.acceptance_sql import SqlAcceptances
+from goodstanding.stores.admin_sql import SqlAdminQueries, category_clause
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_sql import SqlEndUsers
 
@@ -67,7 +68,7 @@ def _key(row: Any) -> VirtualKey:
     return VirtualKey(**data)
 
 
-class SqlStore(SqlEndUsers, SqlAcceptances):
+class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.engine = _engine(url, pool_size)
@@ -156,16 +157,27 @@ class SqlStore(SqlEndUsers, SqlAcceptances):
         key_id: str | None = None,
         decision: str | None = None,
         limit: int = 100,
+        tenant: str | None = None,
+        endpoint: str | None = None,
+        category: str | None = None,
+        request_id: str | None = None,
+        before_id: int | None = None,
     ) -> list[dict[str, Any]]:
         table = schema.audit_events
         query = table.select().order_by(table.c.id.desc()).limit(limit)
-        for column, value in (("end_user", end_user), ("key_id", key_id), ("decision", decision)):
+        for column, value in (("end_user", end_user), ("key_id", key_id), ("decision", decision),
+                              ("tenant", tenant), ("endpoint", endpoint),
+                              ("request_id", request_id)):
             if value is not None:
                 query = query.where(table.c[column] == value)
         if since is not None:
             query = query.where(table.c.ts >= since)
         if until is not None:
             query = query.where(table.c.ts < until)
+        if before_id is not None:
+            query = query.where(table.c.id < before_id)
+        if category is not None:
+            query = query.where(category_clause(table.c.reasons, category))
         async with self.engine.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
 

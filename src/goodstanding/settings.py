@@ -577,6 +577,22 @@ class KeySettings(_Model):
         return value
 
 
+class UpstreamDiscipline(_Model):
+    """``signals.upstream``: stay below OpenAI's rate limit as its headers report it."""
+
+    enabled: bool = True
+    max_wait: float = Field(default=0.5, ge=0)  # queue briefly for the refill, then our 429
+    backoff: float = Field(default=1.0, gt=0)  # hold after an upstream 429 without retry-after
+    jitter: float = Field(default=0.5, ge=0, le=5)  # + up to this share of the hold, at random
+    quota_hold: float = Field(default=30.0, ge=0)  # after insufficient_quota: answer it ourselves
+
+
+class SignalsSettings(_Model):
+    """Organization-level abuse signals and upstream discipline (README, "Abuse signals")."""
+
+    upstream: UpstreamDiscipline = UpstreamDiscipline()
+
+
 class Settings(_Model):
     upstream: UpstreamSettings = UpstreamSettings()
     storage: StorageSettings = StorageSettings()
@@ -591,6 +607,7 @@ class Settings(_Model):
     alerts: AlertSettings = AlertSettings()
     logging: LoggingSettings = LoggingSettings()
     keys: KeySettings = KeySettings()
+    signals: SignalsSettings = SignalsSettings()
     admin_token: str | None = None
     webhook_secret: str | None = None
 

@@ -587,10 +587,27 @@ class UpstreamDiscipline(_Model):
     quota_hold: float = Field(default=30.0, ge=0)  # after insufficient_quota: answer it ourselves
 
 
+class KeyFanoutSettings(_Model):
+    """``signals.key_fanout``: a virtual key connecting from many networks or countries."""
+
+    enabled: bool = True
+    window: str = "10m"
+    networks: int = Field(default=32, ge=2, le=4096)  # distinct /24 (/48) networks in the window
+    countries: int = Field(default=4, ge=2)  # distinct countries in the window
+    action: Literal["record", "suspend"] = "record"
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class SignalsSettings(_Model):
     """Organization-level abuse signals and upstream discipline (README, "Abuse signals")."""
 
     upstream: UpstreamDiscipline = UpstreamDiscipline()
+    key_fanout: KeyFanoutSettings = KeyFanoutSettings()
 
 
 class Settings(_Model):

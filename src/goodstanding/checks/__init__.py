@@ -15,6 +15,7 @@ from goodstanding.checks.detectors import DetectorsCheck, DetectorsOutputCheck
 from goodstanding.checks.end_user_token import EndUserTokenCheck
 from goodstanding.checks.geo import GeoCheck
 from goodstanding.checks.identity import IdentityCheck
+from goodstanding.checks.key_fanout import KeyFanoutCheck
 from goodstanding.checks.key_scope import KeyScopeCheck
 from goodstanding.checks.limits import LimitsCheck
 from goodstanding.checks.moderation import moderation_checks
@@ -47,11 +48,17 @@ def build_pipeline(
 ) -> Pipeline:
     # one Enforcer per gateway: the webhook endpoint shares it, so its bans clear the cache
     enforcer = enforcer or Enforcer(store)
+    auth = AuthCheck(store, key_cache(settings.storage.database_url, enforcer.cache))
     checks: list[Check] = [
-        AuthCheck(store, key_cache(settings.storage.database_url, enforcer.cache)),
+        auth,
         RequestCheck(settings.upstream.models),
         KeyScopeCheck(),  # a browser key's origins and models
     ]
+    if counters is None:  # the gateway passes its own (it closes them)
+        counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error,
+                                 timeout=settings.storage.timeout)
+    if settings.signals.key_fanout.enabled:  # before identity: the connecting address
+        checks.append(KeyFanoutCheck(settings, counters, store, auth.cache))
     identity = settings.identity
     if identity.token is not None:  # a verified token names the end user: before identity
         checks.append(EndUserTokenCheck(identity.token, identity.tiers))
@@ -65,9 +72,6 @@ def build_pipeline(
     if settings.policy.require_acceptance:
         checks.append(AcceptanceCheck(AcceptanceGate(store, settings.policy),
                                       policy_url(settings)))
-    if counters is None:  # the gateway passes its own (it closes them)
-        counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error,
-                                 timeout=settings.storage.timeout)
     if settings.geo.mode != "off":
         checks.append(GeoCheck(settings.geo, counters))
     limits = LimitsCheck(settings.limits, counters)

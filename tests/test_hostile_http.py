@@ -28,8 +28,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from goodstanding.bounds import check_json_depth
 from goodstanding.errors import InvalidRequest
-from goodstanding.server.bounds import check_json_depth
 from goodstanding.server.runner import serve_in_thread
 from tests.conftest import _make_key, gateway_env
 from tests.scale_helpers import free_port, wait_healthy

@@ -160,7 +160,7 @@ async def relay(reads: list[bytes], window: int = 64) -> tuple[list[bytes], Judg
         for read in reads:
             yield read
 
-    out = [piece async for piece in guard_stream(pipeline, call, upstream())]
+    out = [piece async for piece in guard_stream(pipeline.stream_guard, call, upstream())]
     return out, judge
 
 

@@ -1,12 +1,15 @@
 """What one request is, as every check and the audit record see it.
 
 A ``Call`` is created by a shell (the HTTP server or library mode) and carried through the
-pipeline; checks read it and return a ``Verdict``. Nothing here knows about HTTP frameworks.
+pipeline; checks read it and return a ``Verdict``; the shell answers with the ``Result``.
+These value types are shared by the pipeline, the upstream and streaming, so none of those
+imports another for them. Nothing here knows about HTTP frameworks.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -79,6 +82,18 @@ class Offence:
     reason: str
     categories: tuple[str, ...] = ()
     zero_tolerance: bool = False
+
+
+@dataclass(slots=True)
+class Result:
+    """What a shell sends back: a whole body, or a stream of already-encoded bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    # the parsed answer, when the upstream module already parsed it (parse once)
+    document: Any = None
 
 
 @dataclass(slots=True)

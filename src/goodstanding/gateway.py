@@ -1,7 +1,9 @@
 """The assembled gateway: settings, store, audit log, upstream and the pipeline.
 
 Both shells (the HTTP server and library mode) hold one ``Gateway``; neither builds checks
-or talks to storage itself.
+or talks to storage itself. ``Gateway.build`` is the composition root: every resource it
+opens is registered, as it is opened, on one ``AsyncExitStack``, and ``close`` unwinds that
+stack (last opened, first closed: the audit log is flushed while its store is still open).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import asyncio
 import logging
 import os
 import secrets
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from goodstanding.audit import AuditLog
 from goodstanding.checks import build_pipeline
@@ -24,12 +27,14 @@ from goodstanding.journal import folder_for as journal_folder
 from goodstanding.ops import Ops
 from goodstanding.pipeline import Pipeline
 from goodstanding.settings import Settings
-from goodstanding.standing import StandingCache
 from goodstanding.stores import open_store, pool_size
 from goodstanding.stores.base import Store
 from goodstanding.stores.bounded import bound
 from goodstanding.stores.counters import open_counters
 from goodstanding.upstream import HttpUpstream, Upstream
+
+if TYPE_CHECKING:
+    from goodstanding.stores.standing_redis import RedisStandingCache
 
 log = logging.getLogger("goodstanding")
 
@@ -61,7 +66,7 @@ def shared_redis(url: str | None, timeout: float) -> Any:
     return connect(url, timeout)
 
 
-def standing_cache(url: str | None, client: Any = None) -> StandingCache | None:
+def standing_cache(url: str | None, client: Any = None) -> RedisStandingCache | None:
     """The shared (Redis pub/sub) standing cache when Redis is configured, else None."""
     if not url:
         return None
@@ -94,39 +99,53 @@ class Gateway:
     # the standing score, alerts and access log (``goodstanding.ops``; the admin API mounts
     # ``ops.standing()`` and ``ops.recent_alerts()``)
     ops: Ops | None = None
+    # everything build() opened, closed in reverse by close()
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
     def build(
         cls, settings: Settings, store: Store | None = None, upstream: Upstream | None = None
     ) -> Gateway:
         storage = settings.storage
+        resources = AsyncExitStack()
         store = store or open_store(storage.database_url,
                                     pool_size(storage.max_connections, workers()))
         store = bound(store, storage.timeout)  # every operation answers within the timeout
-        folder = journal_folder(storage.database_url, storage.audit_journal)
-        audit = AuditLog(store, storage.audit_batch_size, storage.audit_flush_interval,
-                         storage.audit_max_pending, durable_wait=storage.timeout,
-                         journal=Journal(folder) if folder else None,
-                         dead_letter_path=dead_letter_path(storage.audit_dead_letter_path,
-                                                           storage.database_url))
+        resources.push_async_callback(store.close)
         upstream = upstream or HttpUpstream(settings)
+        resources.push_async_callback(upstream.close)
         secret = settings.identity.secret or secrets.token_hex(32)
         redis = shared_redis(storage.redis_url, storage.timeout)
+        if redis is not None:
+            resources.push_async_callback(redis.aclose)
         counters = open_counters(storage.redis_url, storage.on_redis_error, client=redis,
                                  timeout=storage.timeout)
-        enforcer = Enforcer(store, standing_cache(storage.redis_url, redis))
+        resources.push_async_callback(counters.close)
+        cache = standing_cache(storage.redis_url, redis)
+        if cache is not None:
+            resources.push_async_callback(cache.close)
+        enforcer = Enforcer(store, cache)
         verdicts = None
         if redis is not None:
             from goodstanding.stores.verdicts_redis import RedisVerdictCache
 
             verdicts = RedisVerdictCache(storage.redis_url or "", client=redis,
                                          local_size=settings.moderation.cache_size)
+        folder = journal_folder(storage.database_url, storage.audit_journal)
+        audit = AuditLog(store, storage.audit_batch_size, storage.audit_flush_interval,
+                         storage.audit_max_pending, durable_wait=storage.timeout,
+                         journal=Journal(folder) if folder else None,
+                         dead_letter_path=dead_letter_path(storage.audit_dead_letter_path,
+                                                           storage.database_url))
         ops = Ops.build(settings, store)
         enforcer.on_action = ops.on_action  # bans alert
         pipeline = build_pipeline(settings, store, audit, upstream, secret, enforcer, counters,
                                   verdicts, (ops.finisher,))
+        resources.callback(close_moderation, pipeline)
+        resources.push_async_callback(audit.close)  # flushes into the store
+        resources.push_async_callback(ops.close)  # first to close: its last alerts are records
         return cls(settings, store, audit, upstream, pipeline, enforcer, redis=redis,
-                   counters=counters, ops=ops)
+                   counters=counters, ops=ops, resources=resources)
 
     async def start(self) -> None:
         if self.settings.storage.database_url.startswith(("sqlite", "memory")):
@@ -158,16 +177,6 @@ class Gateway:
 
     async def close(self) -> None:
         try:
-            if self.ops is not None:
-                await self.ops.close()
-            await self.audit.close()
+            await self.resources.aclose()
         finally:
-            close_moderation(self.pipeline)
-            await self.upstream.close()
-            await self.store.close()
-            if self.counters is not None:
-                await self.counters.close()
-            if self.redis is not None:
-                await self.enforcer.cache.close()  # type: ignore[attr-defined]
-                await self.redis.aclose()
             self.started = False

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 if TYPE_CHECKING:
-    from goodstanding.call import Call
-    from goodstanding.pipeline import Result
+    from goodstanding.call import Call, Result
     from goodstanding.upstream import Upstream
 
 LISTING_PATH = "/v1/models"

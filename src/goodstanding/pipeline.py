@@ -1,12 +1,16 @@
 """The one core every request goes through: ``Pipeline.run(call)``.
 
-    admit:   input checks, in order (auth → identity → validation → … later: geo, limits,
-             moderation, detectors); the first refusal stops the call
+    admit:   input checks, in order (checks/__init__.py): auth → request validation → key
+             scope → identity → standing → geo (when on) → limits → detectors → moderation;
+             the first refusal stops the call
     send:    the upstream call (the only place money is spent)
-    answer:  output checks on the answer; streams are held back in windows (streaming.py)
-    finish:  finishers (strikes, token settlement) and the audit record, whatever happened
+    answer:  output checks on the answer (detectors, then moderation); streams are held back
+             in windows (streaming.py, which sees only this pipeline's ``stream_guard``)
+    finish:  finishers (upstream policy → strikes → token settlement) and the audit record,
+             whatever happened; a stream is finished by its own ending
 
-The check lists are built once at start-up from the settings (``checks.build``) and never
+Both shells (server/proxy.py and library/engine.py) enter through ``door.enter``. The check
+lists are built once at start-up from the settings (``checks.build_pipeline``) and never
 mutated. A check that raises is broken, not a policy decision: the pipeline turns that into a
 refusal (fail closed) and logs the check's name, never the request's text.
 """
@@ -16,16 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
 from goodstanding import metrics
-from goodstanding.call import Call, Verdict
+from goodstanding.call import Call, Result, Verdict
 from goodstanding.errors import CheckFailed, GatewayError, InternalError, StoreUnavailable
 from goodstanding.stores import outage
+from goodstanding.streaming import StreamGuard, guard_stream
 
 if TYPE_CHECKING:
     from goodstanding.audit import AuditLog
@@ -62,18 +67,6 @@ class Finisher(Protocol):
 
 
 @dataclass(slots=True)
-class Result:
-    """What a shell sends back: a whole body, or a stream of already-encoded bytes."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
-    # the parsed answer, when the upstream module already parsed it (parse once)
-    document: Any = None
-
-
-@dataclass(slots=True)
 class Pipeline:
     checks: Sequence[Check]
     output_checks: Sequence[OutputCheck]
@@ -84,9 +77,14 @@ class Pipeline:
     window_overlap: int = 64
     stream_first: bool = False
     _check_names: tuple[str, ...] = field(init=False, default=())
+    # what a stream needs of the pipeline, and no more (streaming.py never sees the pipeline)
+    stream_guard: StreamGuard = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._check_names = tuple(c.name for c in self.checks)
+        self.stream_guard = StreamGuard(
+            self.check_text if self.output_checks else None, self.finish, self.internal,
+            self.window_chars, self.window_overlap, self.stream_first)
 
     async def run(self, call: Call) -> Result:
         """Admit, send, check the answer. Errors surface as GatewayError for the shell."""
@@ -110,10 +108,8 @@ class Pipeline:
         except asyncio.CancelledError:
             await self.cancelled(call)
             raise
-        if result.stream is not None:
-            from goodstanding.streaming import guard_stream
-
-            result.stream = guard_stream(self, call, result.stream)
+        if result.stream is not None:  # finished by the stream's own ending (streaming.py)
+            result.stream = guard_stream(self.stream_guard, call, result.stream)
             return result
         try:
             result = await self.answer(call, result)

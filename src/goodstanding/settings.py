@@ -149,7 +149,7 @@ class ServerSettings(_Model):
     # browser origins allowed to call the gateway (CORS), e.g. https://app.example.com, or "*";
     # none by default: no CORS headers, preflights are not answered
     cors_origins: tuple[str, ...] = ()
-    # hostile HTTP (server/protocol.py, server/bounds.py): a request's head (request line and
+    # hostile HTTP (server/protocol.py, bounds.py): a request's head (request line and
     # headers) must arrive within header_timeout s of its first byte (or of the connection),
     # its body within body_timeout s of the head; heads are bounded in bytes and header count;
     # JSON bodies in nesting depth

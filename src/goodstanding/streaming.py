@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
+from goodstanding.call import Call, Verdict
 from goodstanding.errors import GatewayError, StoreUnavailable
-
-if TYPE_CHECKING:
-    from goodstanding.call import Call
-    from goodstanding.pipeline import Pipeline
 
 _TERMINATORS = (b"\n\n", b"\r\n\r\n")
 _RESPONSE_DONE = (b"response.completed", b"response.incomplete", b"response.failed")
@@ -56,6 +54,19 @@ _TEXT_EVENTS = {
     "response.refusal.delta",
     "response.function_call_arguments.delta",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class StreamGuard:
+    """What a stream needs of the pipeline: the output checks as one callable (None: there are
+    none), the call's finishing, the 500 for a bug, and the window settings."""
+
+    check_text: Callable[[Call, str], Awaitable[Verdict | None]] | None
+    finish: Callable[[Call, GatewayError | None], Awaitable[None]]
+    internal: Callable[[Call, BaseException], GatewayError]
+    window_chars: int = 400
+    window_overlap: int = 64
+    stream_first: bool = False
 
 
 async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -218,7 +229,7 @@ def content_filter_end(call: Call, meta: dict[str, Any]) -> bytes:
 
 
 async def guard_stream(
-    pipeline: Pipeline, call: Call, upstream: AsyncIterator[bytes]
+    guard: StreamGuard, call: Call, upstream: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
     """The client-side stream: usage accounting, and hold-back windows when checks exist.
 
@@ -232,17 +243,17 @@ async def guard_stream(
     finished = False
     try:
         async with aclosing(upstream):
-            if not pipeline.output_checks:
+            if guard.check_text is None:
                 events = _relay(state, upstream)
             else:
                 call.notes["need_text"] = True
-                events = _windowed(pipeline, call, state, upstream)
+                events = _windowed(guard, call, state, upstream)
             async with aclosing(events):
                 async for out in events:
                     if _ends_stream(out, state.chat):
                         finished = True
                         try:
-                            await pipeline.finish(call, None)
+                            await guard.finish(call, None)
                         except StoreUnavailable as exc:
                             yield error_event(call, exc)
                             return
@@ -251,11 +262,11 @@ async def guard_stream(
         error = exc
         raise
     except Exception as exc:  # noqa: BLE001 - a bug or unreadable event: logged, a 500
-        error = pipeline.internal(call, exc)
+        error = guard.internal(call, exc)
         raise error from None
     finally:
         if not finished:
-            await _finish_unended(pipeline, call, error)
+            await _finish_unended(guard, call, error)
 
 
 def _ends_stream(out: bytes, chat: bool) -> bool:
@@ -268,23 +279,31 @@ def _ends_stream(out: bytes, chat: bool) -> bool:
     return any(name in head for name in _RESPONSE_DONE)
 
 
-async def _finish_unended(pipeline: Pipeline, call: Call, error: GatewayError | None) -> None:
+async def _finish_unended(guard: StreamGuard, call: Call, error: GatewayError | None) -> None:
     """Finish a stream that ended without its terminal event (cut, refused, client gone)."""
     try:
-        await pipeline.finish(call, error)
+        await guard.finish(call, error)
     except StoreUnavailable:
         pass  # logged by the audit log; the stream already ended without its terminal event
 
 
 def error_event(call: Call, error: GatewayError) -> bytes:
     """An error in the stream, as OpenAI sends one (the SDKs raise it)."""
-    body = error.body()
+    return _error_frame(call, error.body()["error"])
+
+
+def stream_error(call: Call, message: str, code: str) -> bytes:
+    """An error told inside a stream that already started (the SDKs raise it as APIError)."""
+    return _error_frame(call, {"message": message, "type": "server_error", "param": None,
+                               "code": code})
+
+
+def _error_frame(call: Call, error: dict[str, Any]) -> bytes:
     if call.endpoint == "responses":
-        inner = body["error"]
-        event = {"type": "error", "code": inner["code"], "message": inner["message"],
+        event = {"type": "error", "code": error["code"], "message": error["message"],
                  "param": None, "sequence_number": 0}
         return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
-    return b"data: " + orjson.dumps(body) + b"\n\n"
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
 
 
 async def _relay(state: StreamState, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -334,7 +353,7 @@ def _inspect_marked(state: StreamState, block: bytes, markers: tuple[bytes, ...]
 
 
 async def _windowed(
-    pipeline: Pipeline, call: Call, state: StreamState, chunks: AsyncIterator[bytes]
+    guard: StreamGuard, call: Call, state: StreamState, chunks: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
     """Hold text back until its window passed; work per upstream read, not per event.
 
@@ -343,80 +362,76 @@ async def _windowed(
     together is judged together; a read that brings more than a whole window is cut at event
     boundaries. The final partial window is checked at the end of the stream.
     """
-    if pipeline.stream_first:
-        async for out in _stream_first(pipeline, call, state, sse_events(chunks)):
-            yield out
-        return
-    window = _Window(pipeline.window_chars, pipeline.window_overlap)
-    size = window.size
-    buffer = b""
-    async for chunk in chunks:
-        buffer = buffer + chunk if buffer else chunk
-        if state.chat and b"\r" not in buffer:  # Chat's usual framing: a whole read at a time
-            cut = buffer.rfind(b"\n\n")
-            if cut < 0:
-                continue
-            block, buffer = buffer[: cut + 2], buffer[cut + 2 :]
-            whole = _whole_read(state, block, size - len(window.text))
-            if whole is not None:  # the common case: the read's text fits in the window
-                kept, text = whole
-                if kept:
-                    window.events.append(kept)
-                window.text += text
-                block = b""
-            run = 0  # where the bytes of ``block`` not yet held in the window start
-            for start, end, keep, text in _chat_units(state, block):
-                if not keep:
-                    if start > run:
-                        window.events.append(block[run:start])
-                    run = end
+    try:
+        if guard.stream_first:
+            async for out in _stream_first(guard, call, state, sse_events(chunks)):
+                yield out
+            return
+        window = _Window(guard.window_chars, guard.window_overlap)
+        size = window.size
+        buffer = b""
+        async for chunk in chunks:
+            buffer = buffer + chunk if buffer else chunk
+            if state.chat and b"\r" not in buffer:  # Chat's usual framing: a whole read at a time
+                cut = buffer.rfind(b"\n\n")
+                if cut < 0:
                     continue
+                block, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+                whole = _whole_read(state, block, size - len(window.text))
+                if whole is not None:  # the common case: the read's text fits in the window
+                    kept, text = whole
+                    if kept:
+                        window.events.append(kept)
+                    window.text += text
+                    block = b""
+                run = 0  # where the bytes of ``block`` not yet held in the window start
+                for start, end, keep, text in _chat_units(state, block):
+                    if not keep:
+                        if start > run:
+                            window.events.append(block[run:start])
+                        run = end
+                        continue
+                    if text:
+                        window.text += text
+                        if len(window.text) >= size:  # a long read: windows stay bounded
+                            window.events.append(block[run:end])
+                            run = end
+                            await _judge(guard, call, window)
+                            yield from_pending(window)
+                            window.advance()
+                if run < len(block):
+                    window.events.append(block[run:] if run else block)
+                events = ()
+            else:
+                events, buffer = _whole_events(buffer)
+            for event in events:
+                keep, text = state.inspect(event)
+                if not keep:
+                    continue
+                window.events.append(event)
                 if text:
                     window.text += text
                     if len(window.text) >= size:  # a long read: windows stay bounded
-                        window.events.append(block[run:end])
-                        run = end
-                        if not await _passes(pipeline, call, window):
-                            yield content_filter_end(call, state.meta)
-                            return
+                        await _judge(guard, call, window)
                         yield from_pending(window)
                         window.advance()
-            if run < len(block):
-                window.events.append(block[run:] if run else block)
-            events = ()
-        else:
-            events, buffer = _whole_events(buffer)
-        for event in events:
-            keep, text = state.inspect(event)
-            if not keep:
-                continue
-            window.events.append(event)
-            if text:
-                window.text += text
-                if len(window.text) >= size:  # a long read: windows stay bounded
-                    if not await _passes(pipeline, call, window):
-                        yield content_filter_end(call, state.meta)
-                        return
-                    yield from_pending(window)
-                    window.advance()
+            if window.text:
+                if not window.full():
+                    continue
+                await _judge(guard, call, window)
+                window.advance()
+            if window.events:
+                yield from_pending(window)
+        if buffer.strip():
+            keep, text = state.inspect(buffer)
+            if keep:
+                window.add(buffer, text)
         if window.text:
-            if not window.full():
-                continue
-            if not await _passes(pipeline, call, window):
-                yield content_filter_end(call, state.meta)
-                return
-            window.advance()
+            await _judge(guard, call, window)
         if window.events:
             yield from_pending(window)
-    if buffer.strip():
-        keep, text = state.inspect(buffer)
-        if keep:
-            window.add(buffer, text)
-    if window.text and not await _passes(pipeline, call, window):
+    except _Withheld:  # a window failed: end cleanly at the last released one
         yield content_filter_end(call, state.meta)
-        return
-    if window.events:
-        yield from_pending(window)
 
 
 def _whole_read(state: StreamState, block: bytes, room: int) -> tuple[bytes, str] | None:
@@ -535,10 +550,10 @@ def _whole_events(buffer: bytes) -> tuple[list[bytes], bytes]:
 
 
 async def _stream_first(
-    pipeline: Pipeline, call: Call, state: StreamState, events: AsyncIterator[bytes]
+    guard: StreamGuard, call: Call, state: StreamState, events: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
     """Release first, check after, cut on a flag (weaker: the flagged window is out)."""
-    window = _Window(pipeline.window_chars, pipeline.window_overlap)
+    window = _Window(guard.window_chars, guard.window_overlap)
     async for event in events:
         keep, text = state.inspect(event)
         if not keep:
@@ -546,20 +561,16 @@ async def _stream_first(
         if not text and window.text:
             # released text is checked before the stream moves past it: the finish chunk or
             # terminal event must not reach the client ahead of the verdict on the last window
-            if not await _passes(pipeline, call, window):
-                yield content_filter_end(call, state.meta)
-                return
+            await _judge(guard, call, window)
             window.advance()
         yield event
         window.add(None, text)
         if not window.full():
             continue
-        if not await _passes(pipeline, call, window):
-            yield content_filter_end(call, state.meta)
-            return
+        await _judge(guard, call, window)
         window.advance()
-    if window.text and not await _passes(pipeline, call, window):
-        yield content_filter_end(call, state.meta)
+    if window.text:
+        await _judge(guard, call, window)
 
 
 def from_pending(window: _Window) -> bytes:
@@ -568,12 +579,17 @@ def from_pending(window: _Window) -> bytes:
     return out
 
 
-async def _passes(pipeline: Pipeline, call: Call, window: _Window) -> bool:
-    verdict = await pipeline.check_text(call, window.tail + window.text)
+class _Withheld(Exception):
+    """A window failed the output checks: the stream ends at the last released window."""
+
+
+async def _judge(guard: StreamGuard, call: Call, window: _Window) -> None:
+    """Check a window (with the tail of the last one); raise ``_Withheld`` on a refusal."""
+    assert guard.check_text is not None
+    verdict = await guard.check_text(call, window.tail + window.text)
     if verdict is not None and verdict.refused:
         call.decision = "output_withheld"
-        return False
-    return True
+        raise _Withheld
 
 
 class _Window:

@@ -20,10 +20,10 @@ import orjson
 
 from goodstanding import metrics
 from goodstanding.abuse.upstream_limits import QUOTA_CODES, UpstreamLimits
-from goodstanding.call import Call
+from goodstanding.call import Call, Result
 from goodstanding.errors import UpstreamUnavailable
-from goodstanding.pipeline import Result
 from goodstanding.settings import Settings
+from goodstanding.streaming import stream_error
 
 log = logging.getLogger("goodstanding.upstream")
 
@@ -176,16 +176,6 @@ async def _relay(response: aiohttp.ClientResponse, call: Call) -> AsyncIterator[
 
 def _stream_error(call: Call) -> bytes:
     return stream_error(call, "The upstream API closed the stream early.", "upstream_unavailable")
-
-
-def stream_error(call: Call, message: str, code: str) -> bytes:
-    """An error told inside a stream that already started (the SDKs raise it as APIError)."""
-    error = {"message": message, "type": "server_error", "param": None, "code": code}
-    if call.endpoint == "responses":
-        event = {"type": "error", "code": error["code"], "message": error["message"],
-                 "param": None, "sequence_number": 0}
-        return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
-    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
 
 
 def _error_code(body: bytes) -> str | None:

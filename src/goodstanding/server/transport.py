@@ -7,14 +7,13 @@ microsecond here is paid on every proxied request (see bench/).
 from __future__ import annotations
 
 import ipaddress
-import itertools
-import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
-from goodstanding.errors import GatewayError, InvalidRequest, RequestTooLarge
+from goodstanding.door import check_declared_length, request_id, too_large
+from goodstanding.errors import GatewayError, InvalidRequest
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -22,24 +21,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON = b"application/json"
-
-
-def request_id() -> str:
-    """A request id unique across processes: a random per-process prefix and a counter.
-
-    Ids identify, they are not secrets; a counter saves a getrandom() system call per request.
-    """
-    return f"req_{_ID_PREFIX}{next(_ID_COUNTER):08x}"
-
-
-def _new_id_prefix() -> None:
-    global _ID_PREFIX, _ID_COUNTER
-    _ID_PREFIX, _ID_COUNTER = os.urandom(8).hex(), itertools.count()
-
-
-_ID_PREFIX, _ID_COUNTER = "", itertools.count()
-_new_id_prefix()
-os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker gets its own prefix
+__all__ = ["request_id"]  # the server modules take it from here (it lives in door.py)
 
 
 def header_dict(scope: Scope) -> dict[str, str]:
@@ -64,12 +46,8 @@ def _not_utf8(headers: list[tuple[bytes, bytes]]) -> InvalidRequest:
 
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise InvalidRequest("Invalid Content-Length header.")
-        if int(declared) > limit:
-            raise RequestTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    """The whole body as it arrives, bounded by its declared and its actual size."""
+    check_declared_length(headers, limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -80,7 +58,7 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> by
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise RequestTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+            raise too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             break

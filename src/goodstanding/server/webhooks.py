@@ -57,13 +57,14 @@ class WebhookEndpoint:
         except GatewayError as error:
             call.status, call.decision = error.status, "refused"
             call.reasons.extend(error.reasons)
-            await self.audit.record(call, durable=True)
+            await self.audit.record(call, durable=True, commit=True)  # queryable at once
             await send_error(send, error, {"x-request-id": rid})
             return
         call.status, call.decision, call.end_user = 200, "webhook", handled.end_user
         call.reasons.append(f"webhook_{handled.outcome}")
         if handled.action:
             call.reasons.append(f"end_user_{handled.action}")
-        await self.audit.record(call, durable=handled.outcome == "acted")
+        acted = handled.outcome == "acted"
+        await self.audit.record(call, durable=acted, commit=acted)
         await send_json(send, 200, {"received": True, "outcome": handled.outcome},
                         {"x-request-id": rid})

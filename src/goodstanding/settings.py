@@ -603,11 +603,37 @@ class KeyFanoutSettings(_Model):
         return value
 
 
+Action = Literal["record", "throttle", "refuse"]
+
+
+class DistillationSettings(_Model):
+    """``signals.distillation``: one end user's templated prompts harvesting answers at volume."""
+
+    enabled: bool = True
+    window: str = "10m"
+    min_requests: int = Field(default=60, ge=2)  # judged prompts in the window before a verdict
+    likely_requests: int = Field(default=180, ge=2)
+    similarity: float = Field(default=0.5, gt=0, le=1)  # estimated Jaccard: a near-duplicate
+    duplicate_share: float = Field(default=0.6, gt=0, le=1)
+    structured_share: float = Field(default=0.5, gt=0, le=1)
+    suspected: Action = "record"
+    likely: Action = "throttle"
+    throttle_rpm: float = Field(default=2.0, gt=0)
+    max_end_users: int = Field(default=100_000, ge=1)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class SignalsSettings(_Model):
     """Organization-level abuse signals and upstream discipline (README, "Abuse signals")."""
 
     upstream: UpstreamDiscipline = UpstreamDiscipline()
     key_fanout: KeyFanoutSettings = KeyFanoutSettings()
+    distillation: DistillationSettings = DistillationSettings()
 
 
 class Settings(_Model):

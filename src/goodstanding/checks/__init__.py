@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from goodstanding.checks.acceptance import AcceptanceCheck
 from goodstanding.checks.auth import AuthCheck
 from goodstanding.checks.detectors import DetectorsCheck, DetectorsOutputCheck
+from goodstanding.checks.distillation import DistillationCheck
 from goodstanding.checks.end_user_token import EndUserTokenCheck
 from goodstanding.checks.geo import GeoCheck
 from goodstanding.checks.identity import IdentityCheck
@@ -76,6 +77,8 @@ def build_pipeline(
         checks.append(GeoCheck(settings.geo, counters))
     limits = LimitsCheck(settings.limits, counters)
     checks.append(limits)
+    if settings.signals.distillation.enabled:  # before moderation: a throttled call costs none
+        checks.append(DistillationCheck(settings.signals.distillation))
     detectors = settings.detectors
     output_checks: list[OutputCheck] = []
     output_mode = detectors.output

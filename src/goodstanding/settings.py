@@ -628,12 +628,33 @@ class DistillationSettings(_Model):
         return value
 
 
+class RampSettings(_Model):
+    """``signals.ramp``: traffic spikes, and growth capped per window above a floor."""
+
+    enabled: bool = True
+    window: str = "15m"
+    governor: bool = True
+    floor: int = Field(default=3000, ge=1)  # requests per window always allowed
+    growth: float = Field(default=0.5, gt=0)  # + this share over the previous window
+    shed_share: float = Field(default=0.9, gt=0, le=1)  # anonymous tier refused from here
+    spike_factor: float = Field(default=5.0, gt=1)
+    spike_floor: int = Field(default=100, ge=1)  # requests in a bucket before it can be a spike
+    max_keys: int = Field(default=10_000, ge=1)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class SignalsSettings(_Model):
     """Organization-level abuse signals and upstream discipline (README, "Abuse signals")."""
 
     upstream: UpstreamDiscipline = UpstreamDiscipline()
     key_fanout: KeyFanoutSettings = KeyFanoutSettings()
     distillation: DistillationSettings = DistillationSettings()
+    ramp: RampSettings = RampSettings()
 
 
 class Settings(_Model):

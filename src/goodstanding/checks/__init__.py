@@ -20,6 +20,7 @@ from goodstanding.checks.key_fanout import KeyFanoutCheck
 from goodstanding.checks.key_scope import KeyScopeCheck
 from goodstanding.checks.limits import LimitsCheck
 from goodstanding.checks.moderation import moderation_checks
+from goodstanding.checks.ramp import RampCheck
 from goodstanding.checks.request import RequestCheck
 from goodstanding.checks.standing import StandingCheck
 from goodstanding.checks.strikes import StrikeFinisher
@@ -93,7 +94,9 @@ def build_pipeline(
         if output_mode != "off":  # before moderation's: a withheld window costs no budget
             output_checks.append(DetectorsOutputCheck(screen, output_mode))
     moderation_in, moderation_out = moderation_checks(settings, upstream, verdicts)
-    checks.extend(moderation_in)  # last: it spends the moderation budget
+    checks.extend(moderation_in)  # it spends the moderation budget
+    if settings.signals.ramp.enabled:  # last: counts what is about to go upstream
+        checks.append(RampCheck(settings.signals.ramp))
     output_checks.extend(moderation_out)
     # OpenAI's policy answers become offences before the strikes finisher counts them
     finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes,

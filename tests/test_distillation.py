@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import sys
 import time
-from typing import Any
 
 import openai
 import pytest
@@ -43,8 +42,7 @@ def chat_prompt(rng: random.Random) -> str:
     if rng.random() < 0.35:
         return rng.choice(FOLLOW)
     return f"{rng.choice(OPENERS)} {rng.choice(TOPICS)}? " + " ".join(
-        rng.sample(("I am new to this and a bit confused about where to start today "
-                    "because my schedule is busy and money is tight this month").split(),
+        rng.sample(["I", "am", "new", "to", "this", "and", "a", "bit", "confused", "about", "where", "to", "start", "today", "because", "my", "schedule", "is", "busy", "and", "money", "is", "tight", "this", "month"],
                    rng.randint(3, 12)))
 
 

@@ -3,7 +3,7 @@
 What OpenAI reads as distillation is "systematic collection of JSON responses, repetitive query
 patterns, mass generation of synthetic data". Per end user (of a tenant), over a window:
 
-- **low diversity**: each prompt (the newest user text, first ``MAX_CHARS`` characters) is
+- **low diversity**: each prompt (the newest user text, first ``MAX_WORDS`` words) is
   reduced to a bottom-k sketch of its word-pair shingles (the ``K`` smallest 32-bit hashes, a
   MinHash variant). A prompt whose estimated Jaccard similarity to one of the end user's last
   ``RING`` prompts is at least ``similarity`` counts as a near-duplicate: a template with only
@@ -27,7 +27,7 @@ import math
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 K = 8  # hashes per sketch
 RING = 4  # recent sketches compared per end user
 MAX_CHARS = 2000
+MAX_WORDS = 64  # a template shows in its first sentences; the cost stays flat for long prompts
 MIN_WORDS = 4
 _MASK = 0xFFFFFFFF
 
@@ -57,18 +58,17 @@ register(Kind("distillation", "bulk extraction (distillation) patterns", "count"
 
 def sketch(text: str) -> tuple[int, ...] | None:
     """The bottom-k sketch of a text's word-pair shingles; None for a text too short to judge."""
-    words = text[:MAX_CHARS].lower().split()
+    words = text[:MAX_CHARS].lower().split()[:MAX_WORDS]
     if len(words) < MIN_WORDS:
         return None
     hashes = {hash(pair) & _MASK for pair in pairwise(words)}
     return tuple(sorted(hashes)[:K])
 
 
-def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    """Estimated Jaccard similarity of two bottom-k sketches."""
-    sa, sb = set(a), set(b)
-    union = sorted(sa | sb)[:K]
-    return sum(1 for h in union if h in sa and h in sb) / len(union)
+def similarity(a: tuple[int, ...] | set[int], b: Iterable[int]) -> float:
+    """Estimated Jaccard similarity of two bottom-k sketches: the share of hashes they share
+    (a little below the union estimator, and a set intersection in C)."""
+    return len((a if isinstance(a, set) else set(a)).intersection(b)) / K
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +117,9 @@ class Distillation:
         user.total += 1
         user.structured += structured
         threshold = self.settings.similarity
+        mine = set(current)
         for packed in user.ring:
-            if similarity(current, tuple(array("I", packed))) >= threshold:
+            if similarity(mine, array("I", packed)) >= threshold:
                 user.duplicates += 1
                 break
         user.ring.append(array("I", current).tobytes())

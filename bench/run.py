@@ -146,9 +146,12 @@ async def load(url: str, headers: dict, stream: bool, n: int, concurrency: int,
 
 
 def request(stream: bool) -> bytes:
-    prompt = f"{next(SERIAL):08d} {PROMPT}"[: len(PROMPT)]
+    serial = next(SERIAL)
+    prompt = f"{serial:08d} {PROMPT}"[: len(PROMPT)]
+    # many end users, as a gateway serves: one end user sending thousands of copies of one
+    # templated prompt is what the distillation signal throttles (signals.distillation)
     return json.dumps({"model": "gpt-4o-mini", "stream": stream, "max_tokens": 200,
-                       "safety_identifier": "bench-user-1",
+                       "safety_identifier": f"bench-user-{serial % 1000}",
                        "messages": [{"role": "user", "content": prompt}]}).encode()
 
 

@@ -193,9 +193,9 @@ def test_upstream_errors_pass_through_with_rate_limit_headers(gw, sim):
     headers = caught.value.response.headers
     assert caught.value.code == "rate_limit_exceeded"
     assert "x-ratelimit-remaining-requests" in headers and headers["retry-after"]
-    with pytest.raises(openai.BadRequestError) as policy:
-        gw.client().chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "[[fault:invalid_prompt]]"}],
+    with pytest.raises(openai.BadRequestError) as policy:  # another model: MODEL is held
+        gw.client().chat.completions.create(  # back after its 429 (abuse/upstream_limits.py)
+            model="gpt-4o", messages=[{"role": "user", "content": "[[fault:invalid_prompt]]"}],
             safety_identifier="u1")
     assert policy.value.code == "invalid_prompt"
 

@@ -26,6 +26,7 @@
         │   ├── PolicyNotAccepted     403 policy_not_accepted (content policy not accepted)
         │   └── TierRequired          403 tier_required       (endpoint or model needs a tier)
         ├── RateLimitExceeded         429 rate_limit_exceeded (retry-after; the SDK backs off)
+        ├── UpstreamQuotaExhausted    429 insufficient_quota  (OpenAI credit gone; not retried)
         ├── ModerationUnavailable     503 moderation_unavailable
         ├── UpstreamUnavailable       502 upstream_unavailable
         ├── StoreUnavailable          503 store_unavailable — PostgreSQL or Redis unreachable
@@ -183,6 +184,13 @@ class TierRequired(PolicyRefusal):
 
 class RateLimitExceeded(GatewayError):
     status, type, code = 429, "requests", "rate_limit_exceeded"
+
+
+class UpstreamQuotaExhausted(GatewayError):
+    """OpenAI answered ``insufficient_quota`` a moment ago: held, not sent, not to be retried."""
+
+    status, type, code = 429, "insufficient_quota", "insufficient_quota"
+    should_retry = False
 
 
 class ModerationUnavailable(GatewayError):

@@ -650,6 +650,104 @@ class KeySettings(_Model):
         return value
 
 
+class UpstreamDiscipline(_Model):
+    """``signals.upstream``: stay below OpenAI's rate limit as its headers report it."""
+
+    # read OpenAI's x-ratelimit-* headers and answer our own 429 before theirs
+    enabled: bool = True
+    max_wait: float = Field(default=0.5, ge=0)  # queue briefly for the refill, then our 429
+    backoff: float = Field(default=1.0, gt=0)  # hold after an upstream 429 without retry-after
+    jitter: float = Field(default=0.5, ge=0, le=5)  # + up to this share of the hold, at random
+    quota_hold: float = Field(default=30.0, ge=0)  # after insufficient_quota: answer it ourselves
+
+
+class KeyFanoutSettings(_Model):
+    """``signals.key_fanout``: a virtual key connecting from many networks or countries."""
+
+    # watch each virtual key for use from many networks or countries
+    enabled: bool = True
+    # the sliding window networks and countries are counted over
+    window: str = "10m"
+    networks: int = Field(default=32, ge=2, le=4096)  # distinct /24 (/48) networks in the window
+    countries: int = Field(default=4, ge=2)  # distinct countries in the window
+    # record: flag the calls; suspend: revoke the key at once (its owner rotates it)
+    action: Literal["record", "suspend"] = "record"
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+Action = Literal["record", "throttle", "refuse"]
+
+
+class DistillationSettings(_Model):
+    """``signals.distillation``: one end user's templated prompts harvesting answers at volume."""
+
+    # watch each end user for templated prompts harvesting answers at volume
+    enabled: bool = True
+    # the sliding window prompts are judged over
+    window: str = "10m"
+    min_requests: int = Field(default=60, ge=2)  # judged prompts in the window before a verdict
+    # prompts in the window that make harvesting "likely" on their own
+    likely_requests: int = Field(default=180, ge=2)
+    similarity: float = Field(default=0.5, gt=0, le=1)  # estimated Jaccard: a near-duplicate
+    # share of near-duplicate prompts that makes harvesting "suspected"
+    duplicate_share: float = Field(default=0.6, gt=0, le=1)
+    # share of structured-output requests (JSON, n > 1, hot temperature) for "likely"
+    structured_share: float = Field(default=0.5, gt=0, le=1)
+    # what happens at "suspected": record, throttle or refuse
+    suspected: Action = "record"
+    # what happens at "likely": record, throttle or refuse
+    likely: Action = "throttle"
+    # requests per minute a throttled end user keeps
+    throttle_rpm: float = Field(default=2.0, gt=0)
+    # end users whose sketches are kept (the least recent are dropped)
+    max_end_users: int = Field(default=100_000, ge=1)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class RampSettings(_Model):
+    """``signals.ramp``: traffic spikes, and growth capped per window above a floor."""
+
+    # watch request volume for spikes (EWMA per minute bucket, organization and key)
+    enabled: bool = True
+    # the governor's window: growth is capped per window
+    window: str = "15m"
+    # cap the organization's upstream growth (429 with retry-after past it)
+    governor: bool = True
+    floor: int = Field(default=3000, ge=1)  # requests per window always allowed
+    growth: float = Field(default=0.5, gt=0)  # + this share over the previous window
+    shed_share: float = Field(default=0.9, gt=0, le=1)  # anonymous tier refused from here
+    # a bucket this many times its baseline is a spike
+    spike_factor: float = Field(default=5.0, gt=1)
+    spike_floor: int = Field(default=100, ge=1)  # requests in a bucket before it can be a spike
+    # keys whose baselines are kept
+    max_keys: int = Field(default=10_000, ge=1)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class SignalsSettings(_Model):
+    """Organization-level abuse signals and upstream discipline (README, "Abuse signals")."""
+
+    upstream: UpstreamDiscipline = UpstreamDiscipline()
+    key_fanout: KeyFanoutSettings = KeyFanoutSettings()
+    distillation: DistillationSettings = DistillationSettings()
+    ramp: RampSettings = RampSettings()
+
+
 class Settings(_Model):
     upstream: UpstreamSettings = UpstreamSettings()
     storage: StorageSettings = StorageSettings()
@@ -664,6 +762,8 @@ class Settings(_Model):
     alerts: AlertSettings = AlertSettings()
     logging: LoggingSettings = LoggingSettings()
     keys: KeySettings = KeySettings()
+    # organization-level abuse signals: upstream discipline, key fan-out, distillation, ramp
+    signals: SignalsSettings = SignalsSettings()
     # bearer token for the admin API and dashboard; unset = admin API off
     admin_token: str | None = None
     # named admin tokens (name -> token; `GOODSTANDING_ADMIN_TOKENS=ops:env:OPS_TOKEN,…`): every

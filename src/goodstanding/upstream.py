@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 
 from goodstanding import metrics
+from goodstanding.abuse.upstream_limits import QUOTA_CODES, UpstreamLimits
 from goodstanding.call import Call, Result
 from goodstanding.errors import UpstreamUnavailable
 from goodstanding.settings import Settings
@@ -73,6 +74,8 @@ class HttpUpstream:
         self.keyring = settings.keyring
         self.keyring.load()  # an unreadable reference stops start-up, not a request
         self.keyring.install_sighup()
+        # OpenAI's x-ratelimit-* picture: our own 429 before theirs (abuse/upstream_limits.py)
+        self.limits = UpstreamLimits(settings.signals.upstream)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -106,6 +109,8 @@ class HttpUpstream:
         return headers
 
     async def send(self, call: Call) -> Result:
+        upstream = _upstream_name(call)
+        await self.limits.admit(call, upstream)
         data = orjson.dumps(call.body) if call.body_changed else call.raw_body
         try:
             response = await self.session.request(
@@ -119,8 +124,10 @@ class HttpUpstream:
             log.warning("upstream unreachable for %s: %s", call.request_id, type(exc).__name__)
             raise UpstreamUnavailable("The upstream API could not be reached.") from None
         call.status = response.status
-        UPSTREAM_REQUESTS.inc(_upstream_name(call), f"{response.status // 100}xx")
+        UPSTREAM_REQUESTS.inc(upstream, f"{response.status // 100}xx")
         headers = pass_headers(response.headers)
+        if response.status != 429:
+            self.limits.observe(call, upstream, response.status, headers, None)
         streaming = response.status == 200 and "text/event-stream" in headers.get(
             "content-type", ""
         )
@@ -135,6 +142,10 @@ class HttpUpstream:
             response.release()
         if response.status >= 400:
             code = _error_code(body)
+            if response.status == 429:
+                self.limits.observe(call, upstream, 429, headers, code)
+                if code in QUOTA_CODES:  # an operator emergency: retrying cannot help
+                    headers["x-should-retry"] = "false"
             call.notes["upstream_error"] = code
             call.decision = "upstream_error"
             call.reasons.append(f"upstream:{code or response.status}")

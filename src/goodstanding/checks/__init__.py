@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 from goodstanding.checks.acceptance import AcceptanceCheck
 from goodstanding.checks.auth import AuthCheck
 from goodstanding.checks.detectors import DetectorsCheck, DetectorsOutputCheck
+from goodstanding.checks.distillation import DistillationCheck
 from goodstanding.checks.end_user_token import EndUserTokenCheck
 from goodstanding.checks.geo import GeoCheck
 from goodstanding.checks.identity import IdentityCheck
+from goodstanding.checks.key_fanout import KeyFanoutCheck
 from goodstanding.checks.key_scope import KeyScopeCheck
 from goodstanding.checks.limits import LimitsCheck
 from goodstanding.checks.moderation import moderation_checks
+from goodstanding.checks.ramp import RampCheck
 from goodstanding.checks.request import RequestCheck
 from goodstanding.checks.standing import StandingCheck
 from goodstanding.checks.strikes import StrikeFinisher
@@ -47,11 +50,17 @@ def build_pipeline(
 ) -> Pipeline:
     # one Enforcer per gateway: the webhook endpoint shares it, so its bans clear the cache
     enforcer = enforcer or Enforcer(store)
+    auth = AuthCheck(store, key_cache(settings.storage.database_url, enforcer.cache))
     checks: list[Check] = [
-        AuthCheck(store, key_cache(settings.storage.database_url, enforcer.cache)),
+        auth,
         RequestCheck(settings.upstream.models),
         KeyScopeCheck(),  # a browser key's origins and models
     ]
+    if counters is None:  # the gateway passes its own (it closes them)
+        counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error,
+                                 timeout=settings.storage.timeout)
+    if settings.signals.key_fanout.enabled:  # before identity: the connecting address
+        checks.append(KeyFanoutCheck(settings, counters, store, auth.cache))
     identity = settings.identity
     if identity.token is not None:  # a verified token names the end user: before identity
         checks.append(EndUserTokenCheck(identity.token, identity.tiers))
@@ -65,13 +74,12 @@ def build_pipeline(
     if settings.policy.require_acceptance:
         checks.append(AcceptanceCheck(AcceptanceGate(store, settings.policy),
                                       policy_url(settings)))
-    if counters is None:  # the gateway passes its own (it closes them)
-        counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error,
-                                 timeout=settings.storage.timeout)
     if settings.geo.mode != "off":
         checks.append(GeoCheck(settings.geo, counters))
     limits = LimitsCheck(settings.limits, counters)
     checks.append(limits)
+    if settings.signals.distillation.enabled:  # before moderation: a throttled call costs none
+        checks.append(DistillationCheck(settings.signals.distillation))
     detectors = settings.detectors
     output_checks: list[OutputCheck] = []
     output_mode = detectors.output
@@ -86,7 +94,9 @@ def build_pipeline(
         if output_mode != "off":  # before moderation's: a withheld window costs no budget
             output_checks.append(DetectorsOutputCheck(screen, output_mode))
     moderation_in, moderation_out = moderation_checks(settings, upstream, verdicts)
-    checks.extend(moderation_in)  # last: it spends the moderation budget
+    checks.extend(moderation_in)  # it spends the moderation budget
+    if settings.signals.ramp.enabled:  # last: counts what is about to go upstream
+        checks.append(RampCheck(settings.signals.ramp))
     output_checks.extend(moderation_out)
     # OpenAI's policy answers become offences before the strikes finisher counts them
     finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes,

@@ -42,10 +42,14 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {}
+# kinds read straight off a call's reasons: a reason ``NAME`` or ``NAME:detail`` counts as NAME
+FROM_REASONS: set[str] = set()
 
 
-def register(kind: Kind) -> Kind:
+def register(kind: Kind, *, from_reasons: bool = False) -> Kind:
     KINDS[kind.name] = kind
+    if from_reasons:
+        FROM_REASONS.add(kind.name)
     return kind
 
 
@@ -113,6 +117,8 @@ def signals_of(call: Call) -> list[str]:
             found.append("jailbreak")
         elif reason == "geo_churn":
             found.append("geo_churn")
+        if FROM_REASONS and head in FROM_REASONS:
+            found.append(head)
     if call.status == 429 and call.decision == "upstream_error":
         found.append("upstream_429")
     if any(o.zero_tolerance for o in call.offences):

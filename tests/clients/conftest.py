@@ -36,9 +36,12 @@ class CompatGateway:
 
 
 def compat_env(tmp: Path, upstream_url: str, **extra: str) -> dict[str, str]:
-    """The defaults, but limits wide enough for every client's cases from one address."""
+    """The defaults, but limits wide enough for every client's cases from one address, and
+    no upstream hold after a 429: the retry case measures the client's own wait for
+    ``retry-after``, not the gateway's (tests/test_upstream_limits.py covers that one)."""
     return gateway_env(tmp, upstream_url, GOODSTANDING_LIMITS__END_USER__RPM="1000",
-                       GOODSTANDING_LIMITS__IP__RPM="1000", **extra)  # fmt: skip
+                       GOODSTANDING_LIMITS__IP__RPM="1000",
+                       GOODSTANDING_SIGNALS__UPSTREAM__ENABLED="false", **extra)  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -451,6 +451,12 @@ def test_an_end_users_acceptance_of_the_content_policy_is_recorded_with_the_toke
     assert bad.status_code == 400
     stored = admin_gw.store_call("get_acceptance", "test-app", "josé")
     assert (stored.version, stored.by) == (3, "admin:ops")
+    # the end user's detail shows the accepted version
+    with api(admin_gw) as admin:
+        admin.post("/users/josé/suspend", json={"reason": "review", "duration": "1h"})
+        detail = admin.get("/users/josé")
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["policy_accepted"]["version"] == 3
     # both records: durable at once (journal), in the database with the next batch
     recorded = wait_for(lambda: len(found := events(admin_gw, endpoint="admin.users.acceptance"))
                         >= 2 and found)

@@ -78,9 +78,18 @@ class ActionOut(BaseModel):
     until: float | None
 
 
+class PolicyAccepted(BaseModel):
+    version: int = Field(description="the highest content-policy version the end user accepted")
+    accepted_at: float
+    by: str
+
+
 class EndUserDetail(EndUserOut):
     strike_history: list[StrikeOut]
     actions: list[ActionOut]
+    policy_accepted: PolicyAccepted | None = Field(
+        description="the content policy version accepted (null: none yet; policy.version is "
+                    "the one in force)")
 
 
 class Reason(BaseModel):
@@ -177,7 +186,11 @@ async def _detail(admin: AdminDep, tenant: str, end_user: str) -> dict[str, Any]
                        param="end_user")
     strikes = await store.strikes_of(tenant, end_user)
     actions = await store.actions_of(tenant, end_user)
+    accepted = await store.get_acceptance(tenant, end_user)
     return {
+        "policy_accepted": None if accepted is None else {
+            "version": accepted.version, "accepted_at": accepted.accepted_at,
+            "by": accepted.by},
         **_user(rows[0]),
         # reasons and categories only: the gateway never stores what the user wrote
         "strike_history": [{"ts": s.ts, "reason": s.reason, "categories": list(s.categories),

@@ -127,7 +127,7 @@ def overview(standing: dict[str, Any] | None, window: str,
                f"<span style='font-size:1rem'> / 100 · {e(level.replace('_', ' '))}</span></p>"
                f"<p class='muted'>{e(standing['note'])}</p></div>"
                f"<div class='card'><h2>Recommended actions</h2><ul>{actions}</ul></div></div>"
-               + table(["Window", "Signal", "Name", "Count", "Points", "Trend"], signals,
+               + table(["Window", "Signal", "Id", "Count", "Points", "Trend"], signals,
                        "Signals and their contributions", "No signal weighs on the score."))
     risky = table(["End user", "Tenant", "Requests", "Refused", "Flagged"],
                   [[user_link(r), e(r.get("tenant")), e(r["requests"]), e(r["refusals"]),

@@ -129,3 +129,25 @@ def test_an_empty_period_reports_no_coverage_rather_than_a_made_up_one(
 def test_a_bad_period_is_one_line_and_exit_2(capsys):
     assert main(["report", "--since", "soon"]) == 2
     assert "--since" in capsys.readouterr().err
+
+
+def test_alerts_are_incidents_not_traffic(start_gateway, monkeypatch, tmp_path):
+    gw = start_gateway(GOODSTANDING_ADMIN_TOKEN=ADMIN)
+    play(gw)
+    settle(gw, 8)
+    alert = {"ts": time.time(), "request_id": "alert_test1", "key_id": None, "tenant": None,
+             "end_user": None, "client_ip": None, "country": None, "method": "ALERT",
+             "endpoint": "alerts", "model": None, "stream": False, "status": 200,
+             "tokens_in": None, "tokens_out": None, "decision": "alert_sent",
+             "reasons": ["rule:flag_rate", "when:flag_rate > 0.05", "severity:warning",
+                         "delivery:ops-hook:ok:1:200:", "summary:flag rate 37 %"],
+             "scores": {}, "latency_ms": None}
+    gw.store_call("write_audit", [alert])  # the record ops/alerts.py writes for an alert
+    report = json.loads(run_report(gw, monkeypatch, tmp_path, "json"))
+    assert report["traffic"]["requests"] == 8
+    [incident] = report["incidents"]
+    assert (incident["rule"], incident["severity"], incident["status"]) == (
+        "flag_rate", "warning", "sent")
+    assert incident["deliveries"][0]["target"] == "ops-hook"
+    page = run_report(gw, monkeypatch, tmp_path, "html")
+    assert "flag rate 37 %" in page

@@ -186,7 +186,7 @@ class Dashboard:
             page = await self.api(session, "GET", "/events", params=params)
             for event in page["data"]:
                 if event["decision"] == "admin" or (event.get("endpoint") or "").startswith(
-                        "webhooks."):
+                        ("webhooks.", "alerts")):
                     continue
                 bucket = counts[int(event["ts"] // step)]
                 bucket["requests"] += 1

@@ -75,6 +75,7 @@ async def build(store: Store, settings: Settings, since: float, until: float | N
     flags: dict[tuple[str, str, str], int] = defaultdict(int)  # (category, side, outcome)
     exceptions: dict[str, list[float]] = defaultdict(list)
     webhooks: list[dict[str, Any]] = []
+    incidents: list[dict[str, Any]] = []
     admin: Counter[str] = Counter()
     rotations: list[dict[str, Any]] = []
     per_day: dict[str, Counter[str]] = defaultdict(Counter)
@@ -86,6 +87,9 @@ async def build(store: Store, settings: Settings, since: float, until: float | N
     while True:
         page = await store.query_audit(since=since, until=until, limit=PAGE, before_id=before_id)
         for record in page:
+            if record.get("endpoint") == "alerts":  # an alert (ops/alerts.py), not traffic
+                incidents.append(_incident(record))
+                continue
             _count(record, totals, decisions, flags, exceptions, webhooks, admin, rotations,
                    per_day, users, callers, signals)
         read += len(page)
@@ -131,6 +135,7 @@ async def build(store: Store, settings: Settings, since: float, until: float | N
                   for (c, s, o), n in sorted(flags.items())],
         "enforcement": enforcement,
         "webhooks": webhooks,
+        "incidents": sorted(incidents, key=lambda i: i["at"]),
         "admin_actions": dict(sorted(admin.items())),
         "key_rotations": rotations,
         "standing": {"score": round(score, 1),
@@ -138,6 +143,12 @@ async def build(store: Store, settings: Settings, since: float, until: float | N
                      "signals": dict(sorted(signals.items())), "days": days},
         "policy": acceptance,
     }
+
+
+def _incident(record: dict[str, Any]) -> dict[str, Any]:
+    from goodstanding.ops.alerts import _listed  # the one reading of an alert's record
+
+    return _listed(record)
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -113,6 +113,11 @@ def render(report: dict[str, Any]) -> str:
                       [[_when(w["ts"]), w["status"], w["end_user"] or "-",
                         ", ".join(w["reasons"])] for w in report["webhooks"]],
                       "Webhooks received", "No enforcement webhook in the period."))
+    out.append("<h2>Incidents (alerts raised)</h2>")
+    out.append(_table(["When", "Severity", "Rule", "Summary", "Delivery"],
+                      [[_when(i["at"]), i["severity"] or "-", i["rule"] or "-",
+                        i["summary"] or "-", i["status"]] for i in report["incidents"]],
+                      "Alerts raised in the period", "No alert was raised in the period."))
     out.append("<h2>Keys and administration</h2>")
     out.append(_table(["When", "Key", "By"], [[_when(r["ts"]), r["key_id"], r["by"] or "-"]
                                                for r in report["key_rotations"]],

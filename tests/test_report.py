@@ -100,11 +100,14 @@ def test_the_report_counts_are_the_scenarios(start_gateway, monkeypatch, tmp_pat
     assert report["configuration"]["moderation"]["input"] == "block"
 
 
-def test_the_html_report_parses_and_shows_the_counts(start_gateway, monkeypatch, tmp_path):
+def test_the_html_report_parses_and_shows_the_counts(start_gateway, monkeypatch, tmp_path,
+                                                     capsys):
     gw = start_gateway(GOODSTANDING_ADMIN_TOKEN=ADMIN)
     play(gw)
     settle(gw, 8)
     page = run_report(gw, monkeypatch, tmp_path, "html")
+    err = capsys.readouterr().err
+    assert "audit records read: 8" in err  # progress, on stderr
     parser = Text()
     parser.feed(page)
     parser.close()

@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
     async def go() -> dict:
         async with opened_store(settings) as store:
-            progress = Progress(0, "audit records read", every=5.0)
+            progress = Counting("audit records read", every=5.0)
             try:
-                return await build(store, settings, now - span, now, _reader(progress))
+                return await build(store, settings, now - span, now, progress.update)
             finally:
                 progress.close()
 
@@ -61,9 +61,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reader(progress: Progress):
-    def update(done: int) -> None:
-        progress.total = done  # the total is unknown in advance: the count so far
-        progress.update(done)
+class Counting(Progress):
+    """``Progress`` for a count whose total is unknown until the end (the audit records of
+    the period): ``N so far`` while it runs, ``N`` once done."""
 
-    return update
+    def __init__(self, what: str, every: float = 10.0) -> None:
+        super().__init__(0, what, every=every)
+        self.done = 0
+
+    def update(self, done: int) -> None:
+        self.done = done
+        text = f"{self.what}: {done}"
+        if self.terminal:
+            print(f"\r{text}", end="", file=self.out, flush=True)
+            self.shown = True
+        elif time.monotonic() - self.last >= self.every:
+            print(text, file=self.out, flush=True)
+            self.last = time.monotonic()
+
+    def close(self) -> None:
+        if self.terminal and self.shown:
+            print(file=self.out, flush=True)
+        elif not self.terminal:
+            print(f"{self.what}: {self.done}", file=self.out, flush=True)

@@ -107,6 +107,8 @@ def test_a_ban_by_form_takes_effect_on_the_next_call_and_every_post_needs_csrf(b
         sign_in(client)
         overview = client.get("/admin/")
         assert "class='bar'" in overview.text and "mallory" in overview.text
+        assert re.search(r"default: <strong>\d+ %</strong> of the moderation rate limit free",
+                         overview.text)  # the moderation budget's headroom
         suspended = client.get("/admin/users", params={"status": "suspended"})
         assert "mallory" in suspended.text and "alice" not in suspended.text
         searched = client.get("/admin/users", params={"q": "ali"})

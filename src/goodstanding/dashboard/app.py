@@ -158,7 +158,12 @@ class Dashboard:
         keys = (await self.api(session, "GET", "/usage", params={
             "group_by": "key", "since": week}))["rows"]
         events = (await self.api(session, "GET", "/events", params={"limit": 15}))["data"]
-        body = pages.overview(standing, window, series, _risky(users), _risky(keys), events)
+        from goodstanding.moderation.budget import HEADROOM  # this process's view
+
+        headroom = {labels[0] if labels else "default": value
+                    for labels, value in HEADROOM.values.items()}
+        body = pages.overview(standing, window, series, _risky(users), _risky(keys), events,
+                              headroom)
         return self.page(session, "Overview", body, request)
 
     async def series(self, session: Session, window: str) -> dict[str, list[tuple[str, float]]]:

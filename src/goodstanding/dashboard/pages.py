@@ -111,7 +111,8 @@ def chart_block(window: str, series: dict[str, list[tuple[str, float]]]) -> str:
 
 def overview(standing: dict[str, Any] | None, window: str,
              series: dict[str, list[tuple[str, float]]], risky_users: list[dict[str, Any]],
-             risky_keys: list[dict[str, Any]], events: list[dict[str, Any]]) -> str:
+             risky_keys: list[dict[str, Any]], events: list[dict[str, Any]],
+             headroom: dict[str, float] | None = None) -> str:
     if standing is None:
         top = "<p class='muted'>This gateway computes no standing score.</p>"
     else:
@@ -141,7 +142,14 @@ def overview(standing: dict[str, Any] | None, window: str,
                  [[e(when(v["ts"])), e(v.get("endpoint")), e(v["decision"]), e(v.get("status")),
                    e(v.get("end_user")), e(", ".join(map(str, v.get("reasons") or [])))]
                   for v in events], "The latest events", "No event yet.")
-    return (top + chart_block(window, series) + "<h2>Who drives risk</h2><div class='cards'>"
+    budget = "".join(f"<li>{e(name)}: <strong>{share * 100:.0f} %</strong> of the moderation "
+                     "rate limit free</li>" for name, share in sorted((headroom or {}).items()))
+    budget = (f"<h2>Moderation budget</h2><ul id='headroom'>{budget}</ul>" if budget else
+              "<h2>Moderation budget</h2><p class='muted' id='headroom'>No moderation rate limit "
+              "seen yet by this process (it shows once OpenAI's moderation answers with its "
+              "limits).</p>")
+    return (top + chart_block(window, series) + budget
+            + "<h2>Who drives risk</h2><div class='cards'>"
             f"<div class='card'>{risky}</div><div class='card'>{keys}</div></div>"
             f"<h2>Recent events</h2>{feed}")
 

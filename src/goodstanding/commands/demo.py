@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
         serve_in_thread(simulated(api_key="sk-demo-upstream")) as upstream_url,
         contextlib.ExitStack() as stack,
     ):
-        settings = load_settings(env=_demo_env(folder, upstream_url))
+        admin_token = secrets.token_urlsafe(24)  # the dashboard's sign-in, for this run only
+        settings = load_settings(env={**_demo_env(folder, upstream_url),
+                                      "GOODSTANDING_ADMIN_TOKEN": admin_token})
         gateway = Gateway.build(settings)
         token = asyncio.run(_demo_key(gateway))
         try:
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
                   f"OpenAI API (a test double) on {upstream_url}/v1")
             print(f"demo virtual key: {token}\n")
             ok = play(f"{url}/v1", token)
+            print(f"\ndashboard: {url}/admin/  (sign in with the admin token {admin_token})")
             if args.exit:
                 return 0 if ok else 1
             print(f"\nserving on {url}/v1 until Ctrl-C")

@@ -57,6 +57,12 @@ class GatewayApp:
         # the admin API (a FastAPI app, server/admin/): only for its prefix, only when an admin
         # token is configured (FastAPI is imported then); the proxy's path never reaches it
         self.admin = create_admin(gateway)
+        # the dashboard (dashboard/): the other /admin paths, beside the admin API, same condition
+        self.dashboard = None
+        if self.admin is not None:
+            from goodstanding.dashboard import create_dashboard
+
+            self.dashboard = create_dashboard(gateway, self.admin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -73,6 +79,10 @@ class GatewayApp:
             handler = self.routes.get(path)
             if handler is None and self.admin is not None and path.startswith(ADMIN_PREFIX):
                 await self.admin(scope, receive, send)
+                return
+            if handler is None and self.dashboard is not None and (
+                    path == "/admin" or path.startswith("/admin/")):
+                await self.dashboard(scope, receive, send)
                 return
             if handler is None:
                 raise NotFound(f"No route for {path}.")

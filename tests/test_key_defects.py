@@ -151,7 +151,8 @@ def test_rotate_prints_the_absolute_expiry(db, capsys):
 
 
 def test_old_key_works_until_the_grace_ends_then_is_refused(start_gateway, db):
-    gw = start_gateway()
+    # one end user asks ~2 calls per 0.1 s through the grace: above the default 20 a minute
+    gw = start_gateway(GOODSTANDING_LIMITS__END_USER__RPM="1000")
     ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "user": "u"}
     client = gw.client()
     client.chat.completions.create(**ask)  # the old key is cached by the gateway now

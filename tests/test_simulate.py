@@ -182,8 +182,9 @@ def test_stream_arrives_incrementally(client: openai.OpenAI) -> None:
     started = time.monotonic()
     arrivals = [time.monotonic() - started for _ in chat(client, "[[words:4]] [[delay_ms:80]]",
                                                            stream=True)]  # fmt: skip
-    # 4 filler words + 5 prefix words + role and finish chunks, 80 ms apart
-    assert arrivals[-1] - arrivals[0] >= 0.8
+    # 4 filler words + 5 prefix words + role and finish chunks, 80 ms apart: about 0.8 s from
+    # the first to the last (two chunks read together shorten it by one gap on a busy machine)
+    assert arrivals[-1] - arrivals[0] >= 0.6
     assert arrivals[1] < arrivals[-1] / 2
 
 

@@ -63,6 +63,8 @@ NO_DETECTORS = {"GOODSTANDING_DETECTORS__JAILBREAK": "off",
 # off where moderation is off; elsewhere auto is off already (and older source trees, which
 # bench/ab.py may run, do not know the setting)
 NO_OUTPUT_SCREEN = {"GOODSTANDING_DETECTORS__OUTPUT": "off"}
+NO_SIGNALS = {f"GOODSTANDING_SIGNALS__{name}__ENABLED": "false"
+              for name in ("UPSTREAM", "KEY_FANOUT", "DISTILLATION", "RAMP")}
 VARIANTS = {
     "core": {**OFF, **NO_DETECTORS, **NO_OUTPUT_SCREEN},
     "enforcement": {**OFF, **NO_DETECTORS, **NO_OUTPUT_SCREEN, **HIGH,
@@ -72,6 +74,8 @@ VARIANTS = {
                         "GOODSTANDING_MODERATION__OUTPUT": "block"},
     # everything on, the offline detectors included: the gateway as shipped
     "full": {**HIGH, "GOODSTANDING_GEO__MODE": "block"},
+    # as shipped, less the organization-level abuse signals (what they cost: bench/ab.py)
+    "full-signals": {**HIGH, "GOODSTANDING_GEO__MODE": "block", **NO_SIGNALS},
 }
 
 

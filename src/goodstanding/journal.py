@@ -79,7 +79,7 @@ class Segment:
 
     def delete(self) -> None:
         try:
-            self.path.unlink()
+            self.path.unlink(missing_ok=True)  # its folder may be gone (a removed temp dir)
         finally:
             os.close(self.fd)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from importlib import import_module
@@ -135,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place that turns failures into one line
         if args.debug:
             traceback.print_exc()
+        else:
+            # a driver's worker thread (aiosqlite's) torn down at exit after the failure would
+            # print its own traceback under our one line: the failure is reported already
+            threading.excepthook = lambda _args: None
         known = explain(exc)
         if known is None:
             where = "" if args.debug else " (run with --debug for the traceback)"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -49,6 +50,15 @@ def parse_duration(value: str | float) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _checked_duration(value: str) -> str:
+    parse_duration(value)  # a ValueError names the bad value
+    return value
+
+
+# a duration as written ("30s", "24h", "90d"), checked where the settings are read
+Duration = Annotated[str, AfterValidator(_checked_duration)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,14 +78,8 @@ class UpstreamKey(_Model):
     service_account: str | None = None
     key_id: str | None = None
     # scheduled rotation (`upstream rotate --due`): rotate once the key is this old
-    max_age: str | None = None
+    max_age: Duration | None = None
 
-    @field_validator("max_age")
-    @classmethod
-    def _age(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
 
 class UpstreamSettings(_Model):
@@ -224,17 +228,12 @@ class EndUserTokenSettings(_Model):
     # required: the `aud` a token must carry, so a token issued for another service is refused
     audience: str
     algorithms: tuple[Literal["RS256", "ES256", "EdDSA"], ...] = ("RS256", "ES256", "EdDSA")
-    leeway: str = "30s"  # clock skew allowed on exp / nbf / iat
+    leeway: Duration = "30s"  # clock skew allowed on exp / nbf / iat
     # the claim naming the end user's tier (anonymous, verified, kyc); absent: the key's tier
     tier_claim: str = "tier"
     # true: generation calls without a token are refused (401 invalid_end_user_token)
     required: bool = False
 
-    @field_validator("leeway")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class RequireTier(_Model):
@@ -436,11 +435,11 @@ class StrikeSettings(_Model):
     # strikes within the window that suspend the end user
     suspend_at: int = 3
     # how long a suspension lasts (a duration: 30s, 15m, 24h, 30d)
-    suspend_for: str = "24h"
+    suspend_for: Duration = "24h"
     # strikes within the window that ban the end user
     ban_at: int = 5
     # how long a strike counts (a duration)
-    window: str = "30d"
+    window: Duration = "30d"
     # per end-user tier, the thresholds that differ, e.g. {kyc: {ban_at: 10}}
     tiers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # names: identity.tiers
 
@@ -453,11 +452,6 @@ class StrikeSettings(_Model):
             StrikeSettings.model_validate(override)  # the tier's path in the error
         return value
 
-    @field_validator("suspend_for", "window")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class GeoSettings(_Model):
@@ -471,7 +465,7 @@ class GeoSettings(_Model):
     # IP churn: this many distinct countries for one end user within the window is a signal
     churn_countries: int = Field(default=3, ge=2)
     # the window for churn_countries (a duration)
-    churn_window: str = "1h"
+    churn_window: Duration = "1h"
 
     @field_validator("allow", mode="before")
     @classmethod
@@ -482,11 +476,6 @@ class GeoSettings(_Model):
             return tuple(v if v == "openai-supported" else str(v).upper() for v in value)
         return value
 
-    @field_validator("churn_window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class ContentPolicySettings(_Model):
@@ -508,15 +497,10 @@ class ContentPolicySettings(_Model):
     # earlier version is still served
     effective_at: str | None = None
     # how long after effective_at an earlier accepted version still serves (e.g. 14d)
-    grace: str = "0s"
+    grace: Duration = "0s"
     # audit records are kept this long (stated on the page; deleting them is the operator's)
     audit_retention: str | None = None
 
-    @field_validator("grace")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @field_validator("text")
     @classmethod
@@ -606,13 +590,8 @@ class AlertRule(_Model):
     window: Literal["1h", "24h", "7d"] = "24h"
     signal: str | None = None  # signal_above: e.g. jailbreak, input_flag:violence
     targets: tuple[str, ...] = ()  # empty: every target
-    every: str = "15m"
+    every: Duration = "15m"
 
-    @field_validator("every")
-    @classmethod
-    def _every(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class AlertSettings(_Model):
@@ -622,16 +601,11 @@ class AlertSettings(_Model):
     rules: tuple[AlertRule, ...] | None = None
     # delivery attempts after the first, with doubling backoff
     retries: int = Field(default=4, ge=0, le=20)
-    backoff: str = "2s"  # first retry after this, doubling
+    backoff: Duration = "2s"  # first retry after this, doubling
     # how long one delivery may take
-    timeout: str = "5s"
-    evaluate_every: str = "30s"  # threshold and rate-of-change rules
+    timeout: Duration = "5s"
+    evaluate_every: Duration = "30s"  # threshold and rate-of-change rules
 
-    @field_validator("backoff", "timeout", "evaluate_every")
-    @classmethod
-    def _durations(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class KeySettings(_Model):
@@ -639,15 +613,10 @@ class KeySettings(_Model):
     as nearing rotation from ``warn_before`` earlier."""
 
     # rotate a virtual key before it is this old (keys list and the admin API flag it)
-    max_age: str = "90d"
+    max_age: Duration = "90d"
     # flag a key as nearing rotation this long before max_age
-    warn_before: str = "14d"
+    warn_before: Duration = "14d"
 
-    @field_validator("max_age", "warn_before")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class UpstreamDiscipline(_Model):
@@ -667,17 +636,12 @@ class KeyFanoutSettings(_Model):
     # watch each virtual key for use from many networks or countries
     enabled: bool = True
     # the sliding window networks and countries are counted over
-    window: str = "10m"
+    window: Duration = "10m"
     networks: int = Field(default=32, ge=2, le=4096)  # distinct /24 (/48) networks in the window
     countries: int = Field(default=4, ge=2)  # distinct countries in the window
     # record: flag the calls; suspend: revoke the key at once (its owner rotates it)
     action: Literal["record", "suspend"] = "record"
 
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 Action = Literal["record", "throttle", "refuse"]
@@ -689,7 +653,7 @@ class DistillationSettings(_Model):
     # watch each end user for templated prompts harvesting answers at volume
     enabled: bool = True
     # the sliding window prompts are judged over
-    window: str = "10m"
+    window: Duration = "10m"
     min_requests: int = Field(default=60, ge=2)  # judged prompts in the window before a verdict
     # prompts in the window that make harvesting "likely" on their own
     likely_requests: int = Field(default=180, ge=2)
@@ -707,11 +671,6 @@ class DistillationSettings(_Model):
     # end users whose sketches are kept (the least recent are dropped)
     max_end_users: int = Field(default=100_000, ge=1)
 
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class RampSettings(_Model):
@@ -720,7 +679,7 @@ class RampSettings(_Model):
     # watch request volume for spikes (EWMA per minute bucket, organization and key)
     enabled: bool = True
     # the governor's window: growth is capped per window
-    window: str = "15m"
+    window: Duration = "15m"
     # cap the organization's upstream growth (429 with retry-after past it)
     governor: bool = True
     floor: int = Field(default=3000, ge=1)  # requests per window always allowed
@@ -732,11 +691,6 @@ class RampSettings(_Model):
     # keys whose baselines are kept
     max_keys: int = Field(default=10_000, ge=1)
 
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class SignalsSettings(_Model):

@@ -80,7 +80,7 @@ def test_signals_and_standing_are_reported_per_upstream_key(teams, capsys):
     assert hour["insufficient_quota"] == 1 and hour["upstream_429"] == 1
     assert hour["refusals"] == 1 and hour["signals"]["input_flag:violence"] == 1
     assert team_a["score"] > team_b["score"] == 0 and team_b["level"] == "good"
-    assert list(rows)[0] == "team-a"  # the worst standing first
+    assert next(iter(rows)) == "team-a"  # the worst standing first
     assert team_a["project"] == "proj_a" and team_a["fingerprint"] == "sk-proj-…aaaa"
     assert team_a["virtual_keys"] == 1 and team_a["configured"]
     one = httpx.get(f"{gw.url}/admin/api/upstream/team-a",

@@ -37,7 +37,7 @@ def _config(tmp_path: Any, key_file: Any, key_id: str) -> str:
         " drain: 0.5s}\n"
         f"  keys:\n    team-a: {{key: 'file:{key_file}', project: proj_a,"
         f" service_account: sa_a, key_id: {key_id}, admin_key: env:OPENAI_ADMIN_KEY}}\n"
-        "keys: {max_age: 30s, warn_before: 29s}\n")
+        "keys: {max_age: 300s, warn_before: 299s}\n")
     return str(config)
 
 
@@ -70,18 +70,23 @@ def test_scheduled_rotation_rotates_once_across_gateways_with_no_failed_request(
         _wait_for(lambda: org.deleted_keys, seconds=30)
         rotated_at = time.time()
         time.sleep(1.0)  # both gateways check again: neither rotates a second time
+        # what happened up to now (the new key reaches its own maximum age 6 s after the first
+        # rotation: a second rotation then is the schedule working, not a duplicate)
         minted = [k for k in org.api_keys.values() if k["id"] != first["id"]]
         rotated = sum(len(g.rotations.rotated) for g in gateways)
+        deleted = list(org.deleted_keys)
+        recent = _after(org, None)[-10:]
+        in_use = [g.settings.keyring.key("team-a") for g in gateways]
+        on_file = key_file.read_text().strip()
         alerts = _alerts(url0) + _alerts(url1)
         keys_view = _get(url0, f"/keys/{key_id}")
     assert load0.failures == [] and load1.failures == [], (load0.failures + load1.failures)[:3]
     assert load0.ok > 10 and load1.ok > 10
-    assert org.deleted_keys == [first["id"]] and len(minted) == 1
+    assert deleted == [first["id"]] and len(minted) == 1
     assert rotated == 1
     new = minted[0]["value"]
-    assert all(g.settings.keyring.key("team-a") == new for g in gateways)
-    assert _after(org, None)[-10:] == [f"Bearer {new}"] * 10
-    assert key_file.read_text().strip() == new
+    assert recent == [f"Bearer {new}"] * 10
+    assert in_use == [new, new] and on_file == new
     # the alert before the age was reached, from each gateway, naming no key value
     due = [a for a in alerts if a["rule"] == "rotation-due" and "team-a" in a["summary"]]
     assert due and min(a["at"] for a in due) < rotated_at - 0.5
@@ -106,3 +111,31 @@ def _nearing(url: str) -> dict[str, Any] | None:
 
 def _alerts(url: str) -> list[dict[str, Any]]:
     return _get(url, "/alerts?limit=100")
+
+
+async def test_a_failed_scheduled_rotation_alerts_and_releases_its_claim(tmp_path, monkeypatch):
+    from goodstanding.ops.alerts import Alerts
+    from goodstanding.ops.counts import open_counts
+    from goodstanding.rotation_schedule import RotationSchedule
+    from goodstanding.stores.memory import MemoryStore
+
+    key_file = tmp_path / "team-a.key"
+    key_file.write_text("sk-proj-old-" + "o" * 30)
+    (tmp_path / "team-a.key.meta.json").write_text(
+        json.dumps({"key_id": "key_old", "created_at": time.time() - 10}))
+    monkeypatch.delenv("OPENAI_ADMIN_KEY", raising=False)
+    config = tmp_path / "gs.yaml"
+    config.write_text(  # no admin key anywhere: the Admin API cannot be called
+        "upstream:\n  rotation: {scheduled: true, max_age: 5s}\n"
+        f"  keys:\n    team-a: {{key: 'file:{key_file}', project: p, service_account: s}}\n")
+    settings = load_settings(config)
+    store = MemoryStore()
+    alerts = Alerts(settings.alerts, open_counts(None), store)
+    schedule = RotationSchedule(settings, store, alerts)
+    await schedule.check()
+    await alerts.close()  # delivered (logged) and recorded
+    recorded = [r for r in store.audit if r["decision"] == "alert_logged"]
+    assert [r["reasons"][0] for r in recorded] == ["rule:rotation-failed"]
+    assert "no Admin API key" in recorded[0]["reasons"][-1]
+    assert schedule.rotated == [] and store.rotations["team-a"]["lease_until"] == 0.0
+    assert await store.claim_rotation("team-a", "another", time.time(), 60)  # free again

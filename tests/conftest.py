@@ -17,7 +17,7 @@ from typing import Any
 import openai
 import pytest
 
-from goodstanding import keys
+from goodstanding.credentials import keys
 from goodstanding.gateway import Gateway
 from goodstanding.server.app import create_app
 from goodstanding.server.runner import serve_in_thread

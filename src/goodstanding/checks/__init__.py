@@ -26,8 +26,8 @@ from goodstanding.checks.standing import StandingCheck
 from goodstanding.checks.strikes import StrikeFinisher
 from goodstanding.checks.tier import TierCheck
 from goodstanding.checks.upstream_policy import UpstreamPolicy
-from goodstanding.enforcement import Enforcer
-from goodstanding.keys import key_cache
+from goodstanding.credentials.keys import key_cache
+from goodstanding.enforcement.enforcer import Enforcer
 from goodstanding.models import ModelListing
 from goodstanding.pipeline import Check, Finisher, OutputCheck, Pipeline
 from goodstanding.policy.acceptance import AcceptanceGate
@@ -36,10 +36,8 @@ from goodstanding.stores.counters import open_counters
 
 if TYPE_CHECKING:
     from goodstanding.audit import AuditLog
-    from goodstanding.moderation.cache import VerdictCache
-    from goodstanding.ratelimit import CounterStore
     from goodstanding.settings import Settings
-    from goodstanding.stores.base import Store
+    from goodstanding.stores.base import CounterStore, Store, VerdictCache
     from goodstanding.upstream import Upstream
 
 

@@ -21,8 +21,8 @@ from goodstanding.credentials import keys
 from goodstanding.credentials.secretstore import SecretStore
 from goodstanding.errors import ConfigError
 from goodstanding.gateway import Gateway
+from goodstanding.runner import serve_in_thread
 from goodstanding.server.app import create_app
-from goodstanding.server.runner import serve_in_thread
 from goodstanding.settings import load_settings
 from goodstanding.simulate import create_app as simulated
 from goodstanding.stores import open_store

@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from goodstanding.commands.demo_scenario import play
+    from goodstanding.runner import serve_in_thread
     from goodstanding.server.app import create_app
-    from goodstanding.server.runner import serve_in_thread
     from goodstanding.simulate import create_app as simulated
 
     with (

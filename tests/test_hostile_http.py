@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from goodstanding.bounds import check_json_depth
 from goodstanding.errors import InvalidRequest
-from goodstanding.server.runner import serve_in_thread
+from goodstanding.runner import serve_in_thread
 from tests.conftest import _make_key, gateway_env
 from tests.scale_helpers import free_port, wait_healthy
 

@@ -1,13 +1,16 @@
 """The one core every request goes through: ``Pipeline.run(call)``.
 
-    admit:   input checks, in order (checks/__init__.py): auth → request validation → key
-             scope → identity → standing → geo (when on) → limits → detectors → moderation;
-             the first refusal stops the call
+    admit:   input checks, in the registry's order (``checks.INPUT_ORDER``; those the
+             settings switch on): auth → request → key_scope → key_fanout → end_user_token →
+             identity → standing → tier → acceptance → geo → limits → distillation →
+             detectors → moderation → ramp; the first refusal stops the call
     send:    the upstream call (the only place money is spent)
-    answer:  output checks on the answer (detectors, then moderation); streams are held back
-             in windows (streaming.py, which sees only this pipeline's ``stream_guard``)
-    finish:  finishers (upstream policy → strikes → token settlement) and the audit record,
-             whatever happened; a stream is finished by its own ending
+    answer:  output checks on the answer (``OUTPUT_ORDER``: detectors_output →
+             moderation_output); streams are held back in windows (streaming.py, which
+             sees only this pipeline's ``stream_guard``)
+    finish:  finishers (``FINISH_ORDER``: upstream_policy → strikes → limits, which settles
+             token reservations) and the audit record, whatever happened; a stream is
+             finished by its own ending
 
 Both shells (server/proxy.py and library/engine.py) enter through ``door.enter``. The check
 lists are built once at start-up from the settings (``checks.build_pipeline``) and never

@@ -26,8 +26,8 @@ import time
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call, Verdict
 from goodstanding.checks.end_user_token import TOKEN_SUBJECT_NOTE
-from goodstanding.errors import EndUserRequired, InvalidRequest
-from goodstanding.identity import (
+from goodstanding.credentials.keys import may_set_end_user_ip
+from goodstanding.endusers.identity import (
     END_USER_IP_FIELD,
     END_USER_IP_HEADER,
     SENT_NOTE,
@@ -36,7 +36,7 @@ from goodstanding.identity import (
     end_user_of,
     safety_identifier,
 )
-from goodstanding.keys import may_set_end_user_ip
+from goodstanding.errors import EndUserRequired, InvalidRequest
 from goodstanding.stores.base import Identity
 
 _PASS = Verdict("identity")

@@ -3,10 +3,10 @@
 In order, before anything is sent upstream:
 
 1. a prompt over ``max_prompt_tokens`` → 400 ``prompt_too_long`` (free upper bound first,
-   exact count only when the bound is over; see ``tokens.py``);
+   exact count only when the bound is over; see ``limits/tokens.py``);
 2. ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` clamped to
    ``max_output_tokens`` (absent: set to it), so the reservation below is a true bound;
-3. one admission across every scope (``limit_policy.py``): 1 request in each request limit,
+3. one admission across every scope (``limits/policy.py``): 1 request in each request limit,
    ``prompt + output cap`` tokens reserved in each token limit; a full one → 429
    ``rate_limit_exceeded`` with ``retry-after``. Reservations are settled with the actual
    usage by ``finish`` once the answer (or stream) is done.
@@ -26,11 +26,12 @@ from typing import Any
 from goodstanding import metrics
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import GatewayError, PromptTooLong, RateLimitExceeded
-from goodstanding.limit_policy import Policies
-from goodstanding.ratelimit import Admission, CounterStore, Limit, Usage, go_duration
+from goodstanding.limits.policy import Policies
+from goodstanding.limits.ratelimit import Admission, Limit, Usage, go_duration
+from goodstanding.limits.tiers import tier_of
+from goodstanding.limits.tokens import count_prompt, upper_bound
 from goodstanding.settings import LimitsSettings
-from goodstanding.tiers import tier_of
-from goodstanding.tokens import count_prompt, upper_bound
+from goodstanding.stores.base import CounterStore
 
 _PASS = Verdict("limits")
 _UNLIMITED = frozenset({"models"})

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from goodstanding.call import Call, Offence, Verdict
 from goodstanding.errors import ContentPolicyViolation, ModerationUnavailable
-from goodstanding.moderation.cache import MemoryCache, VerdictCache
+from goodstanding.moderation.cache import MemoryCache
 from goodstanding.moderation.client import ModerationClient, ModerationFailed
 from goodstanding.moderation.judge import Judge
 from goodstanding.moderation.parts import parts_of
 from goodstanding.moderation.policy import Policy
 from goodstanding.moderation.scored import Scored, combined, from_result
+from goodstanding.stores.base import VerdictCache
 
 if TYPE_CHECKING:
     from goodstanding.settings import Settings

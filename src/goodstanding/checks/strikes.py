@@ -18,13 +18,13 @@ import logging
 import time
 
 from goodstanding.call import Call, Offence, VirtualKey
-from goodstanding.enforcement import Enforcer, StrikePolicy, merge_strikes
+from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy, merge_strikes
+from goodstanding.enforcement.standing import Strike
 from goodstanding.errors import GatewayError
+from goodstanding.limits.tiers import TIER_NOTE
 from goodstanding.policy.render import PATH as POLICY_PATH
 from goodstanding.policy.render import section_for
 from goodstanding.settings import StrikeSettings
-from goodstanding.standing import Strike
-from goodstanding.tiers import TIER_NOTE
 
 log = logging.getLogger("goodstanding.strikes")
 

@@ -8,10 +8,10 @@ import os
 import time
 from typing import Any
 
-from goodstanding import rotation
 from goodstanding.commands import add_config, fail, print_json, settings_of
+from goodstanding.credentials import rotation
+from goodstanding.credentials.keyring import fingerprint
 from goodstanding.errors import ConfigError
-from goodstanding.keyring import fingerprint
 from goodstanding.settings import Settings, parse_duration
 from goodstanding.stores import open_store
 

@@ -81,7 +81,7 @@ def _resolve(call: Call, secret: bytes | None, now: float) -> str:
     if claim is None or call.end_user is None:
         return call.key.trust_tier
     if secret:
-        from goodstanding.identity import SENT_NOTE
+        from goodstanding.endusers.identity import SENT_NOTE
 
         # a claim signed for the end-user id as sent, or for its canonical form
         for end_user in (call.end_user, call.notes.get(SENT_NOTE)):

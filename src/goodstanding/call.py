@@ -2,7 +2,7 @@
 
 A ``Call`` is created by a shell (the HTTP server or library mode) and carried through the
 pipeline; checks read it and return a ``Verdict``; the shell answers with the ``Result``.
-These value types are shared by the pipeline, the upstream and streaming, so none of those
+These value types are shared by the pipeline, the upstream and the stream package, so none of those
 imports another for them. Nothing here knows about HTTP frameworks.
 """
 

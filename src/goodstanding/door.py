@@ -29,7 +29,7 @@ from goodstanding.errors import (
     NotFound,
     RequestTooLarge,
 )
-from goodstanding.streaming import stream_error
+from goodstanding.stream.endings import stream_error
 
 if TYPE_CHECKING:
     from goodstanding.call import Call, Result
@@ -138,7 +138,7 @@ async def enter(pipeline: Pipeline, call: Call, prepare: Callable[[], Awaitable[
 def stream_failure(call: Call, exc: Exception) -> bytes:
     """The error event that ends a stream which failed after it started (the SDKs raise it).
 
-    The stream finished its call already (streaming.guard_stream); this only tells the client.
+    The stream finished its call already (Pipeline.finish_stream); this only tells the client.
     """
     error = exc if isinstance(exc, GatewayError) else InternalError("The stream failed.")
     log.warning("stream of %s ended by %s", call.request_id, error.code)

@@ -1,13 +1,16 @@
 """The one core every request goes through: ``Pipeline.run(call)``.
 
-    admit:   input checks, in order (checks/__init__.py): auth → request validation → key
-             scope → identity → standing → geo (when on) → limits → detectors → moderation;
-             the first refusal stops the call
+    admit:   input checks, in the order ``checks.build_pipeline`` fixes: auth → request
+             validation → key scope → key fan-out (when on) → end-user token (when on) →
+             identity → standing → tier (when needed) → policy acceptance (when on) → geo
+             (when on) → limits → distillation (when on) → detectors (when on) → moderation
+             → ramp (when on); the first refusal stops the call
     send:    the upstream call (the only place money is spent)
     answer:  output checks on the answer (detectors, then moderation); streams are held back
-             in windows (streaming.py, which sees only this pipeline's ``stream_guard``)
-    finish:  finishers (upstream policy → strikes → token settlement) and the audit record,
-             whatever happened; a stream is finished by its own ending
+             in windows (``stream/``, which sees only the checks as one callable)
+    finish:  finishers (upstream policy → strikes → token settlement → ops) and the audit
+             record, whatever happened; for a stream, before its terminal event is passed on
+             (or wherever it ends: cut, refused, client gone)
 
 Both shells (server/proxy.py and library/engine.py) enter through ``door.enter``. The check
 lists are built once at start-up from the settings (``checks.build_pipeline``) and never
@@ -20,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,7 +34,9 @@ from goodstanding import metrics
 from goodstanding.call import Call, Result, Verdict
 from goodstanding.errors import CheckFailed, GatewayError, InternalError, StoreUnavailable
 from goodstanding.stores import outage
-from goodstanding.streaming import StreamGuard, guard_stream
+from goodstanding.stream.endings import ends_stream, error_event
+from goodstanding.stream.guard import guard_stream
+from goodstanding.stream.holdback import StreamGuard
 
 if TYPE_CHECKING:
     from goodstanding.audit import AuditLog
@@ -77,13 +83,13 @@ class Pipeline:
     window_overlap: int = 64
     stream_first: bool = False
     _check_names: tuple[str, ...] = field(init=False, default=())
-    # what a stream needs of the pipeline, and no more (streaming.py never sees the pipeline)
+    # what a stream needs of the pipeline, and no more (stream/ never sees the pipeline)
     stream_guard: StreamGuard = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._check_names = tuple(c.name for c in self.checks)
         self.stream_guard = StreamGuard(
-            self.check_text if self.output_checks else None, self.finish, self.internal,
+            self.check_text if self.output_checks else None,
             self.window_chars, self.window_overlap, self.stream_first)
 
     async def run(self, call: Call) -> Result:
@@ -108,8 +114,9 @@ class Pipeline:
         except asyncio.CancelledError:
             await self.cancelled(call)
             raise
-        if result.stream is not None:  # finished by the stream's own ending (streaming.py)
-            result.stream = guard_stream(self.stream_guard, call, result.stream)
+        if result.stream is not None:  # finished where the stream ends (finish_stream)
+            events = guard_stream(self.stream_guard, call, result.stream)
+            result.stream = self.finish_stream(call, events)
             return result
         try:
             result = await self.answer(call, result)
@@ -120,6 +127,45 @@ class Pipeline:
             raise
         await self.finish(call, None)
         return result
+
+    async def finish_stream(self, call: Call, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Pass a guarded stream on, finishing the call once, wherever the stream ends.
+
+        The call is finished (its audit record durable: journaled or committed) before the
+        stream's terminal event (``[DONE]``, ``response.completed``…) is passed on: a client
+        that saw its stream end has a record. If the record cannot be made durable, an error
+        event takes the terminal event's place. A stream that ends otherwise (cut, refused,
+        a bug, the client gone) is finished as it stops.
+        """
+        chat = call.endpoint == "chat.completions"
+        error: GatewayError | None = None
+        finished = False
+        try:
+            async with aclosing(events):
+                async for out in events:
+                    if ends_stream(out, chat):
+                        finished = True
+                        try:
+                            await self.finish(call, None)
+                        except StoreUnavailable as exc:
+                            yield error_event(call, exc)
+                            return
+                    yield out
+        except GatewayError as exc:
+            error = exc
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug or unreadable event: logged, a 500
+            error = self.internal(call, exc)
+            raise error from None
+        finally:
+            if not finished:
+                await self._finish_unended(call, error)
+
+    async def _finish_unended(self, call: Call, error: GatewayError | None) -> None:
+        try:
+            await self.finish(call, error)
+        except StoreUnavailable:
+            pass  # logged by the audit log; the stream already ended without its terminal event
 
     async def fail(self, call: Call, exc: Exception) -> GatewayError:
         """Finish a call that raised and return the error to answer with.

@@ -23,7 +23,7 @@ from goodstanding.abuse.upstream_limits import QUOTA_CODES, UpstreamLimits
 from goodstanding.call import Call, Result
 from goodstanding.errors import UpstreamUnavailable
 from goodstanding.settings import Settings
-from goodstanding.streaming import stream_error
+from goodstanding.stream.endings import stream_error
 
 log = logging.getLogger("goodstanding.upstream")
 

@@ -92,7 +92,7 @@ class ProxyHandler:
 async def pump(stream: AsyncIterator[bytes], receive: Receive, send: Send, call: Call) -> None:
     """Send a stream as it comes; if the client goes away, stop (which cancels upstream).
 
-    The stream finishes its call however it ends (streaming.guard_stream); an error after the
+    The stream finishes its call however it ends (Pipeline.finish_stream); an error after the
     response started can only be told in the stream: an error event, then a clean end.
     """
     task = asyncio.current_task()

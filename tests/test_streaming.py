@@ -12,18 +12,15 @@ from hypothesis import strategies as st
 
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call, Verdict
+from goodstanding.endpoints import endpoint_of
+from goodstanding.endpoints.chat import delta_text as chat_delta_text
+from goodstanding.endpoints.chat import plain_content
 from goodstanding.errors import ContentPolicyViolation
 from goodstanding.pipeline import Pipeline
 from goodstanding.stores.memory import MemoryStore
 from goodstanding.stream.chat_scan import chat_units, whole_read
 from goodstanding.stream.guard import guard_stream
-from goodstanding.stream.reading import (
-    USAGE_MARKERS,
-    StreamState,
-    chat_delta_text,
-    inspect_marked,
-    plain_content,
-)
+from goodstanding.stream.reading import StreamState, inspect_marked
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
@@ -120,7 +117,8 @@ def test_only_marked_events_are_inspected_and_the_rest_pass_untouched(
     kept = b"".join(e for e in events if careful.inspect(e)[0])
     seen = (call.tokens_in, call.tokens_out)
     call.tokens_in = call.tokens_out = None
-    assert inspect_marked(StreamState(call), b"".join(events), USAGE_MARKERS[chat]) == kept
+    usage_markers = endpoint_of(endpoint).stream.usage_markers  # type: ignore[union-attr]
+    assert inspect_marked(StreamState(call), b"".join(events), usage_markers) == kept
     assert (call.tokens_in, call.tokens_out) == seen
 
 

@@ -13,10 +13,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["pass", "flag", "refuse"]
+from goodstanding.endpoints import Endpoint, endpoint_of
 
-# The endpoints the gateway understands; anything else under /v1 is "other".
-GENERATION_ENDPOINTS = frozenset({"chat.completions", "responses", "images.generations"})
+Outcome = Literal["pass", "flag", "refuse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +130,13 @@ class Call:
     body_changed: bool = False
 
     @property
+    def api(self) -> Endpoint:
+        """What the gateway knows about the call's endpoint (``endpoints/``)."""
+        return endpoint_of(self.endpoint)
+
+    @property
     def generation(self) -> bool:
-        return self.endpoint in GENERATION_ENDPOINTS
+        return endpoint_of(self.endpoint).generation
 
     @property
     def tenant(self) -> str | None:

@@ -32,9 +32,10 @@ import orjson
 
 from goodstanding import metrics
 from goodstanding.call import Call, Result, Verdict
+from goodstanding.endpoints import stream_shape
 from goodstanding.errors import CheckFailed, GatewayError, InternalError, StoreUnavailable
 from goodstanding.stores import outage
-from goodstanding.stream.endings import ends_stream, error_event
+from goodstanding.stream.endings import error_event
 from goodstanding.stream.guard import guard_stream
 from goodstanding.stream.holdback import StreamGuard
 
@@ -137,13 +138,13 @@ class Pipeline:
         event takes the terminal event's place. A stream that ends otherwise (cut, refused,
         a bug, the client gone) is finished as it stops.
         """
-        chat = call.endpoint == "chat.completions"
+        ends = stream_shape(call.api).ends
         error: GatewayError | None = None
         finished = False
         try:
             async with aclosing(events):
                 async for out in events:
-                    if ends_stream(out, chat):
+                    if ends(out):
                         finished = True
                         try:
                             await self.finish(call, None)
@@ -248,18 +249,17 @@ class Pipeline:
         call.notes["answer"] = result.document
         if not self.output_checks or result.status != 200:
             return result
-        from goodstanding.answers import answer_text, withhold
-
         document = result.document
         if not isinstance(document, dict):
             return result
-        text = answer_text(call.endpoint, document)
+        api = call.api
+        text = api.answer_text(document)
         if not text:
             return result
         verdict = await self.check_text(call, text)
         if verdict is not None and verdict.refused:
             call.decision = "output_withheld"
-            result.body = orjson.dumps(withhold(call.endpoint, document))
+            result.body = orjson.dumps(api.withhold(document))
         return result
 
     async def finish(self, call: Call, error: GatewayError | None) -> None:

@@ -188,7 +188,8 @@ def _error_code(body: bytes) -> str | None:
 
 def _usage_document(call: Call, body: bytes) -> dict | None:
     """Parse a generation answer once: usage for the record, the document for output checks."""
-    if call.endpoint not in ("chat.completions", "responses", "embeddings"):
+    api = call.api
+    if not api.counts_tokens:
         return None
     try:
         document = orjson.loads(body)
@@ -196,9 +197,7 @@ def _usage_document(call: Call, body: bytes) -> dict | None:
         return None
     if not isinstance(document, dict):
         return None
-    usage = document.get("usage") or {}
-    call.tokens_in = usage.get("prompt_tokens", usage.get("input_tokens"))
-    call.tokens_out = usage.get("completion_tokens", usage.get("output_tokens"))
+    call.tokens_in, call.tokens_out = api.usage(document)
     name = _upstream_name(call)
     if call.tokens_in:
         UPSTREAM_TOKENS.inc(name, "input", amount=call.tokens_in)

@@ -16,7 +16,7 @@ positive would punish an innocent end user; docs/detectors.md has the measured r
 
 The texts screened are the text parts moderation sees (``moderation/parts.py``: every field
 the model reads, taken out once per request); tool results and documents are the parts inside
-the elements ``moderation/fields.py`` marks as tool results. Screens are cached by text, so a
+the elements an endpoint marks as tool results (``Endpoint.tool_results``). Screens are cached by text, so a
 long conversation pays only for its new turns. Only scores reach the call (and so the audit
 record), never the text.
 

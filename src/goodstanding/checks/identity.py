@@ -40,8 +40,6 @@ from goodstanding.keys import may_set_end_user_ip
 from goodstanding.stores.base import Identity
 
 _PASS = Verdict("identity")
-_SID_FIELD = {"chat.completions": "safety_identifier", "responses": "safety_identifier",
-              "embeddings": "user", "images.generations": "user"}
 
 
 def _invalid(error: InvalidEndUser, reason: str) -> Verdict:
@@ -121,7 +119,7 @@ class IdentityCheck:
             return
         user = body.pop("user", None)
         body.pop("safety_identifier", None)
-        field = _SID_FIELD.get(call.endpoint)
+        field = call.api.end_user_field
         if field:
             body[field] = sid
         if user is not None and field == "safety_identifier" and "prompt_cache_key" not in body:

@@ -33,11 +33,6 @@ from goodstanding.tiers import tier_of
 from goodstanding.tokens import count_prompt, upper_bound
 
 _PASS = Verdict("limits")
-_UNLIMITED = frozenset({"models"})
-_PROMPT_CAPPED = frozenset({"chat.completions", "responses"})
-_TOKEN_ENDPOINTS = frozenset({"chat.completions", "responses", "embeddings"})
-_OUTPUT_FIELDS = {"chat.completions": ("max_completion_tokens", "max_tokens"),
-                  "responses": ("max_output_tokens",)}
 
 REFUSED = metrics.counter("goodstanding_limit_refusals_total",
                           "Requests refused by a gateway limit, by limit.", ("limit",))
@@ -59,15 +54,16 @@ class LimitsCheck:
 
     async def check(self, call: Call) -> Verdict:
         key = call.key
-        if key is None or call.endpoint in _UNLIMITED:
+        api = call.api  # which endpoints are limited, counted, capped: endpoints/
+        if key is None or not api.limited:
             return _PASS
         policy = self.policies.policy(key)
         tokens = 0
         exact = False
         body = call.body
-        if body is not None and call.endpoint in _TOKEN_ENDPOINTS:
+        if body is not None and api.counts_tokens:
             tokens = upper_bound(call.raw_body, body)
-            if call.endpoint in _PROMPT_CAPPED and tokens > policy.max_prompt_tokens:
+            if api.prompt_capped and tokens > policy.max_prompt_tokens:
                 tokens = await _count(body, call.model, policy.max_prompt_tokens)
                 exact = True
                 if tokens > policy.max_prompt_tokens:
@@ -116,9 +112,9 @@ async def _count(body: dict[str, Any], model: str | None, stop_above: int | None
 
 def clamp_output(call: Call, cap: int) -> int:
     """Clamp the output fields to ``cap`` (absent: set it); the tokens the answer may take."""
-    fields = _OUTPUT_FIELDS.get(call.endpoint)
+    fields = call.api.output_caps
     body = call.body
-    if fields is None or body is None:
+    if not fields or body is None:
         return 0
     present = [f for f in fields if body.get(f) is not None]
     if not present:

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("goodstanding.moderation")
 
 _PASS_IN, _PASS_OUT = Verdict("moderation"), Verdict("moderation_output")
-_INLINE_ENDPOINTS = ("chat.completions", "responses")
 
 
 def _scores(results: list[Scored], categories: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
@@ -55,7 +54,7 @@ class ModerationCheck:
         body = call.body
         if body is None or not call.generation:
             return _PASS_IN
-        if self.inline and not call.stream and call.endpoint in _INLINE_ENDPOINTS:
+        if self.inline and not call.stream and call.api.inline_moderation:
             _ask_inline(call, body, self.judge.client.model)
         parts = parts_of(call).parts
         if not parts:

@@ -12,7 +12,7 @@ from contextlib import aclosing
 
 from goodstanding.call import Call
 from goodstanding.stream.holdback import StreamGuard, windowed
-from goodstanding.stream.reading import USAGE_MARKERS, StreamState, inspect_marked
+from goodstanding.stream.reading import StreamState, inspect_marked
 
 
 def guard_stream(
@@ -32,7 +32,7 @@ async def _relay(state: StreamState, chunks: AsyncIterator[bytes]) -> AsyncItera
     """
     async with aclosing(chunks):
         buffer = b""
-        for_usage = USAGE_MARKERS[state.chat]
+        for_usage = state.shape.usage_markers
         async for chunk in chunks:
             buffer = buffer + chunk if buffer else chunk
             cut = buffer.rfind(b"\n\n")

@@ -2,7 +2,7 @@
 
 Each window is checked together with the tail of the previous one (``window_overlap``) so a
 phrase split across two windows is still seen. On a refusal the stream ends cleanly at the last
-released window with the endpoint's content-filter ending. ``stream_first`` releases first and
+released window with the endpoint's content-filter ending (``StreamShape``). ``stream_first`` releases first and
 checks after, cutting on a flag (weaker: the flagged window has already reached the client).
 
 The checks are one callable (``StreamGuard.check_text``): this module never sees the pipeline.
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from goodstanding.call import Call, Verdict
 from goodstanding.stream.chat_scan import chat_units, whole_read
-from goodstanding.stream.endings import content_filter_end
 from goodstanding.stream.reading import StreamState
 from goodstanding.stream.sse import sse_events, whole_events
 
@@ -56,7 +55,7 @@ async def windowed(
             async for chunk in chunks:
                 buffer = buffer + chunk if buffer else chunk
                 # Chat's usual framing: a whole read at a time
-                if state.chat and b"\r" not in buffer:
+                if state.plain_scan and b"\r" not in buffer:
                     cut = buffer.rfind(b"\n\n")
                     if cut < 0:
                         continue
@@ -115,7 +114,7 @@ async def windowed(
             if window.events:
                 yield window.release()
         except _Withheld:  # a window failed: end cleanly at the last released one
-            yield content_filter_end(call, state.meta)
+            yield state.shape.content_filter_end(call, state.meta)
 
 
 async def _stream_first(

@@ -62,7 +62,7 @@ def test_the_whole_read_scan_agrees_with_the_parser() -> None:
     expected = [chat_delta_text(orjson.loads(d), call) for d in datas] + [""]
     assert [text for *_, text in units] == expected
     assert call.tokens_in == 3
-    call.notes["injected_include_usage"] = True
+    call.usage_injected = True
     usage = b'data: {"choices":[],"usage":{"prompt_tokens":4}}\n\n'
     kept, text = whole_read(StreamState(call, need_text=True), block + usage, 10_000)
     assert text == "".join(expected) and kept == block and call.tokens_in == 4
@@ -84,7 +84,7 @@ def test_the_fast_read_agrees_with_inspecting_each_event(datas: list[bytes]) -> 
     first = chunk({"role": "assistant", "content": ""})
     events = [b"data: " + d + b"\n\n" for d in [first, *datas]]
     call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1")
-    call.notes["injected_include_usage"] = True
+    call.usage_injected = True
     careful = StreamState(call, need_text=True)
     judged = [careful.inspect(e) for e in events]
     kept = b"".join(e for e, (keep, _) in zip(events, judged, strict=True) if keep)
@@ -112,7 +112,7 @@ def test_only_marked_events_are_inspected_and_the_rest_pass_untouched(
     events = [(d if d.startswith(b"event:") else b"data: " + d) + b"\n\n" for d in datas]
     endpoint, path = ("chat.completions", "chat") if chat else ("responses", "responses")
     call = Call("r", "POST", f"/v1/{path}", endpoint, {}, "127.0.0.1")
-    call.notes["injected_include_usage"] = True
+    call.usage_injected = True
     careful = StreamState(call)
     kept = b"".join(e for e in events if careful.inspect(e)[0])
     seen = (call.tokens_in, call.tokens_out)

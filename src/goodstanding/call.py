@@ -11,9 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from goodstanding.endpoints import Endpoint, endpoint_of
+
+if TYPE_CHECKING:
+    from goodstanding.moderation.parts import RequestParts
+    from goodstanding.ratelimit import Reservation
 
 Outcome = Literal["pass", "flag", "refuse"]
 
@@ -93,6 +97,21 @@ class Result:
     stream: AsyncIterator[bytes] | None = None
     # the parsed answer, when the upstream module already parsed it (parse once)
     document: Any = None
+    # an upstream error answer's code (``cyber_policy``, ``insufficient_quota``…), if it had one
+    error_code: str | None = None
+
+
+@dataclass(slots=True)
+class UpstreamAnswer:
+    """The upstream's side of a call, as the pipeline and the stream saw it (for the output
+    checks, the finishers and the metrics). Times are ``time.perf_counter()`` readings."""
+
+    sent_at: float | None = None  # when the call went upstream (None: it never did)
+    seconds: float | None = None  # until the answer (a stream: until its headers)
+    first_chunk_at: float | None = None  # a stream's first bytes to the client
+    error_code: str | None = None  # an error answer's code
+    document: Any = None  # a whole answer, parsed
+    signal: str | None = None  # OpenAI's own cut or refusal seen in a stream
 
 
 @dataclass(slots=True)
@@ -123,11 +142,22 @@ class Call:
     scores: dict[str, float] = field(default_factory=dict)
     # extra response headers set by checks (x-ratelimit-*, x-goodstanding-warning)
     response_headers: dict[str, str] = field(default_factory=dict)
-    # things a check keeps for the finishing stage (token reservations, …)
-    notes: dict[str, Any] = field(default_factory=dict)
     offences: list[Offence] = field(default_factory=list)
     # True when the gateway rewrote the body and must re-serialise it before sending
     body_changed: bool = False
+    # the parts moderation and the detectors see, taken out once (moderation/parts.py)
+    parts: RequestParts | None = None
+    # the gateway asked for a stream's usage (``include_usage``): strip it from the stream
+    usage_injected: bool = False
+    # the end-user id as sent, when it differs from its canonical form (a tier claim may name it)
+    end_user_sent: str | None = None
+    # a verified end-user token's subject (canonical, as sent) and tier (end_user_token.py)
+    token_subject: tuple[str, str] | None = None
+    token_tier: str | None = None
+    tier: str | None = None  # the tier the call runs under, once resolved (tiers.py)
+    # the token reservation the limits check made, settled by its finisher
+    reservation: Reservation | None = None
+    upstream: UpstreamAnswer = field(default_factory=UpstreamAnswer)
 
     @property
     def api(self) -> Endpoint:

@@ -107,9 +107,11 @@ class Pipeline:
                 "request was not sent. Try again shortly.", reasons=("store_unavailable:audit",))
         try:
             await self.admit(call)
-            call.notes["upstream_at"] = sent = time.perf_counter()
+            answer = call.upstream
+            answer.sent_at = sent = time.perf_counter()
             result = await self.upstream.send(call)
-            call.notes["upstream_seconds"] = time.perf_counter() - sent
+            answer.seconds = time.perf_counter() - sent
+            self.answered(call, result)
         except Exception as exc:  # noqa: BLE001 - fail() logs a bug with its traceback
             raise await self.fail(call, exc) from None
         except asyncio.CancelledError:
@@ -167,6 +169,15 @@ class Pipeline:
             await self.finish(call, error)
         except StoreUnavailable:
             pass  # logged by the audit log; the stream already ended without its terminal event
+
+    @staticmethod
+    def answered(call: Call, result: Result) -> None:
+        """What the upstream's answer makes of the call's record (the transport only reports)."""
+        call.status = result.status
+        if result.status >= 400:
+            call.upstream.error_code = code = result.error_code
+            call.decision = "upstream_error"
+            call.reasons.append(f"upstream:{code or result.status}")
 
     async def fail(self, call: Call, exc: Exception) -> GatewayError:
         """Finish a call that raised and return the error to answer with.
@@ -246,7 +257,7 @@ class Pipeline:
     async def answer(self, call: Call, result: Result) -> Result:
         """Output checks on a whole (non-streamed) answer; withhold flagged text."""
         # the parsed answer, for output checks (inline moderation) and finishers (policy signals)
-        call.notes["answer"] = result.document
+        call.upstream.document = result.document
         if not self.output_checks or result.status != 200:
             return result
         document = result.document

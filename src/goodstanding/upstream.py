@@ -123,7 +123,6 @@ class HttpUpstream:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("upstream unreachable for %s: %s", call.request_id, type(exc).__name__)
             raise UpstreamUnavailable("The upstream API could not be reached.") from None
-        call.status = response.status
         UPSTREAM_REQUESTS.inc(upstream, f"{response.status // 100}xx")
         headers = pass_headers(response.headers)
         if response.status != 429:
@@ -146,10 +145,7 @@ class HttpUpstream:
                 self.limits.observe(call, upstream, 429, headers, code)
                 if code in QUOTA_CODES:  # an operator emergency: retrying cannot help
                     headers["x-should-retry"] = "false"
-            call.notes["upstream_error"] = code
-            call.decision = "upstream_error"
-            call.reasons.append(f"upstream:{code or response.status}")
-            return Result(response.status, headers, body)
+            return Result(response.status, headers, body, error_code=code)
         document = _usage_document(call, body)
         return Result(response.status, headers, body, document=document)
 

@@ -19,12 +19,10 @@ from goodstanding.call import Call, Verdict
 from goodstanding.end_user_token import TokenRejected, TokenVerifier
 from goodstanding.errors import InvalidEndUserToken
 from goodstanding.settings import EndUserTokenSettings
-from goodstanding.tiers import TIERS, TOKEN_TIER_NOTE
+from goodstanding.tiers import TIERS
 
 NAME = "end_user_token"
 HEADER = "x-end-user-token"
-# call.notes key: (canonical end user, as sent) from a verified token; the identity check's
-TOKEN_SUBJECT_NOTE = "token_subject"
 _PASS = Verdict(NAME)
 
 
@@ -58,9 +56,9 @@ class EndUserTokenCheck:
             user = self.verifier.verify(token, self.clock())
         except TokenRejected as why:
             return _refuse(str(why))
-        call.notes[TOKEN_SUBJECT_NOTE] = (user.end_user, user.sent)
+        call.token_subject = (user.end_user, user.sent)  # the identity check's end user
         if user.tier in self.tiers:
-            call.notes[TOKEN_TIER_NOTE] = user.tier
+            call.token_tier = user.tier
         elif user.tier is not None:
             call.reasons.append("tier_claim_unknown")  # the key's tier applies
         return _PASS

@@ -25,12 +25,10 @@ import time
 
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call, Verdict
-from goodstanding.checks.end_user_token import TOKEN_SUBJECT_NOTE
 from goodstanding.errors import EndUserRequired, InvalidRequest
 from goodstanding.identity import (
     END_USER_IP_FIELD,
     END_USER_IP_HEADER,
-    SENT_NOTE,
     InvalidEndUser,
     end_user_ip_of,
     end_user_of,
@@ -63,7 +61,7 @@ class IdentityCheck:
             end_user = end_user_of(call.body, call.headers)
         except InvalidEndUser as error:
             return _invalid(error, "invalid_end_user")
-        verified = call.notes.get(TOKEN_SUBJECT_NOTE)
+        verified = call.token_subject
         if verified is not None:  # a verified token's subject: nothing in the body overrides it
             if end_user is not None and end_user[0] != verified[0]:
                 call.reasons.append("end_user_overridden_by_token")
@@ -80,7 +78,7 @@ class IdentityCheck:
         canonical, sent = end_user
         call.end_user = canonical
         if sent != canonical:
-            call.notes[SENT_NOTE] = sent
+            call.end_user_sent = sent
         sid = safety_identifier(self.secret, call.key.tenant, canonical)
         call.safety_identifier = sid
         self.audit.remember_identity(Identity(sid, call.key.tenant, canonical, time.time()))

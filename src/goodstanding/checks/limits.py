@@ -86,14 +86,14 @@ class LimitsCheck:
         if not admission.admitted:
             return _refusal(admission, tokens + output)
         if admission.reservation is not None:
-            call.notes["reservation"] = admission.reservation
+            call.reservation = admission.reservation
         return _PASS
 
     def _tier(self, call: Call) -> str:
         return tier_of(call, self.tier_secret, self.clock())
 
     async def finish(self, call: Call, error: GatewayError | None) -> None:
-        reservation = call.notes.pop("reservation", None)
+        reservation, call.reservation = call.reservation, None
         if reservation is None:
             return
         if call.tokens_in is not None:

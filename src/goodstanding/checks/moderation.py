@@ -125,7 +125,7 @@ class ModerationOutputCheck:
     async def check_output(self, call: Call, text: str) -> Verdict:
         if not text or text.isspace():
             return _PASS_OUT
-        inline = None if call.stream else inline_output(call.notes.get("answer"))
+        inline = None if call.stream else inline_output(call.upstream.document)
         if inline is not None:
             results = [inline]
         else:

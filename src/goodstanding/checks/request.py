@@ -83,7 +83,7 @@ class RequestCheck:
         if problem:
             return _invalid(*problem)
         try:  # the parts moderation and the detectors see, and the shapes they rely on
-            call.notes["parts"] = extract(call.endpoint, body)
+            call.parts = extract(call.endpoint, body)
         except Malformed as malformed:
             return _invalid(malformed.message, malformed.param)
         call.body = body
@@ -103,5 +103,5 @@ def _ask_for_usage(call: Call, body: dict[str, Any]) -> None:
     if options.get("include_usage"):
         return
     body["stream_options"] = {**options, "include_usage": True}
-    call.notes["injected_include_usage"] = True
+    call.usage_injected = True
     call.body_changed = True

@@ -27,12 +27,12 @@ class UpstreamPolicy:
     async def finish(self, call: Call, error: GatewayError | None) -> None:
         if error is not None or call.decision == "output_withheld":
             return  # our own refusal or withholding is not OpenAI's
-        code = call.notes.get("upstream_error")
+        upstream = call.upstream
+        code = upstream.error_code
         if code in POLICY_CODES:
             call.response_headers["x-should-retry"] = "false"
         else:
-            code = call.notes.get("upstream_signal") or answer_signal(
-                call.endpoint, call.notes.get("answer"))
+            code = upstream.signal or answer_signal(call.endpoint, upstream.document)
         if code is None:
             return
         call.offences.append(Offence(f"upstream_{code}", (code,)))

@@ -194,9 +194,9 @@ def delta_text(chunk: dict[str, Any], call: Call) -> str:
         delta = choice.get("delta") or {}
         # OpenAI's own policy signals: the end user's offences (checks/upstream_policy.py)
         if choice.get("finish_reason") == "content_filter":
-            call.notes["upstream_signal"] = "content_filter"
+            call.upstream.signal = "content_filter"
         elif delta.get("refusal"):
-            call.notes["upstream_signal"] = "refusal"
+            call.upstream.signal = "refusal"
         for name in ("content", "refusal"):
             if isinstance(delta.get(name), str):
                 texts.append(delta[name])

@@ -318,7 +318,7 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
         response = (orjson.loads(payload) if payload else {}).get("response") or {}
         usage = response.get("usage") or {}
         if (response.get("incomplete_details") or {}).get("reason") == "content_filter":
-            call.notes["upstream_signal"] = "content_filter"
+            call.upstream.signal = "content_filter"
         call.tokens_in = usage.get("input_tokens")
         call.tokens_out = usage.get("output_tokens")
         return True, ""
@@ -328,7 +328,7 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
     parsed = orjson.loads(payload) if payload else {}
     if parsed.get("type") in _TEXT_EVENTS:
         if parsed["type"] == "response.refusal.delta":
-            call.notes["upstream_signal"] = "refusal"
+            call.upstream.signal = "refusal"
         state.meta.setdefault("item_id", parsed.get("item_id"))
         return True, parsed.get("delta") or ""
     return True, ""

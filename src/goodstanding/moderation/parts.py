@@ -187,10 +187,10 @@ def request_parts(endpoint: str, body: dict[str, Any]) -> list[Part]:
 
 def parts_of(call: Call) -> RequestParts:
     """The call's parts, taken out once (the request check does it while checking shapes)."""
-    found = call.notes.get("parts")
+    found = call.parts
     if found is None:
-        found = call.notes["parts"] = extract(call.endpoint, call.body or {})
-    return found  # type: ignore[no-any-return]
+        found = call.parts = extract(call.endpoint, call.body or {})
+    return found
 
 
 def _walk(value: Any, node: _Node, parts: list[Part], ranges: list[tuple[int, int]]) -> None:

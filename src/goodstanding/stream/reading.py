@@ -24,7 +24,7 @@ class StreamState:
         self.shape = shape = stream_shape(call.api)
         self.read = shape.read_event
         self.plain_scan = shape.plain_scan  # Chat: whole reads are scanned (chat_scan.py)
-        self.strip_usage = bool(call.notes.get("injected_include_usage"))
+        self.strip_usage = call.usage_injected
         self.need_text = need_text  # output checks read the text: else only usage is looked for
         self.meta: dict[str, Any] = {}  # the stream's id, model…: for a content-filter ending
 

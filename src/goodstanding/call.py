@@ -52,10 +52,14 @@ class VirtualKey:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """One check's answer. Policy outcomes are values; only a broken check raises.
+    """One check's answer, and all it has to say. Policy outcomes are values; only a broken
+    check raises.
 
     ``refuse`` carries the error to answer with; ``flag`` lets the call through and records
-    the reasons; ``pass`` is the common case and shares one instance per check.
+    the reasons; ``pass`` is the common case and shares one instance per check. A ``pass`` may
+    still carry reasons (``end_user_ip_ignored``), response headers (``x-ratelimit-*``) or
+    scores for the record: the pipeline folds every verdict into the call (``Call.record``),
+    so a check never writes those into the call itself. Offences count as strikes later.
     """
 
     check: str
@@ -64,6 +68,7 @@ class Verdict:
     error: Exception | None = None
     headers: tuple[tuple[str, str], ...] = ()
     scores: tuple[tuple[str, float], ...] = ()
+    offences: tuple[Offence, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.outcome == "refuse") != (self.error is not None):
@@ -72,6 +77,12 @@ class Verdict:
     @property
     def refused(self) -> bool:
         return self.outcome == "refuse"
+
+    @property
+    def silent(self) -> bool:
+        """A plain pass: nothing to fold into the call."""
+        return self.outcome == "pass" and not (self.reasons or self.headers or self.scores or
+                                               self.offences)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +184,7 @@ class Call:
         return self.key.tenant if self.key else None
 
     def record(self, verdict: Verdict) -> None:
-        """Fold a non-pass verdict into the call (reasons, scores, headers)."""
+        """Fold a verdict into the call (reasons, scores, headers, offences)."""
         if verdict.outcome == "flag" and self.decision == "allowed":
             self.decision = "flagged"
         self.reasons.extend(verdict.reasons)
@@ -181,3 +192,4 @@ class Call:
             self.scores[name] = score
         for name, value in verdict.headers:
             self.response_headers[name] = value
+        self.offences.extend(verdict.offences)

@@ -206,7 +206,7 @@ class Pipeline:
     async def admit(self, call: Call) -> None:
         for check in self.checks:
             verdict = await self._run_check(check, call)
-            if verdict.outcome == "pass":
+            if verdict.silent:
                 continue
             call.record(verdict)
             if verdict.refused:
@@ -246,12 +246,13 @@ class Pipeline:
                 log.exception("output check %s failed on %s", check.name, call.request_id)
                 error = CheckFailed(f"The answer could not be checked ({check.name}).")
                 verdict = Verdict(check.name, "refuse", (f"check_failed:{check.name}",), error)
-            if verdict.outcome == "pass":
+            if verdict.silent:
                 continue
             call.record(verdict)
             if verdict.refused:
                 return verdict
-            found = found or verdict
+            if verdict.outcome != "pass":
+                found = found or verdict
         return found
 
     async def answer(self, call: Call, result: Result) -> Result:

@@ -110,10 +110,10 @@ class DetectorsCheck:
         jailbreak = self.modes["jailbreak"]
         if jailbreak != "off" and any(s.jailbreak_flagged for tool, s in parts if not tool):
             if jailbreak == "block":
-                call.offences.append(Offence("jailbreak_detected"))
                 error = JailbreakDetected(
                     "The request was refused: it looks like a jailbreak attempt.")
-                return Verdict(NAME, "refuse", ("jailbreak_detected",), error)
+                return Verdict(NAME, "refuse", ("jailbreak_detected",), error,
+                               offences=(Offence("jailbreak_detected"),))
             flags.append("jailbreak_detected")
         flagged = self._flagged(parts) if self.mode != "off" else ()
         if flagged:
@@ -137,12 +137,12 @@ class DetectorsCheck:
     def _refuse_content(self, call: Call, flagged: tuple[str, ...]) -> Verdict:
         reasons = tuple(f"detect:{c}" for c in flagged)
         zero = bool(self.zero_tolerance.intersection(flagged))
-        call.offences.append(Offence("content_policy_violation", flagged, zero))
         error = ContentPolicyViolation(
             f"The request was refused by the content policy ({', '.join(flagged)}).",
             reasons=reasons,
         )
-        return Verdict(NAME, "refuse", reasons, error)
+        return Verdict(NAME, "refuse", reasons, error,
+                       offences=(Offence("content_policy_violation", flagged, zero),))
 
 
 class DetectorsOutputCheck:

@@ -24,6 +24,7 @@ from goodstanding.tiers import TIERS
 NAME = "end_user_token"
 HEADER = "x-end-user-token"
 _PASS = Verdict(NAME)
+_TIER_UNKNOWN = Verdict(NAME, reasons=("tier_claim_unknown",))
 
 
 def _refuse(message: str) -> Verdict:
@@ -60,5 +61,5 @@ class EndUserTokenCheck:
         if user.tier in self.tiers:
             call.token_tier = user.tier
         elif user.tier is not None:
-            call.reasons.append("tier_claim_unknown")  # the key's tier applies
+            return _TIER_UNKNOWN  # the key's tier applies
         return _PASS

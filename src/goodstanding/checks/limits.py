@@ -82,12 +82,12 @@ class LimitsCheck:
             # near a token limit: the free bound may be far above the real prompt
             tokens = await _count(body, call.model, None)
             admission = await self.counters.acquire(limits, tokens + output, now)
-        call.response_headers.update(rate_headers(admission.usage))
+        headers = tuple(rate_headers(admission.usage).items())
         if not admission.admitted:
-            return _refusal(admission, tokens + output)
+            return _refusal(admission, tokens + output, headers)
         if admission.reservation is not None:
-            call.reservation = admission.reservation
-        return _PASS
+            call.reservation = admission.reservation  # settled by this stage's finisher
+        return Verdict(self.name, headers=headers) if headers else _PASS
 
     def _tier(self, call: Call) -> str:
         return tier_of(call, self.tier_secret, self.clock())
@@ -152,7 +152,7 @@ def _reason(limit: Limit) -> str:
     return f"rate_limit:{scope}_{kind}"
 
 
-def _refusal(admission: Admission, cost: int) -> Verdict:
+def _refusal(admission: Admission, cost: int, headers: tuple[tuple[str, str], ...]) -> Verdict:
     limit = admission.denied
     assert limit is not None
     reason = _reason(limit)
@@ -167,7 +167,7 @@ def _refusal(admission: Admission, cost: int) -> Verdict:
                    "pass until it is raised.")
         error = RateLimitExceeded(message, headers={"x-should-retry": "false"},
                                   reasons=(reason,))
-        return Verdict("limits", "refuse", (reason,), error)
+        return Verdict("limits", "refuse", (reason,), error, headers)
     wait = max(1, math.ceil(admission.retry_after))
     unit = "tokens" if limit.tokens else "requests"
     error = RateLimitExceeded(
@@ -175,7 +175,7 @@ def _refusal(admission: Admission, cost: int) -> Verdict:
         f"Please try again in {wait}s.",
         headers={"retry-after": str(wait), "retry-after-ms": str(math.ceil(
             admission.retry_after * 1000))}, reasons=(reason,))
-    return Verdict("limits", "refuse", (reason,), error)
+    return Verdict("limits", "refuse", (reason,), error, headers)
 
 
 def _too_long(tokens: int, limit: int) -> Verdict:

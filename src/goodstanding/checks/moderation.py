@@ -77,11 +77,11 @@ class ModerationCheck:
         if self.mode == "flag" and not zero:
             return Verdict(self.name, "flag", reasons, scores=scores)
         # only categories are kept anywhere, never the text (zero-tolerance content included)
-        call.offences.append(Offence("content_policy_violation", categories, bool(zero)))
+        offence = Offence("content_policy_violation", categories, bool(zero))
         error = ContentPolicyViolation(
             f"The request was flagged by moderation ({', '.join(categories)}) and was not "
             "sent.", reasons=reasons)  # fmt: skip
-        return Verdict(self.name, "refuse", reasons, error, scores=scores)
+        return Verdict(self.name, "refuse", reasons, error, scores=scores, offences=(offence,))
 
     def _unavailable(self) -> Verdict:
         if self.fail_open:

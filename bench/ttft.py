@@ -28,7 +28,7 @@ from pathlib import Path
 
 import openai
 
-from goodstanding.server.runner import serve_in_thread
+from goodstanding.runner import serve_in_thread
 from goodstanding.simulate import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -17,10 +17,10 @@ from typing import Any
 import openai
 import pytest
 
-from goodstanding import keys
+from goodstanding.credentials import keys
 from goodstanding.gateway import Gateway
+from goodstanding.runner import serve_in_thread
 from goodstanding.server.app import create_app
-from goodstanding.server.runner import serve_in_thread
 from goodstanding.settings import Settings, load_settings
 from goodstanding.stores import open_store
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from goodstanding import keys
+from goodstanding.credentials import keys
 from goodstanding.stores import open_store
 from tests.conftest import UPSTREAM_KEY
 

@@ -13,8 +13,8 @@ import httpx
 import openai
 import pytest
 
-from goodstanding import keys
 from goodstanding.cli import main
+from goodstanding.credentials import keys
 from goodstanding.policy import acceptance
 from goodstanding.policy.acceptance import record_acceptance
 from goodstanding.stores import open_store

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from goodstanding.audit import bound_record
-from goodstanding.standing import Action, Standing, Strike
+from goodstanding.enforcement.standing import Action, Standing, Strike
 from goodstanding.stores.base import EndUserQuery, Identity
 
 NOW = 1_000_000.0

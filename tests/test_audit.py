@@ -109,8 +109,8 @@ def test_clean_shutdown_loses_no_record(tmp_path, sim):
     import asyncio
 
     from goodstanding.gateway import Gateway
+    from goodstanding.runner import serve_in_thread
     from goodstanding.server.app import create_app
-    from goodstanding.server.runner import serve_in_thread
     from goodstanding.settings import load_settings
     from tests.conftest import _make_key, gateway_env
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from goodstanding.audit import AuditLog, bound_record, to_record
 from goodstanding.call import Call
-from goodstanding.server.runner import serve_in_thread
+from goodstanding.runner import serve_in_thread
 from goodstanding.stores import open_store, schema
 from goodstanding.stores.base import Identity
 from goodstanding.stores.bounds import CUT, JSON_NODES, bounder

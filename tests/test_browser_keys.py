@@ -15,8 +15,8 @@ import httpx2
 import openai
 import pytest
 
-from goodstanding import keys
 from goodstanding.cli import main
+from goodstanding.credentials import keys
 from goodstanding.simulate.catalog import MODELS
 from tests.conftest import _make_key
 

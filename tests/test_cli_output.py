@@ -13,9 +13,9 @@ import time
 import openai
 import pytest
 
-from goodstanding import keys
 from goodstanding.cli import main
 from goodstanding.commands.output import Progress, table
+from goodstanding.credentials import keys
 
 MODEL = "gpt-4o-mini"
 FLAGGED = [{"role": "user", "content": "something bad [[fault:cyber_policy]]"}]

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from goodstanding.errors import StoreUnavailable
-from goodstanding.ratelimit import CounterStore, Limit
+from goodstanding.limits.ratelimit import Limit
+from goodstanding.stores.base import CounterStore
 from goodstanding.stores.counters import FallbackCounters, open_counters
 from goodstanding.stores.counters_memory import MemoryCounters
 from tests.services import redis_url

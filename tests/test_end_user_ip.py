@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from goodstanding.cli import main
-from goodstanding.identity import InvalidEndUser, end_user_ip_of
+from goodstanding.endusers.identity import InvalidEndUser, end_user_ip_of
 
 MODEL = "gpt-4o-mini"
 HELLO = [{"role": "user", "content": "hello there"}]

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from goodstanding.endusers.identity import safety_identifier
 from goodstanding.errors import ConfigError
 from goodstanding.gateway import Gateway
-from goodstanding.identity import safety_identifier
 from goodstanding.settings import load_settings
 from tests.conftest import gateway_env
 
@@ -339,7 +339,7 @@ def test_the_refusal_says_what_is_wrong_without_echoing_the_token(verified):
 
 
 def test_a_verified_token_is_cached_until_it_expires():
-    from goodstanding.end_user_token import TokenRejected, TokenVerifier
+    from goodstanding.endusers.token import TokenRejected, TokenVerifier
     from goodstanding.settings import EndUserTokenSettings
 
     verifier = TokenVerifier(EndUserTokenSettings(keys=(KEYS["ES256"][1],), leeway="0s",

@@ -9,10 +9,10 @@ import pytest
 from goodstanding.call import Call, Offence, VirtualKey
 from goodstanding.checks.standing import StandingCheck
 from goodstanding.checks.strikes import WARNING_HEADER, StrikeFinisher
-from goodstanding.enforcement import Enforcer, StrikePolicy
+from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy
+from goodstanding.enforcement.standing import Strike
 from goodstanding.errors import EndUserBanned, EndUserSuspended
 from goodstanding.settings import StrikeSettings
-from goodstanding.standing import Strike
 from goodstanding.stores.memory import MemoryStore
 
 DAY = 86400.0
@@ -29,7 +29,7 @@ def call(end_user: str = "alice", offences=(), upstream_error=None, key_=None) -
     c.end_user = end_user
     c.offences.extend(offences)
     if upstream_error:
-        c.notes["upstream_error"] = upstream_error
+        c.upstream.error_code = upstream_error
     return c
 
 

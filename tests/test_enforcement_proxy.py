@@ -49,7 +49,7 @@ def test_a_benign_request_carries_no_warning(gw, sim):
 
 
 def test_banned_end_user_is_refused(gw, sim):
-    from goodstanding.standing import Action, Standing
+    from goodstanding.enforcement.standing import Action, Standing
 
     gw.store_call("set_standing", Standing("test-app", "eve", "banned", None, "test", 1.0),
                   Action("test-app", "eve", 1.0, "ban", "test"))

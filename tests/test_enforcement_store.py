@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from goodstanding.standing import Action, Change, Standing, Strike
+from goodstanding.enforcement.standing import Action, Change, Standing, Strike
 
 
 def strike(ts: float, user: str = "alice", tenant: str = "app") -> Strike:

@@ -31,8 +31,8 @@ from typing import Any, Self
 import openai
 import pytest
 
-from goodstanding.journal import Journal, folder_for
 from goodstanding.stores import open_store
+from goodstanding.stores.journal import Journal, folder_for
 from tests.conftest import _make_key
 from tests.scale_helpers import CLI, env_for, free_port, make_key, migrate, wait_healthy
 from tests.services import PG_HOST, PG_PORT, postgres_database, redis_url

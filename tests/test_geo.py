@@ -7,7 +7,7 @@ import pytest
 
 from goodstanding.call import Call, VirtualKey
 from goodstanding.checks.geo import GeoCheck
-from goodstanding.geo import allowed_countries, shared_lookup, supported_document
+from goodstanding.endusers.geo import allowed_countries, shared_lookup, supported_document
 from goodstanding.settings import GeoSettings
 from goodstanding.stores.counters_memory import MemoryCounters
 

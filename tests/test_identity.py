@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from goodstanding.cli import main
-from goodstanding.identity import (
+from goodstanding.endusers.identity import (
     _IGNORABLE,
     MAX_END_USER_CHARS,
     MAX_SENT_CHARS,
@@ -408,7 +408,7 @@ def test_a_webhook_header_that_is_not_utf8_is_a_recorded_400(start_gateway, sim)
 @pytest.mark.parametrize("signed_for", ["VIP Alice", "vip alice"])
 def test_a_tier_claim_signed_for_the_id_as_sent_or_canonical_is_honoured(start_gateway, sim,
                                                                          signed_for):
-    from goodstanding.tiers import sign_claim
+    from goodstanding.limits.tiers import sign_claim
 
     gw = start_gateway(GOODSTANDING_LIMITS__END_USER__RPM="1",
                        GOODSTANDING_LIMITS__TIER_SECRET="tier-secret")

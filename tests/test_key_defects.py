@@ -10,8 +10,8 @@ import time
 import openai
 import pytest
 
-from goodstanding import keys
 from goodstanding.cli import main
+from goodstanding.credentials import keys
 from goodstanding.errors import ConfigError
 from goodstanding.gateway import Gateway
 from goodstanding.settings import load_settings

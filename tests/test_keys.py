@@ -7,7 +7,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goodstanding import keys
+from goodstanding.credentials import keys
 from goodstanding.stores.memory import MemoryStore
 
 

@@ -21,9 +21,9 @@ import pytest
 
 import goodstanding
 from goodstanding.cli import main
-from goodstanding.identity import safety_identifier
+from goodstanding.endusers.identity import safety_identifier
+from goodstanding.enforcement.standing import Action, Standing
 from goodstanding.settings import Settings, load_settings
-from goodstanding.standing import Action, Standing
 from tests.conftest import _make_key, gateway_env
 
 MODEL = "gpt-4o-mini"

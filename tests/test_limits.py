@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from goodstanding.tiers import sign_claim
+from goodstanding.limits.tiers import sign_claim
 
 MODEL = "gpt-4o-mini"
 HELLO = [{"role": "user", "content": "hello there"}]

@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 
 from goodstanding.call import Call, VirtualKey
 from goodstanding.checks.limits import clamp_output, rate_headers
-from goodstanding.limit_policy import LimitPolicy, tier_limits
-from goodstanding.ratelimit import Limit, Usage
+from goodstanding.limits.policy import LimitPolicy, tier_limits
+from goodstanding.limits.ratelimit import Limit, Usage
+from goodstanding.limits.tiers import sign_claim, verify_claim
+from goodstanding.limits.tokens import IMAGE_TOKENS, count_prompt, prompt_texts, upper_bound
 from goodstanding.settings import EndUserLimits, LimitsSettings, TierLimits
-from goodstanding.tiers import sign_claim, verify_claim
-from goodstanding.tokens import IMAGE_TOKENS, count_prompt, prompt_texts, upper_bound
 
 
 def chat(*contents: object) -> dict:

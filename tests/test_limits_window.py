@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goodstanding.ratelimit import Limit, go_duration
+from goodstanding.limits.ratelimit import Limit, go_duration
 from goodstanding.stores.counters_memory import MemoryCounters
 
 RPM = Limit("k:rpm", "end-user requests per minute", 5, 60.0)

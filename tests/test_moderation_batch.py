@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from goodstanding.moderation import batch
-from goodstanding.moderation.batch import Batcher
+from goodstanding import microbatch
+from goodstanding.microbatch import Batcher
 from goodstanding.moderation.client import ModerationFailed
 
 
@@ -70,7 +70,7 @@ async def test_calls_in_flight_are_capped() -> None:
 
 
 async def test_a_batch_is_bounded_and_never_splits_a_request(monkeypatch) -> None:
-    monkeypatch.setattr(batch, "MAX_TEXTS", 3)
+    monkeypatch.setattr(microbatch, "MAX_TEXTS", 3)
     endpoint = SlowEndpoint()
     batcher = Batcher(endpoint.send, concurrency=1)
     first = asyncio.ensure_future(batcher.classify(["x"]))

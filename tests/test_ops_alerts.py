@@ -13,7 +13,7 @@ import pytest
 from goodstanding.ops.alerts import Alerts
 from goodstanding.ops.counts import MemoryCounts
 from goodstanding.ops.schemas import AlertOut
-from goodstanding.server.runner import serve_in_thread
+from goodstanding.runner import serve_in_thread
 from goodstanding.settings import AlertSettings
 from goodstanding.stores.memory import MemoryStore
 from tests.test_webhooks import SECRET, blocked, delivery, known_user, post

@@ -14,8 +14,8 @@ import openai
 import pytest
 
 from goodstanding.cli import main
+from goodstanding.enforcement.standing import Standing
 from goodstanding.policy.render import SECTIONS, section_for
-from goodstanding.standing import Standing
 
 MODEL = "gpt-4o-mini"
 VIOLENT = [{"role": "user", "content": "[[flag:violence]] tell me a story"}]
@@ -145,7 +145,7 @@ def test_ban_and_suspension_messages_name_the_policy_section(start_gateway):
 
 
 def _action(end_user: str, kind: str):
-    from goodstanding.standing import Action
+    from goodstanding.enforcement.standing import Action
 
     return Action("test-app", end_user, 1.0, kind, "test", "test")
 

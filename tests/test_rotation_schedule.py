@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from goodstanding.gateway import Gateway
+from goodstanding.runner import serve_in_thread
 from goodstanding.server.app import create_app
-from goodstanding.server.runner import serve_in_thread
 from goodstanding.settings import load_settings
 from tests.conftest import gateway_env
 from tests.test_upstream_keys import UNLIMITED, Load, _after, _key, _mint, _wait_for, org
@@ -114,9 +114,9 @@ def _alerts(url: str) -> list[dict[str, Any]]:
 
 
 async def test_a_failed_scheduled_rotation_alerts_and_releases_its_claim(tmp_path, monkeypatch):
+    from goodstanding.credentials.rotation_schedule import RotationSchedule
     from goodstanding.ops.alerts import Alerts
     from goodstanding.ops.counts import open_counts
-    from goodstanding.rotation_schedule import RotationSchedule
     from goodstanding.stores.memory import MemoryStore
 
     key_file = tmp_path / "team-a.key"

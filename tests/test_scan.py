@@ -13,8 +13,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goodstanding import keys, scan
 from goodstanding.cli import main
+from goodstanding.credentials import keys, scan
 
 ALNUM = string.ascii_letters + string.digits
 

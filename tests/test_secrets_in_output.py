@@ -21,9 +21,9 @@ import httpx
 import openai
 import pytest
 
-from goodstanding import keys
 from goodstanding.cli import main
-from goodstanding.secretstore import SecretStore
+from goodstanding.credentials import keys
+from goodstanding.credentials.secretstore import SecretStore
 from goodstanding.stores import open_store
 from tests.conftest import UPSTREAM_KEY
 

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from goodstanding.moderation.cache import MemoryCache, VerdictCache
+from goodstanding.enforcement.standing import Standing
+from goodstanding.moderation.cache import MemoryCache
 from goodstanding.moderation.scored import CLEAN, Scored
-from goodstanding.standing import Standing
+from goodstanding.stores.base import VerdictCache
 from tests.services import redis_url
 
 FLAGGED = Scored(frozenset({"violence"}), (("violence", 0.91), ("harassment", 0.02)))

@@ -11,7 +11,7 @@ import openai
 import orjson
 import pytest
 
-from goodstanding.server.runner import serve_in_thread
+from goodstanding.runner import serve_in_thread
 from goodstanding.simulate import create_app, scoring
 from goodstanding.simulate.directives import PREFIX
 from goodstanding.simulate.ratelimit import go_duration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from goodstanding import keys
+from goodstanding.credentials import keys
 from goodstanding.stores.base import Identity
 
 

@@ -20,9 +20,9 @@ from typing import Any
 import openai
 import pytest
 
-from goodstanding.enforcement import Enforcer, StrikePolicy
+from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy
+from goodstanding.enforcement.standing import LocalStandingCache, Standing, Strike
 from goodstanding.settings import StrikeSettings
-from goodstanding.standing import LocalStandingCache, Standing, Strike
 from goodstanding.stores import open_store
 from goodstanding.stores.memory import MemoryStore
 

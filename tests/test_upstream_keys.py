@@ -16,13 +16,13 @@ import httpx
 import openai
 import pytest
 
-from goodstanding import keys
 from goodstanding.cli import main
+from goodstanding.credentials import keys
+from goodstanding.credentials.secretstore import SecretStore
 from goodstanding.errors import ConfigError
 from goodstanding.gateway import Gateway
-from goodstanding.secretstore import SecretStore
+from goodstanding.runner import serve_in_thread
 from goodstanding.server.app import create_app
-from goodstanding.server.runner import serve_in_thread
 from goodstanding.settings import load_settings
 from goodstanding.simulate import create_app as simulated
 from goodstanding.stores import open_store
@@ -328,7 +328,7 @@ def test_rotate_due_picks_keys_past_their_max_age(tmp_path, monkeypatch, capsys)
     config = tmp_path / "gs.yaml"
     config.write_text(f"upstream:\n  keys:\n    fresh: {{key: 'file:{fresh}', max_age: 90d}}\n"
                       f"    stale: {{key: 'file:{stale}', max_age: 90d}}\n")
-    from goodstanding import rotation
+    from goodstanding.credentials import rotation
 
     assert rotation.due(load_settings(config), {}) == ["stale"]
     assert main(["upstream", "list", "--json", "--config", str(config)]) == 0

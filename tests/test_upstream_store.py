@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from goodstanding.call import VirtualKey
-from goodstanding.upstream_standing import counts_by_upstream
+from goodstanding.credentials.upstream_standing import counts_by_upstream
 from tests.test_admin_store import NOW, call
 
 HOUR = 3600.0

@@ -79,7 +79,7 @@ def test_unban_records_the_os_user_by_default(gw, cli):
 
 
 def test_several_tenants_need_tenant(gw, cli):
-    from goodstanding import keys
+    from goodstanding.credentials import keys
 
     gw.store_call("add_key", keys.VirtualKey("other0000000", "other", "other", "h", time.time()))
     code, _, err = cli("ban", "eve")

@@ -12,8 +12,8 @@ import openai
 import orjson
 import pytest
 
-from goodstanding.identity import safety_identifier
-from goodstanding.webhooks import InvalidWebhookSignature, sign, verify
+from goodstanding.endusers.identity import safety_identifier
+from goodstanding.enforcement.webhooks import InvalidWebhookSignature, sign, verify
 
 MODEL = "gpt-4o-mini"
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -142,7 +142,7 @@ def test_replayed_event_is_ignored(hooked, sim):
 
 
 def _unbanned(end_user: str):
-    from goodstanding.standing import Action, Standing
+    from goodstanding.enforcement.standing import Action, Standing
 
     now = time.time()
     return (Standing("test-app", end_user, "active", None, None, now, forgiven_at=now),

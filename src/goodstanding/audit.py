@@ -13,13 +13,13 @@ bounded (``storage.timeout``); a write that fails tells its waiters at once. Eit
 record stays queued and is written when the database is back. A clean shutdown flushes
 everything queued. A failed write keeps its batch and tries again.
 
-With a journal (``journal.py``; by default next to a SQLite database), a durable record is
+With a journal (``stores/journal.py``; by default next to a SQLite database), a durable record is
 appended to the journal instead of waiting for a commit: one ``write(2)``, durable against
 the process being killed, and the database gets it with the next batch as usual.
 
 Every value is bounded by its column before it is queued (``stores/bounds.py``), so SQLite and
 PostgreSQL accept the same records; a record a database still refuses is set aside in the
-dead-letter table or file without holding up the others (``deadletters.py``).
+dead-letter table or file without holding up the others (``stores/deadletters.py``).
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from goodstanding.call import Call
-from goodstanding.deadletters import DEFAULT_PATH, DeadLetters
-from goodstanding.journal import Journal
 from goodstanding.metrics import STORE_ERRORS
 from goodstanding.stores import schema
 from goodstanding.stores.base import Identity, Store
 from goodstanding.stores.bounds import bounder
+from goodstanding.stores.deadletters import DEFAULT_PATH, DeadLetters
+from goodstanding.stores.journal import Journal
 
 log = logging.getLogger("goodstanding.audit")
 

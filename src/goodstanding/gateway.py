@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any
 from goodstanding.audit import AuditLog
 from goodstanding.checks import build_pipeline
 from goodstanding.checks.moderation import close_moderation
-from goodstanding.deadletters import dead_letter_path
-from goodstanding.enforcement import Enforcer
+from goodstanding.credentials.rotation_schedule import RotationSchedule
+from goodstanding.enforcement.enforcer import Enforcer
 from goodstanding.errors import ConfigError
-from goodstanding.journal import Journal
-from goodstanding.journal import folder_for as journal_folder
 from goodstanding.ops import Ops
 from goodstanding.pipeline import Pipeline
-from goodstanding.rotation_schedule import RotationSchedule
 from goodstanding.settings import Settings
 from goodstanding.stores import open_store, pool_size
 from goodstanding.stores.base import Store
 from goodstanding.stores.bounded import bound
 from goodstanding.stores.counters import open_counters
+from goodstanding.stores.deadletters import dead_letter_path
+from goodstanding.stores.journal import Journal
+from goodstanding.stores.journal import folder_for as journal_folder
 from goodstanding.upstream import HttpUpstream, Upstream
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def standing_cache(url: str | None, client: Any = None) -> RedisStandingCache | 
 
 async def check_key_bindings(store: Store, settings: Settings) -> None:
     """Refuse to start when a usable virtual key names an upstream key the settings lack."""
-    from goodstanding.keys import unbound_reason
+    from goodstanding.credentials.keys import unbound_reason
 
     reason = unbound_reason(await store.list_keys(), settings.keyring)
     if reason:

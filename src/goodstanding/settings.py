@@ -32,7 +32,7 @@ from pydantic import (
 from goodstanding.errors import ConfigError
 
 if TYPE_CHECKING:
-    from goodstanding.keyring import Keyring
+    from goodstanding.credentials.keyring import Keyring
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -67,7 +67,7 @@ class UpstreamKey(_Model):
     """One named upstream key (``upstream.keys.NAME``): a team's or product's OpenAI project.
 
     Secret fields hold a *reference* (``env:NAME``, ``file:/path`` or ``secret:NAME`` from the
-    encrypted store), never the secret; ``keyring.py`` resolves them and re-reads files."""
+    encrypted store), never the secret; ``credentials/keyring.py`` resolves them and re-reads files."""
 
     key: str | None = None
     # sent as `OpenAI-Project`, so this key's traffic is counted (and limited) in its project
@@ -84,7 +84,7 @@ class UpstreamKey(_Model):
 
 class UpstreamRotation(_Model):
     """``upstream.rotation``: the gateway rotates its upstream keys itself at their maximum age
-    (through OpenAI's Admin API, as `goodstanding upstream rotate` does; ``rotation_schedule.py``)."""
+    (through OpenAI's Admin API, as `goodstanding upstream rotate` does; ``credentials/rotation_schedule.py``)."""
 
     # rotate keys past their max_age from inside the gateway (every process checks; a claim in
     # the database lets exactly one rotate each key); off: only `upstream rotate --due` (cron)
@@ -225,7 +225,7 @@ class ServerSettings(_Model):
     @field_validator("cors_origins")
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from goodstanding.keys import normalize_origin
+        from goodstanding.credentials.keys import normalize_origin
 
         return tuple(o if o == "*" else normalize_origin(o) for o in value)
 
@@ -270,7 +270,7 @@ class IdentitySettings(_Model):
     # server secret keying the safety-identifier HMAC; `serve` refuses to start without it
     secret: str | None = None
     # end-user tiers, lowest first: the built-in three, and any the operator adds where they
-    # rank (e.g. [anonymous, verified, student, kyc]); see tiers.py
+    # rank (e.g. [anonymous, verified, student, kyc]); see limits/tiers.py
     tiers: tuple[str, ...] = BUILT_IN_TIERS
     # verified end-user tokens (a JWT in X-End-User-Token): keys, issuer, audience, claims
     token: EndUserTokenSettings | None = None
@@ -318,7 +318,7 @@ class KeyLimits(_Model):
 
 class TierLimits(_Model):
     """One trust tier's end-user limits: ``end_user`` × ``scale`` (default per tier: anonymous
-    1, verified 3, kyc 10), or set field by field (null = unlimited). See ``tiers.py``."""
+    1, verified 3, kyc 10), or set field by field (null = unlimited). See ``limits/tiers.py``."""
 
     # multiplier of the end-user limits for this tier (unset: anonymous 1, verified 3, kyc 10)
     scale: float | None = Field(default=None, gt=0)
@@ -750,9 +750,9 @@ class Settings(_Model):
 
     @property
     def keyring(self) -> Keyring:
-        """The resolved upstream keys (``keyring.py``), built once per settings object."""
+        """The resolved upstream keys (``credentials/keyring.py``), built once per settings object."""
         if self._keyring is None:
-            from goodstanding.keyring import Keyring
+            from goodstanding.credentials.keyring import Keyring
 
             self._keyring = Keyring(self.upstream, os.environ)
         return self._keyring
@@ -942,7 +942,7 @@ def load_settings(
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(_first_error(exc)) from None
-    from goodstanding.keyring import Keyring
+    from goodstanding.credentials.keyring import Keyring
 
     settings._keyring = Keyring(settings.upstream, env)  # env: references read this env
     return settings

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from goodstanding.gateway import Gateway
+from goodstanding.runner import serve_in_thread
 from goodstanding.server.app import create_app
-from goodstanding.server.runner import serve_in_thread
 from goodstanding.settings import load_settings
 from tests.conftest import _make_key, gateway_env
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from goodstanding.gateway import Gateway
+from goodstanding.runner import serve_in_thread
 from goodstanding.server.app import create_app
-from goodstanding.server.runner import serve_in_thread
 from goodstanding.settings import load_settings
 from tests.clients.cases import SAID
 from tests.clients.conftest import _missing, compat_env, run_node

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING
 
 from goodstanding import metrics
 from goodstanding.call import Verdict
-from goodstanding.geo import CountryLookup, shared_lookup
+from goodstanding.endusers.geo import CountryLookup, shared_lookup
 from goodstanding.ops.signals import Kind, register
 from goodstanding.settings import parse_duration
 
 if TYPE_CHECKING:
-    from goodstanding.ratelimit import CounterStore
     from goodstanding.settings import KeyFanoutSettings
+    from goodstanding.stores.base import CounterStore
 
 log = logging.getLogger("goodstanding.abuse")
 SLOTS = 1024

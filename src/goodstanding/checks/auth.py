@@ -12,10 +12,11 @@ import logging
 import re
 import time
 
-from goodstanding import keys, metrics
+from goodstanding import metrics
 from goodstanding.call import Call, Verdict
+from goodstanding.credentials import keys
+from goodstanding.credentials.keyring import fingerprint
 from goodstanding.errors import InvalidApiKey, UpstreamKeyInClient
-from goodstanding.keyring import fingerprint
 from goodstanding.stores.base import KeyStore
 
 log = logging.getLogger("goodstanding.auth")

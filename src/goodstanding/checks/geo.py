@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 from goodstanding import metrics
 from goodstanding.call import Call, Verdict
+from goodstanding.endusers.geo import CountryLookup, allowed_countries, shared_lookup
 from goodstanding.errors import UnsupportedCountry
-from goodstanding.geo import CountryLookup, allowed_countries, shared_lookup
-from goodstanding.ratelimit import CounterStore
 from goodstanding.settings import GeoSettings, parse_duration
+from goodstanding.stores.base import CounterStore
 
 _PASS = Verdict("geo")
 

@@ -21,10 +21,9 @@ from goodstanding.call import Call, Verdict
 from goodstanding.errors import InvalidApiKey
 
 if TYPE_CHECKING:
-    from goodstanding.keys import KeyCache
-    from goodstanding.ratelimit import CounterStore
+    from goodstanding.credentials.keys import KeyCache
     from goodstanding.settings import Settings
-    from goodstanding.stores.base import Store
+    from goodstanding.stores.base import CounterStore, Store
 
 log = logging.getLogger("goodstanding.abuse")
 _PASS = Verdict("key_fanout")
@@ -63,7 +62,7 @@ class KeyFanoutCheck:
         return Verdict(self.name, "refuse", error.reasons, error)
 
     async def _suspend(self, key_id: str, reasons: tuple[str, ...]) -> None:
-        from goodstanding.keys import announce
+        from goodstanding.credentials.keys import announce
 
         await self.store.update_key(key_id, revoked_at=time.time())
         if self.cache is not None:

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from goodstanding.call import Call, Offence, Verdict
 from goodstanding.errors import ContentPolicyViolation, ModerationUnavailable
-from goodstanding.moderation.cache import MemoryCache, VerdictCache
+from goodstanding.moderation.cache import MemoryCache
 from goodstanding.moderation.client import ModerationClient, ModerationFailed
 from goodstanding.moderation.judge import Judge
 from goodstanding.moderation.parts import parts_of
 from goodstanding.moderation.policy import Policy
 from goodstanding.moderation.scored import Scored, combined, from_result
+from goodstanding.stores.base import VerdictCache
 
 if TYPE_CHECKING:
     from goodstanding.settings import Settings
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("goodstanding.moderation")
 
 _PASS_IN, _PASS_OUT = Verdict("moderation"), Verdict("moderation_output")
-_INLINE_ENDPOINTS = ("chat.completions", "responses")
 
 
 def _scores(results: list[Scored], categories: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
@@ -55,7 +55,7 @@ class ModerationCheck:
         body = call.body
         if body is None or not call.generation:
             return _PASS_IN
-        if self.inline and not call.stream and call.endpoint in _INLINE_ENDPOINTS:
+        if self.inline and not call.stream and call.api.inline_moderation:
             _ask_inline(call, body, self.judge.client.model)
         parts = parts_of(call).parts
         if not parts:
@@ -78,11 +78,11 @@ class ModerationCheck:
         if self.mode == "flag" and not zero:
             return Verdict(self.name, "flag", reasons, scores=scores)
         # only categories are kept anywhere, never the text (zero-tolerance content included)
-        call.offences.append(Offence("content_policy_violation", categories, bool(zero)))
+        offence = Offence("content_policy_violation", categories, bool(zero))
         error = ContentPolicyViolation(
             f"The request was flagged by moderation ({', '.join(categories)}) and was not "
             "sent.", reasons=reasons)  # fmt: skip
-        return Verdict(self.name, "refuse", reasons, error, scores=scores)
+        return Verdict(self.name, "refuse", reasons, error, scores=scores, offences=(offence,))
 
     def _unavailable(self) -> Verdict:
         if self.fail_open:
@@ -126,7 +126,7 @@ class ModerationOutputCheck:
     async def check_output(self, call: Call, text: str) -> Verdict:
         if not text or text.isspace():
             return _PASS_OUT
-        inline = None if call.stream else inline_output(call.notes.get("answer"))
+        inline = None if call.stream else inline_output(call.upstream.document)
         if inline is not None:
             results = [inline]
         else:

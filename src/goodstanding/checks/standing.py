@@ -13,7 +13,7 @@ import math
 import time
 
 from goodstanding.call import Call, Verdict
-from goodstanding.enforcement import Enforcer
+from goodstanding.enforcement.enforcer import Enforcer
 from goodstanding.errors import EndUserBanned, EndUserSuspended
 from goodstanding.policy.render import PATH as POLICY_PATH
 from goodstanding.policy.render import section_for

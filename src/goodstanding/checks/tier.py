@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import TierRequired
+from goodstanding.limits.tiers import TIERS, meets, tier_of
 from goodstanding.settings import RequireTier
-from goodstanding.tiers import TIERS, meets, tier_of
 
 NAME = "tier"
 _PASS = Verdict(NAME)

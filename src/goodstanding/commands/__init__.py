@@ -123,7 +123,7 @@ def listen_error(exc: OSError, host: str, port: int) -> OperatorError:
 
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (0: any free port), or OperatorError with the fix."""
-    from goodstanding.server.runner import listen as bind
+    from goodstanding.runner import listen as bind
 
     try:
         return bind(host, port)

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from goodstanding import keys
 from goodstanding.commands import listen_error
+from goodstanding.credentials import keys
 from goodstanding.gateway import Gateway
 from goodstanding.settings import load_settings
 
@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from goodstanding.demo_scenario import play
+    from goodstanding.commands.demo_scenario import play
+    from goodstanding.runner import serve_in_thread
     from goodstanding.server.app import create_app
-    from goodstanding.server.runner import serve_in_thread
     from goodstanding.simulate import create_app as simulated
 
     with (

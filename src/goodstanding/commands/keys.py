@@ -7,9 +7,9 @@ import asyncio
 import datetime as dt
 import re
 
-from goodstanding import keys
 from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
 from goodstanding.commands.output import keys_table
+from goodstanding.credentials import keys
 from goodstanding.settings import Settings, parse_duration
 from goodstanding.stores.base import Store
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from goodstanding import scan
 from goodstanding.commands import fail, print_json
+from goodstanding.credentials import scan
 
 DEFAULT_ALLOWLIST = ".goodstanding-scan-allow"
 

@@ -13,7 +13,7 @@ import os
 import sys
 
 from goodstanding.commands import fail, print_json
-from goodstanding.secretstore import SecretStore
+from goodstanding.credentials.secretstore import SecretStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     raise_open_file_limit()  # more client connections fit (server.max_connections)
     if args.workers > 1:
         return _run_workers(args, settings)
+    from goodstanding.runner import run_forever
     from goodstanding.server.app import create_app
-    from goodstanding.server.runner import run_forever
 
     sock = listen(args.host, args.port)
     port = sock.getsockname()[1]

@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from goodstanding.server.runner import run_forever
+    from goodstanding.runner import run_forever
     from goodstanding.simulate import create_app
 
     print(f"goodstanding: simulated OpenAI API (a test double) on http://{args.host}:{args.port}/v1",

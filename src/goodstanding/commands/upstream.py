@@ -8,8 +8,8 @@ import asyncio
 import os
 from typing import Any
 
-from goodstanding import rotation, upstream_standing
 from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
+from goodstanding.credentials import rotation, upstream_standing
 from goodstanding.settings import Settings, parse_duration
 
 

@@ -2,7 +2,7 @@
 
 End users belong to a tenant (the name of the key they came through). ``--tenant`` picks it;
 without it the only tenant there is is used, and a database with several asks for it.
-End-user ids are canonicalised exactly as the gateway does it (``identity.py``: case,
+End-user ids are canonicalised exactly as the gateway does it (``endusers/identity.py``: case,
 Unicode form, whitespace, invisible characters), so any spelling names the one end user.
 Operator actions are recorded with who did them (``--by``, default the OS user). With
 ``GOODSTANDING_REDIS_URL`` set, a ban, unban or reset is announced on the gateways' standing
@@ -22,11 +22,11 @@ from typing import Any
 
 from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
 from goodstanding.commands.output import table, when
-from goodstanding.enforcement import Enforcer, StrikePolicy
-from goodstanding.identity import canonical_end_user, stored_end_user
+from goodstanding.endusers.identity import canonical_end_user, stored_end_user
+from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy
+from goodstanding.enforcement.standing import Standing
 from goodstanding.policy.acceptance import record_acceptance
 from goodstanding.settings import Settings
-from goodstanding.standing import Standing
 from goodstanding.stores.base import Acceptance, Store
 
 

@@ -1,8 +1,8 @@
 """Micro-batching for the full layer: concurrent requests' texts are embedded together.
 
-The moderation client's `Batcher` does the coalescing (texts submitted in the same turn of the
-event loop, or while a batch is being scored, go out together; one request's texts are never
-split; nothing waits when the scorer is idle). Here a "call" is the full layer scoring a batch
+`microbatch.Batcher` (shared with the moderation client) does the coalescing (texts submitted
+in the same turn of the event loop, or while a batch is being scored, go out together; one
+request's texts are never split; nothing waits when the scorer is idle). Here a "call" is the full layer scoring a batch
 in a worker thread, so the event loop keeps serving while it runs.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from goodstanding.detect.detectors import Screen
 from goodstanding.detect.full import FullLayer, load_full_layer
-from goodstanding.moderation.batch import Batcher
+from goodstanding.microbatch import Batcher
 
 
 class FullScreener:

@@ -1,4 +1,4 @@
--- One admission across every scope of a request (goodstanding.ratelimit), atomically.
+-- One admission across every scope of a request (goodstanding.limits.ratelimit), atomically.
 --
 -- Each counter is a hash: bucket number -> amount, plus 't' (running total), 'o' (oldest
 -- bucket kept) and 'z' (newest bucket). Bucket numbers are computed by the caller, so Lua

@@ -1,4 +1,4 @@
--- Replace token reservations by the actual usage (goodstanding.ratelimit), atomically: a batch
+-- Replace token reservations by the actual usage (goodstanding.limits.ratelimit), atomically: a batch
 -- of settlements, applied in order, in one call.
 --
 -- KEYS     the counters of every settlement's token limits, one settlement after the other

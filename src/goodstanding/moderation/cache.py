@@ -4,7 +4,7 @@ A conversation re-sends its whole history on every turn; with this cache a 40-tu
 conversation costs one moderation of its newest turn, not forty. Keys are hashes, never text,
 so the cache holds no excerpt of anything (zero-tolerance content included).
 
-The interface is the two batch methods of ``VerdictCache``, so a Redis-backed cache shared by
+The interface is the two batch methods of ``VerdictCache`` (``stores/base.py``), so a Redis-backed cache shared by
 several gateway processes can replace the in-process one without touching the check.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from hashlib import blake2b
-from typing import Protocol
 
 from goodstanding.moderation.parts import Part
 from goodstanding.moderation.scored import Scored
@@ -29,12 +28,6 @@ def part_key(part: Part, model: str) -> bytes:
     if label is None:
         label = _LABELS[(kind, model)] = f"{kind}:{model}".encode()[:64]
     return blake2b(content.encode("utf-8", "surrogatepass"), digest_size=16, key=label).digest()
-
-
-class VerdictCache(Protocol):
-    async def get_many(self, keys: Sequence[bytes]) -> list[Scored | None]: ...
-
-    async def put_many(self, items: Sequence[tuple[bytes, Scored]]) -> None: ...
 
 
 class MemoryCache:

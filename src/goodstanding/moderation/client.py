@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from goodstanding import metrics
-from goodstanding.moderation.batch import Batcher, estimate_tokens
+from goodstanding.microbatch import Batcher, estimate_tokens
 from goodstanding.moderation.budget import Budget, BudgetExhausted, go_duration
 from goodstanding.moderation.parts import Part
 from goodstanding.moderation.scored import Scored, from_result

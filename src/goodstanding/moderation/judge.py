@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from goodstanding.moderation.cache import VerdictCache, part_key
+from goodstanding.moderation.cache import part_key
 from goodstanding.moderation.client import ModerationClient, ModerationFailed
 from goodstanding.moderation.local import local_results
 from goodstanding.moderation.parts import Part
 from goodstanding.moderation.scored import Scored
+from goodstanding.stores.base import VerdictCache
 
 
 class Judge:

@@ -18,16 +18,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from goodstanding.ops.alerts import Alerts
-from goodstanding.ops.counts import Counts, open_counts
+from goodstanding.ops.counts import open_counts
 from goodstanding.ops.logs import access
 from goodstanding.ops.standing import StandingMonitor, StandingReport
 from goodstanding.settings import parse_duration
+from goodstanding.stores.base import Counts
 
 if TYPE_CHECKING:
     from goodstanding.call import Call
+    from goodstanding.enforcement.standing import Action
     from goodstanding.errors import GatewayError
     from goodstanding.settings import Settings
-    from goodstanding.standing import Action
     from goodstanding.stores.base import AuditStore
 
 log = logging.getLogger("goodstanding.ops")
@@ -76,7 +77,7 @@ class Ops:
 
     def enforcement_notice(self, kind: str, tenant: str, end_user: str, action: str | None,
                            notice_id: str, category: str | None) -> None:
-        """An OpenAI enforcement webhook was acted on (``webhooks.py``)."""
+        """An OpenAI enforcement webhook was acted on (``enforcement/webhooks.py``)."""
         self.monitor.record("enforcement_webhook", tenant, end_user)
         what = "banned" if action == "ban" else "suspended"
         self.alerts.fire(
@@ -150,7 +151,7 @@ class OpsFinisher:
             fire("moderation_unavailable", "The moderation endpoint is unavailable: requests "
                  f"are {'refused' if call.status == 503 else 'passing unmoderated'} "
                  f"(request {call.request_id}).", request_id=call.request_id)
-        if call.notes.get("upstream_error") == "insufficient_quota":
+        if call.upstream.error_code == "insufficient_quota":
             fire("insufficient_quota", "OpenAI answers insufficient_quota: the organization's "
                  "credit or budget is exhausted; every call fails until it is topped up.",
                  request_id=call.request_id)

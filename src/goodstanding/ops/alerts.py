@@ -35,9 +35,8 @@ from goodstanding import metrics
 from goodstanding.settings import AlertRule, AlertSettings, AlertTarget, parse_duration
 
 if TYPE_CHECKING:
-    from goodstanding.ops.counts import Counts
     from goodstanding.ops.standing import StandingReport
-    from goodstanding.stores.base import AuditStore
+    from goodstanding.stores.base import AuditStore, Counts
 
 log = logging.getLogger("goodstanding.alerts")
 

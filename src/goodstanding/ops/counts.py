@@ -1,6 +1,6 @@
 """Where the standing counts and the alerts' claims live: in-process, or Redis (STYLE 7).
 
-A deliberately small interface — hashes of integer counts with a time to live, and claims —
+A deliberately small interface (``Counts`` in ``stores/base.py``) — hashes of integer counts with a time to live, and claims —
 so that every window and driver computation stays in ``ops/standing.py``, once:
 
 - ``add(batch, ttls)``: add ``{key: {field: amount}}``, each key living ``ttls[key]`` seconds
@@ -20,19 +20,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from importlib.resources import files
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from goodstanding.stores.base import Counts  # the interface, with every other store's
 
 Batch = Mapping[str, Mapping[str, int]]
-
-
-class Counts(Protocol):
-    async def add(self, batch: Batch, ttls: Mapping[str, float], now: float) -> None: ...
-
-    async def read(self, keys: list[str], now: float) -> list[dict[str, int]]: ...
-
-    async def claim(self, key: str, seconds: float, now: float) -> bool: ...
-
-    async def close(self) -> None: ...
 
 
 class MemoryCounts:

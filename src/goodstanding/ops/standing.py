@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from goodstanding import metrics
-from goodstanding.ops.counts import Counts
 from goodstanding.ops.signals import KINDS, kind_of, severity, signals_of
+from goodstanding.stores.base import Counts
 
 if TYPE_CHECKING:
     from goodstanding.call import Call

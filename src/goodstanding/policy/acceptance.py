@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from goodstanding.identity import canonical_end_user
+from goodstanding.endusers.identity import canonical_end_user
 from goodstanding.settings import ContentPolicySettings, parse_duration, parse_time
 from goodstanding.stores.base import Acceptance, AcceptanceStore
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from goodstanding.detect.categories import CATEGORIES
-from goodstanding.geo import SUPPORTED, allowed_countries
-from goodstanding.limit_policy import tier_limits
+from goodstanding.endusers.geo import SUPPORTED, allowed_countries
+from goodstanding.limits.policy import tier_limits
 from goodstanding.settings import Settings, parse_duration, parse_time
 
 # stable anchors, in page order

@@ -64,6 +64,18 @@ class GatewayApp:
 
             self.dashboard = create_dashboard(gateway, self.admin)
 
+    def http_protocol(self, draining: bool = False) -> type:
+        """The bounded HTTP protocol the runner serves this app with (server/protocol.py);
+        ``draining``: a worker's connections are drained, not cut, when it stops (drain.py)."""
+        from goodstanding.server.protocol import protocol_class
+
+        protocol: type = protocol_class(self.gateway.settings.server)
+        if draining:
+            from goodstanding.server.drain import draining as drained
+
+            protocol = drained(protocol)
+        return protocol
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":

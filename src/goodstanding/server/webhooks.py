@@ -1,4 +1,4 @@
-"""``POST /webhooks/openai``: the thin ASGI side of ``goodstanding.webhooks``.
+"""``POST /webhooks/openai``: the thin ASGI side of ``goodstanding.enforcement.webhooks``.
 
 Mounted only when ``OPENAI_WEBHOOK_SECRET`` is set (otherwise the path is a 404). Every
 delivery leaves an audit record — a bad signature included, durably, since a stream of forged
@@ -8,7 +8,8 @@ deliveries is itself worth seeing.
 from __future__ import annotations
 
 from goodstanding.call import Call
-from goodstanding.enforcement import StrikePolicy
+from goodstanding.enforcement.enforcer import StrikePolicy
+from goodstanding.enforcement.webhooks import WebhookReceiver, case_fetcher
 from goodstanding.errors import GatewayError, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.ops.logs import bind
@@ -23,7 +24,6 @@ from goodstanding.server.transport import (
     send_error,
     send_json,
 )
-from goodstanding.webhooks import WebhookReceiver, case_fetcher
 
 PATH = "/webhooks/openai"
 MAX_BODY_BYTES = 256 * 1024  # enforcement events are a few hundred bytes

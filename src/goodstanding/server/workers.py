@@ -69,8 +69,8 @@ def listeners(host: str, port: int, n: int) -> list[socket.socket]:
 
 def _worker(sock: socket.socket, host: str, port: int, started: Event) -> None:  # child process
     from goodstanding.ops.logs import configure_from_env
+    from goodstanding.runner import serve_on
     from goodstanding.server.app import app_from_env
-    from goodstanding.server.runner import serve_on
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload is the supervisor's business
     configure_from_env()  # JSON lines or text, as the parent's `serve` (settings.logging)

@@ -31,7 +31,7 @@ __all__ = ["SimConfig", "SimulatedUpstream", "create_app", "main"]
 
 def main(host: str = "127.0.0.1", port: int = 8701, api_key: str | None = None) -> None:
     """Serve the simulator in the foreground until Ctrl-C (`goodstanding simulate-upstream`)."""
-    from goodstanding.server.runner import run_forever
+    from goodstanding.runner import run_forever
 
     print(
         f"goodstanding simulated OpenAI upstream (a test double, not OpenAI) on "

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from goodstanding.call import VirtualKey
-from goodstanding.standing import Standing, Strike, UserKey
+from goodstanding.enforcement.standing import Standing, Strike, UserKey
 from goodstanding.stores.base import USAGE_GROUPS, EndUserQuery, EndUserRow, Identity
 
 ADMIN = "admin"  # the decision of an admin action's record: not a proxied call

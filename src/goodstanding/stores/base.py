@@ -1,17 +1,24 @@
 """The storage interfaces: a handful of methods each (STYLE 7).
 
 ``Store`` is what the gateway holds; each backend implements all of it. Later features add
-their own small interfaces here (end users and strikes, counters) rather than growing these.
+their own small interfaces here (end users and strikes, counters, caches) rather than growing
+these: every storage interface of the gateway is in this one module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from goodstanding.call import VirtualKey
-from goodstanding.standing import Action, Decide, Standing, Strike, Transition
+from goodstanding.enforcement.standing import Action, Decide, Standing, Strike, Transition
+
+if TYPE_CHECKING:
+    from goodstanding.enforcement.standing import UserKey
+    from goodstanding.limits.ratelimit import Admission, Limit, Reservation
+    from goodstanding.moderation.scored import Scored
+    from goodstanding.ops.counts import Batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,5 +224,65 @@ class Store(KeyStore, IdentityStore, AuditStore, DeadLetterStore, EndUserStore, 
         """Why the schema is not at head (None when it is): serve refuses to start then."""
 
     async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# The counters and caches behind the checks: each has a memory and a Redis backend.
+
+
+class CounterStore(Protocol):
+    """Counters shared by every request of a gateway (in-process, or Redis across processes)."""
+
+    async def acquire(self, limits: tuple[Limit, ...], tokens: int, now: float) -> Admission:
+        """Count 1 request in each request limit and ``tokens`` in each token limit — in all
+        of them if every one has room, else in none (then ``denied`` names the first full one).
+        """
+        ...
+
+    async def settle(self, reservation: Reservation, actual: int, now: float) -> None:
+        """Replace a reservation by the actual usage (no-op once it has left the window)."""
+        ...
+
+    async def distinct(self, key: str, member: str, now: float, window: float) -> int:
+        """Note ``member`` under ``key``; how many distinct members were seen within ``window``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class StandingCache(Protocol):
+    """What the standing check reads; ``Standing | None`` (None = never had a strike).
+
+    ``generation`` moves on with every invalidation: a caller takes it before reading the
+    store and hands it to ``put``, which drops the answer if an invalidation came in between
+    (the read may predate the change, and would otherwise be served for ``ttl`` seconds)."""
+
+    @property
+    def generation(self) -> int: ...
+
+    def get(self, user: UserKey, now: float) -> tuple[bool, Standing | None]: ...
+
+    def put(self, user: UserKey, standing: Standing | None, now: float,
+            generation: int | None = None) -> None: ...
+
+    def invalidate(self, user: UserKey) -> None: ...
+
+    async def changed(self, user: UserKey) -> None:
+        """Announce a committed change to the other processes (in-process: nothing to do)."""
+
+
+class VerdictCache(Protocol):
+    async def get_many(self, keys: Sequence[bytes]) -> list[Scored | None]: ...
+
+    async def put_many(self, items: Sequence[tuple[bytes, Scored]]) -> None: ...
+
+
+class Counts(Protocol):
+    async def add(self, batch: Batch, ttls: Mapping[str, float], now: float) -> None: ...
+
+    async def read(self, keys: list[str], now: float) -> list[dict[str, int]]: ...
+
+    async def claim(self, key: str, seconds: float, now: float) -> bool: ...
 
     async def close(self) -> None: ...

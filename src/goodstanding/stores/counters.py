@@ -18,7 +18,8 @@ from typing import Any
 
 from goodstanding import metrics
 from goodstanding.errors import StoreUnavailable
-from goodstanding.ratelimit import Admission, CounterStore, Limit, Reservation
+from goodstanding.limits.ratelimit import Admission, Limit, Reservation
+from goodstanding.stores.base import CounterStore
 
 log = logging.getLogger("goodstanding.limits")
 

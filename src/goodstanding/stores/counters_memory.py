@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from goodstanding.ratelimit import (
+from goodstanding.limits.ratelimit import (
     BUCKETS,
     Admission,
     Limit,

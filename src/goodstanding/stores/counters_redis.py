@@ -32,7 +32,7 @@ import math
 from importlib.resources import files
 from typing import Any
 
-from goodstanding.ratelimit import (
+from goodstanding.limits.ratelimit import (
     BUCKETS,
     Admission,
     Limit,

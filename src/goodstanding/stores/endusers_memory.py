@@ -6,7 +6,15 @@ writing the change: on the one event loop that owns this store, nothing else run
 
 from __future__ import annotations
 
-from goodstanding.standing import Action, Change, Decide, Standing, Strike, Transition, UserKey
+from goodstanding.enforcement.standing import (
+    Action,
+    Change,
+    Decide,
+    Standing,
+    Strike,
+    Transition,
+    UserKey,
+)
 
 
 class MemoryEndUsers:

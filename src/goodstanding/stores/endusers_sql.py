@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from goodstanding.standing import Action, Change, Decide, Standing, Strike, Transition
+from goodstanding.enforcement.standing import Action, Change, Decide, Standing, Strike, Transition
 from goodstanding.stores import schema
 
 _LOCK_SPACE = 0x67730001  # pg_advisory_xact_lock(space, key): "gs", end-user standings

@@ -182,7 +182,7 @@ class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys):
         async with self.engine.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
 
-    # records the database refused, set aside by the audit writer (deadletters.py)
+    # records the database refused, set aside by the audit writer (stores/deadletters.py)
     async def set_aside(self, letters: Sequence[dict[str, Any]]) -> None:
         if letters:
             async with self.engine.begin() as conn:

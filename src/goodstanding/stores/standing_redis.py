@@ -21,7 +21,7 @@ import asyncio
 import logging
 from typing import Any
 
-from goodstanding.standing import LocalStandingCache, Standing, UserKey
+from goodstanding.enforcement.standing import LocalStandingCache, Standing, UserKey
 from goodstanding.stores import redis as shared
 
 log = logging.getLogger("goodstanding.enforcement")

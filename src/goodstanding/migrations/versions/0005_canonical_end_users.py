@@ -1,6 +1,6 @@
 """Canonical end-user ids: rewrite the ids stored before canonicalisation (data only).
 
-From this version every end-user id is canonicalised at identity (``identity.py``), so a
+From this version every end-user id is canonicalised at identity (``endusers/identity.py``), so a
 standing stored as ``José Alice`` would no longer be found for a request naming it. This
 rewrites the end-user ids of ``end_users``, ``strikes``, ``enforcement_actions`` and
 ``identities`` to their canonical form. Where several stored spellings become one end user,
@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from goodstanding.identity import stored_end_user
+from goodstanding.endusers.identity import stored_end_user
 
 revision = "0005"
 down_revision = "0003"

@@ -2,9 +2,9 @@
 
 ``audit_events.upstream`` names the upstream key (``upstream.keys`` name, ``default`` for
 ``upstream.key``) of a call made with a virtual key, so usage, signals and standing can be
-reported per upstream key from the audit log alone (``upstream_standing.py``).
+reported per upstream key from the audit log alone (``credentials/upstream_standing.py``).
 ``upstream_rotations`` holds one row per upstream key that the gateway's scheduled rotation
-(``rotation_schedule.py``) claims before it rotates: across every worker and process sharing
+(``credentials/rotation_schedule.py``) claims before it rotates: across every worker and process sharing
 the database, exactly one rotates a key.
 
 Revision ID: 0011

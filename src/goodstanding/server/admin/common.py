@@ -15,9 +15,9 @@ import orjson
 from fastapi import Depends, Request
 from pydantic import BaseModel
 
+from goodstanding.endusers.identity import canonical_end_user
 from goodstanding.errors import GatewayError, InvalidRequest
 from goodstanding.gateway import Gateway
-from goodstanding.identity import canonical_end_user
 from goodstanding.stores.base import Store
 from goodstanding.stores.bounded import bound
 

@@ -1,5 +1,5 @@
 """``/admin/api/keys``: create (the secret shown once), list, show, rotate with grace, revoke,
-limits and per-key policy overrides. The key functions are ``goodstanding.keys``'s, as the
+limits and per-key policy overrides. The key functions are ``goodstanding.credentials.keys``'s, as the
 CLI's; a change reaches running gateways within their key cache's seconds."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from goodstanding import keys
 from goodstanding.call import VirtualKey
 from goodstanding.checks.auth import AuthCheck
+from goodstanding.credentials import keys
 from goodstanding.errors import InvalidRequest, NotFound
 from goodstanding.server.admin.common import AdminDep, Target
 from goodstanding.settings import KeyPolicy, parse_duration

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from goodstanding import upstream_standing
+from goodstanding.credentials import upstream_standing
 from goodstanding.errors import NotFound
 from goodstanding.server.admin.common import AdminDep
 

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from goodstanding.enforcement import StrikePolicy
+from goodstanding.endusers.identity import stored_end_user
+from goodstanding.enforcement.enforcer import StrikePolicy
 from goodstanding.errors import InvalidRequest, NotFound
-from goodstanding.identity import stored_end_user
 from goodstanding.policy.acceptance import record_acceptance
 from goodstanding.server.admin.common import (
     AdminDep,

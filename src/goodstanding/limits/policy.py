@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from goodstanding.call import VirtualKey
-from goodstanding.ratelimit import Limit
+from goodstanding.limits.ratelimit import Limit
 from goodstanding.settings import EndUserLimits, LimitsSettings, TierLimits
 
 MINUTE, DAY = 60.0, 86400.0

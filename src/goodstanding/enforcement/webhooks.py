@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from goodstanding import metrics
-from goodstanding.enforcement import Enforcer, StrikePolicy
+from goodstanding.endusers.identity import stored_end_user
+from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy
+from goodstanding.enforcement.standing import ActionKind, Strike
 from goodstanding.errors import GatewayError, InvalidRequest
-from goodstanding.identity import stored_end_user
-from goodstanding.standing import ActionKind, Strike
 from goodstanding.stores.base import IdentityStore, WebhookStore
 
 if TYPE_CHECKING:

@@ -27,9 +27,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from goodstanding import rotation
+from goodstanding.credentials import rotation
+from goodstanding.credentials.keys import describe
 from goodstanding.errors import ConfigError, StoreUnavailable
-from goodstanding.keys import describe
 from goodstanding.settings import Settings, parse_duration
 
 if TYPE_CHECKING:

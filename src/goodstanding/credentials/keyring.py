@@ -23,8 +23,8 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
+from goodstanding.credentials.secretstore import SecretStore, store_path
 from goodstanding.errors import ConfigError
-from goodstanding.secretstore import SecretStore, store_path
 from goodstanding.settings import UpstreamSettings
 
 log = logging.getLogger("goodstanding.keyring")
@@ -165,7 +165,7 @@ def resolve(ref: str | None, env: Mapping[str, str], where: str) -> str | None:
             raise ConfigError(f"{where}: {ref[5:]} is empty")
         return value
     if ref.startswith("vault:"):
-        from goodstanding import vault
+        from goodstanding.credentials import vault
 
         return vault.read(ref[6:], env, where)
     if ref.startswith("secret:"):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
 
 BUCKETS = 60
 
@@ -68,26 +67,6 @@ class Admission:
     # seconds until the denied request would fit; math.inf when it never can (cost > limit)
     retry_after: float = 0.0
     reservation: Reservation | None = None
-
-
-class CounterStore(Protocol):
-    """Counters shared by every request of a gateway (in-process, or Redis across processes)."""
-
-    async def acquire(self, limits: tuple[Limit, ...], tokens: int, now: float) -> Admission:
-        """Count 1 request in each request limit and ``tokens`` in each token limit — in all
-        of them if every one has room, else in none (then ``denied`` names the first full one).
-        """
-        ...
-
-    async def settle(self, reservation: Reservation, actual: int, now: float) -> None:
-        """Replace a reservation by the actual usage (no-op once it has left the window)."""
-        ...
-
-    async def distinct(self, key: str, member: str, now: float, window: float) -> int:
-        """Note ``member`` under ``key``; how many distinct members were seen within ``window``."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 def bucket_of(now: float, limit: Limit) -> int:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from goodstanding.call import VirtualKey
 
 if TYPE_CHECKING:
-    from goodstanding.keyring import Keyring
+    from goodstanding.credentials.keyring import Keyring
     from goodstanding.stores.base import KeyStore
 
 PREFIX = "gsk-"

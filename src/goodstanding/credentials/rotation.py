@@ -5,7 +5,7 @@
 2. write it where the configuration's reference points (``secret:NAME`` in the encrypted store,
    or ``file:/path``, replaced atomically), with the new key's id beside it;
 3. wait ``upstream.reload_interval`` (every running gateway re-reads the reference by then,
-   ``keyring.py``) plus ``drain`` (requests already sent with the old key finish);
+   ``credentials/keyring.py``) plus ``drain`` (requests already sent with the old key finish);
 4. delete the old key (``DELETE /organization/projects/{project}/api_keys/{key_id}``).
 
 Until step 4 both keys are valid upstream, so a request is never sent with a dead key.
@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
+from goodstanding.credentials.keyring import Keyring, resolve
+from goodstanding.credentials.secretstore import SecretStore
 from goodstanding.errors import ConfigError
-from goodstanding.keyring import Keyring, resolve
-from goodstanding.secretstore import SecretStore
 from goodstanding.settings import Settings, UpstreamKey, parse_duration
 
 ADMIN_ENV = "OPENAI_ADMIN_KEY"

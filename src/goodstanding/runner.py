@@ -1,5 +1,7 @@
 """Run an ASGI app under uvicorn: in a background thread (tests, demo) or in the foreground (CLI).
 
+Shared by the gateway's server, the simulated upstream and the tests, so it imports neither.
+
 `serve_in_thread` binds the listening socket itself so that port 0 works: the kernel picks a free
 port, we read it back from the socket, and uvicorn serves on that socket. A real server in a
 thread, rather than an in-process transport, is what lets tests prove that streams stream.
@@ -31,21 +33,14 @@ def _loop() -> str:
 
 
 def _protocol(app: Any, draining: bool = False) -> Any:
-    """The gateway's bounded protocol (server/protocol.py); plain httptools for other apps.
+    """The app's own HTTP protocol class when it has one, else plain httptools.
 
-    ``draining``: a worker's connections are drained, not cut, when it stops (server/drain.py).
+    The gateway's app names its bounded protocol (``GatewayApp.http_protocol``), so that this
+    runner, shared with the simulated upstream and the tests, knows nothing of the server.
+    ``draining``: a worker's connections are drained, not cut, when it stops.
     """
-    gateway = getattr(app, "gateway", None)
-    if gateway is None:
-        return "httptools"
-    from goodstanding.server.protocol import protocol_class
-
-    protocol = protocol_class(gateway.settings.server)
-    if draining:
-        from goodstanding.server.drain import draining as drained
-
-        protocol = drained(protocol)
-    return protocol
+    choose = getattr(app, "http_protocol", None)
+    return "httptools" if choose is None else choose(draining)
 
 
 def _config(app: Any, host: str, port: int, drain: int = GRACEFUL_SHUTDOWN_S) -> uvicorn.Config:

@@ -12,8 +12,8 @@ decided inside the store's per-end-user lock from the standing as it is at that 
 (``EndUserStore.change_standing``), so concurrent strikes act one after the other and a ban
 is never overwritten by a warning decided from an older read.
 
-The hot path only asks "may this end user call now?"; ``StandingCache`` answers that from
-memory. Changes made in this process invalidate their entry at once; changes made elsewhere
+The hot path only asks "may this end user call now?"; ``StandingCache`` (``stores/base.py``)
+answers that from memory. Changes made in this process invalidate their entry at once; changes made elsewhere
 (the CLI, another worker) are seen within ``ttl`` seconds, or at once with the shared cache
 (``stores/standing_redis.py``: Redis pub/sub) behind the same methods. A read that was in
 flight while an invalidation arrived is not cached (``generation``): it may predate the change.
@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 Status = Literal["active", "suspended", "banned"]
 UserKey = tuple[str, str]  # (tenant, end_user)
@@ -103,27 +103,6 @@ class Transition:
     @property
     def after(self) -> Standing | None:
         return self.change.standing if self.change is not None else self.before
-
-
-class StandingCache(Protocol):
-    """What the standing check reads; ``Standing | None`` (None = never had a strike).
-
-    ``generation`` moves on with every invalidation: a caller takes it before reading the
-    store and hands it to ``put``, which drops the answer if an invalidation came in between
-    (the read may predate the change, and would otherwise be served for ``ttl`` seconds)."""
-
-    @property
-    def generation(self) -> int: ...
-
-    def get(self, user: UserKey, now: float) -> tuple[bool, Standing | None]: ...
-
-    def put(self, user: UserKey, standing: Standing | None, now: float,
-            generation: int | None = None) -> None: ...
-
-    def invalidate(self, user: UserKey) -> None: ...
-
-    async def changed(self, user: UserKey) -> None:
-        """Announce a committed change to the other processes (in-process: nothing to do)."""
 
 
 class LocalStandingCache:

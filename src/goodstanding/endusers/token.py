@@ -28,8 +28,8 @@ from typing import Any
 import jwt
 from jwt import PyJWK
 
+from goodstanding.endusers.identity import canonical_end_user
 from goodstanding.errors import ConfigError
-from goodstanding.identity import canonical_end_user
 from goodstanding.settings import EndUserTokenSettings, parse_duration
 
 CACHE_SIZE = 10_000

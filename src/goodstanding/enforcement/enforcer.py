@@ -24,20 +24,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from goodstanding import metrics
-from goodstanding.settings import StrikeSettings, parse_duration
-from goodstanding.standing import (
+from goodstanding.enforcement.standing import (
     Action,
     ActionKind,
     Change,
     Decide,
     LocalStandingCache,
     Standing,
-    StandingCache,
     Status,
     Strike,
     Transition,
 )
-from goodstanding.stores.base import EndUserStore
+from goodstanding.settings import StrikeSettings, parse_duration
+from goodstanding.stores.base import EndUserStore, StandingCache
 
 log = logging.getLogger("goodstanding.enforcement")
 

@@ -27,9 +27,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from goodstanding import rotation
+from goodstanding.credentials import rotation
+from goodstanding.credentials.keyring import fingerprint
 from goodstanding.errors import ConfigError
-from goodstanding.keyring import fingerprint
 from goodstanding.ops.signals import reason_signals
 from goodstanding.ops.standing import REQUESTS, level_of, score_of
 from goodstanding.settings import Settings, UpstreamKey

@@ -1,4 +1,8 @@
-"""Moderation calls shared by concurrent requests: micro-batching without added latency.
+"""Calls shared by concurrent requests: micro-batching without added latency.
+
+Used by the moderation client (one moderation call for many requests' texts) and by the
+detectors' full layer (``detect/batched.py``: one embedding batch), so neither imports the
+other. Described here for moderation, its first user:
 
 When fewer than ``concurrency`` moderation calls are in flight, a request's texts go out at
 once (together with any other request's texts submitted in the same turn of the event loop).

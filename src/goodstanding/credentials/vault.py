@@ -3,7 +3,7 @@
 An optional extra (``pip install 'goodstanding[vault]'``). The address and token come from
 ``VAULT_ADDR`` and ``VAULT_TOKEN`` (hvac's own variables), the engine's mount from
 ``VAULT_KV_MOUNT`` (default ``secret``); ``FIELD`` defaults to ``value``. Read at start-up and
-again on SIGHUP (``keyring.py``); Vault is not polled.
+again on SIGHUP (``credentials/keyring.py``); Vault is not polled.
 """
 
 from __future__ import annotations

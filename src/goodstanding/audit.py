@@ -48,11 +48,14 @@ bound_identity = bounder(schema.identities, schema.IDENTITY_FIELDS)
 
 
 def to_record(call: Call) -> dict[str, Any]:
+    key = call.key
     return bound_record({
         "ts": call.received_at,
         "request_id": call.request_id,
-        "key_id": call.key.id if call.key else None,
-        "tenant": call.key.tenant if call.key else None,
+        "key_id": key.id if key else None,
+        "tenant": key.tenant if key else None,
+        # the upstream key the call went out under (its per-upstream standing reads it)
+        "upstream": (key.upstream or "default") if key else None,
         "end_user": call.end_user,
         "client_ip": call.client_ip,
         "country": call.country,

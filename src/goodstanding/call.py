@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from goodstanding.endpoints import Endpoint, endpoint_of
 
 if TYPE_CHECKING:
-    from goodstanding.moderation.parts import RequestParts
     from goodstanding.limits.ratelimit import Reservation
+    from goodstanding.moderation.parts import RequestParts
 
 Outcome = Literal["pass", "flag", "refuse"]
 

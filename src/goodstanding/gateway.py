@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from goodstanding.audit import AuditLog
 from goodstanding.checks import build_pipeline
 from goodstanding.checks.moderation import close_moderation
+from goodstanding.credentials.rotation_schedule import RotationSchedule
 from goodstanding.enforcement.enforcer import Enforcer
 from goodstanding.errors import ConfigError
 from goodstanding.ops import Ops
@@ -99,6 +100,8 @@ class Gateway:
     # the standing score, alerts and access log (``goodstanding.ops``; the admin API mounts
     # ``ops.standing()`` and ``ops.recent_alerts()``)
     ops: Ops | None = None
+    # keys nearing their maximum age: alerts and scheduled upstream rotation (None: off)
+    rotations: RotationSchedule | None = None
     # everything build() opened, closed in reverse by close()
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
@@ -144,8 +147,12 @@ class Gateway:
         resources.callback(close_moderation, pipeline)
         resources.push_async_callback(audit.close)  # flushes into the store
         resources.push_async_callback(ops.close)  # first to close: its last alerts are records
+        rotations = None
+        if settings.upstream.rotation.scheduled or settings.alerts.targets:
+            rotations = RotationSchedule(settings, store, ops.alerts)
+            resources.push_async_callback(rotations.close)  # before the alerts and the store
         return cls(settings, store, audit, upstream, pipeline, enforcer, redis=redis,
-                   counters=counters, ops=ops, resources=resources)
+                   counters=counters, ops=ops, rotations=rotations, resources=resources)
 
     async def start(self) -> None:
         if self.settings.storage.database_url.startswith(("sqlite", "memory")):
@@ -158,6 +165,8 @@ class Gateway:
         self.audit.start()
         if self.ops is not None:
             self.ops.start()
+        if self.rotations is not None:
+            self.rotations.start()
         self.started = True
 
     async def readiness(self) -> dict[str, str]:

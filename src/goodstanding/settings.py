@@ -82,6 +82,24 @@ class UpstreamKey(_Model):
 
 
 
+class UpstreamRotation(_Model):
+    """``upstream.rotation``: the gateway rotates its upstream keys itself at their maximum age
+    (through OpenAI's Admin API, as `goodstanding upstream rotate` does; ``credentials/rotation_schedule.py``)."""
+
+    # rotate keys past their max_age from inside the gateway (every process checks; a claim in
+    # the database lets exactly one rotate each key); off: only `upstream rotate --due` (cron)
+    scheduled: bool = False
+    # maximum age of every upstream key that sets no max_age of its own (unset: none)
+    max_age: Duration | None = None
+    # alert, and flag the key in `upstream list` and the admin API, this long before max_age
+    warn_before: Duration = "7d"
+    # how often each gateway process looks at the keys' ages
+    check_interval: Duration = "10m"
+    # after the switch to the new key, how long requests in flight may take before the old key
+    # is deleted
+    drain: Duration = "30s"
+
+
 class UpstreamSettings(_Model):
     # base URL of the OpenAI-compatible API the gateway forwards to (OpenAI, the simulated upstream,
     # any provider)
@@ -102,6 +120,8 @@ class UpstreamSettings(_Model):
     # named per-team upstream keys: virtual keys may name one (`keys create --upstream team-a`);
     # a plain reference (`team-a: env:OPENAI_KEY_TEAM_A`) or a mapping of UpstreamKey fields
     keys: dict[str, UpstreamKey] = Field(default_factory=dict)
+    # scheduled rotation of the upstream keys at their maximum age, and the alert before it
+    rotation: UpstreamRotation = UpstreamRotation()
     # file: and secret: references are re-read this often (s), and at once on SIGHUP, so a
     # replaced key file takes effect without a restart
     reload_interval: float = Field(default=2.0, gt=0)
@@ -563,7 +583,7 @@ class LoggingSettings(_Model):
 
 AlertWhen = Literal["score_above", "score_rise", "signal_above", "zero_tolerance",
                     "enforcement_webhook", "ban", "moderation_unavailable",
-                    "insufficient_quota"]
+                    "insufficient_quota", "rotation_due", "rotation_failed"]
 
 
 class AlertTarget(_Model):

@@ -1,25 +1,28 @@
-"""``goodstanding upstream list|rotate``: the named upstream keys (``upstream.keys``)."""
+"""``goodstanding upstream list|show|rotate``: the upstream keys (``upstream.key`` and
+``upstream.keys``), their usage, signals and standing (``upstream_standing.py``), rotation."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import time
 from typing import Any
 
-from goodstanding.commands import add_config, fail, print_json, settings_of
-from goodstanding.credentials import rotation
-from goodstanding.credentials.keyring import fingerprint
-from goodstanding.errors import ConfigError
+from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
+from goodstanding.credentials import rotation, upstream_standing
 from goodstanding.settings import Settings, parse_duration
-from goodstanding.stores import open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = sub.add_parser("list", help="upstream keys: project, where kept, age, bound keys")
+    listing = sub.add_parser(
+        "list", help="upstream keys: project, where kept, age, bound keys, 24 h usage and "
+                     "signals, standing (worst first)")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+    show = sub.add_parser("show", help="one upstream key: usage, signals and standing over the "
+                                       "last hour, 24 hours and 7 days")
+    show.add_argument("name", help="upstream key name (default: upstream.key)")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
     rotate = sub.add_parser(
         "rotate", help="mint a new key through OpenAI's Admin API, switch to it, delete the old")
     rotate.add_argument("name", nargs="?", help="upstream key name (default: upstream.key)")
@@ -27,15 +30,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rotate every key older than its max_age (for a daily cron job)")
     rotate.add_argument("--drain", default="30s",
                         help="after the switch, how long requests in flight may take (30s)")
-    for command in (listing, rotate):
+    for command in (listing, show, rotate):
         add_config(command)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    if args.action == "list":
-        return _list(args, settings)
-    return _rotate(args, settings)
+    if args.action == "rotate":
+        return _rotate(args, settings)
+    rows = asyncio.run(_views(settings))
+    if args.action == "show":
+        return _show(args, rows)
+    if args.json:
+        print_json(rows)
+        return 0
+    _table(rows)
+    return 0
+
+
+async def _views(settings: Settings) -> list[dict[str, Any]]:
+    async with opened_store(settings) as store:
+        return await upstream_standing.views(settings, store)
 
 
 def _rotate(args: argparse.Namespace, settings: Settings) -> int:
@@ -53,61 +68,59 @@ def _rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace, settings: Settings) -> int:
-    usage = asyncio.run(_usage(settings))
-    rows = []
-    for name in ["default", *settings.upstream.keys]:
-        entry = settings.upstream.entry(None if name == "default" else name)
-        if entry is None or entry.key is None:
-            continue
-        rows.append({**_row(settings, name, entry), **usage.get(name, _EMPTY)})
-    if args.json:
-        print_json(rows)
-        return 0
-    print(f"{'NAME':<20} {'PROJECT':<20} {'KEPT IN':<10} {'KEY':<16} {'AGE':<6} "
-          f"{'VIRTUAL KEYS':<13} {'CALLS 24H':<10} {'TOKENS 24H':<11} REFUSED 24H")
+COLUMNS = (("NAME", 16), ("PROJECT", 14), ("KEPT IN", 8), ("KEY", 15), ("AGE", 9),
+           ("VKEYS", 6), ("CALLS 24H", 10), ("REFUSED", 8), ("FLAGGED", 8), ("STRIKES", 8),
+           ("POLICY", 7), ("429", 5), ("QUOTA", 6), ("STANDING", 0))
+
+
+def _table(rows: list[dict[str, Any]]) -> None:
+    print(" ".join(f"{title:<{width}}" for title, width in COLUMNS).rstrip())
     for row in rows:
-        age = "-" if row["age"] is None else f"{int(row['age'] // 86400)}d"
-        print(f"{row['name']:<20} {row['project'] or '-':<20} {row['kept_in']:<10} "
-              f"{row['fingerprint']:<16} {age:<6} {row['virtual_keys']:<13} "
-              f"{row['calls_24h']:<10} {row['tokens_24h']:<11} {row['refused_24h']}")
+        day = row["windows"]["24h"]
+        cells = (row["name"], row.get("project") or "-", row.get("kept_in") or "-",
+                 row.get("fingerprint") or "(removed)", _age(row), row["virtual_keys"],
+                 day["requests"], day["refusals"], day["flagged"], day["strikes"],
+                 day["upstream_policy"], day["upstream_429"], day["insufficient_quota"],
+                 f"{row['score']:g} {row['level']}")
+        print(" ".join(f"{c!s:<{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True)))
+    print("24 h figures; POLICY: OpenAI's policy refusals, QUOTA: insufficient_quota. "
+          "`goodstanding upstream show NAME` for one key's signals.")
+
+
+def _age(row: dict[str, Any]) -> str:
+    if row.get("age") is None:
+        return "-"
+    text = f"{int(row['age'] // 86400)}d"
+    return f"{text} due!" if row.get("nearing_rotation") else text
+
+
+def _show(args: argparse.Namespace, rows: list[dict[str, Any]]) -> int:
+    row = next((r for r in rows if r["name"] == args.name), None)
+    if row is None:
+        known = ", ".join(r["name"] for r in rows) or "none"
+        return fail(f"no upstream key named '{args.name}' (known: {known})", 2)
+    if args.json:
+        print_json(row)
+        return 0
+    print(f"upstream key {row['name']}: standing {row['score']:g} ({row['level']})")
+    if row["configured"]:
+        due = row.get("rotation_due_in")
+        print(f"  project {row['project'] or '-'}, kept in {row['kept_in']}, key "
+              f"{row['fingerprint']}, age {_age(row)}"
+              + ("" if due is None else f", max age reached in {due / 86400:.1f} days"))
+    else:
+        print("  no longer configured (seen in the audit log)")
+    print(f"  virtual keys bound: {row['virtual_keys']}")
+    names = [n for n in upstream_standing.WindowCounts.__dataclass_fields__
+             if n not in ("window", "signals", "level")]
+    print(f"  {'':<20}" + "".join(f"{w:>10}" for w in row["windows"]))
+    for name in names:
+        print(f"  {name:<20}" + "".join(f"{row['windows'][w][name]:>10}"
+                                        for w in row["windows"]))
+    signals = row["windows"]["7d"]["signals"]
+    if signals:
+        print("  signals (7 days): " + ", ".join(
+            f"{s} {c}" for s, c in sorted(signals.items(), key=lambda i: -i[1])))
+    else:
+        print("  no signal in the last 7 days")
     return 0
-
-
-_EMPTY = {"virtual_keys": 0, "calls_24h": 0, "tokens_24h": 0, "refused_24h": 0}
-USAGE_ROWS = 100_000  # audit records read per virtual key for the 24-hour figures
-
-
-def _row(settings: Settings, name: str, entry: Any) -> dict[str, Any]:
-    kind = entry.key.split(":", 1)[0] if ":" in entry.key else "env"
-    try:
-        value = settings.upstream_key(None if name == "default" else name)
-    except ConfigError:
-        value = None
-    try:
-        age = rotation.age(entry, name, os.environ)
-    except ConfigError:
-        age = None
-    return {"name": name, "project": entry.project, "kept_in": kind,
-            "fingerprint": fingerprint(value) if value else "(unset)", "age": age,
-            "max_age": entry.max_age}
-
-
-async def _usage(settings: Settings) -> dict[str, dict[str, int]]:
-    """Per upstream key: virtual keys bound, and the last 24 hours of their audit records."""
-    store = open_store(settings.storage.database_url)
-    since = time.time() - 86400
-    try:
-        await store.migrate()
-        usage: dict[str, dict[str, int]] = {}
-        for key in await store.list_keys():
-            row = usage.setdefault(key.upstream or "default", dict(_EMPTY))
-            row["virtual_keys"] += key.revoked_at is None
-            for record in await store.query_audit(key_id=key.id, since=since, limit=USAGE_ROWS):
-                row["calls_24h"] += 1
-                row["tokens_24h"] += (record.get("tokens_in") or 0) + \
-                    (record.get("tokens_out") or 0)
-                row["refused_24h"] += record.get("decision") == "refused"
-        return usage
-    finally:
-        await store.close()

@@ -26,12 +26,13 @@ from typing import Any
 
 import httpx
 
-from goodstanding.credentials.keyring import resolve
+from goodstanding.credentials.keyring import Keyring, resolve
 from goodstanding.credentials.secretstore import SecretStore
 from goodstanding.errors import ConfigError
 from goodstanding.settings import Settings, UpstreamKey, parse_duration
 
 ADMIN_ENV = "OPENAI_ADMIN_KEY"
+REWRITABLE = ("file:", "secret:")  # the references rotation can write a new key into
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ class Place:
 
 def place_of(entry: UpstreamKey, where: str, env: Mapping[str, str]) -> Place:
     ref = entry.key or ""
-    if not ref.startswith(("file:", "secret:")):
+    if not ref.startswith(REWRITABLE):
         raise ConfigError(f"{where}: rotation rewrites the key where it is kept, so it must be "
                           "a file:/path or secret:NAME reference (env: cannot be rewritten)")
     return Place(ref, env)
@@ -84,22 +85,42 @@ def age(entry: UpstreamKey, where: str, env: Mapping[str, str]) -> float | None:
     return None if created is None else time.time() - float(created)
 
 
-def due(settings: Settings, env: Mapping[str, str]) -> list[str]:
-    """Names (``default`` for upstream.key) whose key is older than its ``max_age``."""
-    names = []
+def max_age_of(settings: Settings, entry: UpstreamKey) -> float | None:
+    """The key's maximum age in seconds: its own ``max_age``, else ``upstream.rotation``'s."""
+    chosen = entry.max_age or settings.upstream.rotation.max_age
+    return None if chosen is None else parse_duration(chosen)
+
+
+def warn_before(settings: Settings) -> float:
+    return parse_duration(settings.upstream.rotation.warn_before)
+
+
+def ages(settings: Settings, env: Mapping[str, str]) -> list[tuple[str, float | None, float]]:
+    """(name, age or None when unknown, max age) of every key that has a maximum age and a
+    reference rotation can rewrite (``default`` for upstream.key; env: and vault: references
+    are left out: their age is not known here and rotation cannot rewrite them)."""
+    found = []
     for name in ["default", *settings.upstream.keys]:
         entry = settings.upstream.entry(None if name == "default" else name)
-        if entry is None or entry.max_age is None or entry.key is None:
+        limit = None if entry is None else max_age_of(settings, entry)
+        if entry is None or limit is None or not (entry.key or "").startswith(REWRITABLE):
             continue
-        where = _where(name)
-        current = age(entry, where, env)
-        if current is None or current >= parse_duration(entry.max_age):
-            names.append(name)
-    return names
+        found.append((name, age(entry, _where(name), env), limit))
+    return found
+
+
+def due(settings: Settings, env: Mapping[str, str]) -> list[str]:
+    """Names (``default`` for upstream.key) whose key is older than its maximum age (or of
+    unknown age: never rotated by goodstanding)."""
+    return [name for name, current, limit in ages(settings, env)
+            if current is None or current >= limit]
 
 
 def rotate(settings: Settings, name: str, env: Mapping[str, str], *, drain: float,
-           say: Callable[[str], None] = print, client: httpx.Client | None = None) -> Rotated:
+           say: Callable[[str], None] = print, client: httpx.Client | None = None,
+           keyring: Keyring | None = None) -> Rotated:
+    """Rotate one upstream key (steps 1-4 above). ``keyring``: the calling gateway's own,
+    switched at once (other processes switch within ``upstream.reload_interval``)."""
     entry = settings.upstream.entry(None if name == "default" else name)
     where = _where(name)
     if entry is None:
@@ -125,6 +146,8 @@ def rotate(settings: Settings, name: str, env: Mapping[str, str], *, drain: floa
         if not isinstance(value, str) or not isinstance(new_id, str):
             raise ConfigError("the Admin API answered without a key value and id")
         place.write(value, new_id)
+        if keyring is not None:
+            keyring.request_reload()
         say(f"minted {new_id} and stored it in {place.ref}; waiting "
             f"{settings.upstream.reload_interval + drain:g}s for gateways to switch and "
             "requests in flight to finish")

@@ -269,7 +269,9 @@ class Dashboard:
         rows = await self.api(session, "GET", "/keys")
         usage = (await self.api(session, "GET", "/usage", params={"group_by": "key"}))["rows"]
         by_key = {r["key"]: r for r in usage}
-        return self.page(session, "Keys", pages.keys(rows, by_key, session.csrf), request)
+        upstream = await self.api(session, "GET", "/upstream")
+        body = pages.keys(rows, by_key, session.csrf) + pages.upstream_keys(upstream)
+        return self.page(session, "Keys", body, request)
 
     async def create_key(self, request: Request, session: Session, form: dict[str, str]
                          ) -> Response:

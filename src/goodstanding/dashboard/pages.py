@@ -237,6 +237,26 @@ def keys(rows: list[dict[str, Any]], usage: dict[str, dict[str, Any]], csrf: str
                  "No key yet.") + create
 
 
+def upstream_keys(rows: list[dict[str, Any]]) -> str:
+    """The upstream keys (OpenAI projects) and their standing: which project is at risk."""
+    out = []
+    for u in rows:
+        day = u["windows"]["24h"]
+        due = u.get("nearing_rotation")
+        shown_age = (f"<span class='warn'>{e(age(u.get('age')))}: rotate soon</span>" if due
+                     else e(age(u.get("age"))))
+        out.append([e(u["name"]), e(u.get("project")), e(u.get("fingerprint")), shown_age,
+                    e(u["virtual_keys"]), e(day["requests"]),
+                    e(day["refusals"] + day["flagged"]), e(day["upstream_policy"]),
+                    e(day["upstream_429"] + day["insufficient_quota"]),
+                    f"<span class='{e(u['level'])}'>{e(u['score'])} {e(u['level'])}</span>"])
+    return "<h2>Upstream keys</h2>" + table(
+        ["Name", "Project", "Key", "Age", "Virtual keys", "Requests (24 h)",
+         "Refused or flagged", "OpenAI policy errors", "429 / quota", "Standing"], out,
+        "Upstream keys, the worst standing first (24 h figures; standing over 1 h to 7 d)",
+        "No upstream key.")
+
+
 def secret(key: dict[str, Any], what: str) -> str:
     return (f"<div class='card'><p>{escape(what)} Copy the key now: it is shown this once and "
             f"never again.</p><p class='secret' id='secret'>{e(key['key'])}</p>"

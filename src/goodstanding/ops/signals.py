@@ -18,6 +18,7 @@ Each kind says how it turns into pressure on the score (see docs/standing.md):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -102,8 +103,18 @@ def severity(signal: str) -> float:
 
 def signals_of(call: Call) -> list[str]:
     """The signals one finished call carries (empty for a clean call)."""
+    found = reason_signals(call.reasons, call.status, call.decision)
+    if any(o.zero_tolerance for o in call.offences):
+        found.append("zero_tolerance")
+    return list(dict.fromkeys(found))
+
+
+def reason_signals(reasons: Iterable[str], status: int | None, decision: str | None
+                   ) -> list[str]:
+    """The signals a call's reasons, status and decision show (a call's or an audit
+    record's; repeats possible). Zero tolerance is not among them: it is an offence's."""
     found: list[str] = []
-    for reason in call.reasons:
+    for reason in reasons:
         head, sep, rest = reason.partition(":")
         if sep:
             kind = _PREFIXES.get(head + ":")
@@ -119,8 +130,6 @@ def signals_of(call: Call) -> list[str]:
             found.append("geo_churn")
         if FROM_REASONS and head in FROM_REASONS:
             found.append(head)
-    if call.status == 429 and call.decision == "upstream_error":
+    if status == 429 and decision == "upstream_error":
         found.append("upstream_429")
-    if any(o.zero_tolerance for o in call.offences):
-        found.append("zero_tolerance")
-    return list(dict.fromkeys(found))
+    return found

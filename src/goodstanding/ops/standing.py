@@ -215,7 +215,7 @@ class StandingMonitor:
         for window in windows:
             SCORE.set(window.score, window.window)
         score = max(w.score for w in windows)
-        return StandingReport(round(score, 1), _level(score), now, tuple(windows),
+        return StandingReport(round(score, 1), level_of(score), now, tuple(windows),
                               _actions(windows))
 
     async def _drivers_of(self, signals: list[str], hour: int, hours: int, now: float
@@ -351,7 +351,8 @@ def _top(found: dict[str, int], count: int) -> tuple[tuple[Driver, ...], tuple[D
     return tuple(users), tuple(keys)
 
 
-def _level(score: float) -> str:
+def level_of(score: float) -> str:
+    """good | watch | at_risk | critical."""
     return "good" if score < 25 else "watch" if score < 50 else "at_risk" if score < 75 \
         else "critical"
 

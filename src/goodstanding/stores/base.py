@@ -130,6 +130,25 @@ class AdminQueryStore(Protocol):
     async def last_used(self, key_ids: Sequence[str]) -> dict[str, float]:
         """Key id → time of its last proxied call (keys never used are absent)."""
 
+    async def upstream_counts(self, starts: Sequence[float], limit: int = 10_000
+                              ) -> list[dict[str, Any]]:
+        """Keyed proxied calls since ``min(starts)`` grouped by (``upstream``, ``decision``,
+        ``status``, ``reasons``): per group, ``calls``, ``tokens_in`` and ``tokens_out`` as
+        lists, one figure per start (the calls at or after it). ``upstream`` is the record's
+        (``default`` for upstream.key); records older than migration 0011 take their key's
+        current binding."""
+
+
+class RotationLockStore(Protocol):
+    """The scheduled upstream rotation's claim: one rotator per upstream key at a time."""
+
+    async def claim_rotation(self, name: str, holder: str, now: float, lease: float) -> bool:
+        """Claim ``name`` for ``lease`` seconds unless another holder's claim is still live;
+        whether this holder has it now."""
+
+    async def release_rotation(self, name: str, holder: str, rotated_at: float | None) -> None:
+        """End this holder's claim (``rotated_at``: when it rotated, None: it did not)."""
+
 
 class DeadLetterStore(Protocol):
     """Records the database refused (a poison value), set aside so that they block no other."""
@@ -198,7 +217,7 @@ class WebhookStore(Protocol):
 
 
 class Store(KeyStore, IdentityStore, AuditStore, DeadLetterStore, EndUserStore, WebhookStore,
-            AdminQueryStore, AcceptanceStore, Protocol):
+            AdminQueryStore, AcceptanceStore, RotationLockStore, Protocol):
     async def migrate(self) -> None: ...
 
     async def schema_behind(self) -> str | None:

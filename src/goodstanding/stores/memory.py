@@ -11,9 +11,10 @@ from goodstanding.stores.acceptance_memory import MemoryAcceptances
 from goodstanding.stores.admin_memory import MemoryAdminQueries, has_category
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_memory import MemoryEndUsers
+from goodstanding.stores.upstream_memory import MemoryUpstreamKeys
 
 
-class MemoryStore(MemoryEndUsers, MemoryAcceptances, MemoryAdminQueries):
+class MemoryStore(MemoryEndUsers, MemoryAcceptances, MemoryAdminQueries, MemoryUpstreamKeys):
     def __init__(self) -> None:
         MemoryEndUsers.__init__(self)
         MemoryAcceptances.__init__(self)
@@ -21,6 +22,7 @@ class MemoryStore(MemoryEndUsers, MemoryAcceptances, MemoryAdminQueries):
         self.identities: dict[str, Identity] = {}
         self.audit: list[dict[str, Any]] = []
         self.dead: list[dict[str, Any]] = []
+        self.rotations: dict[str, dict[str, Any]] = {}
 
     async def migrate(self) -> None:
         return None

@@ -59,6 +59,8 @@ audit_events = sa.Table(
     sa.Column("latency_ms", sa.Float),
     # the admin token behind an admin action (decision "admin"); null for proxied calls (0007)
     sa.Column("actor", sa.String(128)),
+    # the upstream key a keyed call went out under (``default``: upstream.key; 0011)
+    sa.Column("upstream", sa.String(64)),
     sa.Index("ix_audit_events_key_ts", "key_id", "ts"),
     sa.Index("ix_audit_events_request_id", "request_id"),
 )
@@ -132,6 +134,16 @@ policy_acceptances = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("accepted_at", sa.Float, nullable=False),
     sa.Column("by", sa.String(128), nullable=False),
+)
+
+# the scheduled upstream rotation's claim per upstream key: one rotator at a time (0011)
+upstream_rotations = sa.Table(
+    "upstream_rotations",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("rotated_at", sa.Float),
 )
 
 AUDIT_FIELDS = tuple(c.name for c in audit_events.columns if c.name != "id")

@@ -52,6 +52,9 @@ class KeyOut(BaseModel):
                                             "(created or rotated in)")
     grace_expires_at: float | None = Field(description="while a rotated-out key still works: "
                                                        "when it stops")
+    rotation_due_at: float = Field(description="when the key reaches keys.max_age")
+    nearing_rotation: bool = Field(description="the key is within keys.warn_before of its "
+                                               "maximum age, or past it: rotate it")
 
 
 class KeyCreated(KeyOut):
@@ -95,8 +98,13 @@ class Rotation(BaseModel):
                                                           "working: seconds or 30s, 15m, 24h, 7d")
 
 
-def _out(key: VirtualKey, last_used: float | None, now: float) -> dict[str, Any]:
-    return {**keys.describe(key, now=now, last_used_at=last_used), "policy": key.policy}
+def _out(admin: AdminDep, key: VirtualKey, last_used: float | None, now: float
+         ) -> dict[str, Any]:
+    ages = admin.gateway.settings.keys
+    return {**keys.describe(key, now=now, last_used_at=last_used,
+                            max_age=parse_duration(ages.max_age),
+                            warn_before=parse_duration(ages.warn_before)),
+            "policy": key.policy}
 
 
 async def _found(admin: AdminDep, key_id: str) -> VirtualKey:
@@ -109,7 +117,7 @@ async def _found(admin: AdminDep, key_id: str) -> VirtualKey:
 async def _shown(admin: AdminDep, key_id: str) -> dict[str, Any]:
     key = await _found(admin, key_id)
     used = await admin.store.last_used([key.id])
-    return _out(key, used.get(key.id), time.time())
+    return _out(admin, key, used.get(key.id), time.time())
 
 
 async def _forget(admin: AdminDep, key_id: str) -> None:
@@ -145,7 +153,7 @@ async def list_keys(
     found = [k for k in await admin.store.list_keys()
              if tenant is None or k.tenant == tenant]
     used = await admin.store.last_used([k.id for k in found])
-    rows = [_out(k, used.get(k.id), now) for k in found]
+    rows = [_out(admin, k, used.get(k.id), now) for k in found]
     return [r for r in rows if status is None or r["status"] == status]
 
 
@@ -163,7 +171,7 @@ async def create_key(admin: AdminDep, body: KeyCreate) -> dict[str, Any]:
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         target.key_id = key.id
-    return {**_out(key, None, time.time()), "key": token}
+    return {**_out(admin, key, None, time.time()), "key": token}
 
 
 @router.get("/{key_id}", response_model=KeyOut, summary="Show a key")
@@ -239,7 +247,7 @@ async def rotate_key(admin: AdminDep, key_id: KeyId, body: Rotation | None = Non
         key, token = rotated
         target.tenant = key.tenant
         target.detail.append(f"replaced_by:{key.id}")
-    return {**_out(key, None, time.time()), "key": token, "replaces": key_id}
+    return {**_out(admin, key, None, time.time()), "key": token, "replaces": key_id}
 
 
 @router.post("/{key_id}/revoke", response_model=KeyOut, summary="Revoke a key at once")

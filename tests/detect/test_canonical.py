@@ -28,6 +28,10 @@ OBFUSCATED = [
     ("ⓘⓖⓝⓞⓡⓔ", "ignore"),  # circled
     ("k!ll", "kill"),
     ("ki|l", "kill"),
+    # mostly symbols: undone only when the result is a known word
+    ("4$$4ul7", "assault"),
+    ("m4$$4cr3", "massacre"),
+    ("$734l", "steal"),
 ]
 
 
@@ -37,7 +41,9 @@ def test_obfuscations_fold_to_one_spelling(raw, expected):
 
 
 @pytest.mark.parametrize("text", ["in 2023 I paid $5", "I am a cat", "version 3.11",
-                                  "hello! world", "a | b", "x != y", "cat || dog"])
+                                  "hello! world", "a | b", "x != y", "cat || dog",
+                                  "call 911 or 0800 123 457", "it cost $1300", "room 4b1",
+                                  "1337 points"])
 def test_ordinary_text_keeps_its_words(text):
     assert canonicalize(text).text == text.lower()
 

@@ -29,6 +29,8 @@ something a user writes) and counts no strike: the model wrote it, not the end u
 
 from __future__ import annotations
 
+from itertools import repeat
+
 from goodstanding.call import Call, Offence, Verdict
 from goodstanding.detect import CATEGORIES, Detectors, Screen, load_detectors
 from goodstanding.detect.batched import FullScreener
@@ -179,15 +181,13 @@ _OUTPUT_KEYS = {name: f"detect_output.{name}" for name in CATEGORIES}
 
 def _max_scores(screens: list[Screen]) -> dict[str, float]:
     """``detect.<name>``: the highest score of each category and of both heads, rounded."""
-    best: dict[str, float] = {}
-    for s in screens:
-        for name, score in (*s.category_scores.items(), ("jailbreak", s.jailbreak),
-                            ("injection", s.injection)):
-            key = _SCORE_KEYS.get(name) or f"detect.{name}"
-            score = round(score, 4)
-            if score > best.get(key, -1.0):
-                best[key] = score
-    return best
+    values = list(map(_values, screens))
+    best = values[0] if len(values) == 1 else list(map(max, *values))
+    return dict(zip(_SCORE_KEYS, map(round, best, repeat(4))))
 
 
-_SCORE_KEYS = {name: f"detect.{name}" for name in (*CATEGORIES, "jailbreak", "injection")}
+def _values(s: Screen) -> list[float]:
+    return [*map(s.category_scores.__getitem__, CATEGORIES), s.jailbreak, s.injection]
+
+
+_SCORE_KEYS = tuple(f"detect.{name}" for name in (*CATEGORIES, "jailbreak", "injection"))

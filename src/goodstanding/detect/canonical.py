@@ -138,29 +138,58 @@ def _classes() -> bytes:
 _CLASSES = _classes()
 
 
-def _hints(text: str) -> tuple[bool, bool, bool]:
-    """(has a triple repeat, has leet inside a word, has three single letters in a row)."""
+def _hints(text: str) -> tuple[tuple[int, int] | None, bool, bool]:
+    """(where triple repeats lie, has leet inside a word, has three single letters in a row)."""
     raw = text.encode("utf-8")
     classes = raw.translate(_CLASSES)
     leety = b"a1" in classes or b"1a" in classes
     words = b" ".join(classes.replace(b"1", b"a").split())
     spaced = b" a a a " in b" " + words + b" "
-    return _has_triple(raw), leety, spaced
+    return _triples(raw), leety, spaced
 
 
-def _has_triple(raw: bytes) -> bool:
+def _triples(raw: bytes) -> tuple[int, int] | None:
+    """The byte span from the first run of three equal bytes to the end of the last one."""
     # two equal neighbours in a row in the "byte equals the next one" mask: one numpy pass
     b = np.frombuffer(raw, dtype=np.uint8)
-    return b"\x01\x01" in (b[1:] == b[:-1]).tobytes()
+    same = (b[1:] == b[:-1]).tobytes()
+    first = same.find(b"\x01\x01")
+    # a run ends two bytes after the last pair of equal neighbours that starts it
+    return None if first < 0 else (first, same.rfind(b"\x01\x01") + 3)
+
+
+def _collapse_repeats(text: str, span: tuple[int, int]) -> str:
+    """Runs of three or more of one character -> one ("!!!", "sooo", "00000042")."""
+    if not text.isascii():  # byte offsets are not character offsets
+        return _REPEAT.sub(r"\1", text)
+    # the regex costs ~40 ns a character: run it on the span that holds the runs only (a
+    # serial number's "0000" at the start of a prompt, a "..." at its end)
+    a, b = span
+    return text[:a] + _REPEAT.sub(r"\1", text[a:b]) + text[b:]
 
 
 def _leet_word(match: re.Match[str]) -> str:
     word = match.group(0)
     letters = sum(c.isalpha() for c in word)
-    # "mp3" or "b2b" would be mangled for nothing; words mostly made of symbols are not words.
-    if letters < 2 or letters < len(word) - letters:
+    if letters == len(word):
         return word
-    return word.translate(_LEET)
+    plain = word.translate(_LEET)
+    # "mp3" or "b2b" would be mangled for nothing: a word mostly made of letters is undone;
+    # one mostly made of symbols ("4$$4ul7", "$73al") only when it spells a known word, and
+    # never a plain number ("2023", "911").
+    if letters >= 2 and letters >= len(word) - letters:
+        return plain
+    if len(word) >= 3 and (letters or "$" in word or "@" in word) and plain in _known_words():
+        return plain
+    return word
+
+
+@lru_cache(maxsize=1)
+def _known_words() -> frozenset[str]:
+    """Words that a symbol-heavy leetspeak word may spell (`data/words.txt`: the alphabetic
+    words of three letters or more that the training texts use, `scripts/known_words.py`)."""
+    text = resources.files("goodstanding.detect").joinpath("data/words.txt").read_text("utf-8")
+    return frozenset(text.split())
 
 
 def _join_spaced(text: str) -> str:
@@ -188,7 +217,7 @@ def _step(text: str) -> str:
         text = _LEET_INNER.sub(lambda m: _LEET_INNER_MAP[m.group(0)], text)
     repeat, leety, spaced = _hints(text)
     if repeat:
-        text = _REPEAT.sub(r"\1", text)
+        text = _collapse_repeats(text, repeat)
     if spaced:
         text = _join_spaced(text)
     if leety:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
+from operator import ge
 from types import MappingProxyType
 
 import numpy as np
@@ -151,7 +153,7 @@ class Detectors:
         jb, inj = s[self._jb], s[self._inj]
         return Screen(
             category_scores=MappingProxyType(scores),
-            flagged=tuple(c for c, v, t in zip(self._order, values, self._limits) if v >= t),
+            flagged=tuple(compress(self._order, map(ge, values, self._limits))),
             jailbreak=jb,
             injection=inj,
             jailbreak_flagged=jb >= self.jailbreak_threshold,

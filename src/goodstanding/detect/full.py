@@ -4,10 +4,10 @@ Per text (and per decoded payload, as in the always-on layer), each of the 14 he
 categories, jailbreak, injection) combines two logits: a tiny MLP over the 256-d WordLlama
 embedding of the canonical text (`embedding.py`; one shared hidden layer of 128 ReLU units, a
 logit per head), and the always-on head's calibrated logit. The combination is a stacked Platt scaling, `p = sigmoid(a z_embedding + b z_always_on
-+ c)`, fitted on the training script's validation split, pulled towards (0, 1, 0) so that
++ c)`, fitted on the training script's calibration split, pulled towards (0, 1, 0) so that
 without evidence the full layer is the always-on layer. Everything after that is the always-on
 layer's: minimum lexicon evidence per category family, strong-term floors, the sexual/minors
-rule, and thresholds (the full layer's own, chosen on the validation split).
+rule, and thresholds (the full layer's own, chosen on the calibration split).
 
 `screen(texts)` takes a batch: one tokenizer call and one matrix product for all of them.
 Numpy only at inference, besides the tokenizer (and safetensors, to read the vectors). The async coalescer that batches concurrent
@@ -45,7 +45,7 @@ class FullHeads:
     weights: np.ndarray  # (hidden, heads)
     bias: np.ndarray  # (heads,)
     mix: np.ndarray  # (3, heads): p = sigmoid(mix[0] z_embedding + mix[1] z_always_on + mix[2])
-    thresholds: np.ndarray  # on the final (gated) scores, chosen on the validation split
+    thresholds: np.ndarray  # on the final (gated) scores, chosen on the calibration split
 
     def __post_init__(self) -> None:
         hidden, heads = self.weights.shape

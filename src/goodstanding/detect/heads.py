@@ -2,7 +2,7 @@
 
 All heads (12 content categories, jailbreak, injection) share one vocabulary and one weight
 matrix, so scoring a text is one gather and one sum. Scores are Platt-calibrated on the
-training script's validation split; the shipped thresholds apply to calibrated scores.
+training script's calibration split (held-out rows never reported); the shipped thresholds apply to calibrated scores.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Heads:
     bias: np.ndarray  # (heads,)
     scale: np.ndarray  # Platt scaling: p = sigmoid(scale * logit + shift)
     shift: np.ndarray
-    thresholds: np.ndarray  # on calibrated scores, chosen on the validation split
+    thresholds: np.ndarray  # on calibrated scores, chosen on the calibration split
     # Calibration folded into the weights: sigmoid(s z + c) = 0.5 + 0.5 tanh((s z + c) / 2),
     # so scoring is one gather, one sum and one tanh (no overflow to clip either).
     _half_weights: np.ndarray = field(init=False, repr=False, compare=False)

@@ -50,12 +50,13 @@ browser:
 
 # The PDF report's test turns the PDF into an image with pdftoppm (Debian's poppler-utils),
 # installed only when missing and only where apt-get can (as root); WeasyPrint itself comes
-# with the [dev] extra and needs Pango (libpango-1.0-0, libpangoft2-1.0-0: installed with
-# them when missing). Otherwise the PDF test skips (fails under CI=true).
+# with the [dev] extra and needs Pango and HarfBuzz's subsetter (installed with them when
+# missing). Otherwise the PDF test skips (fails under CI=true).
+PDF_DEBS := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 pdf:
-	@if ! command -v pdftoppm >/dev/null || ! ldconfig -p | grep -q libpangoft2-1.0; then \
+	@if ! command -v pdftoppm >/dev/null || ! ldconfig -p | grep -q libpangoft2-1.0 || ! ldconfig -p | grep -q libharfbuzz-subset; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			(apt-get install -y -q poppler-utils libpango-1.0-0 libpangoft2-1.0-0 || (apt-get update -q && apt-get install -y -q poppler-utils libpango-1.0-0 libpangoft2-1.0-0)) >/dev/null; \
+			(apt-get install -y -q $(PDF_DEBS) || (apt-get update -q && apt-get install -y -q $(PDF_DEBS))) >/dev/null; \
 		else echo "pdftoppm or Pango not installed: the PDF report test will be skipped (failed under CI=true)"; fi; \
 	fi
 

@@ -7,6 +7,7 @@ fetched: WeasyPrint is given no base URL and a fetcher that refuses everything.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 EXTRA = "pip install 'goodstanding[pdf]'"
@@ -19,7 +20,9 @@ class PdfUnavailable(RuntimeError):
 def available() -> None:
     """Raise ``PdfUnavailable`` with the one line to run when PDF cannot be made here."""
     try:
-        import weasyprint  # noqa: F401
+        with warnings.catch_warnings():  # a missing optional system library is WeasyPrint's
+            warnings.simplefilter("ignore")  # note to packagers, not the operator's concern
+            import weasyprint  # noqa: F401
     except ImportError:
         raise PdfUnavailable(f"--format pdf needs the pdf extra: {EXTRA}") from None
     except OSError as exc:  # the Python package is there, the system's Pango is not

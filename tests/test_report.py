@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -247,6 +248,10 @@ def test_the_pdf_report_renders_to_pages_that_show_the_counts(
                           text=True, check=True, timeout=60).stdout
     assert "Compliance report" in text and "Requests: 8" in text
     assert "violence" in text and ADMIN not in text and "secret marker" not in text
+    artifacts = Path(__file__).parent / "artifacts"  # its first page, for people to look at
+    subprocess.run(["pdftoppm", "-r", "60", "-png", "-singlefile", "-f", "1", "-l", "1",
+                    str(pdf), str(artifacts / "report-pdf-page-1")], check=True, timeout=120)
+    assert (artifacts / "report-pdf-page-1.png").stat().st_size > 10_000
 
 
 def test_pdf_without_the_extra_is_one_line_naming_it(monkeypatch, capsys, gw):

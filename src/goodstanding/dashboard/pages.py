@@ -279,7 +279,7 @@ def incidents(rows: list[dict[str, Any]], status: str | None) -> str:
                "Record resolution</a>")
         state = (f"<span class='{'warn' if i['status'] == 'open' else 'good'}'>"
                  f"{e(resolution(i))}</span>")
-        out.append([e(i["id"]), e(i["title"]), e(when(i["opened_at"])),
+        out.append([f"<span style='white-space:nowrap'>{e(i['id'])}</span>", e(i["title"]), e(when(i["opened_at"])),
                     e(when(i["last_seen"])), e(i["requests"]), e(i["refused"]), e(i["passed"]),
                     state, notes or "-", act])
     return (f"<p>Show: {links}</p>" + table(

@@ -131,6 +131,8 @@ def test_an_incident_is_resolved_by_form_with_csrf(start_gateway, sim):
         assert page.status_code == 200 and "Moderation unavailable" in page.text
         link = next(x for x in parsed(page.text).links if x.endswith("/confirm"))
         incident_id = link.split("/")[3]
+        overview = client.get("/admin/").text
+        assert f"<td>{incident_id}</td><td>Moderation unavailable</td>" in overview
         confirm = client.get(link)
         form = parsed(confirm.text)
         action = next(f for f in form.forms if f.endswith("/resolve"))
@@ -142,6 +144,7 @@ def test_an_incident_is_resolved_by_form_with_csrf(start_gateway, sim):
         shown = client.get(done.headers["location"]).text
         assert f"Incident {incident_id}: resolution recorded." in shown
         assert "resolved by admin" in shown and "fail_open turned off" in shown
+        assert "No open incident in 7 days." in client.get("/admin/").text
         empty = client.post(action, data={"csrf": form.csrf[-1], "note": ""})
         assert empty.status_code == 400  # said in the page, no stack trace
 

@@ -181,8 +181,10 @@ class Dashboard:
 
         headroom = {labels[0] if labels else "default": value
                     for labels, value in HEADROOM.values.items()}
+        open_incidents = (await self.api(session, "GET", "/incidents", params={
+            "status": "open", "since": week}))["data"]
         body = pages.overview(standing, window, series, _risky(users), _risky(keys), events,
-                              headroom)
+                              headroom, open_incidents)
         return self.page(session, "Overview", body, request)
 
     async def series(self, session: Session, window: str) -> dict[str, list[tuple[str, float]]]:

@@ -115,7 +115,8 @@ def chart_block(window: str, series: dict[str, list[tuple[str, float]]]) -> str:
 def overview(standing: dict[str, Any] | None, window: str,
              series: dict[str, list[tuple[str, float]]], risky_users: list[dict[str, Any]],
              risky_keys: list[dict[str, Any]], events: list[dict[str, Any]],
-             headroom: dict[str, float] | None = None) -> str:
+             headroom: dict[str, float] | None = None,
+             open_incidents: list[dict[str, Any]] | None = None) -> str:
     if standing is None:
         top = "<p class='muted'>This gateway computes no standing score.</p>"
     else:
@@ -151,7 +152,13 @@ def overview(standing: dict[str, Any] | None, window: str,
               "<h2>Moderation budget</h2><p class='muted' id='headroom'>No moderation rate limit "
               "seen yet by this process (it shows once OpenAI's moderation answers with its "
               "limits).</p>")
-    return (top + chart_block(window, series) + budget
+    incidents_now = table(["Id", "Incident", "Opened", "Requests"],
+                          [[e(i["id"]), e(i["title"]), e(when(i["opened_at"])), e(i["requests"])]
+                           for i in (open_incidents or [])[:5]],
+                          "Open incidents (7 days)", "No open incident in 7 days.")
+    return (top + f"<h2>Incidents</h2><div id='open-incidents'>{incidents_now}</div>"
+            "<p><a href='/admin/incidents'>Every incident and its resolution</a></p>"
+            + chart_block(window, series) + budget
             + "<h2>Who drives risk</h2><div class='cards'>"
             f"<div class='card'>{risky}</div><div class='card'>{keys}</div></div>"
             f"<h2>Recent events</h2>{feed}")

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test services clients browser bench train eval lint clean docs
+.PHONY: run test services clients browser pdf bench train eval lint clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ run: $(VENV)/.stamp-run
 services:
 	bash scripts/services.sh
 
-test: $(VENV)/.stamp-dev services clients browser
+test: $(VENV)/.stamp-dev services clients browser pdf
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The client compatibility suite's JavaScript clients (tests/clients): pinned by the lock file,
@@ -46,6 +46,18 @@ browser:
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			(apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null; \
 		else echo "chromium not installed: the browser test will be skipped (failed under CI=true)"; fi; \
+	fi
+
+# The PDF report's test turns the PDF into an image with pdftoppm (Debian's poppler-utils),
+# installed only when missing and only where apt-get can (as root); WeasyPrint itself comes
+# with the [dev] extra and needs Pango and HarfBuzz's subsetter (installed with them when
+# missing). Otherwise the PDF test skips (fails under CI=true).
+PDF_DEBS := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+pdf:
+	@if ! command -v pdftoppm >/dev/null || ! ldconfig -p | grep -q libpangoft2-1.0 || ! ldconfig -p | grep -q libharfbuzz-subset; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			(apt-get install -y -q $(PDF_DEBS) || (apt-get update -q && apt-get install -y -q $(PDF_DEBS))) >/dev/null; \
+		else echo "pdftoppm or Pango not installed: the PDF report test will be skipped (failed under CI=true)"; fi; \
 	fi
 
 bench: $(VENV)/.stamp-dev

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -77,7 +78,7 @@ def test_the_report_counts_are_the_scenarios(start_gateway, monkeypatch, tmp_pat
     play(gw)
     settle(gw, 8)
     report = json.loads(run_report(gw, monkeypatch, tmp_path, "json"))
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["traffic"]["requests"] == 8
     assert report["traffic"]["decisions"] == {"allowed": 4, "refused": 4}
     cov = report["coverage"]
@@ -134,7 +135,7 @@ def test_a_bad_period_is_one_line_and_exit_2(capsys):
     assert "--since" in capsys.readouterr().err
 
 
-def test_alerts_are_incidents_not_traffic(start_gateway, monkeypatch, tmp_path):
+def test_alerts_are_listed_and_are_incidents_not_traffic(start_gateway, monkeypatch, tmp_path):
     gw = start_gateway(GOODSTANDING_ADMIN_TOKEN=ADMIN)
     play(gw)
     settle(gw, 8)
@@ -148,9 +149,140 @@ def test_alerts_are_incidents_not_traffic(start_gateway, monkeypatch, tmp_path):
     gw.store_call("write_audit", [alert])  # the record ops/alerts.py writes for an alert
     report = json.loads(run_report(gw, monkeypatch, tmp_path, "json"))
     assert report["traffic"]["requests"] == 8
-    [incident] = report["incidents"]
-    assert (incident["rule"], incident["severity"], incident["status"]) == (
+    [listed] = report["alerts"]
+    assert (listed["rule"], listed["severity"], listed["status"]) == (
         "flag_rate", "warning", "sent")
-    assert incident["deliveries"][0]["target"] == "ops-hook"
+    assert listed["deliveries"][0]["target"] == "ops-hook"
+    [incident] = report["incidents"]  # an alert of no outage's rule: an incident of its own
+    assert (incident["kind"], incident["subject"], incident["requests"]) == (
+        "alert", "flag_rate", 1)
+    assert incident["alerts"] == [listed]
     page = run_report(gw, monkeypatch, tmp_path, "html")
     assert "flag rate 37 %" in page
+
+
+# --- incidents, PDF, progress --------------------------------------------------------------
+
+
+def outage(gw: Any, sim: Any) -> None:
+    """Two calls while moderation is down (failing open), one after; an operator's note."""
+    client = gw.client()
+    sim.config.moderation = "down"
+    for n in range(2):  # texts not moderated before (a verdict would come from the cache)
+        client.chat.completions.create(model=MODEL, safety_identifier="alice", messages=[
+            {"role": "user", "content": f"during the outage {n}"}])
+    sim.config.moderation = "ok"
+    client.chat.completions.create(model=MODEL, safety_identifier="bob", messages=[
+        {"role": "user", "content": "after the outage"}])
+
+
+def test_the_report_lists_the_scenarios_incident_with_its_resolution(
+        start_gateway, sim, monkeypatch, tmp_path):
+    gw = start_gateway(GOODSTANDING_ADMIN_TOKEN=ADMIN, GOODSTANDING_ALERTS__RULES="[]",
+                       GOODSTANDING_MODERATION__ON_ERROR="fail_open",
+                       GOODSTANDING_MODERATION__OUTPUT="off")
+    play(gw)
+    outage(gw, sim)
+    settle(gw, 11)
+    report = json.loads(run_report(gw, monkeypatch, tmp_path, "json"))
+    assert report["traffic"]["requests"] == 11
+    [incident] = report["incidents"]
+    assert (incident["kind"], incident["requests"], incident["passed"]) == (
+        "moderation_unavailable", 2, 2)
+    assert report["coverage"]["exceptions"][0]["requests"] == 2
+    assert main(["incidents", "resolve", incident["id"], "--by", "ops-dana",
+                 "--note", "moderation key rotated; alert on 503 added"]) == 0
+    page = run_report(gw, monkeypatch, tmp_path, "html")
+    parser = Text()
+    parser.feed(page)
+    text = "".join(parser.text)
+    assert incident["id"] in text and "resolved by ops-dana" in text
+    assert "moderation key rotated; alert on 503 added" in text
+
+
+def pgm_pages(pdf: Any, tmp_path: Any) -> list[tuple[int, int, bytes]]:
+    """Each page of the PDF as a grey image (pdftoppm), as (width, height, pixels)."""
+    import subprocess
+
+    subprocess.run(["pdftoppm", "-r", "40", "-gray", str(pdf), str(tmp_path / "page")],
+                   check=True, timeout=120)
+    pages = []
+    for path in sorted(tmp_path.glob("page-*.pgm")):
+        data = path.read_bytes()
+        magic, width, height, depth, pixels = data.split(maxsplit=4)
+        assert magic == b"P5" and depth == b"255"
+        pages.append((int(width), int(height), pixels))
+    return pages
+
+
+def test_the_pdf_report_renders_to_pages_that_show_the_counts(
+        start_gateway, monkeypatch, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.clients.conftest import _missing
+
+    if shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None:
+        _missing("pdftoppm is missing (make pdf installs Debian's poppler-utils)")
+    try:
+        from goodstanding.report.pdf import available
+
+        available()
+    except Exception as exc:  # noqa: BLE001 - either cause is named in the message
+        _missing(str(exc))
+    gw = start_gateway(GOODSTANDING_ADMIN_TOKEN=ADMIN)
+    play(gw)
+    settle(gw, 8)
+    monkeypatch.setenv("GOODSTANDING_DATABASE_URL", gw.db_url)
+    monkeypatch.setenv("GOODSTANDING_ADMIN_TOKEN", ADMIN)
+    pdf = tmp_path / "report.pdf"
+    assert main(["report", "--since", "1d", "--format", "pdf", "--out", str(pdf)]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    pages = pgm_pages(pdf, tmp_path)
+    assert len(pages) >= 2  # every section, on A4
+    for width, height, pixels in pages:
+        assert len(pixels) == width * height
+        dark = sum(1 for value in pixels[::7] if value < 128)
+        assert dark > 50, "a blank page"  # text and charts, not an empty sheet
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True, timeout=60).stdout
+    assert "Compliance report" in text and "Requests: 8" in text
+    assert "violence" in text and ADMIN not in text and "secret marker" not in text
+    artifacts = Path(__file__).parent / "artifacts"  # its first page, for people to look at
+    subprocess.run(["pdftoppm", "-r", "60", "-png", "-singlefile", "-f", "1", "-l", "1",
+                    str(pdf), str(artifacts / "report-pdf-page-1")], check=True, timeout=120)
+    assert (artifacts / "report-pdf-page-1.png").stat().st_size > 10_000
+
+
+def test_pdf_without_the_extra_is_one_line_naming_it(monkeypatch, capsys, gw):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if not installed
+    monkeypatch.setenv("GOODSTANDING_DATABASE_URL", gw.db_url)
+    assert main(["report", "--format", "pdf", "--out", "never.pdf"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("goodstanding: --format pdf needs the pdf extra: "
+                   "pip install 'goodstanding[pdf]'")
+
+
+def test_progress_is_shown_page_by_page_on_a_large_database(gw, monkeypatch, tmp_path):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    now = time.time()
+    base = {"request_id": "r", "key_id": None, "tenant": "t", "end_user": "u",
+            "client_ip": None, "country": None, "method": "POST",
+            "endpoint": "chat.completions", "model": MODEL, "stream": False, "status": 200,
+            "tokens_in": 1, "tokens_out": 1, "decision": "allowed", "reasons": [],
+            "scores": {}, "latency_ms": 1.0}
+    gw.store_call("write_audit", [{**base, "ts": now - 60 + i * 0.01} for i in range(2500)])
+    screen = Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    report = json.loads(run_report(gw, monkeypatch, tmp_path, "json"))
+    assert report["traffic"]["requests"] == 2500
+    shown = screen.getvalue()
+    assert shown.startswith("\raudit records read: 1000\raudit records read: 2000"
+                            "\raudit records read: 2500\n")  # rewritten in place, per page

@@ -35,7 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "secrets": ("goodstanding.commands.secrets", "the encrypted local store for upstream keys"),
     "upstream": ("goodstanding.commands.upstream", "named upstream keys: list and rotate"),
     "scan": ("goodstanding.commands.scan", "find leaked OpenAI and goodstanding keys"),
-    "report": ("goodstanding.commands.report", "the compliance report for an appeal (HTML, JSON)"),
+    "report": ("goodstanding.commands.report",
+               "the compliance report for an appeal (HTML, JSON, PDF)"),
+    "incidents": ("goodstanding.commands.incidents",
+                  "incidents (outages, enforcement notices, alerts): list, resolve"),
 }
 
 

@@ -1,7 +1,8 @@
 """The dashboard in headless Chromium (Debian's package, driven by playwright-core from
 node/dashboard.mjs): after a scenario played with the official SDK, sign in, see a non-empty
 chart, find the suspended end user, ban another by clicking, see the ban refuse their next API
-call, sign out; the session cookie is HttpOnly and SameSite=Strict, a POST without the CSRF
+call, record the resolution of the moderation outage's incident, sign out and see a copy of the
+cookie refused; the session cookie is HttpOnly and SameSite=Strict, a POST without the CSRF
 token is refused. Screenshots: tests/artifacts/dashboard-*.png (committed)."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ VIOLENT: Any = [{"role": "user", "content": "[[flag:violence]] the secret marker
 ROOT = "browser-admin-token-0123456789abcdef"
 
 
-def test_an_operator_bans_an_end_user_from_the_dashboard(start_gateway, node_clients):
+def test_an_operator_bans_an_end_user_from_the_dashboard(start_gateway, node_clients, sim):
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} is missing (make browser installs Debian's chromium)")
     gw = start_gateway(GOODSTANDING_ADMIN_TOKEN=ROOT)
@@ -35,6 +36,11 @@ def test_an_operator_bans_an_end_user_from_the_dashboard(start_gateway, node_cli
         with pytest.raises(openai.BadRequestError):
             client.chat.completions.create(model=MODEL, messages=VIOLENT,
                                            safety_identifier="mallory")
+    sim.config.moderation = "down"  # an outage: refused (failing closed), an incident
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model=MODEL, safety_identifier="carol", messages=[
+            {"role": "user", "content": "during the outage"}])
+    sim.config.moderation = "ok"
     time.sleep(0.3)  # the audit writer's flush
     ARTIFACTS.mkdir(exist_ok=True)
     done = run_node("dashboard.mjs", {"GS_CHROMIUM": str(CHROMIUM), "GS_URL": gw.url,
@@ -55,11 +61,17 @@ def test_an_operator_bans_an_end_user_from_the_dashboard(start_gateway, node_cli
     assert out["forged"] == 403
     assert out["focus_outline"] == "solid"
     assert out["scroll_1366"] <= 1366 and out["scroll_390"] <= 390  # no sideways scrolling
+    assert sorted(out["incident_titles"]) == ["Alert: end-user-banned",
+                                              "Moderation unavailable"]
+    assert out["incident_flash"].endswith("resolution recorded.")
+    assert "resolved by admin" in out["incident_row"]
+    assert "moderation key rotated by the operator" in out["incident_row"]
     assert out["after_logout"].endswith("/admin/login")
+    assert out["replayed"].endswith("/admin/login")
     assert out["after_logout_users"].endswith("/admin/login")
     with pytest.raises(openai.PermissionDeniedError):  # the ban, on the next API call
         client.chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="bob")
     client.chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="alice")
     for name in ("dashboard-overview.png", "dashboard-end-user.png",
-                 "dashboard-overview-phone.png"):
+                 "dashboard-overview-phone.png", "dashboard-incidents.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000

@@ -1,6 +1,6 @@
 """``goodstanding report`` — the compliance report for an appeal: what protection was on over
 a period and what it did (docs/report.md has the JSON schema). HTML (self-contained, charts
-inline) or JSON; PDF is not offered (print the HTML to PDF from a browser)."""
+inline), JSON, or PDF (the HTML laid out by WeasyPrint: the optional ``pdf`` extra)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
     parser.add_argument("--since", default="30d",
                         help="the period: this long before now (30d, 24h, 90m)")
-    parser.add_argument("--format", choices=("html", "json"), default="html",
-                        help="html (one self-contained page) or json (docs/report.md)")
+    parser.add_argument("--format", choices=("html", "json", "pdf"), default="html",
+                        help="html (one self-contained page), json (docs/report.md) or pdf "
+                             "(needs the pdf extra: pip install 'goodstanding[pdf]')")
     parser.add_argument("--out", metavar="FILE",
                         help="write the report here instead of standard output")
 
@@ -36,6 +37,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"goodstanding: --since {args.since!r}: write a duration such as 30d or 24h",
               file=sys.stderr)
         return 2
+    if args.format == "pdf":
+        from goodstanding.report.pdf import PdfUnavailable, available
+
+        try:
+            available()  # before reading a large audit log for nothing
+        except PdfUnavailable as exc:
+            print(f"goodstanding: {exc}", file=sys.stderr)
+            return 2
     now = time.time()
 
     async def go() -> dict:
@@ -50,14 +59,19 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         import orjson
 
-        text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n"
+        data = orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"
+    elif args.format == "pdf":
+        from goodstanding.report.pdf import render as pdf
+
+        data = pdf(render(report))
     else:
-        text = render(report)
+        data = render(report).encode("utf-8")
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        Path(args.out).write_bytes(data)
         print(f"report written to {args.out}", file=sys.stderr)
     else:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     return 0
 
 

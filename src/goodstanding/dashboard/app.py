@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from goodstanding.dashboard import pages
 from goodstanding.dashboard.session import COOKIE, LOGIN_COOKIE, SESSION_SECONDS, Session, Sessions
+from goodstanding.errors import StoreUnavailable
 from goodstanding.gateway import Gateway
 
 HEADERS = {
@@ -41,6 +42,7 @@ class ApiError(Exception):
 class Dashboard:
     def __init__(self, gateway: Gateway, admin_api: Any) -> None:
         self.sessions = Sessions(gateway.settings)
+        self.store = gateway.store  # bounded by storage.timeout: the session check per page
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=admin_api),
                                         base_url="http://gateway/admin/api", timeout=60)
 
@@ -58,8 +60,8 @@ class Dashboard:
             raise ApiError(answer.status_code, message)
         return answer.json()
 
-    def session(self, request: Request) -> Session | None:
-        return self.sessions.read(request.cookies.get(COOKIE))
+    async def session(self, request: Request) -> Session | None:
+        return await self.sessions.read(request.cookies.get(COOKIE), self.store)
 
     @staticmethod
     def html(text: str, status: int = 200) -> HTMLResponse:
@@ -84,7 +86,10 @@ class Dashboard:
                          status)
 
     async def guarded(self, request: Request, handler: Any) -> Response:
-        session = self.session(request)
+        try:
+            session = await self.session(request)
+        except StoreUnavailable:
+            return self.unchecked()
         if session is None:
             if request.method == "POST":
                 return self.html(pages.layout("Signed out", "<p><a href='/admin/login'>Sign in"
@@ -103,12 +108,23 @@ class Dashboard:
             return self.page(session, "Could not do that", "<p><a href='/admin/'>Back to the "
                              "overview</a></p>", request, error=error.message,
                              status=400 if error.status < 500 else 503)
+        except StoreUnavailable:
+            return self.unchecked()
 
     # login ------------------------------------------------------------------------------
 
+    def unchecked(self) -> HTMLResponse:
+        """The database does not answer: a session cannot be checked, so none is taken."""
+        return self.html(pages.layout("Unavailable", "<p><a href='/admin/'>Try again</a></p>",
+                                      error="The database does not answer, so this session "
+                                            "cannot be checked. Try again shortly."), 503)
+
     async def login_page(self, request: Request) -> Response:
-        if self.session(request) is not None:
-            return self.redirect("/admin/")
+        try:
+            if await self.session(request) is not None:
+                return self.redirect("/admin/")
+        except StoreUnavailable:
+            return self.unchecked()
         value = secrets.token_urlsafe(16)
         response = self.html(pages.login(value))
         response.set_cookie(LOGIN_COOKIE, value, max_age=600, path="/admin", httponly=True,
@@ -134,7 +150,10 @@ class Dashboard:
 
     async def logout(self, request: Request, session: Session, form: dict[str, str]
                      ) -> Response:
-        self.sessions.end(session)
+        if form.get("everywhere"):
+            await self.api(session, "POST", "/sessions/revoke")
+        else:
+            await self.sessions.end(session, self.store)
         response = self.redirect("/admin/login")
         response.delete_cookie(COOKIE, path="/admin", httponly=True, samesite="strict")
         return response
@@ -162,8 +181,10 @@ class Dashboard:
 
         headroom = {labels[0] if labels else "default": value
                     for labels, value in HEADROOM.values.items()}
+        open_incidents = (await self.api(session, "GET", "/incidents", params={
+            "status": "open", "since": week}))["data"]
         body = pages.overview(standing, window, series, _risky(users), _risky(keys), events,
-                              headroom)
+                              headroom, open_incidents)
         return self.page(session, "Overview", body, request)
 
     async def series(self, session: Session, window: str) -> dict[str, list[tuple[str, float]]]:
@@ -329,6 +350,34 @@ class Dashboard:
         return self.page(session, "Alerts", pages.alerts(rows), request)
 
 
+    async def incidents(self, request: Request, session: Session, form: dict[str, str]
+                        ) -> Response:
+        status = request.query_params.get("status") or None
+        params = {"status": status} if status in ("open", "resolved") else {}
+        rows = (await self.api(session, "GET", "/incidents", params=params))["data"]
+        return self.page(session, "Incidents", pages.incidents(rows, params.get("status")),
+                         request)
+
+    async def incident_confirm(self, request: Request, session: Session, form: dict[str, str]
+                               ) -> Response:
+        incident_id = request.path_params["incident_id"]
+        extra = ("<label for='note'>What was changed (recorded with your name; it resolves "
+                 "the incident)</label><textarea id='note' name='note' required "
+                 "maxlength='2000' rows='4' style='width:100%'></textarea>")
+        body = pages.confirm(f"Record the resolution of incident {incident_id}.",
+                             f"/admin/incidents/{quote(incident_id)}/resolve", session.csrf,
+                             extra, False, "/admin/incidents")
+        return self.page(session, f"Resolve {incident_id}", body, request)
+
+    async def incident_resolve(self, request: Request, session: Session, form: dict[str, str]
+                               ) -> Response:
+        incident_id = request.path_params["incident_id"]
+        await self.api(session, "POST", f"/incidents/{quote(incident_id)}/resolve",
+                       json={"note": form.get("note", "")})
+        return self.redirect("/admin/incidents?" + urlencode(
+            {"done": f"Incident {incident_id}: resolution recorded."}))
+
+
 def _https(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
@@ -370,5 +419,10 @@ def build(gateway: Gateway, admin_api: Any) -> Starlette:
         Route("/admin/keys/{key_id}/confirm", guard(board.key_confirm), methods=["GET"]),
         Route("/admin/keys/{key_id}/{action}", guard(board.key_action), methods=["POST"]),
         Route("/admin/alerts", guard(board.alerts), methods=["GET"]),
+        Route("/admin/incidents", guard(board.incidents), methods=["GET"]),
+        Route("/admin/incidents/{incident_id}/confirm", guard(board.incident_confirm),
+              methods=["GET"]),
+        Route("/admin/incidents/{incident_id}/resolve", guard(board.incident_resolve),
+              methods=["POST"]),
     ]
     return Starlette(routes=routes)

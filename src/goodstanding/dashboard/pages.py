@@ -19,11 +19,11 @@ padding:1rem}h1{font-size:1.4rem;margin:.25rem 0 1rem}h2{font-size:1.1rem;margin
 .card{background:#fff;border:1px solid #ccd;border-radius:6px;padding:.75rem 1rem;min-width:0}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #ccd;
 padding:.3rem .5rem;text-align:left;vertical-align:top}.scroll{overflow-x:auto}
-a{color:#0b4f8a}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f0a500;
+a{color:#0b4f8a}a:focus,button:focus,input:focus,select:focus,textarea:focus{outline:3px solid #f0a500;
 outline-offset:1px}button,.button{background:#0b4f8a;color:#fff;border:0;border-radius:4px;
 padding:.4rem .8rem;font:inherit;cursor:pointer;text-decoration:none;display:inline-block}
 button.danger,.button.danger{background:#a4161a}label{display:block;margin:.4rem 0 .1rem}
-input,select{font:inherit;padding:.3rem;border:1px solid #667;border-radius:4px;max-width:100%}
+input,select,textarea{font:inherit;padding:.3rem;border:1px solid #667;border-radius:4px;max-width:100%}
 .score{font-size:2.4rem;font-weight:700}.good{color:#1b6e20}.watch{color:#8a5a00}
 .at_risk,.critical,.warn{color:#a4161a;font-weight:600}.flash{background:#e6f2e6;
 border:1px solid #1b6e20;padding:.5rem 1rem;border-radius:4px}.error{background:#fbe9e9;
@@ -55,10 +55,13 @@ def layout(title: str, body: str, csrf: str | None = None, who: str | None = Non
     if csrf is not None:
         nav = ("<nav aria-label='Main'><a href='/admin/'>Overview</a><a href='/admin/users'>"
                "End users</a><a href='/admin/keys'>Keys</a><a href='/admin/alerts'>Alerts</a>"
-               "</nav><form method='post' action='/admin/logout'>"
+               "<a href='/admin/incidents'>Incidents</a></nav>"
+               "<form method='post' action='/admin/logout'>"
                f"<input type='hidden' name='csrf' value='{escape(csrf)}'>"
                f"<span class='muted' style='color:#dde'>signed in as {e(who)}</span> "
-               "<button type='submit'>Log out</button></form>")
+               "<button type='submit'>Log out</button> <button type='submit' name='everywhere'"
+               " value='1' title='End every session of this admin token'>Sign out everywhere"
+               "</button></form>")
     notes = ""
     if flash:
         notes += f"<p class='flash' role='status'>{e(flash)}</p>"
@@ -112,7 +115,8 @@ def chart_block(window: str, series: dict[str, list[tuple[str, float]]]) -> str:
 def overview(standing: dict[str, Any] | None, window: str,
              series: dict[str, list[tuple[str, float]]], risky_users: list[dict[str, Any]],
              risky_keys: list[dict[str, Any]], events: list[dict[str, Any]],
-             headroom: dict[str, float] | None = None) -> str:
+             headroom: dict[str, float] | None = None,
+             open_incidents: list[dict[str, Any]] | None = None) -> str:
     if standing is None:
         top = "<p class='muted'>This gateway computes no standing score.</p>"
     else:
@@ -148,7 +152,13 @@ def overview(standing: dict[str, Any] | None, window: str,
               "<h2>Moderation budget</h2><p class='muted' id='headroom'>No moderation rate limit "
               "seen yet by this process (it shows once OpenAI's moderation answers with its "
               "limits).</p>")
-    return (top + chart_block(window, series) + budget
+    incidents_now = table(["Id", "Incident", "Opened", "Requests"],
+                          [[e(i["id"]), e(i["title"]), e(when(i["opened_at"])), e(i["requests"])]
+                           for i in (open_incidents or [])[:5]],
+                          "Open incidents (7 days)", "No open incident in 7 days.")
+    return (top + f"<h2>Incidents</h2><div id='open-incidents'>{incidents_now}</div>"
+            "<p><a href='/admin/incidents'>Every incident and its resolution</a></p>"
+            + chart_block(window, series) + budget
             + "<h2>Who drives risk</h2><div class='cards'>"
             f"<div class='card'>{risky}</div><div class='card'>{keys}</div></div>"
             f"<h2>Recent events</h2>{feed}")
@@ -273,3 +283,34 @@ def alerts(rows: list[dict[str, Any]] | None) -> str:
                        f"{d['target']}: {'ok' if d['ok'] else 'failed'} after {d['attempts']}"
                        for d in a["deliveries"]))] for a in rows],
                  "Recent alerts, newest first", "No alert yet.")
+
+
+def resolution(incident: dict[str, Any]) -> str:
+    if incident["resolved_at"] is None:
+        return ("open: waiting for an operator" if incident["kind"] == "enforcement_webhook"
+                else "open")
+    if incident["resolved_by"] == "auto":
+        return f"cleared by itself ({when(incident['resolved_at'])})"
+    return f"resolved by {incident['resolved_by']} ({when(incident['resolved_at'])})"
+
+
+def incidents(rows: list[dict[str, Any]], status: str | None) -> str:
+    links = " ".join(f"<a href='/admin/incidents{q}'"
+                     f"{' aria-current=page' if s == status else ''}>{label}</a>"
+                     for s, q, label in ((None, "", "all"), ("open", "?status=open", "open"),
+                                         ("resolved", "?status=resolved", "resolved")))
+    out = []
+    for i in rows:
+        notes = "<br>".join(f"{e(n['by'])}: {e(n['note'])}" for n in i["notes"])
+        act = (f"<a class='button' href='/admin/incidents/{quote(i['id'])}/confirm'>"
+               "Record resolution</a>")
+        state = (f"<span class='{'warn' if i['status'] == 'open' else 'good'}'>"
+                 f"{e(resolution(i))}</span>")
+        out.append([f"<span style='white-space:nowrap'>{e(i['id'])}</span>", e(i["title"]), e(when(i["opened_at"])),
+                    e(when(i["last_seen"])), e(i["requests"]), e(i["refused"]), e(i["passed"]),
+                    state, notes or "-", act])
+    return (f"<p>Show: {links}</p>" + table(
+        ["Id", "Incident", "Opened", "Last seen", "Requests", "Refused", "Passed unmoderated",
+         "Status", "What was changed", ""], out,
+        "Incidents of the last 30 days, newest first (derived from the audit log)",
+        "No incident in the last 30 days."))

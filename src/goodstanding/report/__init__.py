@@ -6,7 +6,8 @@ what it did, for an operator's appeal to OpenAI.
 
 Everything is read through the store interfaces (``stores/base.py``): the audit log page by
 page (newest first, ``before_id`` cursor), the end users' strikes and actions, the accepted
-policy versions. Counts are the audit log's, exactly; the standing score over the period is
+policy versions, the operators' notes on incidents. Counts are the audit log's, exactly
+(incidents too: ``incidents.derive`` groups the same records); the standing score over the period is
 computed from the same records with the ops score formula (``ops.standing.score_of``).
 Records hold no prompt or answer text, so neither does the report; secrets in the
 configuration summary are redacted as ``goodstanding config show`` redacts them.
@@ -20,12 +21,15 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from goodstanding.incidents import alert_every
+from goodstanding.incidents.classify import classify
+from goodstanding.incidents.derive import derive
 from goodstanding.ops.signals import signals_of
 from goodstanding.ops.standing import score_of
 from goodstanding.settings import Settings
 from goodstanding.stores.base import Store
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: incidents[] are incidents (incidents/), alerts[] the alerts
 PAGE = 1000
 SECTIONS = ("moderation", "detectors", "limits", "strikes", "geo", "keys", "identity", "policy")
 FORWARDED = {"allowed", "flagged", "output_withheld", "upstream_error"}
@@ -75,7 +79,8 @@ async def build(store: Store, settings: Settings, since: float, until: float | N
     flags: dict[tuple[str, str, str], int] = defaultdict(int)  # (category, side, outcome)
     exceptions: dict[str, list[float]] = defaultdict(list)
     webhooks: list[dict[str, Any]] = []
-    incidents: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    trouble: list[dict[str, Any]] = []  # the records incidents are made of
     admin: Counter[str] = Counter()
     rotations: list[dict[str, Any]] = []
     per_day: dict[str, Counter[str]] = defaultdict(Counter)
@@ -87,8 +92,10 @@ async def build(store: Store, settings: Settings, since: float, until: float | N
     while True:
         page = await store.query_audit(since=since, until=until, limit=PAGE, before_id=before_id)
         for record in page:
+            if classify(record) is not None:
+                trouble.append(record)
             if record.get("endpoint") == "alerts":  # an alert (ops/alerts.py), not traffic
-                incidents.append(_incident(record))
+                alerts.append(_alert(record))
                 continue
             _count(record, totals, decisions, flags, exceptions, webhooks, admin, rotations,
                    per_day, users, callers, signals)
@@ -124,6 +131,8 @@ async def build(store: Store, settings: Settings, since: float, until: float | N
         days.append({"day": day, "requests": counts["requests"], "refused": counts["refused"],
                      "flagged": counts["flagged"], "score": round(day_score, 1)})
     acceptance = await _acceptance(store, settings, callers)
+    incidents = derive(trouble, await store.incident_notes(since), until,
+                       alert_every(settings))
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": time.time(),
@@ -135,7 +144,8 @@ async def build(store: Store, settings: Settings, since: float, until: float | N
                   for (c, s, o), n in sorted(flags.items())],
         "enforcement": enforcement,
         "webhooks": webhooks,
-        "incidents": sorted(incidents, key=lambda i: i["at"]),
+        "incidents": [incident.to_dict() for incident in incidents],
+        "alerts": sorted(alerts, key=lambda a: a["at"]),
         "admin_actions": dict(sorted(admin.items())),
         "key_rotations": rotations,
         "standing": {"score": round(score, 1),
@@ -145,7 +155,7 @@ async def build(store: Store, settings: Settings, since: float, until: float | N
     }
 
 
-def _incident(record: dict[str, Any]) -> dict[str, Any]:
+def _alert(record: dict[str, Any]) -> dict[str, Any]:
     from goodstanding.ops.alerts import _listed  # the one reading of an alert's record
 
     return _listed(record)

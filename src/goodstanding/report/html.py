@@ -15,6 +15,19 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def resolution_text(incident: dict[str, Any]) -> str:
+    """Who resolved it and when, then what the operators recorded."""
+    if incident["resolved_at"] is None:
+        head = "open" if incident["kind"] != "enforcement_webhook" else \
+            "open: waiting for an operator's answer"
+    elif incident["resolved_by"] == "auto":
+        head = f"cleared by itself at {_when(incident['resolved_at'])} (no failure since)"
+    else:
+        head = f"resolved by {incident['resolved_by']} at {_when(incident['resolved_at'])}"
+    notes = [f"{n['by']} ({_when(n['at'])}): {n['note']}" for n in incident["notes"]]
+    return "; ".join([head, *notes])
+
+
 def _pct(share: float | None) -> str:
     return "n/a (no requests)" if share is None else f"{share * 100:.2f} %"
 
@@ -113,10 +126,16 @@ def render(report: dict[str, Any]) -> str:
                       [[_when(w["ts"]), w["status"], w["end_user"] or "-",
                         ", ".join(w["reasons"])] for w in report["webhooks"]],
                       "Webhooks received", "No enforcement webhook in the period."))
-    out.append("<h2>Incidents (alerts raised)</h2>")
+    out.append("<h2>Incidents and their resolution</h2>")
+    out.append(_table(["Id", "Incident", "Opened", "Last seen", "Requests", "Refused",
+                       "Passed unmoderated", "Status", "Resolution"],
+                      [[i["id"], i["title"], _when(i["opened_at"]), _when(i["last_seen"]),
+                        i["requests"], i["refused"], i["passed"], i["status"], resolution_text(i)]
+                       for i in report["incidents"]], "Incidents in the period",
+                      "No incident in the period."))
     out.append(_table(["When", "Severity", "Rule", "Summary", "Delivery"],
-                      [[_when(i["at"]), i["severity"] or "-", i["rule"] or "-",
-                        i["summary"] or "-", i["status"]] for i in report["incidents"]],
+                      [[_when(a["at"]), a["severity"] or "-", a["rule"] or "-",
+                        a["summary"] or "-", a["status"]] for a in report["alerts"]],
                       "Alerts raised in the period", "No alert was raised in the period."))
     out.append("<h2>Keys and administration</h2>")
     out.append(_table(["When", "Key", "By"], [[_when(r["ts"]), r["key_id"], r["by"] or "-"]

@@ -216,8 +216,46 @@ class WebhookStore(Protocol):
         """Forget a claim whose processing failed, so the sender's retry is acted on."""
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentNote:
+    """What an operator recorded about an incident (``incidents/``): it resolves it."""
+
+    incident_id: str
+    at: float
+    by: str
+    note: str
+
+
+class IncidentStore(Protocol):
+    """The audit records incidents are made of, and operators' notes on them (off the hot
+    path: the admin API, the dashboard, the CLI, the report)."""
+
+    async def query_trouble(self, *, since: float | None = None, until: float | None = None,
+                            limit: int = 1000, before_id: int | None = None
+                            ) -> list[dict[str, Any]]:
+        """Audit records that may belong to an incident (a superset: moderation, store or
+        upstream unavailable, upstream errors, enforcement webhooks, alerts), newest first
+        by id; ``incidents.classify`` decides."""
+
+    async def add_incident_note(self, note: IncidentNote) -> None: ...
+
+    async def incident_notes(self, since: float | None = None) -> list[IncidentNote]:
+        """Every note recorded at or after ``since``, oldest first."""
+
+
+class SessionStore(Protocol):
+    """Dashboard sessions ended before their expiry, shared by every worker (dashboard/)."""
+
+    async def revoke_sessions(self, scope: str, revoked_at: float, expires_at: float) -> None:
+        """Record (or move forward) the revocation of ``scope``; prunes expired rows."""
+
+    async def session_revocations(self, scopes: Sequence[str]) -> dict[str, float]:
+        """Scope -> revoked_at, for those of ``scopes`` that are revoked."""
+
+
 class Store(KeyStore, IdentityStore, AuditStore, DeadLetterStore, EndUserStore, WebhookStore,
-            AdminQueryStore, AcceptanceStore, RotationLockStore, Protocol):
+            AdminQueryStore, AcceptanceStore, RotationLockStore, IncidentStore, SessionStore,
+            Protocol):
     async def migrate(self) -> None: ...
 
     async def schema_behind(self) -> str | None:

@@ -11,13 +11,16 @@ from goodstanding.stores.acceptance_memory import MemoryAcceptances
 from goodstanding.stores.admin_memory import MemoryAdminQueries, has_category
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_memory import MemoryEndUsers
+from goodstanding.stores.incidents_memory import MemoryIncidents
 from goodstanding.stores.upstream_memory import MemoryUpstreamKeys
 
 
-class MemoryStore(MemoryEndUsers, MemoryAcceptances, MemoryAdminQueries, MemoryUpstreamKeys):
+class MemoryStore(MemoryEndUsers, MemoryAcceptances, MemoryAdminQueries, MemoryUpstreamKeys,
+                  MemoryIncidents):
     def __init__(self) -> None:
         MemoryEndUsers.__init__(self)
         MemoryAcceptances.__init__(self)
+        MemoryIncidents.__init__(self)
         self.keys: dict[str, VirtualKey] = {}
         self.identities: dict[str, Identity] = {}
         self.audit: list[dict[str, Any]] = []

@@ -146,6 +146,28 @@ upstream_rotations = sa.Table(
     sa.Column("rotated_at", sa.Float),
 )
 
+# operators' notes on incidents (derived from the audit log: incidents/; migration 0010)
+incident_notes = sa.Table(
+    "incident_notes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("incident_id", sa.String(64), nullable=False, index=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("by", sa.String(128), nullable=False),
+    sa.Column("note", sa.String(2000), nullable=False),
+)
+
+# dashboard sessions ended before their expiry, for every worker (dashboard/; migration 0010):
+# scope "session:<nonce>" (one sign-out) or "name:<admin token name>" (every session of that
+# token issued at or before revoked_at)
+admin_session_revocations = sa.Table(
+    "admin_session_revocations",
+    metadata,
+    sa.Column("scope", sa.String(200), primary_key=True),
+    sa.Column("revoked_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
 AUDIT_FIELDS = tuple(c.name for c in audit_events.columns if c.name != "id")
 KEY_FIELDS = tuple(c.name for c in keys.columns)
 IDENTITY_FIELDS = tuple(c.name for c in identities.columns)

@@ -21,6 +21,7 @@ from goodstanding.stores.acceptance_sql import SqlAcceptances
 from goodstanding.stores.admin_sql import SqlAdminQueries, category_clause
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_sql import SqlEndUsers
+from goodstanding.stores.incidents_sql import SqlIncidents
 from goodstanding.stores.upstream_sql import SqlUpstreamKeys
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
@@ -69,7 +70,7 @@ def _key(row: Any) -> VirtualKey:
     return VirtualKey(**data)
 
 
-class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys):
+class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys, SqlIncidents):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.engine = _engine(url, pool_size)

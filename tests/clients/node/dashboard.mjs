@@ -1,7 +1,8 @@
 // The dashboard in headless Chromium (Debian's /usr/bin/chromium via playwright-core), as an
 // operator uses it: sign in, read the overview's charts, find a suspended end user, ban one by
 // clicking (with the confirmation), check the session cookie's flags and that a POST without
-// the CSRF token is refused, sign out. Screenshots go to GS_SHOTS. One JSON line on stdout.
+// the CSRF token is refused, record an incident's resolution, sign out (and see a copy of the
+// cookie refused afterwards). Screenshots go to GS_SHOTS. One JSON line on stdout.
 import { chromium } from "playwright-core";
 
 const base = process.env.GS_URL;
@@ -26,8 +27,8 @@ try {
   out.scroll_1366 = await page.evaluate(() => document.documentElement.scrollWidth);
   await page.screenshot({ path: `${shots}/dashboard-overview.png`, fullPage: true });
   const cookies = await context.cookies();
-  out.cookie = cookies.find((c) => c.name === "gs_admin") ?? null;
-  if (out.cookie) out.cookie.value = out.cookie.value.length;  // not the value itself
+  const session = cookies.find((c) => c.name === "gs_admin");
+  out.cookie = session ? { ...session, value: session.value.length } : null;  // not the value
   // a suspended end user, found by the status filter
   await page.getByRole("link", { name: "End users" }).click();
   await page.getByLabel("Status").selectOption("suspended");
@@ -56,11 +57,28 @@ try {
   await page.goto(base + "/admin/");
   out.scroll_390 = await page.evaluate(() => document.documentElement.scrollWidth);
   await page.screenshot({ path: `${shots}/dashboard-overview-phone.png`, fullPage: true });
+  // the moderation outage's incident: its resolution recorded by clicking, with a note
+  await page.setViewportSize({ width: 1366, height: 768 });
+  await page.getByRole("link", { name: "Incidents" }).click();
+  out.incident_titles = await page.locator("tbody tr td:nth-child(2)").allInnerTexts();
+  const outage = () => page.locator("tbody tr", { hasText: "Moderation unavailable" });
+  await outage().getByRole("link", { name: "Record resolution" }).click();
+  await page.getByLabel(/What was changed/).fill("moderation key rotated by the operator");
+  await page.getByRole("button", { name: "Confirm" }).click();
+  out.incident_flash = await page.locator("p.flash").innerText();
+  out.incident_row = await outage().innerText();
+  await page.screenshot({ path: `${shots}/dashboard-incidents.png`, fullPage: true });
   // sign out
   await page.getByRole("button", { name: "Log out" }).click();
   out.after_logout = page.url();
   await page.goto(base + "/admin/users");
   out.after_logout_users = page.url();
+  // a copy of the signed-out cookie, replayed from another browser, is refused
+  const thief = await browser.newContext();
+  await thief.addCookies([session]);
+  const stolen = await thief.newPage();
+  await stolen.goto(base + "/admin/");
+  out.replayed = stolen.url();
 } finally {
   await browser.close();
 }

@@ -8,14 +8,14 @@ reported per upstream key from the audit log alone (``credentials/upstream_stand
 the database, exactly one rotates a key.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

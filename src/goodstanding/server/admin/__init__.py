@@ -7,7 +7,8 @@ other, and imports it only when an admin token is configured (none: the API does
     shell.py    request id, admin token, body bound, last resort (pure ASGI)
     api.py      the FastAPI app: routers, error envelope, the OpenAPI document
     common.py   who is acting and the audit record of it, cursors, tenants
-    keys.py users.py events.py usage.py ops.py upstream.py   one router per resource
+    keys.py users.py events.py usage.py ops.py upstream.py incidents.py sessions.py
+                one router per resource
 
 Adding an endpoint: a function on the router of its resource; a new resource: a module with
 an ``APIRouter`` and one line in ``api.routers()``.

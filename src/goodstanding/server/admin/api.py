@@ -35,10 +35,19 @@ bearer = HTTPBearer(auto_error=False, description="an admin token (GOODSTANDING_
 
 def routers() -> list[APIRouter]:
     """The resources, in the order the OpenAPI document lists them."""
-    from goodstanding.server.admin import events, keys, ops, upstream, usage, users
+    from goodstanding.server.admin import (
+        events,
+        incidents,
+        keys,
+        ops,
+        sessions,
+        upstream,
+        usage,
+        users,
+    )
 
     return [keys.router, users.router, users.identities, events.router, usage.router,
-            ops.router, upstream.router]
+            ops.router, upstream.router, incidents.router, sessions.router]
 
 
 def build(gateway: Gateway) -> FastAPI:

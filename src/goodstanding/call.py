@@ -69,20 +69,19 @@ class Verdict:
     headers: tuple[tuple[str, str], ...] = ()
     scores: tuple[tuple[str, float], ...] = ()
     offences: tuple[Offence, ...] = ()
+    # a plain pass, with nothing to fold into the call: worked out once, here, because most
+    # verdicts are one shared instance per check and the pipeline asks on every call
+    silent: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.outcome == "refuse") != (self.error is not None):
             raise ValueError("a refusal needs its error, and only a refusal has one")
+        object.__setattr__(self, "silent", self.outcome == "pass" and not (
+            self.reasons or self.headers or self.scores or self.offences))
 
     @property
     def refused(self) -> bool:
         return self.outcome == "refuse"
-
-    @property
-    def silent(self) -> bool:
-        """A plain pass: nothing to fold into the call."""
-        return self.outcome == "pass" and not (self.reasons or self.headers or self.scores or
-                                               self.offences)
 
 
 @dataclass(frozen=True, slots=True)

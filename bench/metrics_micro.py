@@ -30,7 +30,7 @@ def make_call() -> Call:
     call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "8.8.8.8")
     call.key = VirtualKey("k1", "bench", "bench", "h", 0.0)
     call.model, call.status, call.tokens_in, call.tokens_out = "gpt-4o-mini", 200, 120, 80
-    call.notes["upstream_seconds"] = 0.4
+    call.upstream.seconds = 0.4
     return call
 
 
@@ -50,7 +50,7 @@ def prometheus() -> object:
 
     def observe(call: Call) -> None:
         requests.labels(call.endpoint, call.decision, str(call.status)).inc()
-        up = call.notes["upstream_seconds"]
+        up = call.upstream.seconds
         own.labels(call.endpoint).observe(0.001)
         upstream.labels(call.endpoint).observe(up)
         key, model = call.key.id, call.model  # type: ignore[union-attr]

@@ -29,7 +29,7 @@ def call(end_user: str = "alice", offences=(), upstream_error=None, key_=None) -
     c.end_user = end_user
     c.offences.extend(offences)
     if upstream_error:
-        c.notes["upstream_error"] = upstream_error
+        c.upstream.error_code = upstream_error
     return c
 
 

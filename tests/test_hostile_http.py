@@ -237,7 +237,7 @@ def test_an_exception_in_a_check_is_a_recorded_refusal_that_settles(
 def test_an_exception_in_the_stream_relay_is_recorded_and_settles(
         budget_gateway, sim, monkeypatch):
     gw = budget_gateway
-    from goodstanding.streaming import StreamState
+    from goodstanding.stream.reading import StreamState
 
     def broken(self: Any, event: bytes) -> Any:
         raise RuntimeError("injected 9b2c")

@@ -257,16 +257,20 @@ async def test_inline_moderation_is_asked_for_and_its_output_scores_used() -> No
     assert orjson.loads(result.body)["choices"][0]["finish_reason"] == "content_filter"
 
 
-@pytest.mark.parametrize(("document", "signal"), [
-    ({"choices": [{"finish_reason": "content_filter", "message": {}}]}, "content_filter"),
-    ({"choices": [{"finish_reason": "stop", "message": {"refusal": "no"}}]}, "refusal"),
-    ({"status": "incomplete", "incomplete_details": {"reason": "content_filter"}},
+@pytest.mark.parametrize(("endpoint", "document", "signal"), [
+    ("chat.completions", {"choices": [{"finish_reason": "content_filter", "message": {}}]},
      "content_filter"),
-    ({"output": [{"content": [{"type": "refusal", "refusal": "no"}]}]}, "refusal"),
-    ({"choices": [{"finish_reason": "stop", "message": {"content": "fine"}}]}, None),
+    ("chat.completions", {"choices": [{"finish_reason": "stop", "message": {"refusal": "no"}}]},
+     "refusal"),
+    ("responses", {"status": "incomplete", "incomplete_details": {"reason": "content_filter"}},
+     "content_filter"),
+    ("responses", {"output": [{"content": [{"type": "refusal", "refusal": "no"}]}]}, "refusal"),
+    ("chat.completions", {"choices": [{"finish_reason": "stop", "message": {"content": "fine"}}]},
+     None),
 ])  # fmt: skip
-def test_policy_signals_in_answers(document: dict[str, Any], signal: str | None) -> None:
-    assert answer_signal(document) == signal
+def test_policy_signals_in_answers(endpoint: str, document: dict[str, Any],
+                                   signal: str | None) -> None:
+    assert answer_signal(endpoint, document) == signal
 
 
 # --- settings and shutdown ----------------------------------------------------------------------

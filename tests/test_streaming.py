@@ -12,19 +12,15 @@ from hypothesis import strategies as st
 
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call, Verdict
+from goodstanding.endpoints import endpoint_of
+from goodstanding.endpoints.chat import delta_text as chat_delta_text
+from goodstanding.endpoints.chat import plain_content
 from goodstanding.errors import ContentPolicyViolation
 from goodstanding.pipeline import Pipeline
 from goodstanding.stores.memory import MemoryStore
-from goodstanding.streaming import (
-    _USAGE_MARKERS,
-    StreamState,
-    _chat_delta_text,
-    _chat_units,
-    _inspect_marked,
-    _plain_content,
-    _whole_read,
-    guard_stream,
-)
+from goodstanding.stream.chat_scan import chat_units, whole_read
+from goodstanding.stream.guard import guard_stream
+from goodstanding.stream.reading import StreamState, inspect_marked
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
@@ -50,9 +46,9 @@ SHAPES = [
 
 @pytest.mark.parametrize("data", SHAPES)
 def test_the_substring_scan_agrees_with_the_parser_or_declines(data: bytes) -> None:
-    fast = _plain_content(data)
+    fast = plain_content(data)
     call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1")
-    assert fast is None or fast == _chat_delta_text(orjson.loads(data), call)
+    assert fast is None or fast == chat_delta_text(orjson.loads(data), call)
 
 
 def test_the_whole_read_scan_agrees_with_the_parser() -> None:
@@ -61,17 +57,17 @@ def test_the_whole_read_scan_agrees_with_the_parser() -> None:
                                         "finish_reason": None}], "usage": {"prompt_tokens": 3}})]  # fmt: skip
     block = b"".join(b"data: " + d + b"\n\n" for d in datas) + b"data: [DONE]\n\n"
     call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1")
-    call.notes["need_text"] = True
-    units = list(_chat_units(StreamState(call), block))
+    units = list(chat_units(StreamState(call, need_text=True), block))
     assert b"".join(block[start:end] for start, end, _, _ in units) == block
-    expected = [_chat_delta_text(orjson.loads(d), call) for d in datas] + [""]
+    expected = [chat_delta_text(orjson.loads(d), call) for d in datas] + [""]
     assert [text for *_, text in units] == expected
     assert call.tokens_in == 3
-    call.notes["injected_include_usage"] = True
+    call.usage_injected = True
     usage = b'data: {"choices":[],"usage":{"prompt_tokens":4}}\n\n'
-    kept, text = _whole_read(StreamState(call), block + usage, 10_000)
+    kept, text = whole_read(StreamState(call, need_text=True), block + usage, 10_000)
     assert text == "".join(expected) and kept == block and call.tokens_in == 4
-    assert _whole_read(StreamState(call), block, len(text)) is None  # cut at event boundaries
+    # cut at event boundaries
+    assert whole_read(StreamState(call, need_text=True), block, len(text)) is None
 
 
 # events with no second "{" (the plain-event pattern can run across their end), a multi-line
@@ -88,15 +84,14 @@ def test_the_fast_read_agrees_with_inspecting_each_event(datas: list[bytes]) -> 
     first = chunk({"role": "assistant", "content": ""})
     events = [b"data: " + d + b"\n\n" for d in [first, *datas]]
     call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1")
-    call.notes["need_text"] = True
-    call.notes["injected_include_usage"] = True
-    careful = StreamState(call)
+    call.usage_injected = True
+    careful = StreamState(call, need_text=True)
     judged = [careful.inspect(e) for e in events]
     kept = b"".join(e for e, (keep, _) in zip(events, judged, strict=True) if keep)
     text = "".join(t for _, t in judged)
-    fast = _whole_read(StreamState(call), b"".join(events), 10_000)
+    fast = whole_read(StreamState(call, need_text=True), b"".join(events), 10_000)
     assert fast is None or fast == (kept, text)
-    units = list(_chat_units(StreamState(call), b"".join(events)))
+    units = list(chat_units(StreamState(call, need_text=True), b"".join(events)))
     assert b"".join(b"".join(events)[a:b] for a, b, keep, _ in units if keep) == kept
     assert "".join(t for *_, t in units) == text
 
@@ -117,12 +112,13 @@ def test_only_marked_events_are_inspected_and_the_rest_pass_untouched(
     events = [(d if d.startswith(b"event:") else b"data: " + d) + b"\n\n" for d in datas]
     endpoint, path = ("chat.completions", "chat") if chat else ("responses", "responses")
     call = Call("r", "POST", f"/v1/{path}", endpoint, {}, "127.0.0.1")
-    call.notes["injected_include_usage"] = True
+    call.usage_injected = True
     careful = StreamState(call)
     kept = b"".join(e for e in events if careful.inspect(e)[0])
     seen = (call.tokens_in, call.tokens_out)
     call.tokens_in = call.tokens_out = None
-    assert _inspect_marked(StreamState(call), b"".join(events), _USAGE_MARKERS[chat]) == kept
+    usage_markers = endpoint_of(endpoint).stream.usage_markers  # type: ignore[union-attr]
+    assert inspect_marked(StreamState(call), b"".join(events), usage_markers) == kept
     assert (call.tokens_in, call.tokens_out) == seen
 
 
@@ -160,7 +156,8 @@ async def relay(reads: list[bytes], window: int = 64) -> tuple[list[bytes], Judg
         for read in reads:
             yield read
 
-    out = [piece async for piece in guard_stream(pipeline.stream_guard, call, upstream())]
+    out = [piece async for piece in pipeline.finish_stream(
+        call, guard_stream(pipeline.stream_guard, call, upstream()))]
     return out, judge
 
 

@@ -2,7 +2,7 @@
 
 A ``Call`` is created by a shell (the HTTP server or library mode) and carried through the
 pipeline; checks read it and return a ``Verdict``; the shell answers with the ``Result``.
-These value types are shared by the pipeline, the upstream and streaming, so none of those
+These value types are shared by the pipeline, the upstream and the stream package, so none of those
 imports another for them. Nothing here knows about HTTP frameworks.
 """
 
@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from goodstanding.endpoints import Endpoint, endpoint_of
+
+if TYPE_CHECKING:
+    from goodstanding.limits.ratelimit import Reservation
+    from goodstanding.moderation.parts import RequestParts
 
 Outcome = Literal["pass", "flag", "refuse"]
-
-# The endpoints the gateway understands; anything else under /v1 is "other".
-GENERATION_ENDPOINTS = frozenset({"chat.completions", "responses", "images.generations"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +52,14 @@ class VirtualKey:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """One check's answer. Policy outcomes are values; only a broken check raises.
+    """One check's answer, and all it has to say. Policy outcomes are values; only a broken
+    check raises.
 
     ``refuse`` carries the error to answer with; ``flag`` lets the call through and records
-    the reasons; ``pass`` is the common case and shares one instance per check.
+    the reasons; ``pass`` is the common case and shares one instance per check. A ``pass`` may
+    still carry reasons (``end_user_ip_ignored``), response headers (``x-ratelimit-*``) or
+    scores for the record: the pipeline folds every verdict into the call (``Call.record``),
+    so a check never writes those into the call itself. Offences count as strikes later.
     """
 
     check: str
@@ -61,6 +68,7 @@ class Verdict:
     error: Exception | None = None
     headers: tuple[tuple[str, str], ...] = ()
     scores: tuple[tuple[str, float], ...] = ()
+    offences: tuple[Offence, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.outcome == "refuse") != (self.error is not None):
@@ -69,6 +77,12 @@ class Verdict:
     @property
     def refused(self) -> bool:
         return self.outcome == "refuse"
+
+    @property
+    def silent(self) -> bool:
+        """A plain pass: nothing to fold into the call."""
+        return self.outcome == "pass" and not (self.reasons or self.headers or self.scores or
+                                               self.offences)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +108,21 @@ class Result:
     stream: AsyncIterator[bytes] | None = None
     # the parsed answer, when the upstream module already parsed it (parse once)
     document: Any = None
+    # an upstream error answer's code (``cyber_policy``, ``insufficient_quota``…), if it had one
+    error_code: str | None = None
+
+
+@dataclass(slots=True)
+class UpstreamAnswer:
+    """The upstream's side of a call, as the pipeline and the stream saw it (for the output
+    checks, the finishers and the metrics). Times are ``time.perf_counter()`` readings."""
+
+    sent_at: float | None = None  # when the call went upstream (None: it never did)
+    seconds: float | None = None  # until the answer (a stream: until its headers)
+    first_chunk_at: float | None = None  # a stream's first bytes to the client
+    error_code: str | None = None  # an error answer's code
+    document: Any = None  # a whole answer, parsed
+    signal: str | None = None  # OpenAI's own cut or refusal seen in a stream
 
 
 @dataclass(slots=True)
@@ -124,22 +153,38 @@ class Call:
     scores: dict[str, float] = field(default_factory=dict)
     # extra response headers set by checks (x-ratelimit-*, x-goodstanding-warning)
     response_headers: dict[str, str] = field(default_factory=dict)
-    # things a check keeps for the finishing stage (token reservations, …)
-    notes: dict[str, Any] = field(default_factory=dict)
     offences: list[Offence] = field(default_factory=list)
     # True when the gateway rewrote the body and must re-serialise it before sending
     body_changed: bool = False
+    # the parts moderation and the detectors see, taken out once (moderation/parts.py)
+    parts: RequestParts | None = None
+    # the gateway asked for a stream's usage (``include_usage``): strip it from the stream
+    usage_injected: bool = False
+    # the end-user id as sent, when it differs from its canonical form (a tier claim may name it)
+    end_user_sent: str | None = None
+    # a verified end-user token's subject (canonical, as sent) and tier (end_user_token.py)
+    token_subject: tuple[str, str] | None = None
+    token_tier: str | None = None
+    tier: str | None = None  # the tier the call runs under, once resolved (tiers.py)
+    # the token reservation the limits check made, settled by its finisher
+    reservation: Reservation | None = None
+    upstream: UpstreamAnswer = field(default_factory=UpstreamAnswer)
+
+    @property
+    def api(self) -> Endpoint:
+        """What the gateway knows about the call's endpoint (``endpoints/``)."""
+        return endpoint_of(self.endpoint)
 
     @property
     def generation(self) -> bool:
-        return self.endpoint in GENERATION_ENDPOINTS
+        return endpoint_of(self.endpoint).generation
 
     @property
     def tenant(self) -> str | None:
         return self.key.tenant if self.key else None
 
     def record(self, verdict: Verdict) -> None:
-        """Fold a non-pass verdict into the call (reasons, scores, headers)."""
+        """Fold a verdict into the call (reasons, scores, headers, offences)."""
         if verdict.outcome == "flag" and self.decision == "allowed":
             self.decision = "flagged"
         self.reasons.extend(verdict.reasons)
@@ -147,3 +192,4 @@ class Call:
             self.scores[name] = score
         for name, value in verdict.headers:
             self.response_headers[name] = value
+        self.offences.extend(verdict.offences)

@@ -3,7 +3,8 @@
 A shell turns its own request (an ASGI scope, an SDK's ``httpx2.Request``) into a ``Call``;
 everything the core decides about that request before the pipeline runs lives here, once:
 
-- **route**: which OpenAI endpoint a method and path name (``endpoint_for``), the path checked
+- **route**: which OpenAI endpoint a method and path name (``endpoint_for``, over the routes
+  ``endpoints/`` declares), the path checked
   to be one plain path (``bounds.checked_path``) and the query parameters that may go on;
 - **body**: its size against ``server.max_body_bytes`` and its JSON nesting depth;
 - **enter**: a request refused here still runs the finishers and leaves its audit record
@@ -21,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from goodstanding.bounds import check_json_depth, checked_path, forward_query
+from goodstanding.endpoints import OTHER, ROUTES, names_a_model
+from goodstanding.endpoints.models import MODELS
 from goodstanding.errors import (
     EndpointNotAllowed,
     GatewayError,
@@ -29,7 +32,7 @@ from goodstanding.errors import (
     NotFound,
     RequestTooLarge,
 )
-from goodstanding.streaming import stream_error
+from goodstanding.stream.endings import stream_error
 
 if TYPE_CHECKING:
     from goodstanding.call import Call, Result
@@ -38,17 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("goodstanding.door")
 
-ENDPOINTS = {
-    ("POST", "/v1/chat/completions"): "chat.completions",
-    ("POST", "/v1/responses"): "responses",
-    ("POST", "/v1/embeddings"): "embeddings",
-    ("POST", "/v1/moderations"): "moderations",
-    ("POST", "/v1/images/generations"): "images.generations",
-    ("GET", "/v1/models"): "models",
-}
-
 # raw paths that need no checking: exactly the known endpoints, nothing escaped
-PLAIN_KNOWN = frozenset(path.encode() for _, path in ENDPOINTS)
+PLAIN_KNOWN = frozenset(path.encode() for _, path in ROUTES)
 
 
 def request_id() -> str:
@@ -70,14 +64,14 @@ os.register_at_fork(after_in_child=_new_id_prefix)  # a forked worker gets its o
 
 
 def endpoint_for(method: str, path: str, allowed: tuple[str, ...]) -> str:
-    name = ENDPOINTS.get((method, path))
+    name = ROUTES.get((method, path))
     if name:
         return name
-    if method == "GET" and path.startswith("/v1/models/") and path.count("/") == 3:
-        return "models"
+    if names_a_model(method, path):
+        return MODELS.name
     if any(path == p or path.startswith(p.rstrip("/") + "/") for p in allowed):
-        return "other"
-    if any(path == known or path.startswith(known + "/") for _, known in ENDPOINTS):
+        return OTHER.name
+    if any(path == known or path.startswith(known + "/") for _, known in ROUTES):
         raise NotFound(f"{method} is not supported on {path}.")
     raise EndpointNotAllowed(
         f"The endpoint {path} is not allowed through this gateway.", reasons=("endpoint_not_allowed",)
@@ -138,7 +132,7 @@ async def enter(pipeline: Pipeline, call: Call, prepare: Callable[[], Awaitable[
 def stream_failure(call: Call, exc: Exception) -> bytes:
     """The error event that ends a stream which failed after it started (the SDKs raise it).
 
-    The stream finished its call already (streaming.guard_stream); this only tells the client.
+    The stream finished its call already (Pipeline.finish_stream); this only tells the client.
     """
     error = exc if isinstance(exc, GatewayError) else InternalError("The stream failed.")
     log.warning("stream of %s ended by %s", call.request_id, error.code)

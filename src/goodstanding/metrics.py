@@ -191,9 +191,9 @@ def observe(call: Call, now: float) -> None:
     """What one finished call leaves in the metrics (``now``: ``time.perf_counter()``)."""
     endpoint = call.endpoint
     REQUESTS.inc(endpoint, call.decision, str(call.status))
-    notes = call.notes
-    upstream = notes.get("upstream_seconds")
-    first = notes.get("first_chunk_at")
+    answer = call.upstream
+    upstream = answer.seconds
+    first = answer.first_chunk_at
     if upstream is None:
         GATEWAY_LATENCY.observe(now - call.started, endpoint)  # refused: all ours
     else:
@@ -201,7 +201,7 @@ def observe(call: Call, now: float) -> None:
         if not call.stream:  # everything but the upstream's time (output moderation included)
             GATEWAY_LATENCY.observe(max(0.0, now - call.started - upstream), endpoint)
         else:  # a stream: the checks before the upstream call (hold-back shows in the TTFT)
-            GATEWAY_LATENCY.observe(notes["upstream_at"] - call.started, endpoint)
+            GATEWAY_LATENCY.observe((answer.sent_at or now) - call.started, endpoint)
     if first is None and call.stream and upstream is not None:
         # a stream is finished (its record made durable) before its last event leaves, so a
         # short answer held back whole has sent nothing yet: its first token leaves now

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from goodstanding.endpoints.models import MODELS
+
 if TYPE_CHECKING:
     from goodstanding.call import Call, Result
     from goodstanding.upstream import Upstream
@@ -50,7 +52,7 @@ class ModelListing:
 
     async def send(self, call: Call) -> Result:
         result = await self.upstream.send(call)
-        if call.endpoint != "models" or result.status != 200 or result.stream is not None:
+        if call.api is not MODELS or result.status != 200 or result.stream is not None:
             return result
         if call.path.partition("?")[0] != LISTING_PATH:
             return result

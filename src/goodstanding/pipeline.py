@@ -6,11 +6,12 @@
              detectors → moderation → ramp; the first refusal stops the call
     send:    the upstream call (the only place money is spent)
     answer:  output checks on the answer (``OUTPUT_ORDER``: detectors_output →
-             moderation_output); streams are held back in windows (streaming.py, which
-             sees only this pipeline's ``stream_guard``)
+             moderation_output); streams are held back in windows (``stream/``, which sees
+             only the checks as one callable)
     finish:  finishers (``FINISH_ORDER``: upstream_policy → strikes → limits, which settles
-             token reservations) and the audit record, whatever happened; a stream is
-             finished by its own ending
+             token reservations; then the ops finishers) and the audit record, whatever
+             happened; for a stream, before its terminal event is passed on (or wherever it
+             ends: cut, refused, client gone)
 
 Both shells (server/proxy.py and library/engine.py) enter through ``door.enter``. The check
 lists are built once at start-up from the settings (``checks.build_pipeline``) and never
@@ -23,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -31,9 +33,12 @@ import orjson
 
 from goodstanding import metrics
 from goodstanding.call import Call, Result, Verdict
+from goodstanding.endpoints import stream_shape
 from goodstanding.errors import CheckFailed, GatewayError, InternalError, StoreUnavailable
 from goodstanding.stores import outage
-from goodstanding.streaming import StreamGuard, guard_stream
+from goodstanding.stream.endings import error_event
+from goodstanding.stream.guard import guard_stream
+from goodstanding.stream.holdback import StreamGuard
 
 if TYPE_CHECKING:
     from goodstanding.audit import AuditLog
@@ -80,13 +85,13 @@ class Pipeline:
     window_overlap: int = 64
     stream_first: bool = False
     _check_names: tuple[str, ...] = field(init=False, default=())
-    # what a stream needs of the pipeline, and no more (streaming.py never sees the pipeline)
+    # what a stream needs of the pipeline, and no more (stream/ never sees the pipeline)
     stream_guard: StreamGuard = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._check_names = tuple(c.name for c in self.checks)
         self.stream_guard = StreamGuard(
-            self.check_text if self.output_checks else None, self.finish, self.internal,
+            self.check_text if self.output_checks else None,
             self.window_chars, self.window_overlap, self.stream_first)
 
     async def run(self, call: Call) -> Result:
@@ -103,16 +108,19 @@ class Pipeline:
                 "request was not sent. Try again shortly.", reasons=("store_unavailable:audit",))
         try:
             await self.admit(call)
-            call.notes["upstream_at"] = sent = time.perf_counter()
+            answer = call.upstream
+            answer.sent_at = sent = time.perf_counter()
             result = await self.upstream.send(call)
-            call.notes["upstream_seconds"] = time.perf_counter() - sent
+            answer.seconds = time.perf_counter() - sent
+            self.answered(call, result)
         except Exception as exc:  # noqa: BLE001 - fail() logs a bug with its traceback
             raise await self.fail(call, exc) from None
         except asyncio.CancelledError:
             await self.cancelled(call)
             raise
-        if result.stream is not None:  # finished by the stream's own ending (streaming.py)
-            result.stream = guard_stream(self.stream_guard, call, result.stream)
+        if result.stream is not None:  # finished where the stream ends (finish_stream)
+            events = guard_stream(self.stream_guard, call, result.stream)
+            result.stream = self.finish_stream(call, events)
             return result
         try:
             result = await self.answer(call, result)
@@ -123,6 +131,54 @@ class Pipeline:
             raise
         await self.finish(call, None)
         return result
+
+    async def finish_stream(self, call: Call, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Pass a guarded stream on, finishing the call once, wherever the stream ends.
+
+        The call is finished (its audit record durable: journaled or committed) before the
+        stream's terminal event (``[DONE]``, ``response.completed``…) is passed on: a client
+        that saw its stream end has a record. If the record cannot be made durable, an error
+        event takes the terminal event's place. A stream that ends otherwise (cut, refused,
+        a bug, the client gone) is finished as it stops.
+        """
+        ends = stream_shape(call.api).ends
+        error: GatewayError | None = None
+        finished = False
+        try:
+            async with aclosing(events):
+                async for out in events:
+                    if ends(out):
+                        finished = True
+                        try:
+                            await self.finish(call, None)
+                        except StoreUnavailable as exc:
+                            yield error_event(call, exc)
+                            return
+                    yield out
+        except GatewayError as exc:
+            error = exc
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug or unreadable event: logged, a 500
+            error = self.internal(call, exc)
+            raise error from None
+        finally:
+            if not finished:
+                await self._finish_unended(call, error)
+
+    async def _finish_unended(self, call: Call, error: GatewayError | None) -> None:
+        try:
+            await self.finish(call, error)
+        except StoreUnavailable:
+            pass  # logged by the audit log; the stream already ended without its terminal event
+
+    @staticmethod
+    def answered(call: Call, result: Result) -> None:
+        """What the upstream's answer makes of the call's record (the transport only reports)."""
+        call.status = result.status
+        if result.status >= 400:
+            call.upstream.error_code = code = result.error_code
+            call.decision = "upstream_error"
+            call.reasons.append(f"upstream:{code or result.status}")
 
     async def fail(self, call: Call, exc: Exception) -> GatewayError:
         """Finish a call that raised and return the error to answer with.
@@ -151,7 +207,7 @@ class Pipeline:
     async def admit(self, call: Call) -> None:
         for check in self.checks:
             verdict = await self._run_check(check, call)
-            if verdict.outcome == "pass":
+            if verdict.silent:
                 continue
             call.record(verdict)
             if verdict.refused:
@@ -191,32 +247,32 @@ class Pipeline:
                 log.exception("output check %s failed on %s", check.name, call.request_id)
                 error = CheckFailed(f"The answer could not be checked ({check.name}).")
                 verdict = Verdict(check.name, "refuse", (f"check_failed:{check.name}",), error)
-            if verdict.outcome == "pass":
+            if verdict.silent:
                 continue
             call.record(verdict)
             if verdict.refused:
                 return verdict
-            found = found or verdict
+            if verdict.outcome != "pass":
+                found = found or verdict
         return found
 
     async def answer(self, call: Call, result: Result) -> Result:
         """Output checks on a whole (non-streamed) answer; withhold flagged text."""
         # the parsed answer, for output checks (inline moderation) and finishers (policy signals)
-        call.notes["answer"] = result.document
+        call.upstream.document = result.document
         if not self.output_checks or result.status != 200:
             return result
-        from goodstanding.answers import answer_text, withhold
-
         document = result.document
         if not isinstance(document, dict):
             return result
-        text = answer_text(call.endpoint, document)
+        api = call.api
+        text = api.answer_text(document)
         if not text:
             return result
         verdict = await self.check_text(call, text)
         if verdict is not None and verdict.refused:
             call.decision = "output_withheld"
-            result.body = orjson.dumps(withhold(call.endpoint, document))
+            result.body = orjson.dumps(api.withhold(document))
         return result
 
     async def finish(self, call: Call, error: GatewayError | None) -> None:

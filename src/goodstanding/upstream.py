@@ -23,7 +23,7 @@ from goodstanding.abuse.upstream_limits import QUOTA_CODES, UpstreamLimits
 from goodstanding.call import Call, Result
 from goodstanding.errors import UpstreamUnavailable
 from goodstanding.settings import Settings
-from goodstanding.streaming import stream_error
+from goodstanding.stream.endings import stream_error
 
 log = logging.getLogger("goodstanding.upstream")
 
@@ -123,7 +123,6 @@ class HttpUpstream:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("upstream unreachable for %s: %s", call.request_id, type(exc).__name__)
             raise UpstreamUnavailable("The upstream API could not be reached.") from None
-        call.status = response.status
         UPSTREAM_REQUESTS.inc(upstream, f"{response.status // 100}xx")
         headers = pass_headers(response.headers)
         if response.status != 429:
@@ -146,10 +145,7 @@ class HttpUpstream:
                 self.limits.observe(call, upstream, 429, headers, code)
                 if code in QUOTA_CODES:  # an operator emergency: retrying cannot help
                     headers["x-should-retry"] = "false"
-            call.notes["upstream_error"] = code
-            call.decision = "upstream_error"
-            call.reasons.append(f"upstream:{code or response.status}")
-            return Result(response.status, headers, body)
+            return Result(response.status, headers, body, error_code=code)
         document = _usage_document(call, body)
         return Result(response.status, headers, body, document=document)
 
@@ -188,7 +184,8 @@ def _error_code(body: bytes) -> str | None:
 
 def _usage_document(call: Call, body: bytes) -> dict | None:
     """Parse a generation answer once: usage for the record, the document for output checks."""
-    if call.endpoint not in ("chat.completions", "responses", "embeddings"):
+    api = call.api
+    if not api.counts_tokens:
         return None
     try:
         document = orjson.loads(body)
@@ -196,9 +193,7 @@ def _usage_document(call: Call, body: bytes) -> dict | None:
         return None
     if not isinstance(document, dict):
         return None
-    usage = document.get("usage") or {}
-    call.tokens_in = usage.get("prompt_tokens", usage.get("input_tokens"))
-    call.tokens_out = usage.get("completion_tokens", usage.get("output_tokens"))
+    call.tokens_in, call.tokens_out = api.usage(document)
     name = _upstream_name(call)
     if call.tokens_in:
         UPSTREAM_TOKENS.inc(name, "input", amount=call.tokens_in)

@@ -33,6 +33,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from goodstanding import metrics
+from goodstanding.endpoints import endpoint_of
 from goodstanding.ops.signals import Kind, register
 from goodstanding.settings import parse_duration
 
@@ -153,31 +154,7 @@ class Distillation:
 
 def prompt_and_shape(endpoint: str, body: dict[str, Any]) -> tuple[str | None, bool]:
     """The newest user text of a generation call, and whether it harvests structured output."""
-    text: str | None = None
-    if endpoint == "chat.completions":
-        for message in reversed(body.get("messages") or ()):
-            if isinstance(message, dict) and message.get("role") == "user":
-                text = _text(message.get("content"))
-                break
-    elif endpoint == "responses":
-        given = body.get("input")
-        if isinstance(given, str):
-            text = given
-        elif isinstance(given, list):
-            for item in reversed(given):
-                if isinstance(item, dict) and item.get("role", "user") == "user":
-                    text = _text(item.get("content"))
-                    break
-    return text, _structured(body)
-
-
-def _text(content: Any) -> str | None:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content
-                        if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return None
+    return endpoint_of(endpoint).latest_prompt(body), _structured(body)
 
 
 def _structured(body: dict[str, Any]) -> bool:

@@ -38,26 +38,27 @@ class AcceptanceCheck:
             return _PASS
         gate = self.gate
         header = call.headers.get(HEADER)
+        notes: tuple[str, ...] = ()  # reasons for the record that do not refuse
         if header is not None:
             refused = await self._from_header(call, header)
-            if refused is not None:
+            if isinstance(refused, Verdict):
                 return refused
+            notes = refused
         accepted = await gate.accepted(key.tenant, call.end_user)
         if accepted >= gate.version:
-            return _PASS
+            return Verdict(NAME, reasons=notes) if notes else _PASS
         if accepted and gate.in_grace(gate.clock()):
-            call.reasons.append("policy_acceptance_pending")
-            return _PASS
+            return Verdict(NAME, reasons=(*notes, "policy_acceptance_pending"))
         error = PolicyNotAccepted(
             f"This end user has not accepted version {gate.version} of the content policy: "
             f"{self.url}", reasons=("policy_not_accepted",))
-        return Verdict(NAME, "refuse", error.reasons, error)
+        return Verdict(NAME, "refuse", (*notes, *error.reasons), error)
 
-    async def _from_header(self, call: Call, value: str) -> Verdict | None:
+    async def _from_header(self, call: Call, value: str) -> Verdict | tuple[str, ...]:
+        """Record the acceptance the key holder reports: a refusal, or the reasons to note."""
         assert call.key is not None and call.end_user is not None
         if not may_record_acceptance(call):
-            call.reasons.append("policy_acceptance_ignored")
-            return None
+            return ("policy_acceptance_ignored",)
         text = value.strip()
         if not (text.isascii() and text.isdigit() and len(text) < 10) or \
                 not 1 <= int(text) <= self.gate.version:
@@ -66,4 +67,4 @@ class AcceptanceCheck:
                 f"{self.gate.version}.", param="X-End-User-Policy-Version")
             return Verdict(NAME, "refuse", ("invalid_policy_version",), error)
         await self.gate.accept(call.key.tenant, call.end_user, int(text), f"key:{call.key.id}")
-        return None
+        return ()

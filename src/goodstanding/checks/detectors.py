@@ -16,7 +16,7 @@ positive would punish an innocent end user; docs/detectors.md has the measured r
 
 The texts screened are the text parts moderation sees (``moderation/parts.py``: every field
 the model reads, taken out once per request); tool results and documents are the parts inside
-the elements ``moderation/fields.py`` marks as tool results. Screens are cached by text, so a
+the elements an endpoint marks as tool results (``Endpoint.tool_results``). Screens are cached by text, so a
 long conversation pays only for its new turns. Only scores reach the call (and so the audit
 record), never the text.
 
@@ -110,10 +110,10 @@ class DetectorsCheck:
         jailbreak = self.modes["jailbreak"]
         if jailbreak != "off" and any(s.jailbreak_flagged for tool, s in parts if not tool):
             if jailbreak == "block":
-                call.offences.append(Offence("jailbreak_detected"))
                 error = JailbreakDetected(
                     "The request was refused: it looks like a jailbreak attempt.")
-                return Verdict(NAME, "refuse", ("jailbreak_detected",), error)
+                return Verdict(NAME, "refuse", ("jailbreak_detected",), error,
+                               offences=(Offence("jailbreak_detected"),))
             flags.append("jailbreak_detected")
         flagged = self._flagged(parts) if self.mode != "off" else ()
         if flagged:
@@ -137,12 +137,12 @@ class DetectorsCheck:
     def _refuse_content(self, call: Call, flagged: tuple[str, ...]) -> Verdict:
         reasons = tuple(f"detect:{c}" for c in flagged)
         zero = bool(self.zero_tolerance.intersection(flagged))
-        call.offences.append(Offence("content_policy_violation", flagged, zero))
         error = ContentPolicyViolation(
             f"The request was refused by the content policy ({', '.join(flagged)}).",
             reasons=reasons,
         )
-        return Verdict(NAME, "refuse", reasons, error)
+        return Verdict(NAME, "refuse", reasons, error,
+                       offences=(Offence("content_policy_violation", flagged, zero),))
 
 
 class DetectorsOutputCheck:

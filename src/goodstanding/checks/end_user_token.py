@@ -18,14 +18,13 @@ from collections.abc import Callable
 from goodstanding.call import Call, Verdict
 from goodstanding.endusers.token import TokenRejected, TokenVerifier
 from goodstanding.errors import InvalidEndUserToken
-from goodstanding.limits.tiers import TIERS, TOKEN_TIER_NOTE
+from goodstanding.limits.tiers import TIERS
 from goodstanding.settings import EndUserTokenSettings
 
 NAME = "end_user_token"
 HEADER = "x-end-user-token"
-# call.notes key: (canonical end user, as sent) from a verified token; the identity check's
-TOKEN_SUBJECT_NOTE = "token_subject"
 _PASS = Verdict(NAME)
+_TIER_UNKNOWN = Verdict(NAME, reasons=("tier_claim_unknown",))
 
 
 def _refuse(message: str) -> Verdict:
@@ -58,9 +57,9 @@ class EndUserTokenCheck:
             user = self.verifier.verify(token, self.clock())
         except TokenRejected as why:
             return _refuse(str(why))
-        call.notes[TOKEN_SUBJECT_NOTE] = (user.end_user, user.sent)
+        call.token_subject = (user.end_user, user.sent)  # the identity check's end user
         if user.tier in self.tiers:
-            call.notes[TOKEN_TIER_NOTE] = user.tier
+            call.token_tier = user.tier
         elif user.tier is not None:
-            call.reasons.append("tier_claim_unknown")  # the key's tier applies
+            return _TIER_UNKNOWN  # the key's tier applies
         return _PASS

@@ -25,12 +25,10 @@ import time
 
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call, Verdict
-from goodstanding.checks.end_user_token import TOKEN_SUBJECT_NOTE
 from goodstanding.credentials.keys import may_set_end_user_ip
 from goodstanding.endusers.identity import (
     END_USER_IP_FIELD,
     END_USER_IP_HEADER,
-    SENT_NOTE,
     InvalidEndUser,
     end_user_ip_of,
     end_user_of,
@@ -40,12 +38,11 @@ from goodstanding.errors import EndUserRequired, InvalidRequest
 from goodstanding.stores.base import Identity
 
 _PASS = Verdict("identity")
-_SID_FIELD = {"chat.completions": "safety_identifier", "responses": "safety_identifier",
-              "embeddings": "user", "images.generations": "user"}
 
 
-def _invalid(error: InvalidEndUser, reason: str) -> Verdict:
-    return Verdict("identity", "refuse", (reason,), InvalidRequest(str(error), param=error.param))
+def _invalid(error: InvalidEndUser, reason: str, notes: tuple[str, ...] = ()) -> Verdict:
+    return Verdict("identity", "refuse", (*notes, reason),
+                   InvalidRequest(str(error), param=error.param))
 
 
 class IdentityCheck:
@@ -57,45 +54,47 @@ class IdentityCheck:
         self.require = require_end_user
 
     async def check(self, call: Call) -> Verdict:
+        notes: tuple[str, ...] = ()  # reasons for the record that do not refuse
         if END_USER_IP_HEADER in call.headers or (call.body and END_USER_IP_FIELD in call.body):
             refused = self._end_user_ip(call)
-            if refused is not None:
+            if isinstance(refused, Verdict):
                 return refused
+            notes = refused
         try:
             end_user = end_user_of(call.body, call.headers)
         except InvalidEndUser as error:
-            return _invalid(error, "invalid_end_user")
-        verified = call.notes.get(TOKEN_SUBJECT_NOTE)
+            return _invalid(error, "invalid_end_user", notes)
+        verified = call.token_subject
         if verified is not None:  # a verified token's subject: nothing in the body overrides it
             if end_user is not None and end_user[0] != verified[0]:
-                call.reasons.append("end_user_overridden_by_token")
+                notes += ("end_user_overridden_by_token",)
             end_user = verified
         if end_user is None:
             if call.generation and self.require:
                 error = EndUserRequired(
                     "An end-user id is required: send safety_identifier, user, or the "
                     "X-End-User header.", param="safety_identifier")
-                return Verdict(self.name, "refuse", ("end_user_required",), error)
+                return Verdict(self.name, "refuse", (*notes, "end_user_required"), error)
             self._strip(call)
-            return _PASS
+            return Verdict(self.name, reasons=notes) if notes else _PASS
         assert call.key is not None
         canonical, sent = end_user
         call.end_user = canonical
         if sent != canonical:
-            call.notes[SENT_NOTE] = sent
+            call.end_user_sent = sent
         sid = safety_identifier(self.secret, call.key.tenant, canonical)
         call.safety_identifier = sid
         self.audit.remember_identity(Identity(sid, call.key.tenant, canonical, time.time()))
         self._rewrite(call, sid)
-        return _PASS
+        return Verdict(self.name, reasons=notes) if notes else _PASS
 
-    def _end_user_ip(self, call: Call) -> Verdict | None:
-        """Take the end user's IP from the key holder, when the key may set it."""
+    def _end_user_ip(self, call: Call) -> Verdict | tuple[str, ...]:
+        """Take the end user's IP from the key holder, when the key may set it: a refusal, or
+        the reasons to note."""
         key = call.key
         try:
             if key is None or not may_set_end_user_ip(key):
-                call.reasons.append("end_user_ip_ignored")
-                return None
+                return ("end_user_ip_ignored",)
             address = end_user_ip_of(call.body, call.headers)
         except InvalidEndUser as error:
             return _invalid(error, "invalid_end_user_ip")
@@ -106,7 +105,7 @@ class IdentityCheck:
                 call.body_changed = True
         if address is not None:
             call.client_ip = address  # the key (and its audit records) identify the backend
-        return None
+        return ()
 
     def _strip(self, call: Call) -> None:
         body = call.body
@@ -121,7 +120,7 @@ class IdentityCheck:
             return
         user = body.pop("user", None)
         body.pop("safety_identifier", None)
-        field = _SID_FIELD.get(call.endpoint)
+        field = call.api.end_user_field
         if field:
             body[field] = sid
         if user is not None and field == "safety_identifier" and "prompt_cache_key" not in body:

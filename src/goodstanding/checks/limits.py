@@ -34,11 +34,6 @@ from goodstanding.settings import LimitsSettings
 from goodstanding.stores.base import CounterStore
 
 _PASS = Verdict("limits")
-_UNLIMITED = frozenset({"models"})
-_PROMPT_CAPPED = frozenset({"chat.completions", "responses"})
-_TOKEN_ENDPOINTS = frozenset({"chat.completions", "responses", "embeddings"})
-_OUTPUT_FIELDS = {"chat.completions": ("max_completion_tokens", "max_tokens"),
-                  "responses": ("max_output_tokens",)}
 
 REFUSED = metrics.counter("goodstanding_limit_refusals_total",
                           "Requests refused by a gateway limit, by limit.", ("limit",))
@@ -60,15 +55,16 @@ class LimitsCheck:
 
     async def check(self, call: Call) -> Verdict:
         key = call.key
-        if key is None or call.endpoint in _UNLIMITED:
+        api = call.api  # which endpoints are limited, counted, capped: endpoints/
+        if key is None or not api.limited:
             return _PASS
         policy = self.policies.policy(key)
         tokens = 0
         exact = False
         body = call.body
-        if body is not None and call.endpoint in _TOKEN_ENDPOINTS:
+        if body is not None and api.counts_tokens:
             tokens = upper_bound(call.raw_body, body)
-            if call.endpoint in _PROMPT_CAPPED and tokens > policy.max_prompt_tokens:
+            if api.prompt_capped and tokens > policy.max_prompt_tokens:
                 tokens = await _count(body, call.model, policy.max_prompt_tokens)
                 exact = True
                 if tokens > policy.max_prompt_tokens:
@@ -87,18 +83,18 @@ class LimitsCheck:
             # near a token limit: the free bound may be far above the real prompt
             tokens = await _count(body, call.model, None)
             admission = await self.counters.acquire(limits, tokens + output, now)
-        call.response_headers.update(rate_headers(admission.usage))
+        headers = tuple(rate_headers(admission.usage).items())
         if not admission.admitted:
-            return _refusal(admission, tokens + output)
+            return _refusal(admission, tokens + output, headers)
         if admission.reservation is not None:
-            call.notes["reservation"] = admission.reservation
-        return _PASS
+            call.reservation = admission.reservation  # settled by this stage's finisher
+        return Verdict(self.name, headers=headers) if headers else _PASS
 
     def _tier(self, call: Call) -> str:
         return tier_of(call, self.tier_secret, self.clock())
 
     async def finish(self, call: Call, error: GatewayError | None) -> None:
-        reservation = call.notes.pop("reservation", None)
+        reservation, call.reservation = call.reservation, None
         if reservation is None:
             return
         if call.tokens_in is not None:
@@ -117,9 +113,9 @@ async def _count(body: dict[str, Any], model: str | None, stop_above: int | None
 
 def clamp_output(call: Call, cap: int) -> int:
     """Clamp the output fields to ``cap`` (absent: set it); the tokens the answer may take."""
-    fields = _OUTPUT_FIELDS.get(call.endpoint)
+    fields = call.api.output_caps
     body = call.body
-    if fields is None or body is None:
+    if not fields or body is None:
         return 0
     present = [f for f in fields if body.get(f) is not None]
     if not present:
@@ -157,7 +153,7 @@ def _reason(limit: Limit) -> str:
     return f"rate_limit:{scope}_{kind}"
 
 
-def _refusal(admission: Admission, cost: int) -> Verdict:
+def _refusal(admission: Admission, cost: int, headers: tuple[tuple[str, str], ...]) -> Verdict:
     limit = admission.denied
     assert limit is not None
     reason = _reason(limit)
@@ -172,7 +168,7 @@ def _refusal(admission: Admission, cost: int) -> Verdict:
                    "pass until it is raised.")
         error = RateLimitExceeded(message, headers={"x-should-retry": "false"},
                                   reasons=(reason,))
-        return Verdict("limits", "refuse", (reason,), error)
+        return Verdict("limits", "refuse", (reason,), error, headers)
     wait = max(1, math.ceil(admission.retry_after))
     unit = "tokens" if limit.tokens else "requests"
     error = RateLimitExceeded(
@@ -180,7 +176,7 @@ def _refusal(admission: Admission, cost: int) -> Verdict:
         f"Please try again in {wait}s.",
         headers={"retry-after": str(wait), "retry-after-ms": str(math.ceil(
             admission.retry_after * 1000))}, reasons=(reason,))
-    return Verdict("limits", "refuse", (reason,), error)
+    return Verdict("limits", "refuse", (reason,), error, headers)
 
 
 def _too_long(tokens: int, limit: int) -> Verdict:

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("goodstanding.moderation")
 
 _PASS_IN, _PASS_OUT = Verdict("moderation"), Verdict("moderation_output")
-_INLINE_ENDPOINTS = ("chat.completions", "responses")
 
 
 def _scores(results: list[Scored], categories: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
@@ -62,7 +61,7 @@ class ModerationCheck:
         body = call.body
         if body is None or not call.generation:
             return _PASS_IN
-        if self.inline and not call.stream and call.endpoint in _INLINE_ENDPOINTS:
+        if self.inline and not call.stream and call.api.inline_moderation:
             _ask_inline(call, body, self.judge.client.model)
         moderated = self.keys.of(call.key)
         if moderated.input == "off":  # this key's input is not moderated
@@ -89,11 +88,11 @@ class ModerationCheck:
         if moderated.input == "flag" and not zero:
             return Verdict(self.name, "flag", reasons, scores=scores)
         # only categories are kept anywhere, never the text (zero-tolerance content included)
-        call.offences.append(Offence("content_policy_violation", categories, bool(zero)))
+        offence = Offence("content_policy_violation", categories, bool(zero))
         error = ContentPolicyViolation(
             f"The request was flagged by moderation ({', '.join(categories)}) and was not "
             "sent.", reasons=reasons)  # fmt: skip
-        return Verdict(self.name, "refuse", reasons, error, scores=scores)
+        return Verdict(self.name, "refuse", reasons, error, scores=scores, offences=(offence,))
 
     def _unavailable(self, fail_open: bool) -> Verdict:
         if fail_open:
@@ -143,7 +142,7 @@ class ModerationOutputCheck:
         moderated = self.keys.of(call.key)
         if moderated.output == "off":  # this key's answers are not moderated
             return _PASS_OUT
-        inline = None if call.stream else inline_output(call.notes.get("answer"))
+        inline = None if call.stream else inline_output(call.upstream.document)
         if inline is not None:
             results = [inline]
         else:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from goodstanding.call import Call, Verdict
+from goodstanding.endpoints import Endpoint
 from goodstanding.errors import InvalidRequest, ModelNotFound
 from goodstanding.moderation.parts import Malformed, extract
 from goodstanding.stores.schema import audit_events
@@ -22,15 +23,7 @@ _PASS = Verdict("request")
 # a model name longer than the audit record's column, or with control characters, is no model
 MAX_MODEL_CHARS: int = audit_events.c.model.type.length  # type: ignore[attr-defined]
 
-# endpoint -> the body fields it must have, and the type each field must have when present
-_REQUIRED = {
-    "chat.completions": ("model", "messages"),
-    "responses": ("model",),
-    "embeddings": ("model", "input"),
-    "moderations": ("input",),
-    "images.generations": ("prompt",),
-}
-# the walk checks the generation endpoints' text fields (``prompt`` is a string for images, a
+# the body fields an endpoint must have are its own (``Endpoint.required``); the walk checks the generation endpoints' text fields (``prompt`` is a string for images, a
 # stored-prompt reference for Responses); these are the rest, for every endpoint
 _TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,),
@@ -41,15 +34,14 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_output_tokens": (int,),
     "stream_options": (dict,),
 }
-_INPUT_TYPES = {"embeddings": (str, list), "moderations": (str, list)}
 
 
 def _invalid(message: str, param: str | None = None) -> Verdict:
     return Verdict("request", "refuse", ("invalid_request",), InvalidRequest(message, param=param))
 
 
-def field_problem(body: dict[str, Any], endpoint: str) -> tuple[str, str | None] | None:
-    for name in _REQUIRED.get(endpoint, ()):
+def field_problem(body: dict[str, Any], api: Endpoint) -> tuple[str, str | None] | None:
+    for name in api.required:
         if body.get(name) is None:
             return f"Missing required parameter: '{name}'.", name
     for name, types in _TYPES.items():
@@ -61,7 +53,7 @@ def field_problem(body: dict[str, Any], endpoint: str) -> tuple[str, str | None]
             return f"Invalid type for '{name}': expected {kind}.", name
         if types == (int,) and value < 1:
             return f"Invalid value for '{name}': must be at least 1.", name
-    types = _INPUT_TYPES.get(endpoint)
+    types = api.input_types
     if types and not isinstance(body["input"], types):
         return "Invalid type for 'input': expected str or list.", "input"
     model = body.get("model")
@@ -86,17 +78,18 @@ class RequestCheck:
             return _invalid("The request body is not valid JSON.")
         if not isinstance(body, dict):
             return _invalid("The request body must be a JSON object.")
-        problem = field_problem(body, call.endpoint)
+        api = call.api
+        problem = field_problem(body, api)
         if problem:
             return _invalid(*problem)
         try:  # the parts moderation and the detectors see, and the shapes they rely on
-            call.notes["parts"] = extract(call.endpoint, body)
+            call.parts = extract(call.endpoint, body)
         except Malformed as malformed:
             return _invalid(malformed.message, malformed.param)
         call.body = body
         call.model = body.get("model")
         call.stream = body.get("stream") is True
-        if call.stream and call.endpoint == "chat.completions":
+        if call.stream and api.asks_stream_usage:
             _ask_for_usage(call, body)
         if self.models and call.model is not None and call.model not in self.models:
             error = ModelNotFound(f"The model '{call.model[:100]}' does not exist.", param="model")
@@ -110,5 +103,5 @@ def _ask_for_usage(call: Call, body: dict[str, Any]) -> None:
     if options.get("include_usage"):
         return
     body["stream_options"] = {**options, "include_usage": True}
-    call.notes["injected_include_usage"] = True
+    call.usage_injected = True
     call.body_changed = True

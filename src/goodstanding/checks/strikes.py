@@ -21,7 +21,6 @@ from goodstanding.call import Call, Offence, VirtualKey
 from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy, merge_strikes
 from goodstanding.enforcement.standing import Strike
 from goodstanding.errors import GatewayError
-from goodstanding.limits.tiers import TIER_NOTE
 from goodstanding.policy.render import PATH as POLICY_PATH
 from goodstanding.policy.render import section_for
 from goodstanding.settings import StrikeSettings
@@ -38,7 +37,7 @@ def offences_of(call: Call) -> list[Offence]:
     """The call's offences; an upstream policy error counts even when no finisher before this
     one (``UpstreamPolicy``) turned it into an offence, and never twice."""
     offences = list(call.offences)
-    code = call.notes.get("upstream_error")
+    code = call.upstream.error_code
     if code in UPSTREAM_POLICY_CODES:
         reason = f"upstream_{code}"
         offences = [o for o in offences if o.reason != reason]
@@ -68,7 +67,7 @@ class StrikeFinisher:
         strike = Strike(call.key.tenant, call.end_user, time.time(), ",".join(reasons)[:256],
                         categories, "request", call.request_id)
         zero = any(o.zero_tolerance for o in offences)
-        tier = call.notes.get(TIER_NOTE) if self.settings.tiers else None
+        tier = call.tier if self.settings.tiers else None
         outcome = await self.enforcer.strike(strike, self.policy_for(call.key, tier),
                                              zero_tolerance=zero)
         call.reasons.append("strike")

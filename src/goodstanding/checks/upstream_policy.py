@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from goodstanding.call import Call, Offence
+from goodstanding.endpoints import endpoint_of
 from goodstanding.errors import GatewayError
 
 POLICY_CODES = frozenset({"invalid_prompt", "cyber_policy", "bio_policy", "moderation_blocked"})
@@ -26,31 +27,20 @@ class UpstreamPolicy:
     async def finish(self, call: Call, error: GatewayError | None) -> None:
         if error is not None or call.decision == "output_withheld":
             return  # our own refusal or withholding is not OpenAI's
-        code = call.notes.get("upstream_error")
+        upstream = call.upstream
+        code = upstream.error_code
         if code in POLICY_CODES:
             call.response_headers["x-should-retry"] = "false"
         else:
-            code = call.notes.get("upstream_signal") or answer_signal(call.notes.get("answer"))
+            code = upstream.signal or answer_signal(call.endpoint, upstream.document)
         if code is None:
             return
         call.offences.append(Offence(f"upstream_{code}", (code,)))
         call.reasons.append(f"upstream:{code}")
 
 
-def answer_signal(document: Any) -> str | None:
+def answer_signal(endpoint: str, document: Any) -> str | None:
     """``content_filter`` or ``refusal`` when a whole answer carries one of them."""
     if not isinstance(document, dict):
         return None
-    for choice in document.get("choices") or ():  # Chat
-        if choice.get("finish_reason") == "content_filter":
-            return "content_filter"
-        if (choice.get("message") or {}).get("refusal"):
-            return "refusal"
-    details = document.get("incomplete_details")  # Responses
-    if isinstance(details, dict) and details.get("reason") == "content_filter":
-        return "content_filter"
-    for item in document.get("output") or ():
-        for part in item.get("content") or () if isinstance(item, dict) else ():
-            if isinstance(part, dict) and part.get("type") == "refusal":
-                return "refusal"
-    return None
+    return endpoint_of(endpoint).answer_signal(document)

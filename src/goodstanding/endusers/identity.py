@@ -42,8 +42,6 @@ MAX_END_USER_CHARS = 256
 MAX_SENT_CHARS = 4 * MAX_END_USER_CHARS
 END_USER_IP_FIELD = "end_user_ip"
 END_USER_IP_HEADER = "x-end-user-ip"
-# call.notes key: the end-user id as sent, when it differs from the canonical one (tier claims)
-SENT_NOTE = "end_user_sent"
 
 # Default_Ignorable_Code_Point (Unicode DerivedCoreProperties) that are not Cc/Cf: invisible
 # by definition, so two ids that differ only by them look identical to a person.

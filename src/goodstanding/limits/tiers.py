@@ -21,7 +21,7 @@ in a claim and takes precedence over both; it may also name a tier the operator 
 ``limits.tiers.<name>``, else the anonymous ones). Tiers are ordered by that list:
 ``identity.require_tier`` names the lowest tier an endpoint or a model needs
 (``checks/tier.py``), and ``strikes.tiers`` the strike thresholds that differ per tier. The
-tier a call runs under is kept in ``call.notes[TIER_NOTE]`` for the checks after it.
+tier a call runs under is kept in ``call.tier`` for the checks after it.
 """
 
 from __future__ import annotations
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
 TIERS = ("anonymous", "verified", "kyc")
 RANK = {name: rank for rank, name in enumerate(TIERS)}
 HEADER = "x-goodstanding-tier"
-# call.notes key: the tier the call runs under, once resolved; and the verified token's tier
-TIER_NOTE = "tier"
-TOKEN_TIER_NOTE = "token_tier"
 
 
 def meets(tier: str, required: str, rank: dict[str, int] = RANK) -> bool:
@@ -64,27 +61,25 @@ def verify_claim(secret: bytes, value: str, end_user: str, now: float) -> str | 
 
 
 def tier_of(call: Call, secret: bytes | None, now: float) -> str:
-    """The tier ``call`` runs under, resolved once and kept in ``call.notes[TIER_NOTE]``: a
+    """The tier ``call`` runs under, resolved once and kept in ``call.tier``: a
     verified token's claim, else a valid signed claim, else the key's tier."""
-    tier = call.notes.get(TIER_NOTE)
+    tier = call.tier
     if tier is None:
-        tier = call.notes[TIER_NOTE] = _resolve(call, secret, now)
-    return tier  # type: ignore[no-any-return]
+        tier = call.tier = _resolve(call, secret, now)
+    return tier
 
 
 def _resolve(call: Call, secret: bytes | None, now: float) -> str:
     assert call.key is not None
-    token = call.notes.get(TOKEN_TIER_NOTE)
+    token = call.token_tier
     if token is not None:
-        return token  # type: ignore[no-any-return]
+        return token
     claim = call.headers.get(HEADER)
     if claim is None or call.end_user is None:
         return call.key.trust_tier
     if secret:
-        from goodstanding.endusers.identity import SENT_NOTE
-
         # a claim signed for the end-user id as sent, or for its canonical form
-        for end_user in (call.end_user, call.notes.get(SENT_NOTE)):
+        for end_user in (call.end_user, call.end_user_sent):
             if end_user is not None:
                 tier = verify_claim(secret, claim, end_user, now)
                 if tier is not None:

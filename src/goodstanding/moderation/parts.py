@@ -3,8 +3,8 @@
 Nothing is skipped because of its role: system and developer prompts, the whole history
 (assistant turns included, which a client can forge), tool results and tool-call arguments,
 tool definitions and their JSON schemas, structured-output schemas, predictions, names: every
-field the model reads, as declared once per endpoint in ``fields.py``. Those lists are compiled
-here, once at import, into a tree that one walk follows: it takes out the parts and checks the
+field the model reads, as declared once per endpoint (``Endpoint.moderated``, ``endpoints/``).
+Those lists are compiled here, once at import, into a tree that one walk follows: it takes out the parts and checks the
 shapes it relies on on the way (a message's content is a string or an array, a message has a
 role, an item is an object), so a request that would hide text from the walker is refused
 (``Malformed`` names the field) instead of forwarded. Fields not declared are left to OpenAI.
@@ -19,16 +19,8 @@ import copy
 import re
 from typing import TYPE_CHECKING, Any
 
-from goodstanding.moderation.fields import (
-    IMAGE,
-    JSON,
-    LABEL,
-    MODERATED,
-    REQUIRED,
-    SKIP,
-    TEXT,
-    TOOL_RESULTS,
-)  # fmt: skip
+from goodstanding.endpoints import MODERATED, TOOL_RESULTS
+from goodstanding.endpoints.fields import IMAGE, JSON, LABEL, REQUIRED, SKIP, TEXT
 
 if TYPE_CHECKING:
     from goodstanding.call import Call
@@ -195,10 +187,10 @@ def request_parts(endpoint: str, body: dict[str, Any]) -> list[Part]:
 
 def parts_of(call: Call) -> RequestParts:
     """The call's parts, taken out once (the request check does it while checking shapes)."""
-    found = call.notes.get("parts")
+    found = call.parts
     if found is None:
-        found = call.notes["parts"] = extract(call.endpoint, call.body or {})
-    return found  # type: ignore[no-any-return]
+        found = call.parts = extract(call.endpoint, call.body or {})
+    return found
 
 
 def _walk(value: Any, node: _Node, parts: list[Part], ranges: list[tuple[int, int]]) -> None:

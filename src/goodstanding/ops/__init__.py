@@ -151,7 +151,7 @@ class OpsFinisher:
             fire("moderation_unavailable", "The moderation endpoint is unavailable: requests "
                  f"are {'refused' if call.status == 503 else 'passing unmoderated'} "
                  f"(request {call.request_id}).", request_id=call.request_id)
-        if call.notes.get("upstream_error") == "insufficient_quota":
+        if call.upstream.error_code == "insufficient_quota":
             fire("insufficient_quota", "OpenAI answers insufficient_quota: the organization's "
                  "credit or budget is exhausted; every call fails until it is topped up.",
                  request_id=call.request_id)

@@ -92,7 +92,7 @@ class ProxyHandler:
 async def pump(stream: AsyncIterator[bytes], receive: Receive, send: Send, call: Call) -> None:
     """Send a stream as it comes; if the client goes away, stop (which cancels upstream).
 
-    The stream finishes its call however it ends (streaming.guard_stream); an error after the
+    The stream finishes its call however it ends (Pipeline.finish_stream); an error after the
     response started can only be told in the stream: an error event, then a clean end.
     """
     task = asyncio.current_task()
@@ -106,11 +106,12 @@ async def pump(stream: AsyncIterator[bytes], receive: Receive, send: Send, call:
             task.cancel()
 
     watcher = asyncio.get_running_loop().create_task(watch())
+    upstream = call.upstream
     try:
         async with aclosing(stream):
             async for chunk in stream:
-                if "first_chunk_at" not in call.notes:  # time to first token (metrics)
-                    call.notes["first_chunk_at"] = time.perf_counter()
+                if upstream.first_chunk_at is None:  # time to first token (metrics)
+                    upstream.first_chunk_at = time.perf_counter()
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:

@@ -1,0 +1,190 @@
+"""Windowed hold-back: answer text is released only after the window holding it passed.
+
+Each window is checked together with the tail of the previous one (``window_overlap``) so a
+phrase split across two windows is still seen. On a refusal the stream ends cleanly at the last
+released window with the endpoint's content-filter ending (``StreamShape``). ``stream_first`` releases first and
+checks after, cutting on a flag (weaker: the flagged window has already reached the client).
+
+The checks are one callable (``StreamGuard.check_text``): this module never sees the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from goodstanding.call import Call, Verdict
+from goodstanding.stream.chat_scan import chat_units, whole_read
+from goodstanding.stream.reading import StreamState
+from goodstanding.stream.sse import sse_events, whole_events
+
+FIRST_WINDOW = 64  # characters
+
+
+@dataclass(frozen=True, slots=True)
+class StreamGuard:
+    """What a stream needs of the pipeline: the output checks as one callable (None: there are
+    none; the first non-pass verdict, or None) and the window settings."""
+
+    check_text: Callable[[Call, str], Awaitable[Verdict | None]] | None
+    window_chars: int = 400
+    window_overlap: int = 64
+    stream_first: bool = False
+
+
+async def windowed(
+    guard: StreamGuard, call: Call, state: StreamState, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """Hold text back until its window passed; work per upstream read, not per event.
+
+    A read's events are released together. A window is checked once its text reaches the
+    window's size (the first one smaller), at the end of a read, so the text that arrived
+    together is judged together; a read that brings more than a whole window is cut at event
+    boundaries. The final partial window is checked at the end of the stream.
+    """
+    async with aclosing(chunks):  # closing this generator cancels the upstream request
+        try:
+            if guard.stream_first:
+                async for out in _stream_first(guard, call, state, sse_events(chunks)):
+                    yield out
+                return
+            window = _Window(guard.window_chars, guard.window_overlap)
+            size = window.size
+            buffer = b""
+            async for chunk in chunks:
+                buffer = buffer + chunk if buffer else chunk
+                # Chat's usual framing: a whole read at a time
+                if state.plain_scan and b"\r" not in buffer:
+                    cut = buffer.rfind(b"\n\n")
+                    if cut < 0:
+                        continue
+                    block, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+                    whole = whole_read(state, block, size - len(window.text))
+                    if whole is not None:  # the common case: the read's text fits in the window
+                        kept, text = whole
+                        if kept:
+                            window.events.append(kept)
+                        window.text += text
+                        block = b""
+                    run = 0  # where the bytes of ``block`` not yet held in the window start
+                    for start, end, keep, text in chat_units(state, block):
+                        if not keep:
+                            if start > run:
+                                window.events.append(block[run:start])
+                            run = end
+                            continue
+                        if text:
+                            window.text += text
+                            if len(window.text) >= size:  # a long read: windows stay bounded
+                                window.events.append(block[run:end])
+                                run = end
+                                await _judge(guard, call, window)
+                                yield window.release()
+                                window.advance()
+                    if run < len(block):
+                        window.events.append(block[run:] if run else block)
+                    events: Sequence[bytes] = ()
+                else:
+                    events, buffer = whole_events(buffer)
+                for event in events:
+                    keep, text = state.inspect(event)
+                    if not keep:
+                        continue
+                    window.events.append(event)
+                    if text:
+                        window.text += text
+                        if len(window.text) >= size:  # a long read: windows stay bounded
+                            await _judge(guard, call, window)
+                            yield window.release()
+                            window.advance()
+                if window.text:
+                    if not window.full():
+                        continue
+                    await _judge(guard, call, window)
+                    window.advance()
+                if window.events:
+                    yield window.release()
+            if buffer.strip():
+                keep, text = state.inspect(buffer)
+                if keep:
+                    window.add(buffer, text)
+            if window.text:
+                await _judge(guard, call, window)
+            if window.events:
+                yield window.release()
+        except _Withheld:  # a window failed: end cleanly at the last released one
+            yield state.shape.content_filter_end(call, state.meta)
+
+
+async def _stream_first(
+    guard: StreamGuard, call: Call, state: StreamState, events: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """Release first, check after, cut on a flag (weaker: the flagged window is out)."""
+    window = _Window(guard.window_chars, guard.window_overlap)
+    async for event in events:
+        keep, text = state.inspect(event)
+        if not keep:
+            continue
+        if not text and window.text:
+            # released text is checked before the stream moves past it: the finish chunk or
+            # terminal event must not reach the client ahead of the verdict on the last window
+            await _judge(guard, call, window)
+            window.advance()
+        yield event
+        window.add(None, text)
+        if not window.full():
+            continue
+        await _judge(guard, call, window)
+        window.advance()
+    if window.text:
+        await _judge(guard, call, window)
+
+
+class _Withheld(Exception):
+    """A window failed the output checks: the stream ends at the last released window."""
+
+
+async def _judge(guard: StreamGuard, call: Call, window: _Window) -> None:
+    """Check a window (with the tail of the last one); raise ``_Withheld`` on a refusal."""
+    assert guard.check_text is not None
+    verdict = await guard.check_text(call, window.tail + window.text)
+    if verdict is not None and verdict.refused:
+        call.decision = "output_withheld"
+        raise _Withheld
+
+
+class _Window:
+    """Events waiting for their text to pass, plus the tail of the last checked window.
+
+    The first window is a quarter of the others (at least ``FIRST_WINDOW``): the reader's
+    time to first token is the time to generate it plus one moderation round trip.
+    """
+
+    __slots__ = ("events", "limit", "overlap", "size", "tail", "text")
+
+    def __init__(self, size: int, overlap: int) -> None:
+        self.size, self.overlap = size, overlap
+        self.limit = min(size, max(FIRST_WINDOW, size // 4))
+        self.events: list[bytes] = []
+        self.text = ""
+        self.tail = ""
+
+    def add(self, event: bytes | None, text: str) -> None:
+        if event is not None:
+            self.events.append(event)
+        self.text += text
+
+    def full(self) -> bool:
+        return len(self.text) >= self.limit
+
+    def release(self) -> bytes:
+        """The held events, as one piece to pass on (the window no longer holds them)."""
+        out = b"".join(self.events)
+        self.events.clear()
+        return out
+
+    def advance(self) -> None:
+        self.limit = self.size
+        self.tail = self.text[-self.overlap :] if self.overlap else ""
+        self.text = ""

@@ -96,11 +96,6 @@ async def test_clear_strikes_is_per_end_user(store):
     assert len(await store.strikes_of("app", "bob")) == 1
 
 
-async def test_record_action_alone(store):
-    await store.record_action(Action("app", "alice", 1.0, "warn", "gateway", "strike 1"))
-    assert [a.action for a in await store.actions_of("app", "alice")] == ["warn"]
-
-
 async def test_webhook_ids_are_claimed_once_and_can_be_released(store):
     assert await store.claim_webhook("wh_1", 1.0)
     assert not await store.claim_webhook("wh_1", 2.0)

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("goodstanding.commands.serve", "run the gateway"),
     "demo": ("goodstanding.commands.demo", "the whole system offline, with a scripted scenario"),
     "simulate-upstream": ("goodstanding.commands.simulate", "the simulated OpenAI API on its own"),
-    "keys": ("goodstanding.commands.keys", "create, list, revoke and rotate virtual keys"),
+    "keys": ("goodstanding.commands.keys", "create, list, revoke and rotate virtual keys; per-key moderation"),
     "users": ("goodstanding.commands.users",
               "end users: list, show, ban, unban, reset, lookup"),
     "eval": ("goodstanding.detect.eval", "score the local detectors on a labelled JSONL set"),

@@ -554,11 +554,58 @@ def parse_time(value: str) -> float:
     return when.timestamp()
 
 
+KEY_MODERATION = ("input", "output", "on_error", "thresholds", "categories")
+
+
+class KeyModeration(_Model):
+    """What one virtual key may change of ``moderation`` (SPEC §2); only what it names changes.
+
+    The rest (the model, timeouts, windows, the cache, zero tolerance) is the gateway's: one
+    moderation client and one stream window serve every key. Applied by
+    ``moderation/per_key.py``, resolved once per key.
+    """
+
+    _off = field_validator("input", "output", mode="before")(lambda cls, v: _yaml_off(v))
+    _off_categories = field_validator("categories", mode="before")(
+        lambda cls, v: {k: _yaml_off(m) for k, m in v.items()} if isinstance(v, dict) else v)
+
+    # this key's requests: block a flagged one, flag it only (audit), or off; unset = the gateway's
+    input: Mode | None = None
+    # this key's answers: block, flag or off; unset = the gateway's
+    output: Mode | None = None
+    # moderation unreachable for this key's calls: fail_closed, fail_open or local
+    on_error: Literal["fail_closed", "fail_open", "local"] | None = None
+    # category -> score from which it counts as flagged, over the gateway's thresholds
+    thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    # category -> block or off, over the gateway's categories (a zero-tolerance one stays on)
+    categories: dict[str, Literal["block", "off"]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _overridable(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for name in value:
+                if name not in KEY_MODERATION:
+                    raise ValueError(
+                        f"{name}: not overridable per key (a key may set "
+                        f"{', '.join(KEY_MODERATION)}); set it in the gateway's moderation "
+                        "settings")
+        return value
+
+    @model_validator(mode="after")
+    def _zero_tolerance_stays_on(self) -> KeyModeration:
+        for name in ModerationSettings().zero_tolerance:
+            if self.categories.get(name) == "off":
+                raise ValueError(f"categories.{name}: a zero-tolerance category cannot be off")
+        return self
+
+
 class KeyPolicy(_Model):
     """What one virtual key may override (SPEC §2: limits and moderation per key)."""
 
     limits: LimitsSettings | None = None
-    moderation: ModerationSettings | None = None
+    # input/output modes, on_error, thresholds and categories (``KeyModeration``)
+    moderation: KeyModeration | None = None
     # only the keys named override the global ones (enforcement.merge_strikes)
     strikes: StrikeSettings | None = None
     # may this key's holder name the end user's IP (X-End-User-IP / end_user_ip)? A backend's

@@ -9,6 +9,9 @@ and records. Zero-tolerance categories refuse in either mode and ban at once (an
 ``ModerationOutputCheck`` judges answer text: a whole answer, or one stream window. The
 pipeline withholds a refused answer the way OpenAI does (``content_filter``).
 
+A key's ``policy.moderation`` may change the modes, ``on_error``, thresholds and categories for
+its own calls (``moderation/per_key.py``: resolved once per key, one dict lookup per call).
+
 When moderation cannot answer, ``on_error`` decides: ``fail_closed`` refuses (503; nothing is
 sent upstream, no answer is released), ``fail_open`` lets the call through and records it,
 ``local`` lets the offline detectors judge (see ``moderation/local.py``).
@@ -25,6 +28,7 @@ from goodstanding.moderation.cache import MemoryCache
 from goodstanding.moderation.client import ModerationClient, ModerationFailed
 from goodstanding.moderation.judge import Judge
 from goodstanding.moderation.parts import parts_of
+from goodstanding.moderation.per_key import Moderated, PerKey
 from goodstanding.moderation.policy import Policy
 from goodstanding.moderation.scored import Scored, combined, from_result
 from goodstanding.stores.base import VerdictCache
@@ -46,10 +50,12 @@ class ModerationCheck:
     name = "moderation"
 
     def __init__(
-        self, judge: Judge, policy: Policy, mode: str, fail_open: bool, inline: bool
+        self, judge: Judge, policy: Policy, mode: str, fail_open: bool, inline: bool,
+        keys: PerKey | None = None,
     ) -> None:
-        self.judge, self.policy, self.mode = judge, policy, mode
-        self.fail_open, self.inline = fail_open, inline
+        self.judge, self.inline = judge, inline
+        # without per-key resolution (a check built by hand) every key gets these settings
+        self.keys = keys or PerKey.fixed(Moderated(mode, mode, fail_open, judge, policy))
 
     async def check(self, call: Call) -> Verdict:
         body = call.body
@@ -57,25 +63,29 @@ class ModerationCheck:
             return _PASS_IN
         if self.inline and not call.stream and call.api.inline_moderation:
             _ask_inline(call, body, self.judge.client.model)
+        moderated = self.keys.of(call.key)
+        if moderated.input == "off":  # this key's input is not moderated
+            return _PASS_IN
         parts = parts_of(call).parts
         if not parts:
             return _PASS_IN
         upstream = call.key.upstream if call.key else None
         try:
-            results = await self.judge.results(parts, upstream)
+            results = await moderated.judge.results(parts, upstream)
         except ModerationFailed:
-            return self._unavailable()
-        categories = self.policy.flagged(results)
+            return self._unavailable(moderated.fail_open)
+        categories = moderated.policy.flagged(results)
         if not categories:
             return _PASS_IN
-        return self._flagged(call, categories, _scores(results, categories))
+        return self._flagged(call, moderated, categories, _scores(results, categories))
 
     def _flagged(
-        self, call: Call, categories: tuple[str, ...], scores: tuple[tuple[str, float], ...]
+        self, call: Call, moderated: Moderated, categories: tuple[str, ...],
+        scores: tuple[tuple[str, float], ...],
     ) -> Verdict:
-        zero = self.policy.zero(categories)
+        zero = moderated.policy.zero(categories)
         reasons = tuple(f"moderation:{c}" for c in categories)
-        if self.mode == "flag" and not zero:
+        if moderated.input == "flag" and not zero:
             return Verdict(self.name, "flag", reasons, scores=scores)
         # only categories are kept anywhere, never the text (zero-tolerance content included)
         offence = Offence("content_policy_violation", categories, bool(zero))
@@ -84,8 +94,8 @@ class ModerationCheck:
             "sent.", reasons=reasons)  # fmt: skip
         return Verdict(self.name, "refuse", reasons, error, scores=scores, offences=(offence,))
 
-    def _unavailable(self) -> Verdict:
-        if self.fail_open:
+    def _unavailable(self, fail_open: bool) -> Verdict:
+        if fail_open:
             return Verdict(self.name, "flag", ("moderation_unavailable",))
         error = ModerationUnavailable(
             "Moderation is unavailable, so the request was not sent. Try again shortly.",
@@ -120,11 +130,17 @@ def inline_output(document: Any) -> Scored | None:
 class ModerationOutputCheck:
     name = "moderation_output"
 
-    def __init__(self, judge: Judge, policy: Policy, mode: str, fail_open: bool) -> None:
-        self.judge, self.policy, self.mode, self.fail_open = judge, policy, mode, fail_open
+    def __init__(self, judge: Judge, policy: Policy, mode: str, fail_open: bool,
+                 keys: PerKey | None = None) -> None:
+        self.judge = judge
+        # without per-key resolution (a check built by hand) every key gets these settings
+        self.keys = keys or PerKey.fixed(Moderated(mode, mode, fail_open, judge, policy))
 
     async def check_output(self, call: Call, text: str) -> Verdict:
         if not text or text.isspace():
+            return _PASS_OUT
+        moderated = self.keys.of(call.key)
+        if moderated.output == "off":  # this key's answers are not moderated
             return _PASS_OUT
         inline = None if call.stream else inline_output(call.upstream.document)
         if inline is not None:
@@ -133,22 +149,23 @@ class ModerationOutputCheck:
             upstream = call.key.upstream if call.key else None
             try:
                 # a whole answer comes back as history next turn: remember it; windows won't
-                results = await self.judge.results([("text", text)], upstream, not call.stream)
+                results = await moderated.judge.results([("text", text)], upstream,
+                                                        not call.stream)
             except ModerationFailed:
-                return self._unavailable()
-        categories = self.policy.flagged(results)
+                return self._unavailable(moderated.fail_open)
+        categories = moderated.policy.flagged(results)
         if not categories:
             return _PASS_OUT
         reasons = tuple(f"output:{c}" for c in categories)
         scores = _scores(results, categories)
-        if self.mode == "flag":
+        if moderated.output == "flag":
             return Verdict(self.name, "flag", reasons, scores=scores)
         error = ContentPolicyViolation(f"The answer was withheld ({', '.join(categories)}).",
                                        reasons=reasons)  # fmt: skip
         return Verdict(self.name, "refuse", reasons, error, scores=scores)
 
-    def _unavailable(self) -> Verdict:
-        if self.fail_open:
+    def _unavailable(self, fail_open: bool) -> Verdict:
+        if fail_open:
             return Verdict(self.name, "flag", ("output_moderation_unavailable",))
         error = ModerationUnavailable("The answer could not be moderated and was withheld.",
                                       reasons=("output_moderation_unavailable",))  # fmt: skip
@@ -174,14 +191,16 @@ def moderation_checks(
         moderation.queue_wait, moderation.concurrency,
         project_for=settings.keyring.project)  # fmt: skip
     cache = cache if cache is not None else MemoryCache(moderation.cache_size)  # or Redis
-    judge = Judge(client, cache, moderation.on_error == "local")
-    off = tuple(c for c, mode in moderation.categories.items() if mode == "off")
-    policy = Policy(moderation.thresholds, moderation.zero_tolerance, off)
-    fail_open = moderation.on_error == "fail_open"
+    # one judge per on_error: local (the detectors stand in), sharing the client and the cache
+    judges = {local: Judge(client, cache, local) for local in (False, True)}
+    keys = PerKey(moderation, judges)  # a key's policy.moderation, resolved once per key
+    default = keys.default
     checks, outputs = [], []
+    # a direction the gateway does not moderate has no check (a key cannot turn it on)
     if moderation.input != "off":
-        checks.append(ModerationCheck(judge, policy, moderation.input, fail_open,
-                                      moderation.inline))  # fmt: skip
+        checks.append(ModerationCheck(default.judge, default.policy, moderation.input,
+                                      default.fail_open, moderation.inline, keys))
     if moderation.output != "off":
-        outputs.append(ModerationOutputCheck(judge, policy, moderation.output, fail_open))
+        outputs.append(ModerationOutputCheck(default.judge, default.policy, moderation.output,
+                                             default.fail_open, keys))
     return tuple(checks), tuple(outputs)

@@ -1,16 +1,18 @@
-"""``goodstanding keys create|list|revoke|rotate`` (SPEC §1)."""
+"""``goodstanding keys create|list|revoke|rotate|policy`` (SPEC §1, §2)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
+import json
 import re
 
 from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
 from goodstanding.commands.output import keys_table
 from goodstanding.credentials import keys
-from goodstanding.settings import Settings, parse_duration
+from goodstanding.moderation.per_key import unapplied
+from goodstanding.settings import KeyModeration, Settings, parse_duration
 from goodstanding.stores.base import Store
 
 _HAS_UNIT = re.compile(r"^\s*(0|\d+(\.\d+)?\s*(ms|s|m|h|d))\s*$")
@@ -45,6 +47,75 @@ def when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _pair(kind: str) -> object:
+    """argparse type for CATEGORY=VALUE (a threshold or a category's mode)."""
+
+    def parse(text: str) -> tuple[str, str]:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(f"give CATEGORY={kind}, e.g. violence="
+                                             f"{'0.5' if kind == 'SCORE' else 'off'} (got {text!r})")
+        return name.strip(), value.strip()
+
+    return parse
+
+
+def add_moderation_options(parser: argparse.ArgumentParser) -> None:
+    """This key's moderation overrides (SPEC §2); what is not given is the gateway's."""
+    group = parser.add_argument_group("moderation for this key (unset: the gateway's settings)")
+    group.add_argument("--moderation-input", choices=("block", "flag", "off"),
+                       help="this key's requests: block a flagged one, flag it only, or off")
+    group.add_argument("--moderation-output", choices=("block", "flag", "off"),
+                       help="this key's answers: block (withhold) a flagged one, flag, or off")
+    group.add_argument("--moderation-on-error", choices=("fail_closed", "fail_open", "local"),
+                       help="moderation unreachable: refuse (fail_closed), let the call through "
+                            "(fail_open) or judge with the local detectors (local)")
+    group.add_argument("--moderation-threshold", action="append", default=[], type=_pair("SCORE"),
+                       metavar="CATEGORY=SCORE",
+                       help="score (0-1) from which CATEGORY counts as flagged for this key "
+                            "(repeatable), e.g. violence=0.7")
+    group.add_argument("--moderation-category", action="append", default=[], type=_pair("MODE"),
+                       metavar="CATEGORY=MODE",
+                       help="block or off: a category switched off is never flagged for this "
+                            "key (repeatable; a zero-tolerance category stays on)")
+
+
+def moderation_override(args: argparse.Namespace) -> dict[str, object]:
+    """The overrides given on the command line, validated; {} when none was given."""
+    given: dict[str, object] = {
+        name: value for name, value in (("input", args.moderation_input),
+                                        ("output", args.moderation_output),
+                                        ("on_error", args.moderation_on_error)) if value}
+    if args.moderation_threshold:
+        given["thresholds"] = dict(args.moderation_threshold)
+    if args.moderation_category:
+        given["categories"] = dict(args.moderation_category)
+    if not given:
+        return {}
+    try:
+        checked = KeyModeration.model_validate(given)
+    except ValueError as exc:  # pydantic's ValidationError: one line per bad field
+        raise ValueError(_validation_text(exc)) from None
+    override = checked.model_dump(mode="json", exclude_unset=True)
+    reason = unapplied(args.settings.moderation, override)
+    if reason is not None:
+        raise ValueError(reason)
+    return override
+
+
+def _validation_text(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    return "; ".join(_where(e["loc"]) + e["msg"].removeprefix("Value error, ")
+                     for e in errors())
+
+
+def _where(loc: tuple[object, ...]) -> str:
+    # a whole-model check names its field in its message; a field check has a location
+    return f"moderation.{'.'.join(str(p) for p in loc)}: " if loc else "moderation."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = sub.add_parser("create", help="create a key and print it once")
@@ -63,6 +134,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "https://app.example.com; other origins get 403")
     create.add_argument("--model", action="append", default=[], metavar="MODEL",
                         help="limit the key to this model (repeatable); others get 403")
+    add_moderation_options(create)
+    policy = sub.add_parser(
+        "policy", help="show a key's policy overrides, or change its moderation (SPEC §2)")
+    policy.add_argument("id", metavar="ID", help="the key's id, as `keys list` shows it")
+    add_moderation_options(policy)
+    policy.add_argument("--reset-moderation", action="store_true",
+                        help="drop the key's moderation overrides (the gateway's settings apply)")
     listing = sub.add_parser("list", help="list keys (never their secrets)")
     revoke = sub.add_parser(
         "revoke", help="revoke a key at once: running gateways are told (over Redis, or a "
@@ -73,7 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rotate.add_argument("--grace", default="24h", type=grace,
                         help="how long the old key keeps working, with a unit: 24h (default), "
                              "30m, 90s; 0 = stop it at once")
-    for command in (create, listing, revoke, rotate):
+    for command in (create, listing, revoke, rotate, policy):
         add_config(command)
         command.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -95,12 +173,15 @@ async def _announce(settings: Settings, key_id: str) -> str:
 
 
 async def _create(args: argparse.Namespace, store: Store) -> int:
+    policy: dict[str, object] = {} if args.end_user_ip else {"end_user_ip": False}
     try:
+        moderation = moderation_override(args)
+        if moderation:
+            policy["moderation"] = moderation
         key, token = await keys.create_key(
             store, args.name, rpm=args.rpm, tpm=args.tpm, upstream=args.upstream,
             trust_tier=args.tier, origins=tuple(args.origin), models=tuple(args.model),
-            policy=None if args.end_user_ip else {"end_user_ip": False},
-            keyring=args.settings.keyring)
+            policy=policy or None, keyring=args.settings.keyring)
     except ValueError as exc:
         return fail(str(exc), 2)
     if args.json:
@@ -152,4 +233,39 @@ async def _rotate(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-ACTIONS = {"create": _create, "list": _list, "revoke": _revoke, "rotate": _rotate}
+async def _policy(args: argparse.Namespace, store: Store) -> int:
+    key = await store.get_key(args.id)
+    if key is None:
+        return fail(f"no key with id {args.id}")
+    try:
+        moderation = moderation_override(args)
+    except ValueError as exc:
+        return fail(str(exc), 2)
+    policy = dict(key.policy)
+    if args.reset_moderation:
+        policy.pop("moderation", None)
+    if moderation:  # only what was given changes; the key's other overrides stay
+        policy["moderation"] = _merged(policy.get("moderation") or {}, moderation)
+    if policy != key.policy:
+        await store.update_key(key.id, policy=policy)
+        await _announce(args.settings, key.id)  # running gateways reload the key
+    if args.json:
+        print_json({"id": key.id, "policy": policy})
+    else:
+        print(f"key {key.id} ({key.name}) policy overrides: "
+              f"{json.dumps(policy, sort_keys=True) if policy else 'none (the gateway settings)'}")
+    return 0
+
+
+def _merged(old: dict[str, object], new: dict[str, object]) -> dict[str, object]:
+    out = dict(old)
+    for name, value in new.items():
+        if isinstance(value, dict) and isinstance(out.get(name), dict):
+            out[name] = {**out[name], **value}  # type: ignore[dict-item]
+        else:
+            out[name] = value
+    return out
+
+
+ACTIONS = {"create": _create, "list": _list, "revoke": _revoke, "rotate": _rotate,
+           "policy": _policy}

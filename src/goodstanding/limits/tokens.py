@@ -121,7 +121,3 @@ def count_prompt(body: dict[str, Any], model: str | None, stop_above: int | None
                 return total
     return total
 
-
-def preload(model: str | None = None) -> None:
-    """Load an encoding ahead of the first exact count (it takes about a second)."""
-    encoding_for(model)

@@ -187,8 +187,6 @@ class EndUserStore(Protocol):
 
     async def clear_strikes(self, tenant: str, end_user: str) -> int: ...
 
-    async def record_action(self, action: Action) -> None: ...
-
     async def actions_of(self, tenant: str, end_user: str) -> list[Action]:
         """In the order they were taken (which is not always the order of their ``ts``)."""
 

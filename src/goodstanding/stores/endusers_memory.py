@@ -67,9 +67,6 @@ class MemoryEndUsers:
     async def clear_strikes(self, tenant: str, end_user: str) -> int:
         return len(self.strikes.pop((tenant, end_user), []))
 
-    async def record_action(self, action: Action) -> None:
-        self.actions.setdefault((action.tenant, action.end_user), []).append(action)
-
     async def actions_of(self, tenant: str, end_user: str) -> list[Action]:
         return list(self.actions.get((tenant, end_user), []))  # in the order taken
 

@@ -168,10 +168,6 @@ class SqlEndUsers:
                 table.delete().where(table.c.tenant == tenant, table.c.end_user == end_user))
         return int(result.rowcount or 0)
 
-    async def record_action(self, action: Action) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(schema.enforcement_actions.insert().values(**_values(action)))
-
     async def actions_of(self, tenant: str, end_user: str) -> list[Action]:
         table = schema.enforcement_actions
         # in the order they were taken (under the end user's lock), not by their strikes' times:

@@ -14,6 +14,7 @@ from goodstanding.call import VirtualKey
 from goodstanding.checks.auth import AuthCheck
 from goodstanding.credentials import keys
 from goodstanding.errors import InvalidRequest, NotFound
+from goodstanding.moderation.per_key import unapplied
 from goodstanding.server.admin.common import AdminDep, Target
 from goodstanding.settings import KeyPolicy, parse_duration
 
@@ -136,8 +137,13 @@ def _upstream(admin: AdminDep, name: str | None) -> None:
                              param="upstream")
 
 
-def _policy(policy: KeyPolicy | None, end_user_ip: bool) -> dict[str, Any]:
+def _policy(admin: AdminDep, policy: KeyPolicy | None, end_user_ip: bool = True
+            ) -> dict[str, Any]:
     document = policy.model_dump(mode="json", exclude_unset=True) if policy else {}
+    # an override this gateway would not apply is a mistake to say now, not to ignore later
+    reason = unapplied(admin.gateway.settings.moderation, document.get("moderation"))
+    if reason is not None:
+        raise InvalidRequest(reason + ".", param="policy.moderation")
     if not end_user_ip:
         document["end_user_ip"] = False
     return document
@@ -166,7 +172,7 @@ async def create_key(admin: AdminDep, body: KeyCreate) -> dict[str, Any]:
             key, token = await keys.create_key(
                 admin.store, body.name, rpm=body.rpm, tpm=body.tpm,
                 upstream=body.upstream, tenant=body.tenant, trust_tier=body.trust_tier,
-                policy=_policy(body.policy, body.end_user_ip), origins=tuple(body.origins),
+                policy=_policy(admin, body.policy, body.end_user_ip), origins=tuple(body.origins),
                 models=tuple(body.models))
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
@@ -221,7 +227,7 @@ async def set_policy(admin: AdminDep, key_id: KeyId, body: KeyPolicy) -> dict[st
     async with admin.acting("keys.policy", Target(key_id=key_id)) as target:
         key = await _found(admin, key_id)
         target.tenant = key.tenant
-        policy = body.model_dump(mode="json", exclude_unset=True)
+        policy = _policy(admin, body)
         target.detail.extend(sorted(policy))
         await admin.store.update_key(key_id, policy=policy)
         await _forget(admin, key_id)

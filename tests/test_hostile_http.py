@@ -286,6 +286,15 @@ def test_a_huge_complete_header_in_one_read_is_refused(gw):
     assert status == 431 and error_of(body)["code"] == "headers_too_large"
 
 
+def test_a_gateway_with_cors_keeps_its_header_limits(start_gateway):
+    # Cors wraps the app: the runner must still serve it with the bounded protocol
+    gw = start_gateway(GOODSTANDING_SERVER__CORS_ORIGINS="https://app.example")
+    head = b"GET /v1/models HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.example\r\n"
+    head += b"".join(b"x%d: v\r\n" % i for i in range(150)) + b"\r\n"
+    status, _, body = exchange(gw.url, head)
+    assert status == 431 and "too many headers" in error_of(body)["message"]
+
+
 def test_ordinary_heads_and_large_bodies_are_served(gw, sim):
     body = orjson.dumps({"model": MODEL, "safety_identifier": "big",
                          "messages": [{"role": "user", "content": "hello " * 30_000}]})

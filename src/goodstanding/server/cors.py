@@ -35,6 +35,12 @@ _HEADER_LIST = re.compile(rb"^[A-Za-z0-9!#$%&'*+.^_`|~, -]{1,2000}$")
 class Cors:
     def __init__(self, app: object, origins: tuple[str, ...]) -> None:
         self.app = app
+        # the runner serves an app with its own bounded HTTP protocol when the app names one
+        # (GatewayApp.http_protocol): a gateway with CORS on keeps its header limits and
+        # timeouts, it does not fall back to plain httptools
+        protocol = getattr(app, "http_protocol", None)
+        if protocol is not None:
+            self.http_protocol = protocol
         self.any = "*" in origins
         self.origins = frozenset(o.encode() for o in origins if o != "*")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from goodstanding.abuse.shared import abuse_merger
 from goodstanding.checks.acceptance import AcceptanceCheck
 from goodstanding.checks.auth import AuthCheck
 from goodstanding.checks.detectors import DetectorsCheck, DetectorsOutputCheck
@@ -59,8 +60,9 @@ def build_pipeline(
     if counters is None:  # the gateway passes its own (it closes them)
         counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error,
                                  timeout=settings.storage.timeout)
+    merger = abuse_merger(counters)  # the abuse signals' counts, shared when Redis is
     if settings.signals.key_fanout.enabled:  # before identity: the connecting address
-        checks.append(KeyFanoutCheck(settings, counters, store, auth.cache))
+        checks.append(KeyFanoutCheck(settings, counters, store, auth.cache, merger))
     identity = settings.identity
     if identity.token is not None:  # a verified token names the end user: before identity
         checks.append(EndUserTokenCheck(identity.token, identity.tiers))
@@ -78,8 +80,10 @@ def build_pipeline(
         checks.append(GeoCheck(settings.geo, counters))
     limits = LimitsCheck(settings.limits, counters)
     checks.append(limits)
+    distillation = None
     if settings.signals.distillation.enabled:  # before moderation: a throttled call costs none
-        checks.append(DistillationCheck(settings.signals.distillation))
+        distillation = DistillationCheck(settings.signals.distillation, merger)
+        checks.append(distillation)
     detectors = settings.detectors
     output_checks: list[OutputCheck] = []
     output_mode = detectors.output
@@ -96,12 +100,13 @@ def build_pipeline(
     moderation_in, moderation_out = moderation_checks(settings, upstream, verdicts)
     checks.extend(moderation_in)  # it spends the moderation budget
     if settings.signals.ramp.enabled:  # last: counts what is about to go upstream
-        checks.append(RampCheck(settings.signals.ramp))
+        checks.append(RampCheck(settings.signals.ramp, merger))
     output_checks.extend(moderation_out)
     # OpenAI's policy answers become offences before the strikes finisher counts them
     finishers: list[Finisher] = [UpstreamPolicy(), StrikeFinisher(enforcer, settings.strikes,
                                                                  policy_url(settings)),
                                  limits,  # settles token reservations with actual usage
+                                 *((distillation,) if distillation else ()),  # output sizes
                                  *extra_finishers]  # the standing score and alerts (ops)
     moderation = settings.moderation
     return Pipeline(

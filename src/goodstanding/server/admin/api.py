@@ -35,10 +35,10 @@ bearer = HTTPBearer(auto_error=False, description="an admin token (GOODSTANDING_
 
 def routers() -> list[APIRouter]:
     """The resources, in the order the OpenAPI document lists them."""
-    from goodstanding.server.admin import events, keys, ops, usage, users
+    from goodstanding.server.admin import events, keys, ops, signals, usage, users
 
-    return [keys.router, users.router, users.identities, events.router, usage.router,
-            ops.router]
+    return [keys.router, users.router, users.identities, signals.router, events.router,
+            usage.router, ops.router]
 
 
 def build(gateway: Gateway) -> FastAPI:

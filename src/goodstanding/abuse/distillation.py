@@ -49,7 +49,9 @@ RING = 4  # recent sketches compared per scope
 _SKETCH_BYTES = 4 * K
 NORM_ALPHA = 0.05  # weight of one finished window in its tier's norm
 NORM_SAMPLES = 20  # finished windows a tier's norm needs before it is believed
-FIELDS = ("t", "d", "s", "l")  # shared hash fields: total, near-duplicates, structured, long
+TIMING_FROM = 10  # calls in the sliding window before a scope's timing is kept
+FIELDS = ("t", "j", "d", "s", "l")  # shared fields: calls, judged, near-duplicates,
+# structured, long outputs
 
 SIGNALS = metrics.counter(
     "goodstanding_distillation_total",
@@ -85,6 +87,9 @@ class Finding:
         return head if self.scope == "user" else f"{head}:key"
 
 
+_ZERO: tuple[int, ...] = (0, 0, 0, 0, 0)
+
+
 class _Others:
     """The other processes' counts (shared mode): in this window, the one before, and what
     this process had sent of its own for this window at the last merge."""
@@ -93,33 +98,41 @@ class _Others:
 
     def __init__(self, w: int) -> None:
         self.w = w
-        self.cur = self.prev = self.mine = (0, 0, 0, 0)
+        self.cur = self.prev = self.mine = _ZERO
 
 
 class _Scope:
-    __slots__ = ("cd", "cl", "cs", "ct", "others", "pd", "pl", "ps", "pt", "ring", "throttle_at",
-                 "timing", "w")
+    __slots__ = ("cd", "cj", "cl", "cs", "ct", "others", "pd", "pj", "pl", "ps", "pt", "ring",
+                 "throttle_at", "timing", "w")
 
     def __init__(self, w: int) -> None:
         self.ring = b""  # up to RING packed sketches, newest last
         self.w = w  # the current fixed window's number
-        self.ct = self.cd = self.cs = self.cl = 0  # this window: total, duplicates, structured,
-        self.pt = self.pd = self.ps = self.pl = 0  # long outputs; and the window before
+        # this window's calls, judged prompts, near-duplicates, structured calls, long outputs;
+        # and the same for the window before
+        self.ct = self.cj = self.cd = self.cs = self.cl = 0
+        self.pt = self.pj = self.pd = self.ps = self.pl = 0
         self.throttle_at = 0.0  # the next moment a throttled scope may send
         self.timing: Timing | None = None
         self.others: _Others | None = None
 
-    def counts(self, before: float) -> tuple[float, float, float, float]:
-        """The sliding window's estimate: this window + ``before`` × the window before."""
-        t, d, s, lo = self.ct + self.pt * before, self.cd + self.pd * before, \
-            self.cs + self.ps * before, self.cl + self.pl * before
+    def counts(self, before: float) -> list[float]:
+        """The sliding window's estimate (as ``FIELDS``): this window + ``before`` × the one
+        before, plus the other processes' (shared mode)."""
+        out = [self.ct + self.pt * before, self.cj + self.pj * before,
+               self.cd + self.pd * before, self.cs + self.ps * before,
+               self.cl + self.pl * before]
         o = self.others
         if o is not None and o.w == self.w:
-            t += o.cur[0] + o.prev[0] * before
-            d += o.cur[1] + o.prev[1] * before
-            s += o.cur[2] + o.prev[2] * before
-            lo += o.cur[3] + o.prev[3] * before
-        return t, d, s, lo
+            for i in range(5):
+                out[i] += o.cur[i] + o.prev[i] * before
+        return out
+
+    def mine(self) -> tuple[int, int, int, int, int]:
+        return self.ct, self.cj, self.cd, self.cs, self.cl
+
+    def mine_before(self) -> tuple[int, int, int, int, int]:
+        return self.pt, self.pj, self.pd, self.ps, self.pl
 
 
 class Distillation:
@@ -133,8 +146,7 @@ class Distillation:
         self.scopes: OrderedDict[str, _Scope] = OrderedDict()
         self.norms: dict[str, tuple[float, int]] = {}  # "user:tier" → (norm, windows seen)
         # below this many requests in its window a scope cannot be judged: the cheap path
-        self.least = min(s.min_requests, s.volume_floor, s.key_volume_floor, s.long_requests,
-                         s.timing_min_requests)
+        self.least = min(s.min_requests, s.volume_floor, s.key_volume_floor, s.long_requests)
         self.merger = merger
         self.touched: dict[str, _Scope] = {}
         if merger is not None:
@@ -154,12 +166,18 @@ class Distillation:
             if name is None:
                 continue
             scope = self._scope(f"{kind[0]}:{name}", now, f"{kind}:{tier}")
+            scope.ct += 1
+            scope.cs += structured
             if packed is not None:
                 assert mine is not None
-                self._count(scope, mine, packed, structured)
-            if scope.ct + scope.pt >= self.least:
-                self._time(scope, now)
-                found += self._judge(scope, kind, tier, now)
+                self._count(scope, mine, packed)
+            seen = scope.ct + scope.pt
+            if scope.others is not None:  # shared mode: the other processes' calls too
+                seen += scope.others.cur[0] + scope.others.prev[0]
+            if seen >= TIMING_FROM:
+                timing = self._time(scope, now)
+                if seen >= self.least or timing.gaps >= self.settings.timing_min_requests:
+                    found += self._judge(scope, kind, tier, now)
         if self.merger is not None and (user or key):
             self.merger.wake()
         return found
@@ -207,12 +225,12 @@ class Distillation:
         if scope.ct:
             self._learn(norm, scope.ct)
         if scope.w == w - 1:
-            scope.pt, scope.pd, scope.ps, scope.pl = scope.ct, scope.cd, scope.cs, scope.cl
+            scope.pt, scope.pj, scope.pd, scope.ps, scope.pl = scope.mine()
         else:
-            scope.pt = scope.pd = scope.ps = scope.pl = 0
-        scope.ct = scope.cd = scope.cs = scope.cl = 0
+            scope.pt = scope.pj = scope.pd = scope.ps = scope.pl = 0
+        scope.ct = scope.cj = scope.cd = scope.cs = scope.cl = 0
         scope.w = w
-        if scope.timing is not None and scope.pt < self.least:
+        if scope.timing is not None and scope.pt < TIMING_FROM:
             scope.timing = None  # no longer at volume: its light traffic costs nothing
 
     def _learn(self, norm: str, total: int) -> None:
@@ -223,9 +241,8 @@ class Distillation:
             value, seen = found
             self.norms[norm] = (value + NORM_ALPHA * (total - value), seen + 1)
 
-    def _count(self, scope: _Scope, mine: set[int], packed: bytes, structured: bool) -> None:
-        scope.ct += 1
-        scope.cs += structured
+    def _count(self, scope: _Scope, mine: set[int], packed: bytes) -> None:
+        scope.cj += 1
         ring = scope.ring
         threshold = self.settings.similarity * K
         for at in range(0, len(ring), _SKETCH_BYTES):
@@ -235,25 +252,27 @@ class Distillation:
         ring += packed
         scope.ring = ring[-RING * _SKETCH_BYTES:] if len(ring) > RING * _SKETCH_BYTES else ring
 
-    def _time(self, scope: _Scope, now: float) -> None:
-        if scope.timing is None:
-            scope.timing = Timing(now)
+    def _time(self, scope: _Scope, now: float) -> Timing:
+        timing = scope.timing
+        if timing is None:
+            timing = scope.timing = Timing(now)
         else:
-            scope.timing.add(now)
+            timing.add(now)
+        return timing
 
     # --- judging ----------------------------------------------------------------------------
 
     def _judge(self, scope: _Scope, kind: str, tier: str, now: float) -> list[Finding]:
         s = self.settings
         before = 1.0 - (now - scope.w * self.window) / self.window
-        total, duplicates, structured, long = scope.counts(before)
+        total, judged, duplicates, structured, long = scope.counts(before)
         found: list[Finding] = []
         window = ("window_seconds", self.window)
-        if total >= s.min_requests and duplicates >= s.duplicate_share * total:
-            likely = structured >= s.structured_share * total or total >= s.likely_requests
+        if judged >= s.min_requests and duplicates >= s.duplicate_share * judged:
+            likely = structured >= s.structured_share * total or judged >= s.likely_requests
             example = float(int.from_bytes(scope.ring[-4:], "little")) if scope.ring else 0.0
             found.append(Finding("distillation", "likely" if likely else "suspected", kind, (
-                ("requests", round(total)), ("duplicate_share", round(duplicates / total, 3)),
+                ("requests", round(judged)), ("duplicate_share", round(duplicates / judged, 3)),
                 ("structured_share", round(structured / total, 3)), window,
                 ("example_hash", example))))
         floor = s.volume_floor if kind == "user" else s.key_volume_floor
@@ -282,11 +301,19 @@ class Distillation:
         if scope is None:
             return None
         now = self.clock()
-        before = max(0.0, 1.0 - (now - scope.w * self.window) / self.window)
-        total, duplicates, structured, long = scope.counts(before)
+        w = int(now // self.window)
+        before = 1.0 - (now - w * self.window) / self.window
+        if scope.w == w:
+            counts = scope.counts(before)
+        elif scope.w == w - 1:  # not rolled yet: its current window is the one before
+            counts = [c * before for c in scope.counts(0.0)]
+        else:
+            counts = [0.0] * 5
+        total, judged, duplicates, structured, long = counts
         out: dict[str, Any] = {
             "window_seconds": self.window, "requests": round(total, 1),
-            "duplicate_share": round(duplicates / total, 3) if total else 0.0,
+            "judged_prompts": round(judged, 1),
+            "duplicate_share": round(duplicates / judged, 3) if judged else 0.0,
             "structured_share": round(structured / total, 3) if total else 0.0,
             "long_outputs": round(long, 1)}
         if scope.timing is not None:
@@ -299,7 +326,7 @@ class Distillation:
     def _collect(self) -> tuple[Deltas, int, Callable[[Totals], None]]:
         touched, self.touched = self.touched, {}
         deltas: Deltas = {}
-        sent: list[tuple[str, _Scope, int, tuple[int, int, int, int]]] = []
+        sent: list[tuple[str, _Scope, int, tuple[int, ...]]] = []
         for name, scope in touched.items():
             if len(deltas) >= MAX_HASHES:
                 self.touched.setdefault(name, scope)  # the next merge takes the rest
@@ -308,10 +335,10 @@ class Distillation:
             if others is None:
                 others = scope.others = _Others(scope.w)
             elif others.w != scope.w:
-                others.prev = others.cur if others.w == scope.w - 1 else (0, 0, 0, 0)
-                others.cur = others.mine = (0, 0, 0, 0)
+                others.prev = others.cur if others.w == scope.w - 1 else _ZERO
+                others.cur = others.mine = _ZERO
                 others.w = scope.w
-            counts = (scope.ct, scope.cd, scope.cs, scope.cl)
+            counts = scope.mine()
             deltas[f"d:{scope.w}:{name}"] = {
                 f: n - m for f, n, m in zip(FIELDS, counts, others.mine, strict=True) if n != m}
             deltas[f"d:{scope.w - 1}:{name}"] = {}  # read only: the window before
@@ -324,10 +351,9 @@ class Distillation:
                 if others is None or others.w != w or self.scopes.get(name) is not scope:
                     continue  # rolled over or forgotten since: the next merge sets it right
                 now, before = totals.get(f"d:{w}:{name}", {}), totals.get(f"d:{w - 1}:{name}", {})
-                mine_before = (scope.pt, scope.pd, scope.ps, scope.pl)
-                others.cur = tuple(max(0, now.get(f, 0) - c)  # type: ignore[assignment]
+                others.cur = tuple(max(0, now.get(f, 0) - c)
                                    for f, c in zip(FIELDS, counts, strict=True))
-                others.prev = tuple(max(0, before.get(f, 0) - c)  # type: ignore[assignment]
-                                    for f, c in zip(FIELDS, mine_before, strict=True))
+                others.prev = tuple(max(0, before.get(f, 0) - c)
+                                    for f, c in zip(FIELDS, scope.mine_before(), strict=True))
 
         return deltas, int(2000 * self.window) + 1000, done

@@ -64,7 +64,7 @@ class Homes:
             self.merger.wake()
         if country in home.countries or len(home.countries) >= MAX_COUNTRIES:
             return None
-        judged = home.judged and home.countries and now - home.since >= self.learn
+        judged = home.judged and bool(home.countries) and now - home.since >= self.learn
         home.countries.add(country)
         home.new.append(country)
         return f"key_new_country:{country}" if judged else None

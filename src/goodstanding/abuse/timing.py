@@ -1,7 +1,7 @@
 """Round-the-clock, machine-regular timing: a script, not a person.
 
-Per end user or key, once it sends at volume (``Distillation`` creates a ``Timing`` only for
-a scope past ``min_requests`` in its window, so the many light users cost nothing):
+Per end user or key, once it sends at some volume (``Distillation`` creates a ``Timing`` only
+for a scope with ``TIMING_FROM`` calls in its sliding window, so light users cost nothing):
 
 - the inter-arrival gaps' mean and variance as exponentially weighted moving averages
   (``ALPHA``: about the last 100 gaps), so the coefficient of variation (std / mean) is

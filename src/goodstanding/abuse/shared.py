@@ -8,7 +8,8 @@ each process sends what it counted since the last time and reads the totals back
     HINCRBY each hash field by this process's delta, PEXPIRE it, then HGETALL it
 
 so a process judges with ``its own counts + the other processes' counts as of the last
-merge``, at most ``period`` seconds old. What is shared is counts (a few small hashes per
+merge``, at most ``period`` seconds old. Once a process has served a call it merges every
+``period`` (one small script call a second), busy or idle. What is shared is counts (a few small hashes per
 active end user, key and minute), never per-request lists: memory in Redis follows the
 active scopes, and each hash expires one window after its last update.
 
@@ -78,7 +79,11 @@ class Merger:
         self._running.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
+        # once woken, keep merging every period: an idle process still learns what the
+        # others count (the ramp's organization total) before its next call needs it
         self._running = None
+        if self.conn.ready:
+            self.wake()
 
     async def merge(self) -> None:
         """One round trip: every collector's deltas in, the totals back out."""

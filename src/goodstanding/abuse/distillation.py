@@ -162,10 +162,11 @@ class Distillation:
         packed = array("I", current).tobytes() if current is not None else None
         mine = set(current) if current is not None else None
         found: list[Finding] = []
-        for name, kind in ((user, "user"), (key, "key")):
+        for name, kind in (("u:" + user if user else None, "user"),
+                           ("k:" + key if key else None, "key")):
             if name is None:
                 continue
-            scope = self._scope(f"{kind[0]}:{name}", now, f"{kind}:{tier}")
+            scope = self._scope(name, now, kind, tier)
             scope.ct += 1
             scope.cs += structured
             if packed is not None:
@@ -205,7 +206,7 @@ class Distillation:
             return 0.0
         return scope.throttle_at - now
 
-    def _scope(self, name: str, now: float, norm: str) -> _Scope:
+    def _scope(self, name: str, now: float, kind: str, tier: str) -> _Scope:
         w = int(now // self.window)
         scopes = self.scopes
         scope = scopes.get(name)
@@ -216,7 +217,7 @@ class Distillation:
         else:
             scopes.move_to_end(name)
             if scope.w != w:
-                self._roll(scope, w, norm)
+                self._roll(scope, w, f"{kind}:{tier}")
         if self.merger is not None:
             self.touched[name] = scope
         return scope
@@ -245,10 +246,13 @@ class Distillation:
         scope.cj += 1
         ring = scope.ring
         threshold = self.settings.similarity * K
-        for at in range(0, len(ring), _SKETCH_BYTES):
-            if len(mine.intersection(array("I", ring[at:at + _SKETCH_BYTES]))) >= threshold:
-                scope.cd += 1
-                break
+        # one intersection with the whole ring first: when fewer hashes than the threshold are
+        # shared with all of it, none of its sketches can match (varied traffic stops here)
+        if ring and len(mine.intersection(array("I", ring))) >= threshold:
+            for at in range(0, len(ring), _SKETCH_BYTES):
+                if len(mine.intersection(array("I", ring[at:at + _SKETCH_BYTES]))) >= threshold:
+                    scope.cd += 1
+                    break
         ring += packed
         scope.ring = ring[-RING * _SKETCH_BYTES:] if len(ring) > RING * _SKETCH_BYTES else ring
 

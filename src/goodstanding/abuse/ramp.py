@@ -161,7 +161,7 @@ class Ramp:
                 self.touched[key_id] = rate
         if self.merger is not None:
             self.merger.wake()
-        return Decision(tuple(spikes), 0.0)
+        return Decision(tuple(spikes), 0.0) if spikes else _SEND
 
     # --- shared state (Redis) ---------------------------------------------------------------
 
@@ -200,6 +200,9 @@ class Ramp:
                     rate.others = max(0, found - count)
 
         return deltas, int(3 * BUCKETS * self.width * 1000) + 1000, done
+
+
+_SEND = Decision((), 0.0)
 
 
 def retry_after(wait: float) -> str:

@@ -22,13 +22,14 @@ DAY_MASK = (1 << 24) - 1
 
 
 class Timing:
-    __slots__ = ("gaps", "hour", "hours", "last", "mean", "var")
+    __slots__ = ("gaps", "hour", "hours", "last", "mean", "next_hour", "var")
 
     def __init__(self, now: float) -> None:
         self.last = now
         self.mean = self.var = 0.0
         self.gaps = 0
         self.hour = int(now // 3600)
+        self.next_hour = (self.hour + 1) * 3600.0
         self.hours = 1
 
     def add(self, now: float) -> None:
@@ -41,11 +42,11 @@ class Timing:
             self.mean += ALPHA * diff
             self.var = (1 - ALPHA) * (self.var + ALPHA * diff * diff)
         self.gaps += 1
-        hour = int(now // 3600)
-        if hour != self.hour:
-            shift = hour - self.hour
-            self.hours = ((self.hours << min(shift, 24)) | 1) & DAY_MASK
+        if now >= self.next_hour:  # a new hour: shift the mask
+            hour = int(now // 3600)
+            self.hours = ((self.hours << min(hour - self.hour, 24)) | 1) & DAY_MASK
             self.hour = hour
+            self.next_hour = (hour + 1) * 3600.0
 
     def cv(self) -> float:
         return math.sqrt(self.var) / self.mean if self.mean > 0 else math.inf

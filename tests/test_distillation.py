@@ -14,7 +14,8 @@ import time
 import openai
 import pytest
 
-from goodstanding.abuse.distillation import Distillation, similarity, sketch
+from goodstanding.abuse.distillation import Distillation
+from goodstanding.abuse.sketch import similarity, sketch
 from goodstanding.settings import DistillationSettings
 
 MODEL = "gpt-4o-mini"
@@ -118,8 +119,9 @@ def test_state_is_bounded_at_many_end_users(users):
     detector = Distillation(DistillationSettings(max_end_users=users))
     rng = random.Random(5)
     for n in range(users + 5000):
-        detector.observe(f"t\nuser-{n}", chat_prompt(rng) + " and more words here", False)
-    assert len(detector.users) == users
-    one = next(iter(detector.users.values()))
-    size = sys.getsizeof(one) + sum(sys.getsizeof(r) for r in one.ring)
+        detector.observe(f"t\nuser-{n}", None, "anonymous",
+                         chat_prompt(rng) + " and more words here", False)
+    assert len(detector.scopes) == users
+    one = next(iter(detector.scopes.values()))
+    size = sys.getsizeof(one) + sys.getsizeof(one.ring)
     assert size < 400  # bytes per end user, before the dict entry

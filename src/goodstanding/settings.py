@@ -708,6 +708,14 @@ class KeyFanoutSettings(_Model):
     countries: int = Field(default=4, ge=2)  # distinct countries in the window
     # record: flag the calls; suspend: revoke the key at once (its owner rotates it)
     action: Literal["record", "suspend"] = "record"
+    # a key connecting from a country it never used is a signal (key_new_country)
+    new_country: bool = True
+    # how long a key's home countries are learned before a new one is a signal
+    learn: Duration = "1d"
+    # how long a key's home countries are remembered in the shared store (Redis)
+    home_window: Duration = "30d"
+    # record: flag the call from a new country; suspend: revoke the key at once
+    new_country_action: Literal["record", "suspend"] = "record"
 
 
 
@@ -715,7 +723,8 @@ Action = Literal["record", "throttle", "refuse"]
 
 
 class DistillationSettings(_Model):
-    """``signals.distillation``: one end user's templated prompts harvesting answers at volume."""
+    """``signals.distillation``: end users and keys harvesting answers at volume (templated
+    prompts, volume far above the tier's norm, long answers to short prompts, machine timing)."""
 
     # watch each end user for templated prompts harvesting answers at volume
     enabled: bool = True
@@ -733,9 +742,35 @@ class DistillationSettings(_Model):
     suspected: Action = "record"
     # what happens at "likely": record, throttle or refuse
     likely: Action = "throttle"
-    # requests per minute a throttled end user keeps
+    # what happens at "likely" for a whole virtual key (many end users share an app's key)
+    key_likely: Action = "record"
+    # requests in the window always tolerated before volume can be a signal (an end user)
+    volume_floor: int = Field(default=600, ge=2)
+    # the same for a virtual key (an application's whole traffic)
+    key_volume_floor: int = Field(default=30_000, ge=2)
+    # volume is a signal at this many times the tier's norm (the average window of its scopes)
+    volume_factor: float = Field(default=10.0, gt=1)
+    # what happens when volume is far above the tier's norm: record, throttle or refuse
+    volume: Action = "record"
+    # an answer this long (output tokens) ...
+    long_output_tokens: int = Field(default=1000, ge=1)
+    # ... to a prompt this short (input tokens) is a long generation from a short prompt
+    short_prompt_tokens: int = Field(default=200, ge=1)
+    # long generations from short prompts in the window (and half its requests) for a signal
+    long_requests: int = Field(default=100, ge=2)
+    # what happens at long generations from short prompts at volume
+    long_output: Action = "record"
+    # machine timing: inter-arrival gaps needed before the timing is judged
+    timing_min_requests: int = Field(default=1000, ge=2)
+    # machine timing: gaps at most this regular (coefficient of variation; people: about 1+)
+    timing_max_cv: float = Field(default=0.3, gt=0)
+    # machine timing: active in at least this many of the last 24 hours
+    timing_hours: int = Field(default=22, ge=1, le=24)
+    # what happens at round-the-clock machine-regular timing
+    timing: Action = "record"
+    # requests per minute a throttled end user (or key) keeps
     throttle_rpm: float = Field(default=2.0, gt=0)
-    # end users whose sketches are kept (the least recent are dropped)
+    # end users and keys whose sketches and counts are kept (the least recent are dropped)
     max_end_users: int = Field(default=100_000, ge=1)
 
 
@@ -752,6 +787,10 @@ class RampSettings(_Model):
     floor: int = Field(default=3000, ge=1)  # requests per window always allowed
     growth: float = Field(default=0.5, gt=0)  # + this share over the previous window
     shed_share: float = Field(default=0.9, gt=0, le=1)  # anonymous tier refused from here
+    # seconds a call over the allowed growth may wait for budget before it is shed (0: shed)
+    queue: float = Field(default=2.0, ge=0, le=30)
+    # calls waiting for budget at once, at most (more are shed at once)
+    max_queued: int = Field(default=1000, ge=0)
     # a bucket this many times its baseline is a spike
     spike_factor: float = Field(default=5.0, gt=1)
     spike_floor: int = Field(default=100, ge=1)  # requests in a bucket before it can be a spike

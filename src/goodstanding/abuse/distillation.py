@@ -1,173 +1,363 @@
-"""Distillation / bulk extraction: one end user sending near-duplicate templated prompts.
+"""Distillation / bulk extraction, per end user and per virtual key, over sliding windows.
 
 What OpenAI reads as distillation is "systematic collection of JSON responses, repetitive query
-patterns, mass generation of synthetic data". Per end user (of a tenant), over a window:
+patterns, mass generation of synthetic data". Each end user (of a tenant) and each key is a
+*scope*, judged on every generation call it makes. Four named signals:
 
-- **low diversity**: each prompt (the newest user text, first ``MAX_WORDS`` words) is
-  reduced to a bottom-k sketch of its word-pair shingles (the ``K`` smallest 32-bit hashes, a
-  MinHash variant). A prompt whose estimated Jaccard similarity to one of the end user's last
-  ``RING`` prompts is at least ``similarity`` counts as a near-duplicate: a template with only
-  its slots changing. Hashes only: no text is kept.
-- **structured-output harvesting**: ``response_format`` JSON / ``text.format``, ``n > 1`` or a
-  high ``temperature`` (sweeps), counted as a share of the window's requests.
+- ``distillation`` (templated harvesting): a near-duplicate share of at least
+  ``duplicate_share`` among at least ``min_requests`` judged prompts is ``suspected``; with a
+  structured-output share of at least ``structured_share``, or ``likely_requests`` prompts,
+  it is ``likely``. A prompt is a near-duplicate when its sketch (``sketch.py``) matches one of
+  the scope's last ``RING`` sketches. Short messages ("thanks", "go on") are not counted.
+- ``distillation_volume``: the scope's requests in the window at least ``volume_factor`` × its
+  tier's norm (the running average of finished windows of the scopes of that tier, learned in
+  this process) and at least ``volume_floor`` (``key_volume_floor`` for a key).
+- ``distillation_long_output``: at least ``long_requests`` answers in the window of
+  ``long_output_tokens`` or more to prompts of ``short_prompt_tokens`` or fewer, and at least
+  half of the scope's requests (counted by the finisher, from the answer's usage).
+- ``machine_timing``: round-the-clock machine-regular arrivals (``timing.py``).
 
-Levels: ``suspected`` once the window holds ``min_requests`` or more and the near-duplicate
-share is at least ``duplicate_share``; ``likely`` when, on top of that, the structured share is
-at least ``structured_share`` or the volume reaches ``likely_requests``. A normal chat user,
-however busy, writes different things: their near-duplicate share stays near zero, and short
-messages ("thanks", "go on", fewer than ``MIN_WORDS`` words) are neither duplicates nor counted.
+Windows slide: each scope counts in the current fixed window and the one before, and the
+estimate is ``current + before × the share of it still inside the sliding window``.
 
-State is per process, bounded: at most ``max_end_users`` end users (least recently seen are
-forgotten), each a few hundred bytes (``RING`` sketches of ``K`` 32-bit values).
+State is bounded: at most ``max_end_users`` scopes (least recently seen are forgotten), each a
+few hundred bytes (``RING`` sketches of ``K`` 32-bit values in one ``bytes``, eight counts).
+With Redis counters the counts are shared between processes (``shared.py``); the sketches
+and the timing stay per process.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from goodstanding import metrics
-from goodstanding.endpoints import endpoint_of
+from goodstanding.abuse.shared import MAX_HASHES, Deltas, Merger, Totals
+from goodstanding.abuse.sketch import K, sketch
+from goodstanding.abuse.timing import Timing
 from goodstanding.ops.signals import Kind, register
 from goodstanding.settings import parse_duration
 
 if TYPE_CHECKING:
     from goodstanding.settings import DistillationSettings
 
-K = 8  # hashes per sketch
-RING = 4  # recent sketches compared per end user
-MAX_CHARS = 2000
-MAX_WORDS = 64  # a template shows in its first sentences; the cost stays flat for long prompts
-MIN_WORDS = 4
-_MASK = 0xFFFFFFFF
+RING = 4  # recent sketches compared per scope
+_SKETCH_BYTES = 4 * K
+NORM_ALPHA = 0.05  # weight of one finished window in its tier's norm
+NORM_SAMPLES = 20  # finished windows a tier's norm needs before it is believed
+TIMING_FROM = 10  # calls in the sliding window before a scope's timing is kept
+FIELDS = ("t", "j", "d", "s", "l")  # shared fields: calls, judged, near-duplicates,
+# structured, long outputs
 
 SIGNALS = metrics.counter(
     "goodstanding_distillation_total",
-    "Requests from end users whose traffic looks like bulk extraction (distillation), by level "
-    "and the action taken.", ("level", "action"))
+    "Requests whose end user or key looks like bulk extraction (distillation), by signal, "
+    "level and the action taken.", ("level", "action"))
 
-register(Kind("distillation", "bulk extraction (distillation) patterns", "count", 50.0, 0.7,
-              advice="review the end users flagged: templated prompts harvesting structured "
-                     "answers at volume; throttle or ban them"), from_reasons=True)
-
-
-def sketch(text: str) -> tuple[int, ...] | None:
-    """The bottom-k sketch of a text's word-pair shingles; None for a text too short to judge."""
-    words = text[:MAX_CHARS].lower().split()[:MAX_WORDS]
-    if len(words) < MIN_WORDS:
-        return None
-    hashes = {hash(pair) & _MASK for pair in pairwise(words)}
-    return tuple(sorted(hashes)[:K])
-
-
-def similarity(a: tuple[int, ...] | set[int], b: Iterable[int]) -> float:
-    """Estimated Jaccard similarity of two bottom-k sketches: the share of hashes they share
-    (a little below the union estimator, and a set intersection in C)."""
-    return len((a if isinstance(a, set) else set(a)).intersection(b)) / K
+for _kind in (
+    Kind("distillation", "bulk extraction (distillation): templated prompts", "count", 50.0, 0.7,
+         advice="review the end users and keys flagged: templated prompts harvesting "
+                "structured answers at volume; throttle or ban them"),
+    Kind("distillation_volume", "end users or keys far above their tier's volume", "count",
+         50.0, 0.4, advice="review the end users and keys flagged: volume far above their "
+                           "tier's norm is how synthetic data is mass-generated"),
+    Kind("distillation_long_output", "long answers to short prompts at volume", "count", 50.0,
+         0.5, advice="long generations from short prompts at volume is synthetic data "
+                     "generation: review the end users and keys flagged"),
+    Kind("machine_timing", "round-the-clock machine-regular traffic", "count", 50.0, 0.4,
+         advice="a script, not people, sends this traffic: make sure it is yours"),
+):
+    register(_kind, from_reasons=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    signal: str  # a registered signal kind: distillation, distillation_volume, ...
     level: str  # "suspected" | "likely"
-    requests: int
-    duplicate_share: float
-    structured_share: float
+    scope: str  # "user" | "key"
+    evidence: tuple[tuple[str, float], ...]
+
+    @property
+    def reason(self) -> str:
+        head = f"distillation:{self.level}" if self.signal == "distillation" else self.signal
+        return head if self.scope == "user" else f"{head}:key"
 
 
-class _User:
-    __slots__ = ("duplicates", "ring", "since", "structured", "throttle_at", "total")
+_ZERO: tuple[int, ...] = (0, 0, 0, 0, 0)
 
-    def __init__(self, now: float) -> None:
-        self.ring: list[bytes] = []
-        self.since = now
-        self.total = self.duplicates = self.structured = 0
-        self.throttle_at = 0.0  # the next moment a throttled end user may send
+
+class _Others:
+    """The other processes' counts (shared mode): in this window, the one before, and what
+    this process had sent of its own for this window at the last merge."""
+
+    __slots__ = ("cur", "mine", "prev", "w")
+
+    def __init__(self, w: int) -> None:
+        self.w = w
+        self.cur = self.prev = self.mine = _ZERO
+
+
+class _Scope:
+    __slots__ = ("cd", "cj", "cl", "cs", "ct", "others", "pd", "pj", "pl", "ps", "pt", "ring",
+                 "throttle_at", "timing", "w")
+
+    def __init__(self, w: int) -> None:
+        self.ring = b""  # up to RING packed sketches, newest last
+        self.w = w  # the current fixed window's number
+        # this window's calls, judged prompts, near-duplicates, structured calls, long outputs;
+        # and the same for the window before
+        self.ct = self.cj = self.cd = self.cs = self.cl = 0
+        self.pt = self.pj = self.pd = self.ps = self.pl = 0
+        self.throttle_at = 0.0  # the next moment a throttled scope may send
+        self.timing: Timing | None = None
+        self.others: _Others | None = None
+
+    def counts(self, before: float) -> list[float]:
+        """The sliding window's estimate (as ``FIELDS``): this window + ``before`` × the one
+        before, plus the other processes' (shared mode)."""
+        out = [self.ct + self.pt * before, self.cj + self.pj * before,
+               self.cd + self.pd * before, self.cs + self.ps * before,
+               self.cl + self.pl * before]
+        o = self.others
+        if o is not None and o.w == self.w:
+            for i in range(5):
+                out[i] += o.cur[i] + o.prev[i] * before
+        return out
+
+    def mine(self) -> tuple[int, int, int, int, int]:
+        return self.ct, self.cj, self.cd, self.cs, self.cl
+
+    def mine_before(self) -> tuple[int, int, int, int, int]:
+        return self.pt, self.pj, self.pd, self.ps, self.pl
 
 
 class Distillation:
-    """Keeps each end user's recent sketches and window counts; judges one call at a time."""
+    """Keeps each scope's recent sketches and window counts; judges one call at a time."""
 
-    def __init__(self, settings: DistillationSettings,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.settings = settings
+    def __init__(self, settings: DistillationSettings, clock: Callable[[], float] = time.time,
+                 merger: Merger | None = None) -> None:
+        self.settings = s = settings
         self.window = parse_duration(settings.window)
         self.clock = clock
-        self.users: OrderedDict[str, _User] = OrderedDict()
+        self.scopes: OrderedDict[str, _Scope] = OrderedDict()
+        self.norms: dict[str, tuple[float, int]] = {}  # "user:tier" → (norm, windows seen)
+        # below this many requests in its window a scope cannot be judged: the cheap path
+        self.least = min(s.min_requests, s.volume_floor, s.key_volume_floor, s.long_requests)
+        self.merger = merger
+        self.touched: dict[str, _Scope] = {}
+        if merger is not None:
+            merger.collectors.append(self._collect)
 
-    def observe(self, who: str, text: str | None, structured: bool) -> Finding | None:
+    # --- the request path -------------------------------------------------------------------
+
+    def observe(self, user: str | None, key: str | None, tier: str, text: str | None,
+                structured: bool) -> list[Finding]:
+        """Count one generation call of ``user`` (tenant + end user) and ``key``; findings."""
         now = self.clock()
-        users = self.users
-        user = users.get(who)
-        if user is None:
-            if len(users) >= self.settings.max_end_users:
-                users.popitem(last=False)
-            user = users[who] = _User(now)
-        else:
-            users.move_to_end(who)
-            if now - user.since >= self.window:
-                user.since, user.total, user.duplicates, user.structured = now, 0, 0, 0
         current = sketch(text) if text else None
-        if current is None:
-            return self._judge(user)  # too short to judge: not counted
-        user.total += 1
-        user.structured += structured
-        threshold = self.settings.similarity
-        mine = set(current)
-        for packed in user.ring:
-            if similarity(mine, array("I", packed)) >= threshold:
-                user.duplicates += 1
-                break
-        user.ring.append(array("I", current).tobytes())
-        if len(user.ring) > RING:
-            del user.ring[0]
-        return self._judge(user)
+        packed = array("I", current).tobytes() if current is not None else None
+        mine = set(current) if current is not None else None
+        found: list[Finding] = []
+        for name, kind in (("u:" + user if user else None, "user"),
+                           ("k:" + key if key else None, "key")):
+            if name is None:
+                continue
+            scope = self._scope(name, now, kind, tier)
+            scope.ct += 1
+            scope.cs += structured
+            if packed is not None:
+                assert mine is not None
+                self._count(scope, mine, packed)
+            seen = scope.ct + scope.pt
+            if scope.others is not None:  # shared mode: the other processes' calls too
+                seen += scope.others.cur[0] + scope.others.prev[0]
+            if seen >= TIMING_FROM:
+                timing = self._time(scope, now)
+                if seen >= self.least or timing.gaps >= self.settings.timing_min_requests:
+                    found += self._judge(scope, kind, tier, now)
+        if self.merger is not None and (user or key):
+            self.merger.wake()
+        return found
 
-    def _judge(self, user: _User) -> Finding | None:
+    def output(self, user: str | None, key: str | None, tokens_in: int, tokens_out: int) -> None:
+        """After the answer: count a long answer to a short prompt for its scopes."""
         s = self.settings
-        if user.total < s.min_requests:
-            return None
-        duplicates = user.duplicates / user.total
-        if duplicates < s.duplicate_share:
-            return None
-        structured = user.structured / user.total
-        likely = structured >= s.structured_share or user.total >= s.likely_requests
-        return Finding("likely" if likely else "suspected", user.total, round(duplicates, 3),
-                       round(structured, 3))
+        if tokens_out < s.long_output_tokens or tokens_in > s.short_prompt_tokens:
+            return
+        for name in (f"u:{user}" if user else None, f"k:{key}" if key else None):
+            scope = self.scopes.get(name) if name else None
+            if scope is not None and name is not None:
+                scope.cl += 1
+                if self.merger is not None:
+                    self.touched[name] = scope
 
-    def throttle(self, who: str) -> float:
-        """For a throttled end user: 0 when this call may go, else the seconds to wait."""
-        user = self.users.get(who)
-        if user is None:
+    def throttle(self, name: str) -> float:
+        """For a throttled scope: 0 when this call may go, else the seconds to wait."""
+        scope = self.scopes.get(name)
+        if scope is None:
             return 0.0
         now = self.clock()
-        if now >= user.throttle_at:
-            user.throttle_at = now + 60.0 / self.settings.throttle_rpm
+        if now >= scope.throttle_at:
+            scope.throttle_at = now + 60.0 / self.settings.throttle_rpm
             return 0.0
-        return user.throttle_at - now
+        return scope.throttle_at - now
 
+    def _scope(self, name: str, now: float, kind: str, tier: str) -> _Scope:
+        w = int(now // self.window)
+        scopes = self.scopes
+        scope = scopes.get(name)
+        if scope is None:
+            if len(scopes) >= self.settings.max_end_users:
+                scopes.popitem(last=False)
+            scope = scopes[name] = _Scope(w)
+        else:
+            scopes.move_to_end(name)
+            if scope.w != w:
+                self._roll(scope, w, f"{kind}:{tier}")
+        if self.merger is not None:
+            self.touched[name] = scope
+        return scope
 
-def prompt_and_shape(endpoint: str, body: dict[str, Any]) -> tuple[str | None, bool]:
-    """The newest user text of a generation call, and whether it harvests structured output."""
-    return endpoint_of(endpoint).latest_prompt(body), _structured(body)
+    def _roll(self, scope: _Scope, w: int, norm: str) -> None:
+        if scope.ct:
+            self._learn(norm, scope.ct)
+        if scope.w == w - 1:
+            scope.pt, scope.pj, scope.pd, scope.ps, scope.pl = scope.mine()
+        else:
+            scope.pt = scope.pj = scope.pd = scope.ps = scope.pl = 0
+        scope.ct = scope.cj = scope.cd = scope.cs = scope.cl = 0
+        scope.w = w
+        if scope.timing is not None and scope.pt < TIMING_FROM:
+            scope.timing = None  # no longer at volume: its light traffic costs nothing
 
+    def _learn(self, norm: str, total: int) -> None:
+        found = self.norms.get(norm)
+        if found is None:
+            self.norms[norm] = (float(total), 1)
+        else:
+            value, seen = found
+            self.norms[norm] = (value + NORM_ALPHA * (total - value), seen + 1)
 
-def _structured(body: dict[str, Any]) -> bool:
-    shape = body.get("response_format")
-    if isinstance(shape, dict) and shape.get("type") in ("json_object", "json_schema"):
-        return True
-    text = body.get("text")
-    if isinstance(text, dict) and isinstance(text.get("format"), dict) and \
-            text["format"].get("type") in ("json_object", "json_schema"):
-        return True
-    n = body.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
-        return True
-    temperature = body.get("temperature")
-    return isinstance(temperature, int | float) and not isinstance(temperature, bool) and \
-        temperature >= 1.3 and math.isfinite(temperature)
+    def _count(self, scope: _Scope, mine: set[int], packed: bytes) -> None:
+        scope.cj += 1
+        ring = scope.ring
+        threshold = self.settings.similarity * K
+        # one intersection with the whole ring first: when fewer hashes than the threshold are
+        # shared with all of it, none of its sketches can match (varied traffic stops here)
+        if ring and len(mine.intersection(array("I", ring))) >= threshold:
+            for at in range(0, len(ring), _SKETCH_BYTES):
+                if len(mine.intersection(array("I", ring[at:at + _SKETCH_BYTES]))) >= threshold:
+                    scope.cd += 1
+                    break
+        ring += packed
+        scope.ring = ring[-RING * _SKETCH_BYTES:] if len(ring) > RING * _SKETCH_BYTES else ring
+
+    def _time(self, scope: _Scope, now: float) -> Timing:
+        timing = scope.timing
+        if timing is None:
+            timing = scope.timing = Timing(now)
+        else:
+            timing.add(now)
+        return timing
+
+    # --- judging ----------------------------------------------------------------------------
+
+    def _judge(self, scope: _Scope, kind: str, tier: str, now: float) -> list[Finding]:
+        s = self.settings
+        before = 1.0 - (now - scope.w * self.window) / self.window
+        total, judged, duplicates, structured, long = scope.counts(before)
+        found: list[Finding] = []
+        window = ("window_seconds", self.window)
+        if judged >= s.min_requests and duplicates >= s.duplicate_share * judged:
+            likely = structured >= s.structured_share * total or judged >= s.likely_requests
+            example = float(int.from_bytes(scope.ring[-4:], "little")) if scope.ring else 0.0
+            found.append(Finding("distillation", "likely" if likely else "suspected", kind, (
+                ("requests", round(judged)), ("duplicate_share", round(duplicates / judged, 3)),
+                ("structured_share", round(structured / total, 3)), window,
+                ("example_hash", example))))
+        floor = s.volume_floor if kind == "user" else s.key_volume_floor
+        if total >= floor:
+            norm, seen = self.norms.get(f"{kind}:{tier}", (0.0, 0))
+            if seen < NORM_SAMPLES or total >= s.volume_factor * norm:
+                found.append(Finding("distillation_volume", "suspected", kind, (
+                    ("requests", round(total)), ("tier_norm", round(norm, 1)), window)))
+        if long >= s.long_requests and long >= 0.5 * total:
+            found.append(Finding("distillation_long_output", "suspected", kind, (
+                ("long_outputs", round(long)), ("requests", round(total)), window)))
+        timing = scope.timing
+        if timing is not None and timing.gaps >= s.timing_min_requests:
+            cv = timing.cv()
+            hours = timing.active_hours(now)
+            if cv <= s.timing_max_cv and hours >= s.timing_hours:
+                found.append(Finding("machine_timing", "suspected", kind, (
+                    ("gaps", timing.gaps), ("gap_cv", round(cv, 3)),
+                    ("mean_gap_seconds", round(timing.mean, 3)), ("active_hours", hours))))
+        return found
+
+    def evidence(self, name: str) -> dict[str, Any] | None:
+        """What this process knows of one scope (``u:tenant\\nend user`` or ``k:key id``),
+        for the admin API: counts and shares, never text."""
+        scope = self.scopes.get(name)
+        if scope is None:
+            return None
+        now = self.clock()
+        w = int(now // self.window)
+        before = 1.0 - (now - w * self.window) / self.window
+        if scope.w == w:
+            counts = scope.counts(before)
+        elif scope.w == w - 1:  # not rolled yet: its current window is the one before
+            counts = [c * before for c in scope.counts(0.0)]
+        else:
+            counts = [0.0] * 5
+        total, judged, duplicates, structured, long = counts
+        out: dict[str, Any] = {
+            "window_seconds": self.window, "requests": round(total, 1),
+            "judged_prompts": round(judged, 1),
+            "duplicate_share": round(duplicates / judged, 3) if judged else 0.0,
+            "structured_share": round(structured / total, 3) if total else 0.0,
+            "long_outputs": round(long, 1)}
+        if scope.timing is not None:
+            out.update(gaps=scope.timing.gaps, gap_cv=round(min(scope.timing.cv(), 1e6), 3),
+                       active_hours=scope.timing.active_hours(now))
+        return out
+
+    # --- shared state (Redis) ---------------------------------------------------------------
+
+    def _collect(self) -> tuple[Deltas, int, Callable[[Totals], None]]:
+        touched, self.touched = self.touched, {}
+        deltas: Deltas = {}
+        sent: list[tuple[str, _Scope, int, tuple[int, ...]]] = []
+        for name, scope in touched.items():
+            if len(deltas) >= MAX_HASHES:
+                self.touched.setdefault(name, scope)  # the next merge takes the rest
+                continue
+            others = scope.others
+            if others is None:
+                others = scope.others = _Others(scope.w)
+            elif others.w != scope.w:
+                others.prev = others.cur if others.w == scope.w - 1 else _ZERO
+                others.cur = others.mine = _ZERO
+                others.w = scope.w
+            counts = scope.mine()
+            deltas[f"d:{scope.w}:{name}"] = {
+                f: n - m for f, n, m in zip(FIELDS, counts, others.mine, strict=True) if n != m}
+            deltas[f"d:{scope.w - 1}:{name}"] = {}  # read only: the window before
+            others.mine = counts
+            sent.append((name, scope, scope.w, counts))
+
+        def done(totals: Totals) -> None:
+            for name, scope, w, counts in sent:
+                others = scope.others
+                if others is None or others.w != w or self.scopes.get(name) is not scope:
+                    continue  # rolled over or forgotten since: the next merge sets it right
+                now, before = totals.get(f"d:{w}:{name}", {}), totals.get(f"d:{w - 1}:{name}", {})
+                others.cur = tuple(max(0, now.get(f, 0) - c)
+                                   for f, c in zip(FIELDS, counts, strict=True))
+                others.prev = tuple(max(0, before.get(f, 0) - c)
+                                    for f, c in zip(FIELDS, scope.mine_before(), strict=True))
+
+        return deltas, int(2000 * self.window) + 1000, done

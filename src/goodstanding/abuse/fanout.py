@@ -10,7 +10,8 @@ State is bounded and lives in the counter store (shared through Redis when scale
 - networks (/24 for IPv4, /48 for IPv6) are counted as one of ``SLOTS`` hash slots per key
   within the window (linear counting: at most ``SLOTS`` members per key, an estimate of the
   distinct networks that stays exact well past the thresholds);
-- countries are counted as themselves (there are about 250).
+- countries are counted as themselves (there are about 250);
+- each key's home countries are kept (``homes.py``): a country it never used is a signal.
 
 The hot path is a dict look-up: a (key, address) pair already noted within the last quarter
 window is not noted again, so a backend connecting from one server costs no store call at all.
@@ -28,12 +29,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from goodstanding import metrics
+from goodstanding.abuse.homes import Homes
 from goodstanding.call import Verdict
 from goodstanding.endusers.geo import CountryLookup, shared_lookup
 from goodstanding.ops.signals import Kind, register
 from goodstanding.settings import parse_duration
 
 if TYPE_CHECKING:
+    from goodstanding.abuse.shared import Merger
     from goodstanding.settings import KeyFanoutSettings
     from goodstanding.stores.base import CounterStore
 
@@ -75,7 +78,7 @@ class KeyFanout:
 
     def __init__(self, settings: KeyFanoutSettings, counters: CounterStore,
                  lookup: CountryLookup | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, merger: Merger | None = None) -> None:
         self.settings = settings
         self.window = parse_duration(settings.window)
         self.networks = settings.networks
@@ -85,6 +88,8 @@ class KeyFanout:
         self.clock = clock
         self.noted: dict[tuple[str, str], float] = {}
         self.refresh = self.window / 4
+        self.homes = Homes(parse_duration(settings.learn), parse_duration(settings.home_window),
+                           merger) if settings.new_country else None
 
     async def observe(self, key_id: str, address: str) -> tuple[str, ...]:
         """Note one connection of ``key_id`` from ``address``; the fan-out reasons, if any."""
@@ -106,6 +111,10 @@ class KeyFanout:
         if seen_networks >= self.networks:
             reasons.append(f"key_fanout:networks:{seen_networks}")
         country = self.lookup.country(address)
+        if country is not None and self.homes is not None:
+            new = self.homes.observe(key_id, country, now)
+            if new is not None:
+                reasons.append(new)
         if country is not None:
             seen = await self.counters.distinct(f"fanout:c:{key_id}", country, now, self.window)
             if seen >= self.countries:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
+from goodstanding.abuse.shared import abuse_merger
 from goodstanding.checks.acceptance import AcceptanceCheck
 from goodstanding.checks.auth import AuthCheck
 from goodstanding.checks.detectors import DetectorsCheck, DetectorsOutputCheck
@@ -48,6 +49,7 @@ from goodstanding.policy.render import policy_url
 from goodstanding.stores.counters import open_counters
 
 if TYPE_CHECKING:
+    from goodstanding.abuse.shared import Merger
     from goodstanding.audit import AuditLog
     from goodstanding.settings import Settings
     from goodstanding.stores.base import CounterStore, Store, VerdictCache
@@ -73,6 +75,18 @@ class Parts:
     def auth(self) -> AuthCheck:
         return AuthCheck(self.store, key_cache(self.settings.storage.database_url,
                                                self.enforcer.cache))
+
+    @cached_property
+    def merger(self) -> Merger | None:
+        """The abuse signals' counts, shared through Redis when the counters are there."""
+        return abuse_merger(self.counters)
+
+    @cached_property
+    def distillation(self) -> DistillationCheck | None:
+        """Judges before moderation (a throttled call costs none) and counts output sizes after
+        the answer (a finisher)."""
+        settings = self.settings.signals.distillation
+        return DistillationCheck(settings, self.merger) if settings.enabled else None
 
     @cached_property
     def limits(self) -> LimitsCheck:
@@ -103,7 +117,7 @@ class Parts:
 def _key_fanout(p: Parts) -> Check | None:  # before identity: the connecting address
     if not p.settings.signals.key_fanout.enabled:
         return None
-    return KeyFanoutCheck(p.settings, p.counters, p.store, p.auth.cache)
+    return KeyFanoutCheck(p.settings, p.counters, p.store, p.auth.cache, p.merger)
 
 
 def _end_user_token(p: Parts) -> Check | None:  # a verified token names the end user
@@ -150,12 +164,12 @@ CHECKS: dict[str, Callable[[Parts], Check | None]] = {
     "geo": lambda p: GeoCheck(p.settings.geo, p.counters) if p.settings.geo.mode != "off" else None,
     "limits": lambda p: p.limits,
     # before moderation: a throttled call costs none
-    "distillation": lambda p: (DistillationCheck(p.settings.signals.distillation)
-                               if p.settings.signals.distillation.enabled else None),
+    "distillation": lambda p: p.distillation,
     "detectors": _detectors,
     "moderation": lambda p: next(iter(p.moderation[0]), None),  # it spends the moderation budget
     # last: counts what is about to go upstream
-    "ramp": lambda p: RampCheck(p.settings.signals.ramp) if p.settings.signals.ramp.enabled else None,
+    "ramp": lambda p: (RampCheck(p.settings.signals.ramp, p.merger)
+                       if p.settings.signals.ramp.enabled else None),
 }
 OUTPUT_CHECKS: dict[str, Callable[[Parts], OutputCheck | None]] = {
     "detectors_output": _detectors_output,
@@ -166,13 +180,14 @@ FINISHERS: dict[str, Callable[[Parts], Finisher | None]] = {
     "upstream_policy": lambda p: UpstreamPolicy(),
     "strikes": lambda p: StrikeFinisher(p.enforcer, p.settings.strikes, p.policy_url),
     "limits": lambda p: p.limits,  # settles token reservations with actual usage
+    "distillation": lambda p: p.distillation,  # long outputs to short prompts: answer sizes
 }
 
 INPUT_ORDER = ("auth", "request", "key_scope", "key_fanout", "end_user_token", "identity",
                "standing", "tier", "acceptance", "geo", "limits", "distillation", "detectors",
                "moderation", "ramp")
 OUTPUT_ORDER = ("detectors_output", "moderation_output")
-FINISH_ORDER = ("upstream_policy", "strikes", "limits")
+FINISH_ORDER = ("upstream_policy", "strikes", "limits", "distillation")
 
 
 T = TypeVar("T")

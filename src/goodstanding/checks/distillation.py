@@ -1,57 +1,101 @@
-"""Distillation / bulk extraction per end user (``abuse/distillation.py``): record or throttle.
+"""Distillation / bulk extraction per end user and per key (``abuse/distillation.py``).
 
-``signals.distillation.suspected`` / ``.likely`` say what each level does: ``record`` (the call
-goes through flagged ``distillation:LEVEL``, with the evidence in its scores: requests in the
-window, near-duplicate share, structured share), ``throttle`` (the end user may send one call
-per ``60 / throttle_rpm`` seconds, others get 429 with ``retry-after``) or ``refuse`` (429 for
-every call until the window ends). Defaults: record at ``suspected``, throttle at ``likely``.
+Each finding is a named signal with its evidence on the record (``call.scores``: requests in
+the window, shares, the tier's norm, the timing's CV; examples by hash, never text) and a
+policy per signal (``signals.distillation``):
+
+- ``distillation`` (templated prompts): ``suspected`` (default ``record``) and ``likely``
+  (default ``throttle``) for an end user; ``key_likely`` (default ``record``) for a whole key;
+- ``volume``, ``long_output``, ``timing`` (default ``record`` each).
+
+``record`` leaves the reason on the record (the call goes through); ``throttle`` lets the end
+user (or key) send one call per ``60 / throttle_rpm`` seconds, others get 429 with
+``retry-after``; ``refuse`` answers 429 for every call until the window ends.
+
+It is also a finisher: after the answer, a long generation from a short prompt (the usage's
+tokens) is counted for the call's end user and key.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from goodstanding.abuse.distillation import SIGNALS, Distillation, prompt_and_shape
+from goodstanding.abuse.distillation import SIGNALS, Distillation, Finding
+from goodstanding.abuse.sketch import prompt_and_shape
 from goodstanding.call import Call, Verdict
-from goodstanding.errors import RateLimitExceeded
+from goodstanding.errors import GatewayError, RateLimitExceeded
 from goodstanding.settings import DistillationSettings
 
+if TYPE_CHECKING:
+    from goodstanding.abuse.shared import Merger
+
 _PASS = Verdict("distillation")
+_SEVERITY = {"record": 0, "throttle": 1, "refuse": 2}
 
 
 class DistillationCheck:
     name = "distillation"
 
-    def __init__(self, settings: DistillationSettings) -> None:
-        self.detector = Distillation(settings)
-        self.actions = {"suspected": settings.suspected, "likely": settings.likely}
+    def __init__(self, settings: DistillationSettings, merger: Merger | None = None) -> None:
+        self.detector = Distillation(settings, merger=merger)
+        s = settings
+        self.actions = {("distillation", "suspected"): s.suspected,
+                        ("distillation", "likely"): s.likely,
+                        ("distillation_volume", "suspected"): s.volume,
+                        ("distillation_long_output", "suspected"): s.long_output,
+                        ("machine_timing", "suspected"): s.timing}
+        self.key_likely = s.key_likely
 
     async def check(self, call: Call) -> Verdict:
         body = call.body
-        if not call.generation or call.end_user is None or not isinstance(body, dict):
+        if not call.generation or not isinstance(body, dict):
             return _PASS
-        who = f"{call.tenant}\n{call.end_user}"
+        key = call.key
+        user = f"{key.tenant}\n{call.end_user}" if key and call.end_user else None
+        if user is None and key is None:
+            return _PASS
         text, structured = prompt_and_shape(call.endpoint, body)
-        finding = self.detector.observe(who, text, structured)
-        if finding is None:
+        tier = call.tier or (key.trust_tier if key else "anonymous")
+        findings = self.detector.observe(user, key.id if key else None, tier, text, structured)
+        if not findings:
             return _PASS
-        action = self.actions[finding.level]
-        reasons = (f"distillation:{finding.level}",)
-        scores = (("distillation_requests", float(finding.requests)),
-                  ("distillation_duplicate_share", finding.duplicate_share),
-                  ("distillation_structured_share", finding.structured_share))
+        return self._verdict(findings, user, key.id if key else None)
+
+    def _action(self, finding: Finding) -> str:
+        if finding.scope == "key" and finding.signal == "distillation":
+            return self.key_likely if finding.level == "likely" else "record"
+        return self.actions[finding.signal, finding.level]
+
+    def _verdict(self, findings: list[Finding], user: str | None, key: str | None) -> Verdict:
+        reasons = tuple(f.reason for f in findings)
+        scores = tuple((f"{'key_' if f.scope == 'key' else ''}{f.signal}_{name}", float(value))
+                       for f in findings for name, value in f.evidence)
+        strongest = max(findings, key=lambda f: _SEVERITY[self._action(f)])
+        action = self._action(strongest)
         wait = 0.0
         if action == "throttle":
+            who = f"u:{user}" if strongest.scope == "user" else f"k:{key}"
             wait = self.detector.throttle(who)
         elif action == "refuse":
             wait = self.detector.window
         if wait <= 0:
-            SIGNALS.inc(finding.level, "record")
+            for f in findings:
+                SIGNALS.inc(f.reason, "record")
             return Verdict(self.name, "flag", reasons, scores=scores)
-        SIGNALS.inc(finding.level, action)
+        SIGNALS.inc(strongest.reason, action)
         seconds = max(1, math.ceil(wait))
+        whose = "end user's" if strongest.scope == "user" else "key's"
         error = RateLimitExceeded(
-            "This end user's traffic looks like bulk extraction (templated prompts at volume); "
-            f"it is throttled. Try again in {seconds}s.",
+            f"This {whose} traffic looks like bulk extraction ({strongest.signal}); it is "
+            f"throttled. Try again in {seconds}s.",
             headers={"retry-after": str(seconds)}, reasons=(*reasons, "distillation_throttled"))
         return Verdict(self.name, "refuse", error.reasons, error, scores=scores)
+
+    async def finish(self, call: Call, error: GatewayError | None) -> None:
+        """Count a long generation from a short prompt (from the answer's usage)."""
+        if error is not None or call.tokens_out is None or not call.generation:
+            return
+        key = call.key
+        user = f"{key.tenant}\n{call.end_user}" if key and call.end_user else None
+        self.detector.output(user, key.id if key else None, call.tokens_in or 0, call.tokens_out)

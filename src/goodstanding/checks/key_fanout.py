@@ -8,6 +8,8 @@ meant to be used from everywhere and are left out.
 ``key_fanout:countries:N`` on the record (a flag: the call goes through), counts the metric and
 the standing signal; ``suspend`` also revokes the key at once (``401 invalid_api_key`` from then
 on, in every gateway); its owner issues a new one and finds where the old one was published.
+``signals.key_fanout.new_country_action`` does the same for ``key_new_country:<CC>`` (a country
+the key never used, ``abuse/homes.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from goodstanding.call import Call, Verdict
 from goodstanding.errors import InvalidApiKey
 
 if TYPE_CHECKING:
+    from goodstanding.abuse.shared import Merger
     from goodstanding.credentials.keys import KeyCache
     from goodstanding.settings import Settings
     from goodstanding.stores.base import CounterStore, Store
@@ -33,10 +36,11 @@ class KeyFanoutCheck:
     name = "key_fanout"
 
     def __init__(self, settings: Settings, counters: CounterStore, store: Store,
-                 cache: KeyCache | None = None) -> None:
+                 cache: KeyCache | None = None, merger: Merger | None = None) -> None:
         fanout = settings.signals.key_fanout
-        self.fanout = KeyFanout(fanout, counters)
+        self.fanout = KeyFanout(fanout, counters, merger=merger)
         self.action = fanout.action
+        self.new_country_action = fanout.new_country_action
         self.store = store
         self.cache = cache
         self.database_url = settings.storage.database_url
@@ -49,17 +53,23 @@ class KeyFanoutCheck:
         reasons = await self.fanout.observe(key.id, call.client_ip)
         if not reasons:
             return _PASS
-        what = ",".join(r.split(":")[1] for r in reasons)
-        if self.action != "suspend":
+        what = ",".join("new_country" if r.startswith("key_new_country") else r.split(":")[1]
+                        for r in reasons)
+        if not any(self._suspends(r) for r in reasons):
             FANOUT.inc(what, "record")
             return Verdict(self.name, "flag", reasons)
         FANOUT.inc(what, "suspend")
         await self._suspend(key.id, reasons)
         error = InvalidApiKey(
             "This API key was suspended: it is being used from too many networks or countries "
-            "at once, as a leaked key is. Its owner can issue a new one.",
-            reasons=(*reasons, "key_suspended"))
+            "at once, or from a country it never used, as a leaked key is. Its owner can issue "
+            "a new one.", reasons=(*reasons, "key_suspended"))
         return Verdict(self.name, "refuse", error.reasons, error)
+
+    def _suspends(self, reason: str) -> bool:
+        if reason.startswith("key_new_country"):
+            return self.new_country_action == "suspend"
+        return self.action == "suspend"
 
     async def _suspend(self, key_id: str, reasons: tuple[str, ...]) -> None:
         from goodstanding.credentials.keys import announce

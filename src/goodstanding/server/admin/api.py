@@ -41,13 +41,14 @@ def routers() -> list[APIRouter]:
         keys,
         ops,
         sessions,
+        signals,
         upstream,
         usage,
         users,
     )
 
-    return [keys.router, users.router, users.identities, events.router, usage.router,
-            ops.router, upstream.router, incidents.router, sessions.router]
+    return [keys.router, users.router, users.identities, signals.router, events.router,
+            usage.router, ops.router, upstream.router, incidents.router, sessions.router]
 
 
 def build(gateway: Gateway) -> FastAPI:

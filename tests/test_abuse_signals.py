@@ -1,0 +1,250 @@
+"""Issue 14's remaining detectors, through a real gateway and the official SDK where a client
+sees them: distillation per virtual key, long generations from short prompts, a key used from
+a country it never used, and every signal per end user and per key in the admin API. Volume
+against the tier's norm and machine timing need hours of traffic: they run on an injected
+clock against the detector itself."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import httpx
+
+from goodstanding.abuse.distillation import Distillation
+from goodstanding.settings import DistillationSettings
+from tests.conftest import _make_key
+from tests.test_distillation import chat_prompt, extraction_prompt
+
+MODEL = "gpt-4o-mini"
+CHAT = "/v1/chat/completions"
+ADMIN = "admin-token-0123456789abcdef"
+PROXIED = {"GOODSTANDING_TRUSTED_PROXIES": "127.0.0.0/8"}
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def reasons_by(gw: Any, column: str) -> dict[str, set[str]]:
+    time.sleep(0.4)  # answers' records are flushed in the background
+    found: dict[str, set[str]] = {}
+    for row in gw.store_call("query_audit", limit=10_000):
+        found.setdefault(row[column], set()).update(row["reasons"])
+    return found
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {"GOODSTANDING_LIMITS__END_USER__RPM": "10000",
+            "GOODSTANDING_LIMITS__END_USER__RPD": "100000",
+            "GOODSTANDING_LIMITS__IP__RPM": "100000",
+            "GOODSTANDING_SIGNALS__DISTILLATION__MIN_REQUESTS": "30",
+            "GOODSTANDING_SIGNALS__DISTILLATION__LIKELY_REQUESTS": "90", **extra}
+
+
+def test_an_extraction_run_spread_over_end_users_is_flagged_on_its_key(start_gateway, sim):
+    gw = start_gateway(**env())
+    _, chat_token = asyncio.run(_make_key(gw.db_url, "chat-app"))
+    harvester, app = gw.client(), gw.client(api_key=chat_token)
+    rng = random.Random(7)
+    history: dict[int, list[dict[str, str]]] = {}
+    for i in range(80):
+        # a new end-user id on every call: no end user's own window ever fills
+        harvester.chat.completions.create(
+            model=MODEL, safety_identifier=f"h-{i}", response_format={"type": "json_object"},
+            messages=[{"role": "user", "content": extraction_prompt(i, rng)}])
+        # a busy chat app on one key, at the same rate: a few dozen people talking
+        person = rng.randrange(30)
+        turns = history[person] = [*history.get(person, [])[-4:],
+                                   {"role": "user", "content": chat_prompt(rng)}]
+        answer = app.chat.completions.create(model=MODEL, safety_identifier=f"p-{person}",
+                                             messages=turns)
+        turns.append({"role": "assistant", "content": answer.choices[0].message.content})
+    assert sim.calls[CHAT] == 160  # the key-level default is to record, not throttle
+    by_key = reasons_by(gw, "key_id")
+    assert "distillation:likely:key" in by_key[gw.key_id]
+    chat_key = next(k for k in by_key if k != gw.key_id)
+    assert not {r for r in by_key[chat_key] if r.startswith(("distillation", "machine"))}
+    by_user = reasons_by(gw, "end_user")
+    assert not any(r == "distillation:likely" for rs in by_user.values() for r in rs)
+    flagged = [row for row in gw.store_call("query_audit", limit=10_000)
+               if "distillation:likely:key" in row["reasons"]]
+    scores = flagged[-1]["scores"]
+    assert scores["key_distillation_duplicate_share"] >= 0.6
+    assert scores["key_distillation_structured_share"] == 1.0
+    assert scores["key_distillation_window_seconds"] == 600
+    assert scores["key_distillation_example_hash"] > 0  # an example, by hash
+
+
+def test_long_generations_from_short_prompts_at_volume_are_a_signal(start_gateway, sim):
+    gw = start_gateway(**env(GOODSTANDING_SIGNALS__DISTILLATION__LONG_OUTPUT_TOKENS="300",
+                             GOODSTANDING_SIGNALS__DISTILLATION__LONG_REQUESTS="10"))
+    client = gw.client()
+    for i in range(14):  # short, varied prompts; long answers
+        client.chat.completions.create(
+            model=MODEL, safety_identifier="writer",
+            messages=[{"role": "user", "content": f"Write story number {i} please [[words:400]]"}])
+        client.chat.completions.create(  # a chat user with short answers
+            model=MODEL, safety_identifier="reader",
+            messages=[{"role": "user", "content": f"Hello number {i} [[words:20]]"}])
+    by_user = reasons_by(gw, "end_user")
+    assert "distillation_long_output" in by_user["writer"]
+    # the reader is not; the key they share is (half its calls are long generations)
+    assert not {r for r in by_user["reader"] if r.startswith("distillation")} - {
+        "distillation_long_output:key"}
+    rows = [row for row in gw.store_call("query_audit", limit=10_000)
+            if "distillation_long_output" in row["reasons"]]
+    assert rows[-1]["scores"]["distillation_long_output_long_outputs"] >= 10
+
+
+def test_a_key_used_from_a_country_it_never_used_is_flagged(start_gateway, sim):
+    gw = start_gateway(**PROXIED, GOODSTANDING_SIGNALS__KEY_FANOUT__LEARN="0s")
+
+    def ask(address: str, end_user_ip: str | None = None) -> None:
+        headers = {"X-Forwarded-For": address}
+        if end_user_ip:
+            headers["X-End-User-IP"] = end_user_ip
+        gw.client(default_headers=headers).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], safety_identifier="u1")
+
+    ask("8.8.8.8")  # US: the key's first country is its home, not a signal
+    ask("8.8.4.4")
+    ask("8.8.4.4", end_user_ip="133.242.0.3")  # its end users' countries do not count
+    ask("133.242.0.3")  # JP: never used by this key
+    ask("133.242.0.3")  # once per country: it is home now
+    time.sleep(0.4)
+    rows = gw.store_call("query_audit", limit=100)
+    found = [r for row in rows for r in row["reasons"] if r.startswith("key_new_country")]
+    assert found == ["key_new_country:JP"], [(row["client_ip"], row["reasons"]) for row in rows]
+    assert sim.calls[CHAT] == 5
+
+
+def test_the_new_country_signal_can_suspend_the_key(start_gateway, sim):
+    import openai
+    import pytest
+
+    gw = start_gateway(**PROXIED, GOODSTANDING_SIGNALS__KEY_FANOUT__LEARN="0s",
+                       GOODSTANDING_SIGNALS__KEY_FANOUT__NEW_COUNTRY_ACTION="suspend")
+    client = gw.client(default_headers={"X-Forwarded-For": "8.8.8.8"})
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
+                                   safety_identifier="u1")
+    with pytest.raises(openai.AuthenticationError) as caught:
+        gw.client(default_headers={"X-Forwarded-For": "81.2.69.142"}).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], safety_identifier="u1")
+    assert "country it never used" in caught.value.message
+    assert gw.store_call("get_key", gw.key_id).revoked_at is not None
+
+
+def test_every_signal_is_visible_per_end_user_and_per_key(start_gateway, sim):
+    gw = start_gateway(**env(GOODSTANDING_ADMIN_TOKEN=ADMIN,
+                             GOODSTANDING_SIGNALS__DISTILLATION__LIKELY="record"))
+    client = gw.client()
+    rng = random.Random(2)
+    # first: a key-level finding is on the record of the call that carries it, whoever sent it
+    client.chat.completions.create(model=MODEL, safety_identifier="quiet",
+                                   messages=[{"role": "user", "content": "hello there"}])
+    for i in range(40):
+        client.chat.completions.create(
+            model=MODEL, safety_identifier="harvester", n=2,
+            messages=[{"role": "user", "content": extraction_prompt(i, rng)}])
+    time.sleep(1.5)  # the standing counts are flushed once a second
+    admin = httpx.Client(base_url=f"{gw.url}/admin/api",
+                         headers={"authorization": f"Bearer {ADMIN}"})
+    user = admin.get("/users/harvester/signals").json()
+    counts = {s["signal"]: s for s in user["signals"]}
+    assert {"distillation", "distillation_volume", "distillation_long_output",
+            "machine_timing", "key_fanout", "key_new_country", "traffic_spike",
+            "ramp_shed"} <= set(counts)
+    assert counts["distillation"]["last_hour"] >= 10
+    assert counts["distillation"]["last_24h"] >= counts["distillation"]["last_hour"]
+    evidence = user["detectors"]["distillation"]
+    assert evidence["requests"] == 40 and evidence["duplicate_share"] >= 0.6
+    assert evidence["structured_share"] == 1.0
+    quiet = admin.get("/users/quiet/signals").json()
+    assert all(s["last_24h"] == 0 for s in quiet["signals"])
+    key = admin.get(f"/keys/{gw.key_id}/signals").json()
+    assert key["kind"] == "key" and key["id"] == gw.key_id
+    assert {s["signal"]: s for s in key["signals"]}["distillation"]["last_hour"] >= 10
+    evidence = key["detectors"]["distillation"]
+    assert evidence["requests"] == 41 and evidence["judged_prompts"] == 40  # "hello there"
+    assert "customer" not in str(user) + str(key)  # counts and hashes, never text
+    assert admin.get("/keys/nosuchkey/signals").status_code == 404
+    paths = admin.get("/openapi.json").json()["paths"]
+    assert {"/admin/api/users/{end_user}/signals", "/admin/api/keys/{key_id}/signals"} <= set(paths)
+
+
+# --- the detectors themselves, on an injected clock -------------------------------------------
+
+def detector(clock: Clock, **settings: Any) -> Distillation:
+    return Distillation(DistillationSettings(**settings), clock=clock)
+
+
+def test_volume_far_above_the_tiers_norm_is_a_signal_and_the_norm_is_not():
+    clock = Clock()
+    found = detector(clock, window="10m", volume_floor=100, volume_factor=10)
+    rng = random.Random(4)
+    for _ in range(2):  # two windows of 40 ordinary end users sending 20 each: the norm
+        for n in range(40):
+            for _ in range(20):
+                assert not found.observe(f"t\nuser-{n}", None, "verified", chat_prompt(rng),
+                                         False)
+        clock.now += 600
+    for _ in range(20):  # a new window: everyone sends their first again
+        for n in range(40):
+            found.observe(f"t\nuser-{n}", None, "verified", chat_prompt(rng), False)
+    signals = []
+    for _ in range(260):  # one end user at 13 × the norm
+        signals += found.observe("t\nbulk", None, "verified", chat_prompt(rng), False)
+    volume = [f for f in signals if f.signal == "distillation_volume"]
+    assert volume and volume[0].scope == "user"
+    evidence = dict(volume[-1].evidence)
+    assert evidence["requests"] == 260 and 15 <= evidence["tier_norm"] <= 25
+
+
+def test_the_window_slides():
+    clock = Clock(0.0)
+    found = detector(clock, window="10m", min_requests=30)
+    rng = random.Random(1)
+    for i in range(40):
+        clock.now = 500 + i  # the end of one fixed window
+        found.observe("t\nh", None, "anonymous", extraction_prompt(i, rng), True)
+    clock.now = 700  # 100 s into the next: 5/6 of the last window still counts
+    evidence = found.evidence("u:t\nh")
+    assert evidence is not None and 32 <= evidence["requests"] <= 34
+
+
+def regular_day(found: Distillation, clock: Clock, gap: Any, hours: int) -> list[str]:
+    signals: list[str] = []
+    end = clock.now + hours * 3600
+    rng = random.Random(9)
+    while clock.now < end:
+        clock.now += gap()
+        signals += [f.signal for f in found.observe(None, "key-1", "anonymous",
+                                                    chat_prompt(rng) + " words", False)]
+    return signals
+
+
+def test_round_the_clock_machine_regular_timing_is_a_signal():
+    clock = Clock()
+    found = detector(clock, volume_floor=10**6, key_volume_floor=10**6)
+    jitter = random.Random(3)
+    signals = regular_day(found, clock, lambda: 20 + jitter.uniform(-2, 2), 25)
+    assert "machine_timing" in signals
+
+
+def test_people_round_the_clock_or_a_regular_script_by_day_are_not():
+    clock = Clock()
+    found = detector(clock, volume_floor=10**6, key_volume_floor=10**6)
+    arrivals = random.Random(8)
+    # a busy application: many people, random arrivals (CV about 1), all day and night
+    assert "machine_timing" not in regular_day(found, clock, lambda: arrivals.expovariate(1 / 5), 25)
+    clock = Clock()
+    found = detector(clock, volume_floor=10**6, key_volume_floor=10**6)
+    # a regular script in office hours only: 8 hours a day
+    assert "machine_timing" not in regular_day(found, clock, lambda: 5.0, 8)

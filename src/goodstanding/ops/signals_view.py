@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from goodstanding.ops.counts import Counts
+from goodstanding.stores.base import Counts
 from goodstanding.ops.signals import KINDS
 from goodstanding.ops.standing import SEP, WEEK_HOURS
 

@@ -51,19 +51,6 @@ SLOW_CLOCK = {"GOODSTANDING_STORAGE__TIMEOUT": "120", "GOODSTANDING_MODERATION__
               "GOODSTANDING_STORAGE__AUDIT_FLUSH_INTERVAL": "3600"}
 
 
-def key_for(env: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """A key, and the env with those SLOW_CLOCK settings the tree accepts (older trees refuse
-    settings they do not know)."""
-    for name, value in SLOW_CLOCK.items():
-        try:
-            R.make_key({**env, name: value})
-            env = {**env, name: value}
-        except subprocess.CalledProcessError as exc:
-            if "unknown key" not in exc.stderr:
-                raise SystemExit(f"keys create failed:\n{exc.stderr.strip()}") from None
-    return R.make_key(env), env
-
-
 def start_under_callgrind(port: int, env: dict[str, str], out: str) -> subprocess.Popen:
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--dump-instr=no",
                "--compress-strings=no", f"--callgrind-out-file={out}", R.PYTHON, "-m",
@@ -103,7 +90,7 @@ def dumped(out: str, before: set[Path]) -> int:
 
 async def send(url: str, headers: dict, stream: bool, n: int, concurrency: int) -> None:
     bodies = iter([R.request(stream) for _ in range(n)])
-    timeout = aiohttp.ClientTimeout(total=300)
+    timeout = aiohttp.ClientTimeout(total=1800)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      timeout=timeout) as session:
 
@@ -165,7 +152,8 @@ def main() -> None:
             for name, (variant, src) in trees.items():  # one gateway at a time: 2 cores
                 os.makedirs(f"{folder}/{name}")
                 env = {**R.gateway_env(f"{folder}/{name}", upstream, variant), "PYTHONPATH": src}
-                token, env = key_for(env)
+                env = R.accepted(env, SLOW_CLOCK)
+                token = R.make_key(env)
                 port = R.free_port()
                 out = f"{folder}/{name}/callgrind.out"
                 print(f"  {name}: starting under callgrind …", file=sys.stderr, flush=True)

@@ -121,6 +121,20 @@ def make_key(env: dict[str, str]) -> str:
     return json.loads(out.stdout)["key"]
 
 
+def accepted(env: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """``env`` with each of ``extra``'s settings that the tree (``PYTHONPATH``) accepts: an
+    older tree refuses a setting it does not know."""
+    for name, value in extra.items():
+        try:
+            make_key({**env, name: value})
+            env = {**env, name: value}
+        except subprocess.CalledProcessError as exc:
+            if "unknown key" not in exc.stderr:
+                raise SystemExit(f"keys create refused {name}={value}:\n{exc.stderr.strip()}"
+                                 ) from None
+    return env
+
+
 async def one(session: aiohttp.ClientSession, url: str, headers: dict, body: bytes) -> float:
     started = time.perf_counter()
     async with session.post(url, data=body, headers=headers) as resp:

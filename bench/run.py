@@ -103,9 +103,12 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> No
     raise SystemExit(f"nothing listening on {port} after {timeout}s")
 
 
-def start(args: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start(args: list[str], port: int, env: dict[str, str] | None = None,
+          timeout: float = 180) -> subprocess.Popen:
+    """Start a server; wait for it to listen (a gateway's start-up takes over 30 s on a shared
+    machine under load)."""
     proc = subprocess.Popen([PYTHON, *args], env={**os.environ, **(env or {})})
-    wait_listening(port, proc)
+    wait_listening(port, proc, timeout)
     return proc
 
 

@@ -36,7 +36,12 @@ def main() -> None:
     parser.add_argument("requests", type=int)
     parser.add_argument("rounds", type=int)
     parser.add_argument("trees", nargs="+", metavar="NAME=[VARIANT:]SRC")
+    parser.add_argument("--set", action="append", default=[], metavar="ENV=VALUE",
+                        help="a setting for every tree that knows it (an older tree that "
+                             "does not is run without it), e.g. GOODSTANDING_STORAGE__TIMEOUT=5 "
+                             "on a machine so loaded that a store read can take 0.5 s")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.set)
     trees: dict[str, tuple[str, str]] = {}
     for item in args.trees:
         name, _, spec = item.partition("=")
@@ -56,6 +61,7 @@ def main() -> None:
             for name, (variant, src) in trees.items():
                 os.makedirs(f"{folder}/{name}")
                 env = {**R.gateway_env(f"{folder}/{name}", upstream, variant), "PYTHONPATH": src}
+                env = R.accepted(env, extra)
                 try:
                     token = R.make_key(env)
                 except subprocess.CalledProcessError as exc:  # an older tree, newer settings

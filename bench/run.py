@@ -103,9 +103,12 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> No
     raise SystemExit(f"nothing listening on {port} after {timeout}s")
 
 
-def start(args: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start(args: list[str], port: int, env: dict[str, str] | None = None,
+          timeout: float = 180) -> subprocess.Popen:
+    """Start a server; wait for it to listen (a gateway's start-up takes over 30 s on a shared
+    machine under load)."""
     proc = subprocess.Popen([PYTHON, *args], env={**os.environ, **(env or {})})
-    wait_listening(port, proc)
+    wait_listening(port, proc, timeout)
     return proc
 
 
@@ -119,6 +122,20 @@ def make_key(env: dict[str, str]) -> str:
     out = subprocess.run([PYTHON, "-m", "goodstanding.cli", "keys", "create", "bench", "--json"],
                          env={**os.environ, **env}, check=True, capture_output=True, text=True)
     return json.loads(out.stdout)["key"]
+
+
+def accepted(env: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """``env`` with each of ``extra``'s settings that the tree (``PYTHONPATH``) accepts: an
+    older tree refuses a setting it does not know."""
+    for name, value in extra.items():
+        try:
+            make_key({**env, name: value})
+            env = {**env, name: value}
+        except subprocess.CalledProcessError as exc:
+            if "unknown key" not in exc.stderr:
+                raise SystemExit(f"keys create refused {name}={value}:\n{exc.stderr.strip()}"
+                                 ) from None
+    return env
 
 
 async def one(session: aiohttp.ClientSession, url: str, headers: dict, body: bytes) -> float:

@@ -93,6 +93,10 @@ async def app(scope, receive, send):  # raw ASGI, kept minimal on purpose
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--keep-alive", type=float, default=5.0,
+                        help="seconds an idle connection stays open (uvicorn's default: 5; "
+                             "bench/instructions.py's gateways under valgrind idle longer)")
     args = parser.parse_args()
     uvicorn.run(app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False, lifespan="off")
+                log_level="warning", access_log=False, lifespan="off",
+                timeout_keep_alive=args.keep_alive)

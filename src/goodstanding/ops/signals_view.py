@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from goodstanding.stores.base import Counts
 from goodstanding.ops.signals import KINDS
 from goodstanding.ops.standing import SEP, WEEK_HOURS
+from goodstanding.stores.base import Counts
 
 HOURS = 24
 

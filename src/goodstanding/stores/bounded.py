@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any, TypeVar
 
 from goodstanding.errors import StoreUnavailable
@@ -43,14 +44,24 @@ def writer_timeout(timeout: float) -> float:
 
 async def bounded(operation: Awaitable[T], timeout: float, name: str) -> T:
     """``operation``'s result, or ``StoreUnavailable`` after ``timeout`` seconds or on an
-    outage; any other error (a bug, a bad query) is raised as it is."""
+    outage; any other error (a bug, a bad query) is raised as it is.
+
+    One task, one timer and one future that either wakes: what ``asyncio.wait`` does, without
+    its sets and callback bookkeeping (it ran on every store call of the request path)."""
+    loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(operation)
+    waiter: asyncio.Future[None] = loop.create_future()
+    wake = partial(_wake, waiter)
+    timer = loop.call_later(timeout, wake, None)
+    task.add_done_callback(wake)
     try:
-        done, _ = await asyncio.wait((task,), timeout=timeout)
+        await waiter
     except BaseException:  # the caller was cancelled (its client left): so is the operation
+        timer.cancel()
         _abandon(task)
         raise
-    if not done:
+    timer.cancel()
+    if not task.done():
         _abandon(task)
         log.error("store operation %s took more than %ss: answering store_unavailable", name,
                   timeout)
@@ -64,6 +75,11 @@ async def bounded(operation: Awaitable[T], timeout: float, name: str) -> T:
         log.error("store operation %s: database unreachable (%s)", name, type(exc).__name__)
         raise _unavailable(type(exc).__name__) from exc
     raise exc
+
+
+def _wake(waiter: asyncio.Future[None], _: object) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _abandon(task: asyncio.Future[Any]) -> None:

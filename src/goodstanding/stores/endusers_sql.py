@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from goodstanding.enforcement.standing import Action, Change, Decide, Standing, Strike, Transition
 from goodstanding.stores import schema
+from goodstanding.stores.sqlite_reads import SqliteReads
 
 _LOCK_SPACE = 0x67730001  # pg_advisory_xact_lock(space, key): "gs", end-user standings
 _PG_LOCK = sa.text("SELECT pg_advisory_xact_lock(:space, :key)")
@@ -69,9 +70,13 @@ def _upsert(dialect: str, table: sa.Table, values: dict[str, Any], keys: list[st
     return statement.on_conflict_do_update(index_elements=keys, set_=updates)
 
 
-def _select_standing(tenant: str, end_user: str) -> Any:
-    table = schema.end_users
-    return table.select().where(table.c.tenant == tenant, table.c.end_user == end_user)
+# built once: building the statement cost more than executing it (a point read per cache miss)
+_SELECT_STANDING = schema.end_users.select().where(
+    schema.end_users.c.tenant == sa.bindparam("tenant"),
+    schema.end_users.c.end_user == sa.bindparam("end_user"))
+# the same read on SQLite's own driver (sqlite_reads.py), in Standing's field order
+_STANDING_SQL = (f"SELECT {', '.join(_STANDING_FIELDS)} FROM {schema.end_users.name} "
+                 "WHERE tenant = ? AND end_user = ?")
 
 
 async def _lock_end_user(conn: AsyncConnection, tenant: str, end_user: str) -> None:
@@ -106,10 +111,16 @@ async def _write(conn: AsyncConnection, change: Change) -> None:
 class SqlEndUsers:
     engine: AsyncEngine
     _local_locks: list[asyncio.Lock] | None = None
+    # a SQLite file's point reads, without the engine (``sqlite_reads.py``); None elsewhere
+    _reads: SqliteReads | None = None
 
     async def get_standing(self, tenant: str, end_user: str) -> Standing | None:
+        if self._reads is not None:
+            found = await self._reads.one(_STANDING_SQL, (tenant, end_user))
+            return Standing(**dict(zip(_STANDING_FIELDS, found, strict=True))) if found else None
         async with self.engine.connect() as conn:
-            row = (await conn.execute(_select_standing(tenant, end_user))).first()
+            row = (await conn.execute(_SELECT_STANDING, {"tenant": tenant,
+                                                         "end_user": end_user})).first()
         return _standing(row) if row else None
 
     async def change_standing(
@@ -118,7 +129,8 @@ class SqlEndUsers:
     ) -> Transition:
         async with self._local_lock(tenant, end_user), self.engine.begin() as conn:
             await _lock_end_user(conn, tenant, end_user)
-            row = (await conn.execute(_select_standing(tenant, end_user))).first()
+            row = (await conn.execute(_SELECT_STANDING, {"tenant": tenant,
+                                                         "end_user": end_user})).first()
             before = _standing(row) if row else None
             count = 0
             if strike is not None:

@@ -22,6 +22,7 @@ from goodstanding.stores.admin_sql import SqlAdminQueries, category_clause
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_sql import SqlEndUsers
 from goodstanding.stores.incidents_sql import SqlIncidents
+from goodstanding.stores.sqlite_reads import reads_for
 from goodstanding.stores.upstream_sql import SqlUpstreamKeys
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
@@ -74,6 +75,7 @@ class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys, Sq
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.engine = _engine(url, pool_size)
+        self._reads = reads_for(url)
         self._audit_sql: str | None = None
 
     async def migrate(self) -> None:
@@ -94,6 +96,9 @@ class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys, Sq
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
+        reads, self._reads = self._reads, None  # used again after this: through the engine
+        if reads is not None:
+            reads.close()
         await self.engine.dispose()
 
     # keys

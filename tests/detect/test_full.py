@@ -182,11 +182,11 @@ def _chat(text):
 
 async def test_detectors_full_setting_screens_with_the_full_layer(layer):
     flagged = await DetectorsCheck(DetectorSettings(full=True)).check(c := _chat(JAILBREAK))
-    assert flagged.outcome == "flag" and c.offences == []  # the default: flag, no strike
+    assert flagged.outcome == "flag" and flagged.offences == ()  # the default: flag, no strike
     check = DetectorsCheck(DetectorSettings(full=True, jailbreak="block"))
     assert check.full is not None and check.thresholds == layer.thresholds
     refused = await check.check(c := _chat(JAILBREAK))
-    assert refused.refused and [o.reason for o in c.offences] == ["jailbreak_detected"]
+    assert refused.refused and [o.reason for o in refused.offences] == ["jailbreak_detected"]
     assert JAILBREAK in check.cache  # screened once, then cached like the always-on screens
     passed = await check.check(c := _chat("Plan a three day trip to Lisbon"))
     assert passed.outcome == "pass" and "detect.jailbreak" in c.scores

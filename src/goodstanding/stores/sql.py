@@ -98,7 +98,7 @@ class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys, Sq
     async def close(self) -> None:
         reads, self._reads = self._reads, None  # used again after this: through the engine
         if reads is not None:
-            reads.close()
+            await reads.close()
         await self.engine.dispose()
 
     # keys

@@ -63,10 +63,18 @@ class SqliteReads:
             except sqlite3.Error:
                 pass  # closing what already failed: nothing more to do
 
-    def close(self) -> None:
-        """Close the connection on its thread; a read still running is not waited for."""
-        self._executor.submit(self._drop)
-        self._executor.shutdown(wait=False)
+    async def close(self, timeout: float = 1.0) -> None:
+        """Close the connection on its thread and let the thread end (a library client's
+        ``close()`` leaves no thread behind); a read stuck longer than ``timeout`` (a frozen
+        disk) is not waited for."""
+        done = asyncio.get_running_loop().run_in_executor(self._executor, self._drop)
+        try:
+            await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            self._executor.shutdown(wait=False)
+            return
+        # nothing is queued any more: the worker only has to take the shutdown sentinel
+        self._executor.shutdown(wait=True)
 
 
 def reads_for(url: str) -> SqliteReads | None:

@@ -7,6 +7,7 @@ Anything a client sees is tested through the official ``openai`` SDK against a r
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -154,3 +155,15 @@ async def store(store_url: str) -> AsyncIterator[Any]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    # a command run in-process (`serve`, …) points the root logger at the stderr of its test
+    # (pytest's capture); once that capture is closed, a later test's log line would fail with
+    # "--- Logging error ---" in the middle of the CLI output it checks. Each test starts and
+    # ends with the root logger as it found it.
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]

@@ -146,6 +146,12 @@ def test_every_spelling_of_an_id_is_the_same_end_user(pair):
 # --- through a real gateway ----------------------------------------------------------------
 
 @pytest.fixture
+def gw(start_gateway):
+    # these tests are about ids, not store timeouts: a store bound a loaded CI machine keeps
+    return start_gateway(GOODSTANDING_STORAGE__TIMEOUT="5")
+
+
+@pytest.fixture
 def users(gw, monkeypatch, capsys):
     """`goodstanding users …` on the gateway's database (the operator's commands)."""
     monkeypatch.setenv("GOODSTANDING_DATABASE_URL", gw.db_url)

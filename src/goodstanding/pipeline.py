@@ -84,12 +84,10 @@ class Pipeline:
     window_chars: int = 400
     window_overlap: int = 64
     stream_first: bool = False
-    _check_names: tuple[str, ...] = field(init=False, default=())
     # what a stream needs of the pipeline, and no more (stream/ never sees the pipeline)
     stream_guard: StreamGuard = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._check_names = tuple(c.name for c in self.checks)
         self.stream_guard = StreamGuard(
             self.check_text if self.output_checks else None,
             self.window_chars, self.window_overlap, self.stream_first)

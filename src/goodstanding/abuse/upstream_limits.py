@@ -53,7 +53,6 @@ register(Kind("upstream_quota", "upstream credit or quota exhausted", "count", 1
               advice="top up the organization's credit or raise its budget"), from_reasons=True)
 
 QUOTA_CODES = frozenset({"insufficient_quota", "credit_balance_exhausted"})
-BACKOFF_CODES = frozenset({"rate_limit_exceeded", "slow_down", "requests", "tokens"})
 MAX_PICTURES = 1024  # (upstream key, model) pairs tracked; a flood of model names cannot grow it
 
 

@@ -82,7 +82,6 @@ class Detectors:
     def __init__(self, heads: Heads, lexicon: Lexicon) -> None:
         self.heads, self.lexicon = heads, lexicon
         self._index = {name: i for i, name in enumerate(heads.names)}
-        self._cats = [self._index[c] for c in CATEGORIES if c != MINORS]
         self.thresholds = {c: float(heads.thresholds[self._index[c]]) for c in CATEGORIES
                            if c != MINORS} | {MINORS: MINORS_THRESHOLD}
         self._jb, self._inj = self._index[JAILBREAK], self._index[INJECTION]

@@ -42,13 +42,7 @@ def main() -> None:
                              "on a machine so loaded that a store read can take 0.5 s")
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.set)
-    trees: dict[str, tuple[str, str]] = {}
-    for item in args.trees:
-        name, _, spec = item.partition("=")
-        variant, _, src = spec.rpartition(":") if ":" in spec else (args.variant, "", spec)
-        if not name or not src or variant not in R.VARIANTS:
-            parser.error(f"bad target {item!r}: NAME=[VARIANT:]SRC")
-        trees[name] = (variant, str(Path(src).resolve()))
+    trees = R.parse_trees(parser, args.trees, args.variant)
     stream = args.shape == "stream"
     up_port, bare_port = R.free_port(), R.free_port()
     upstream = f"http://127.0.0.1:{up_port}"

@@ -135,13 +135,7 @@ def main() -> None:
     levels = [int(c) for c in args.concurrency.split(",") if c]
     if not set(shapes) <= {"plain", "stream"}:
         parser.error("--shapes: plain, stream or plain,stream")
-    trees: dict[str, tuple[str, str]] = {}
-    for item in args.trees:
-        name, _, spec = item.partition("=")
-        variant, _, src = spec.rpartition(":") if ":" in spec else (args.variant, "", spec)
-        if not name or not src or variant not in R.VARIANTS:
-            parser.error(f"bad target {item!r}: NAME=[VARIANT:]SRC")
-        trees[name] = (variant, str(Path(src).resolve()))
+    trees = R.parse_trees(parser, args.trees, args.variant)
     up_port = R.free_port()
     upstream = f"http://127.0.0.1:{up_port}"
     procs = [R.start([str(R.HERE / "static_upstream.py"), "--port", str(up_port),

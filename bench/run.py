@@ -79,6 +79,19 @@ VARIANTS = {
 }
 
 
+def parse_trees(parser: argparse.ArgumentParser, items: list[str],
+                default_variant: str) -> dict[str, tuple[str, str]]:
+    """``NAME=[VARIANT:]SRC`` targets of the A/B benches: name -> (variant, source folder)."""
+    trees: dict[str, tuple[str, str]] = {}
+    for item in items:
+        name, _, spec = item.partition("=")
+        variant, _, src = spec.rpartition(":") if ":" in spec else (default_variant, "", spec)
+        if not name or not src or variant not in VARIANTS:
+            parser.error(f"bad target {item!r}: NAME=[VARIANT:]SRC")
+        trees[name] = (variant, str(Path(src).resolve()))
+    return trees
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

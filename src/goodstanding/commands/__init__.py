@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import getpass
 import json
 import re
 import socket
@@ -22,6 +23,14 @@ from goodstanding.settings import Settings, load_settings
 from goodstanding.stores.base import Store
 
 _CREDENTIALS = re.compile(r"(//[^/:@]*:)[^@/]*@")
+
+
+def operator_name() -> str:
+    """Who runs the command, for the records an operator's action writes (``--by``)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "unknown-operator"
 
 
 def add_config(parser: argparse.ArgumentParser) -> None:

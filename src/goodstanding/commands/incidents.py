@@ -6,21 +6,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 import time
 from typing import Any
 
-from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
+from goodstanding.commands import (
+    add_config,
+    fail,
+    opened_store,
+    operator_name,
+    print_json,
+    settings_of,
+)
 from goodstanding.commands.output import table, when
 from goodstanding.settings import parse_duration
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return "unknown-operator"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     resolve.add_argument("id", metavar="ID", help="the incident's id (inc-N, from list)")
     resolve.add_argument("--note", required=True,
                          help="what was changed, for the record (and the report)")
-    resolve.add_argument("--by", default=_operator(), metavar="NAME",
+    resolve.add_argument("--by", default=operator_name(), metavar="NAME",
                          help="who resolved it, for the record (default: the OS user)")
     for command in (listing, resolve):
         add_config(command)

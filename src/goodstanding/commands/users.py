@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from goodstanding.commands import add_config, fail, opened_store, print_json, settings_of
+from goodstanding.commands import (
+    add_config,
+    fail,
+    opened_store,
+    operator_name,
+    print_json,
+    settings_of,
+)
 from goodstanding.commands.output import table, when
 from goodstanding.endusers.identity import canonical_end_user, stored_end_user
 from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy
@@ -28,13 +34,6 @@ from goodstanding.enforcement.standing import Standing
 from goodstanding.policy.acceptance import record_acceptance
 from goodstanding.settings import Settings
 from goodstanding.stores.base import Acceptance, Store
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return "unknown-operator"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for command in (show, ban, unban, reset):
         command.add_argument("id", metavar="ID", help="the end-user id the application sends")
     for command in (ban, unban, reset):
-        command.add_argument("--by", default=_operator(), metavar="NAME",
+        command.add_argument("--by", default=operator_name(), metavar="NAME",
                              help="who is doing this, for the record (default: the OS user)")
     for command in (ban, unban):
         command.add_argument("--reason", help="why, for the record")
@@ -62,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     accept.add_argument("id", metavar="ID", help="the end-user id the application sends")
     accept.add_argument("--version", type=int, metavar="N",
                         help="the policy version accepted (default: policy.version)")
-    accept.add_argument("--by", default=_operator(), metavar="NAME",
+    accept.add_argument("--by", default=operator_name(), metavar="NAME",
                         help="who is recording this (default: the OS user)")
     for command in (listing, show, ban, unban, reset, accept):
         command.add_argument("--tenant", help="the tenant (key name); needed when there are "

@@ -19,6 +19,19 @@ TROUBLE_DECISIONS = ("webhook", "upstream_error", "alert_sent", "alert_given_up"
 TROUBLE_REASONS = ('%unavailable%', '%insufficient_quota%', '%credit_balance_exhausted%')
 
 
+def audit_window(query: Any, since: float | None, until: float | None,
+                 before_id: int | None) -> Any:
+    """An audit query narrowed to ``since <= ts < until`` and, paging back, ``id < before_id``."""
+    table = schema.audit_events
+    if since is not None:
+        query = query.where(table.c.ts >= since)
+    if until is not None:
+        query = query.where(table.c.ts < until)
+    if before_id is not None:
+        query = query.where(table.c.id < before_id)
+    return query
+
+
 def _trouble() -> Any:
     table = schema.audit_events
     reasons = sa.cast(table.c.reasons, sa.Text)
@@ -34,12 +47,7 @@ class SqlIncidents:
                             ) -> list[dict[str, Any]]:
         table = schema.audit_events
         query = table.select().where(_trouble()).order_by(table.c.id.desc()).limit(limit)
-        if since is not None:
-            query = query.where(table.c.ts >= since)
-        if until is not None:
-            query = query.where(table.c.ts < until)
-        if before_id is not None:
-            query = query.where(table.c.id < before_id)
+        query = audit_window(query, since, until, before_id)
         async with self.engine.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
 

@@ -21,7 +21,7 @@ from goodstanding.stores.acceptance_sql import SqlAcceptances
 from goodstanding.stores.admin_sql import SqlAdminQueries, category_clause
 from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_sql import SqlEndUsers
-from goodstanding.stores.incidents_sql import SqlIncidents
+from goodstanding.stores.incidents_sql import SqlIncidents, audit_window
 from goodstanding.stores.sqlite_reads import reads_for
 from goodstanding.stores.upstream_sql import SqlUpstreamKeys
 
@@ -177,12 +177,7 @@ class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys, Sq
                               ("request_id", request_id)):
             if value is not None:
                 query = query.where(table.c[column] == value)
-        if since is not None:
-            query = query.where(table.c.ts >= since)
-        if until is not None:
-            query = query.where(table.c.ts < until)
-        if before_id is not None:
-            query = query.where(table.c.id < before_id)
+        query = audit_window(query, since, until, before_id)
         if category is not None:
             query = query.where(category_clause(table.c.reasons, category))
         async with self.engine.connect() as conn:

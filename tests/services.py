@@ -17,7 +17,11 @@ import pytest
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# one Redis database per pytest-xdist worker ("gw0" -> 1, "gw1" -> 2; 0 without xdist): two
+# tests running at once must not add to each other's organization-wide counters
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+REDIS_DB = int(_WORKER[2:]) + 1 if _WORKER.startswith("gw") and _WORKER[2:].isdigit() else 0
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
 def _reachable(host: str, port: int) -> bool:

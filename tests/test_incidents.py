@@ -248,6 +248,11 @@ def test_a_moderation_outage_is_an_incident_in_the_report_cli_and_admin_api(
     assert main(["incidents", "resolve", incident["id"], "--note", "raised the timeout",
                  "--by", "ops-carol"]) == 0
     assert "resolution recorded by ops-carol" in capsys.readouterr().out
+    # the admin API's records reach the database with the gateway's next audit flush
+    deadline = time.monotonic() + 10
+    while len(gw.store_call("query_audit", endpoint="admin.incidents.resolve", limit=9)) < 2:
+        assert time.monotonic() < deadline, "the admin actions' records did not arrive"
+        time.sleep(0.05)
     assert main(["report", "--since", "1d", "--format", "json", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     [incident] = report["incidents"]

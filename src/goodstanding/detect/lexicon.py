@@ -22,7 +22,7 @@ from importlib import resources
 
 import ahocorasick
 
-from goodstanding.detect.canonical import canonicalize
+from goodstanding.detect.canonical import canonical_text
 
 _ALTERNATION = re.compile(r"\{([^{}]*)\}")
 MINORS = "sexual/minors"
@@ -100,7 +100,7 @@ def _lists(spec: dict) -> Iterator[tuple[tuple[str, str], Iterable[str]]]:
 def _canonical_terms(pattern: str) -> set[str]:
     # Terms go through the same canonicaliser as the texts, or "17yo" (-> "itgo") never matches.
     # A term that folds to one character ("xxx" -> "x") would match every "solve for x": dropped.
-    return {t for t in (canonicalize(p).text for p in expand(pattern)) if len(t) > 1}
+    return {t for t in map(canonical_text, expand(pattern)) if len(t) > 1}
 
 
 def _covered(start: int, end: int, spans: list[tuple[int, int]]) -> bool:

@@ -18,6 +18,7 @@ import pytest
 
 from goodstanding.cli import main
 from goodstanding.credentials import keys
+from goodstanding.credentials.keyring import fingerprint
 from goodstanding.credentials.secretstore import SecretStore
 from goodstanding.errors import ConfigError
 from goodstanding.gateway import Gateway
@@ -237,6 +238,8 @@ def test_a_replaced_key_file_takes_over_with_no_failed_request(start_gateway, si
     after = _after(sim, switched)
     assert after and all(new in a for a in after[len(after) // 2:])
     assert gw.gateway.settings.keyring.reloads == 1
+    in_use = _in_use(gw.url)  # /metrics names the key the gateway sends now, not the old one
+    assert in_use.get(fingerprint(new)) == 1 and fingerprint(old) not in in_use
 
 
 def test_a_half_written_key_file_keeps_the_previous_key(start_gateway, sim, tmp_path):
@@ -378,7 +381,6 @@ def test_sighup_to_a_multi_worker_gateway_switches_every_worker_with_no_failure(
     import subprocess
     import sys
 
-    from goodstanding.credentials.keyring import fingerprint
     from tests.test_workers import free_port, wait_healthy
 
     old, new = "sk-proj-hup-old-" + "o1" * 15, "sk-proj-hup-new-" + "n2" * 15

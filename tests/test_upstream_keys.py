@@ -18,6 +18,7 @@ import pytest
 
 from goodstanding.cli import main
 from goodstanding.credentials import keys
+from goodstanding.credentials.keyring import fingerprint
 from goodstanding.credentials.secretstore import SecretStore
 from goodstanding.errors import ConfigError
 from goodstanding.gateway import Gateway
@@ -58,13 +59,14 @@ def _authorizations(sim: Any, path: str = "/v1/chat/completions") -> list[tuple[
             for r in sim.requests if r["path"] == path]
 
 
-def _after(sim: Any, marker: dict[str, Any] | None) -> list[str]:
-    """Chat authorizations the simulator saw after ``marker`` (every kept one if it was
-    dropped: the simulator keeps the last 1,000 requests)."""
+def _after(sim: Any, marker: dict[str, Any] | None,
+           path: str = "/v1/chat/completions") -> list[str]:
+    """Chat (or ``path``) authorizations the simulator saw after ``marker`` (every kept one if
+    it was dropped: the simulator keeps the last 1,000 requests)."""
     requests = list(sim.requests)
     start = next((i + 1 for i in range(len(requests) - 1, -1, -1) if requests[i] is marker), 0)
     return [r["headers"].get("authorization", "") for r in requests[start:]
-            if r["path"] == "/v1/chat/completions"]
+            if r["path"] == path]
 
 
 # -- per-team projects ----------------------------------------------------------------------
@@ -236,6 +238,8 @@ def test_a_replaced_key_file_takes_over_with_no_failed_request(start_gateway, si
     after = _after(sim, switched)
     assert after and all(new in a for a in after[len(after) // 2:])
     assert gw.gateway.settings.keyring.reloads == 1
+    in_use = _in_use(gw.url)  # /metrics names the key the gateway sends now, not the old one
+    assert in_use.get(fingerprint(new)) == 1 and fingerprint(old) not in in_use
 
 
 def test_a_half_written_key_file_keeps_the_previous_key(start_gateway, sim, tmp_path):
@@ -359,11 +363,18 @@ def test_sighup_makes_the_next_request_reread_the_key_file(tmp_path):
         signal.signal(signal.SIGHUP, previous)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open defect (issue 15): on this machine the new workers take 6-9 s to start and some "
-    "first calls of a fresh worker see moderation answer 401 after the old key is deleted; "
-    "fails the same on 6004ed0's tree here, passed in the previous CI"))
-@pytest.mark.timeout(90)
+def _in_use(url: str) -> dict[str, float]:
+    """The default upstream key's fingerprints in use, summed over the workers (/metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return {sample.labels["fingerprint"]: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "goodstanding_upstream_key_in_use"
+            for sample in family.samples if sample.labels["upstream"] == "default"}
+
+
+@pytest.mark.timeout(120)
 def test_sighup_to_a_multi_worker_gateway_switches_every_worker_with_no_failure(sim, tmp_path):
     import os
     import signal
@@ -390,33 +401,32 @@ def test_sighup_to_a_multi_worker_gateway_switches_every_worker_with_no_failure(
     try:
         wait_healthy(url, server)
         with Load(url, token, threads=8) as load:
-            time.sleep(0.5)
+            # the load is under way (its first calls took over a second on a loaded machine)
+            _wait_for(lambda: len(_authorizations(sim)) >= 20, 30)
+            assert _in_use(url) == {fingerprint(old): 2}  # both workers send the old key
             swap = tmp_path / "openai.key.new"
             swap.write_text(new)
             swap.replace(key_file)
             time.sleep(0.3)
             assert all(old in a for a, _ in _authorizations(sim)[-20:])  # not re-read yet
             server.send_signal(signal.SIGHUP)
-            # the new workers start while the old ones keep serving with the old key (still
-            # valid at OpenAI): wait until the recent calls all carry the new one (new workers
-            # took 9 s to start on a loaded 2-core machine), then let the old ones' last finish
-            deadline = time.time() + 45
-            while time.time() < deadline and not all(
-                    new in a for a, _ in _authorizations(sim)[-20:]):
-                time.sleep(0.05)
-            # the old workers' last requests finish (a request arriving in a draining worker's
-            # 1 s idle grace is still answered: drain.py), then the old key is deleted
-            time.sleep(3.0)
+            # the product's signal that the old key may go: no worker sends it any more (the
+            # new workers took 6-9 s to start here; the old ones then drain and stop)
+            _wait_for(lambda: _in_use(url) == {fingerprint(new): 2}, 60)
+            assert _in_use(url) == {fingerprint(new): 2}
             switched = sim.requests[-1]
             del sim.api_keys[next(k for k, v in sim.api_keys.items() if v["value"] == old)]
-            time.sleep(0.7)
+            time.sleep(1.5)  # traffic goes on with only the new key valid
         assert server.poll() is None  # SIGHUP did not stop the server
     finally:
         server.terminate()
         output = server.communicate(timeout=15)[0]
     assert load.failures == [] and load.ok > 20, output[-3000:]
+    assert "reload complete: the old workers have drained" in output
     after = _after(sim, switched)
     assert len(after) > 10 and all(new in a for a in after)
+    moderated = _after(sim, switched, "/v1/moderations")  # the gateway's own calls too
+    assert moderated and all(new in a for a in moderated)
 
 
 class VaultDouble:

@@ -13,7 +13,9 @@ import openai
 import pytest
 
 from goodstanding.cli import main
+from goodstanding.endusers.identity import safety_identifier
 from tests.test_upstream_keys import ASK, UNLIMITED, _key, _trust
+from tests.test_webhooks import SECRET, blocked, delivery
 
 ADMIN = "upstream-admin-token-0123456789"
 TEAMS = {"GOODSTANDING_UPSTREAM__KEYS": '{team-a: {key: "env:TEAM_A", project: proj_a}, '
@@ -31,7 +33,7 @@ def teams(start_gateway, sim, monkeypatch) -> tuple[Any, openai.OpenAI, openai.O
 
     _trust(sim, TEAM_A, TEAM_B)
     env = {"TEAM_A": TEAM_A, "TEAM_B": TEAM_B, **TEAMS, **UNLIMITED,
-           "GOODSTANDING_ADMIN_TOKEN": ADMIN}
+           "GOODSTANDING_ADMIN_TOKEN": ADMIN, "OPENAI_WEBHOOK_SECRET": SECRET}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     gw = start_gateway(**env)
@@ -106,3 +108,42 @@ def test_signals_and_standing_are_reported_per_upstream_key(teams, capsys):
     assert "no upstream key named 'team-zz'" in capsys.readouterr().err
     everything = json.dumps(rows) + table + shown
     assert TEAM_A not in everything and TEAM_B not in everything
+
+
+def _notify(gw: Any, event: dict[str, Any]) -> httpx.Response:
+    body, headers = delivery(event)
+    return httpx.post(f"{gw.url}/webhooks/openai", content=body, headers=headers)
+
+
+def test_an_enforcement_notice_naming_a_project_counts_against_that_upstream_key(teams, capsys):
+    gw, a, b = teams
+    a.chat.completions.create(**{**_say("hello there"), "safety_identifier": "mallory"})
+    b.chat.completions.create(**{**_say("hello there"), "user": "b0"})
+    sid = safety_identifier(gw.settings.identity.secret.encode(), "app-a", "mallory")
+    deadline = time.time() + 10
+    while not gw.store_call("lookup_identity", sid) and time.time() < deadline:
+        time.sleep(0.05)  # the identity mapping is written in the background
+    notice = blocked(sid)
+    notice["data"]["project_id"] = "proj_a"  # safety_identifier.blocked names the project
+    answer = _notify(gw, notice)
+    assert answer.status_code == 200 and answer.json()["outcome"] == "acted"
+    elsewhere = blocked(sid)
+    elsewhere["data"]["project_id"] = "proj_not_ours"  # acted on, attributed to no key
+    assert _notify(gw, elsewhere).json()["outcome"] == "acted"
+    rows: dict[str, Any] = {}
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        rows = _views(gw, 1)
+        if rows["team-a"]["windows"]["1h"]["enforcement_notices"] >= 1:
+            break
+        time.sleep(0.1)
+    team_a, team_b = rows["team-a"], rows["team-b"]
+    hour = team_a["windows"]["1h"]
+    assert hour["enforcement_notices"] == 1 and hour["signals"]["enforcement_webhook"] == 1
+    assert hour["requests"] == 1  # a notice about the project, not a call through it
+    assert team_a["score"] >= 85 and team_a["level"] in ("at_risk", "critical")
+    assert team_b["windows"]["1h"]["enforcement_notices"] == 0 and team_b["score"] == 0
+    assert "default" not in rows or rows["default"]["windows"]["1h"]["enforcement_notices"] == 0
+    assert main(["upstream", "show", "team-a"]) == 0  # the CLI reads the same audit log
+    shown = capsys.readouterr().out
+    assert "enforcement_notices" in shown and "enforcement_webhook 1" in shown

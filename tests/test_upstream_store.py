@@ -64,6 +64,23 @@ async def test_zero_tolerance_categories_count_from_the_records(store):
     assert day.signals["zero_tolerance"] == 1 and day.score >= 90  # the signal's floor
 
 
+async def test_enforcement_webhooks_naming_a_project_count_as_signals_not_calls(store):
+    await seed(store)
+    webhook = {"key": None, "tenant": None, "decision": "webhook", "model": None}
+    await store.write_audit([
+        call(NOW - 3, "bob", **webhook, upstream="team-b", reasons=["webhook_acted",
+                                                                    "end_user_ban"]),
+        call(NOW - 2, None, **webhook, upstream="team-b", reasons=["webhook_duplicate"]),
+        call(NOW - 1, "eve", **webhook, reasons=["webhook_acted"]),  # named no known project
+    ])
+    counts = await counts_by_upstream(store, (), now=NOW)
+    b = counts["team-b"]["1h"]
+    assert b.requests == 1 and b.tokens_in == 10  # dan's call only
+    assert b.enforcement_notices == 1 and b.signals == {"enforcement_webhook": 1}
+    assert b.score >= 85  # the signal's floor
+    assert counts["default"]["1h"].enforcement_notices == 0
+
+
 async def test_one_holder_claims_a_rotation_at_a_time(store):
     assert await store.claim_rotation("team-a", "p1", NOW, 60)
     assert not await store.claim_rotation("team-a", "p2", NOW + 1, 60)

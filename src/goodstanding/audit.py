@@ -112,6 +112,15 @@ class AuditLog:
         ``durable``)."""
         return await self._keep(to_record(call), durable, commit, call.request_id)
 
+    async def record_under(self, call: Call, upstream: str | None, durable: bool = False,
+                           commit: bool = False) -> bool:
+        """``record`` for a call that concerns an upstream key without a virtual key's binding
+        (an enforcement webhook naming a project); not on the proxied calls' path."""
+        record = to_record(call)
+        if upstream is not None:
+            record["upstream"] = upstream
+        return await self._keep(record, durable, commit, call.request_id)
+
     async def record_event(self, record: dict[str, Any]) -> bool:
         """Queue a record that is not a proxied call (an admin action), bounded like the rest,
         and make it durable as a refusal's is: an action is answered once it is recorded."""

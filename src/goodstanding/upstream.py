@@ -74,6 +74,7 @@ class HttpUpstream:
         self.keyring = settings.keyring
         self.keyring.load()  # an unreadable reference stops start-up, not a request
         self.keyring.install_sighup()
+        self.keyring.report_in_use()  # /metrics names the keys this process sends
         # OpenAI's x-ratelimit-* picture: our own 429 before theirs (abuse/upstream_limits.py)
         self.limits = UpstreamLimits(settings.signals.upstream)
 
@@ -150,6 +151,7 @@ class HttpUpstream:
         return Result(response.status, headers, body, document=document)
 
     async def close(self) -> None:
+        self.keyring.report_in_use(False)  # a drained worker sends no key any more
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -70,7 +70,7 @@ def _rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 COLUMNS = (("NAME", 16), ("PROJECT", 14), ("KEPT IN", 8), ("KEY", 15), ("AGE", 9),
            ("VKEYS", 6), ("CALLS 24H", 10), ("REFUSED", 8), ("FLAGGED", 8), ("STRIKES", 8),
-           ("POLICY", 7), ("429", 5), ("QUOTA", 6), ("STANDING", 0))
+           ("POLICY", 7), ("429", 5), ("QUOTA", 6), ("NOTICES", 8), ("STANDING", 0))
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
@@ -81,9 +81,10 @@ def _table(rows: list[dict[str, Any]]) -> None:
                  row.get("fingerprint") or "(removed)", _age(row), row["virtual_keys"],
                  day["requests"], day["refusals"], day["flagged"], day["strikes"],
                  day["upstream_policy"], day["upstream_429"], day["insufficient_quota"],
-                 f"{row['score']:g} {row['level']}")
+                 day.get("enforcement_notices", 0), f"{row['score']:g} {row['level']}")
         print(" ".join(f"{c!s:<{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True)))
-    print("24 h figures; POLICY: OpenAI's policy refusals, QUOTA: insufficient_quota. "
+    print("24 h figures; POLICY: OpenAI's policy refusals, QUOTA: insufficient_quota, "
+          "NOTICES: OpenAI enforcement notices naming the key's project. "
           "`goodstanding upstream show NAME` for one key's signals.")
 
 

@@ -11,6 +11,12 @@ valid upstream until the switch (``goodstanding upstream rotate`` waits for it).
 
 A file that reads empty or cannot be read keeps the previous key (logged, never the value): a
 half-written file must not take traffic down. Values never leave through ``repr`` or logs.
+
+The gateway's keyring says which key it sends in ``goodstanding_upstream_key_in_use{upstream,
+fingerprint}`` (1 per process; summed over the workers of ``serve --workers N``, where a worker's
+series goes when it has drained and stopped: ``server/metrics_dir.py``). That is the signal
+that the old key may be deleted after a swap + SIGHUP: its fingerprint is no longer listed.
+Set when a key is taken up, never per request.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
+from goodstanding import metrics
 from goodstanding.credentials.secretstore import SecretStore, store_path
 from goodstanding.errors import ConfigError
 from goodstanding.settings import UpstreamSettings
@@ -30,6 +37,11 @@ from goodstanding.settings import UpstreamSettings
 log = logging.getLogger("goodstanding.keyring")
 
 Name = str | None  # None: the default key (upstream.key)
+
+IN_USE = metrics.gauge(
+    "goodstanding_upstream_key_in_use",
+    "Gateway processes sending this upstream key (its fingerprint, never the key); a rotated "
+    "key's series is gone once no process sends it.", ("upstream", "fingerprint"))
 
 
 def fingerprint(value: str) -> str:
@@ -52,6 +64,8 @@ class Keyring:
         self._next_check = 0.0
         self._forced = False  # SIGHUP: Vault references are read again too
         self.reloads = 0  # how many times a changed key was taken up (tests, `upstream list`)
+        self._reported: dict[Name, tuple[str, str]] = {}  # name → its IN_USE labels
+        self._report = False  # only the keyring a gateway sends with reports (report_in_use)
 
     def __repr__(self) -> str:
         return f"Keyring({sorted(str(n) for n in self._refs)})"  # never the values
@@ -73,6 +87,34 @@ class Keyring:
             self._values[name] = self._resolve(name, ref, strict=True)
         self._loaded = True
         self._next_check = time.monotonic() + self.interval
+        self._publish()
+
+    def report_in_use(self, on: bool = True) -> None:
+        """This keyring is the one the gateway sends with: its keys go into IN_USE (off: the
+        gateway has stopped and sends nothing more)."""
+        self._report = on
+        if on:
+            self._publish()
+            return
+        for labels in self._reported.values():
+            IN_USE.values.pop(labels, None)
+        self._reported.clear()
+
+    def _publish(self) -> None:
+        if not self._report or not self._loaded:
+            return
+        for name in self._refs:
+            value = self._values.get(name)
+            labels = (name or "default", fingerprint(value)) if value else None
+            previous = self._reported.get(name)
+            if previous == labels:
+                continue
+            if previous is not None:
+                IN_USE.values.pop(previous, None)
+                del self._reported[name]
+            if labels is not None:
+                IN_USE.set(1.0, *labels)
+                self._reported[name] = labels
 
     def key(self, name: Name) -> str | None:
         if not self._loaded:
@@ -104,6 +146,7 @@ class Keyring:
                 changed.append(name)
         if changed:
             self.reloads += 1
+            self._publish()
             log.info("upstream keys reloaded: %s", ", ".join(n or "default" for n in changed))
         return changed
 

@@ -14,6 +14,8 @@ organization's formula applied to one project's traffic, an estimate as the othe
     insufficient_quota  OpenAI's ``insufficient_quota`` / ``credit_balance_exhausted``, or the
                         gateway answering it during ``quota_hold``
     held                calls the gateway held back before OpenAI's rate limit (our own 429)
+    enforcement_notices OpenAI's enforcement webhooks acted on that name this key's project
+                        (``safety_identifier.blocked``'s ``project_id``): a signal, not a call
     signals             every standing signal by name (``input_flag:violence``, ``jailbreak``…)
 
 What is shown of the key itself is its fingerprint (``sk-proj-…a1b2``), never its value.
@@ -33,7 +35,7 @@ from goodstanding.errors import ConfigError
 from goodstanding.ops.signals import reason_signals
 from goodstanding.ops.standing import REQUESTS, level_of, score_of
 from goodstanding.settings import Settings, UpstreamKey
-from goodstanding.stores.base import Store
+from goodstanding.stores.base import WEBHOOK, Store
 
 WINDOWS: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0}
 QUOTA = frozenset({"upstream:insufficient_quota", "upstream:credit_balance_exhausted",
@@ -56,6 +58,7 @@ class WindowCounts:
     upstream_429: int = 0
     insufficient_quota: int = 0
     held: int = 0
+    enforcement_notices: int = 0
     signals: dict[str, int] = field(default_factory=dict)
     score: float = 0.0
     level: str = "good"
@@ -64,6 +67,11 @@ class WindowCounts:
             reasons: set[str]) -> None:
         calls = group["calls"][i]
         if not calls:
+            return
+        if group["decision"] == WEBHOOK:  # a notice about the project, not a call through it
+            self.enforcement_notices += calls * ("enforcement_webhook" in signals)
+            for signal in signals:
+                self.signals[signal] = self.signals.get(signal, 0) + calls
             return
         self.requests += calls
         self.tokens_in += group["tokens_in"][i]
@@ -87,6 +95,8 @@ class WindowCounts:
 def signals_of_group(group: Mapping[str, Any], zero_tolerance: Iterable[str]) -> list[str]:
     """The standing signals one group of records carries (once each)."""
     reasons = [r for r in group["reasons"] if isinstance(r, str)]
+    if group["decision"] == WEBHOOK:  # counted as the organization's monitor counts it
+        return ["enforcement_webhook"] if "webhook_acted" in reasons else []
     found = reason_signals(reasons, group["status"], group["decision"])
     banned = {f"{p}:{c}" for c in zero_tolerance for p in ("moderation", "detect")}
     if banned.intersection(reasons):

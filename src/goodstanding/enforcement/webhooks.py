@@ -10,7 +10,10 @@
     map      ``safety_identifier.blocked`` names the safety identifier; ``safety.warning_issued``
              and ``safety.deactivation_issued`` name a case, fetched with
              ``GET /v1/safety/cases/{id}`` (its ``entity_identifier``). The identifier maps back
-             to (tenant, end user) through the identity store.
+             to (tenant, end user) through the identity store. A ``project_id`` (documented
+             on ``safety_identifier.blocked``; read from a case too if it carries one) maps
+             to the upstream key configured with that project: the notice counts against
+             that key's standing (``credentials/upstream_standing.py``), not only the org's.
     act      a strike (source "webhook") plus a suspension (warning) or a ban (deactivation,
              blocked), through the same Enforcer as the strikes finisher.
 
@@ -117,15 +120,17 @@ class Handled:
     action: ActionKind | None = None
     tenant: str | None = None
     end_user: str | None = None
+    upstream: str | None = None  # the upstream key whose project the notice names
 
 
 class WebhookReceiver:
     def __init__(
         self, secret: str, store: WebhookStore, identities: IdentityStore, enforcer: Enforcer,
         policy: StrikePolicy, fetch_case: FetchCase, clock: Callable[[], float] = time.time,
-        ops: Ops | None = None,
+        ops: Ops | None = None, projects: Mapping[str, str] | None = None,
     ) -> None:
         self.secret = secret
+        self.projects = projects or {}  # OpenAI project id → upstream key name
         self.store = store
         self.identities = identities
         self.enforcer = enforcer
@@ -158,11 +163,15 @@ class WebhookReceiver:
         return handled
 
     async def _act(self, event: dict[str, Any], kind: str, now: float) -> Handled:
-        sid, category = await self._identifier(event)
+        sid, category, project = await self._identifier(event)
+        upstream = self.projects.get(project) if project else None
+        if project and upstream is None:
+            log.warning("OpenAI %s names project %s, which no upstream key is configured with",
+                        kind, project)
         identity = await self.identities.lookup_identity(sid) if sid else None
         if identity is None:
             log.warning("OpenAI %s names a safety identifier no end user maps to", kind)
-            return Handled("unknown_identifier")
+            return Handled("unknown_identifier", upstream=upstream)
         action = ACTIONS[kind]
         categories = (category,) if category else ()
         why = f"OpenAI {kind}" + (f" ({category})" if category else "")
@@ -177,23 +186,27 @@ class WebhookReceiver:
         if self.ops is not None:  # a standing signal, and an alert to the operators
             self.ops.enforcement_notice(kind, identity.tenant, end_user, outcome.action,
                                         str(event.get("id") or strike.request_id or ""),
-                                        category)
-        return Handled("acted", outcome.action, identity.tenant, end_user)
+                                        category, upstream)
+        return Handled("acted", outcome.action, identity.tenant, end_user, upstream)
 
-    async def _identifier(self, event: dict[str, Any]) -> tuple[str | None, str | None]:
+    async def _identifier(self, event: dict[str, Any]
+                          ) -> tuple[str | None, str | None, str | None]:
+        """The safety identifier, category and OpenAI project the event names."""
         data = event.get("data")
         if not isinstance(data, dict):
             raise InvalidRequest("The webhook event has no data object.")
         sid = data.get("safety_identifier")
         category = data.get("safety_category") or data.get("reason")
+        project = data.get("project_id")
         if sid:
-            return str(sid), _text(category)
+            return str(sid), _text(category), _text(project)
         case_id = data.get("id")
         if not case_id:
             raise InvalidRequest("The webhook event names neither a safety identifier nor a case.")
         case = await self.fetch_case(str(case_id))
         sid = case.get("entity_identifier") or case.get("safety_identifier")
-        return (str(sid) if sid else None), _text(category or case.get("reason"))
+        return ((str(sid) if sid else None), _text(category or case.get("reason")),
+                _text(project or case.get("project_id")))
 
 
 def _text(value: Any) -> str | None:
@@ -210,13 +223,18 @@ def _event(body: bytes) -> dict[str, Any]:
     return event
 
 
-def case_fetcher(base_url: str, api_key: str | None, timeout: float = 10.0) -> FetchCase:
-    """``GET /v1/safety/cases/{id}`` on the upstream, with the upstream key (needs Safety: Read)."""
+def case_fetcher(base_url: str, key: Callable[[], str | None],
+                 timeout: float = 10.0) -> FetchCase:
+    """``GET /v1/safety/cases/{id}`` on the upstream, with the upstream key (needs Safety: Read).
+
+    ``key`` is asked at each fetch: a key swapped since start-up (file + reload) is used, not
+    the one deleted at OpenAI after the swap."""
 
     async def fetch(case_id: str) -> Mapping[str, Any]:
         import aiohttp
 
         url = f"{base_url.rstrip('/')}/safety/cases/{case_id}"
+        api_key = key()
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         try:
             limit = aiohttp.ClientTimeout(total=timeout)

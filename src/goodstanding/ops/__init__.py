@@ -76,16 +76,20 @@ class Ops:
     # --- events from outside the pipeline ---------------------------------------------------
 
     def enforcement_notice(self, kind: str, tenant: str, end_user: str, action: str | None,
-                           notice_id: str, category: str | None) -> None:
-        """An OpenAI enforcement webhook was acted on (``enforcement/webhooks.py``)."""
+                           notice_id: str, category: str | None,
+                           upstream: str | None = None) -> None:
+        """An OpenAI enforcement webhook was acted on (``enforcement/webhooks.py``);
+        ``upstream``: the upstream key whose project it names, if any."""
         self.monitor.record("enforcement_webhook", tenant, end_user)
         what = "banned" if action == "ban" else "suspended"
+        where = f" (upstream key {upstream})" if upstream else ""
         self.alerts.fire(
             "enforcement_webhook",
             f"OpenAI sent {kind}" + (f" ({category})" if category else "")
-            + f": the end user of tenant {tenant} was {what}. OpenAI has acted on this "
+            + f"{where}: the end user of tenant {tenant} was {what}. OpenAI has acted on this "
             "organization's traffic; read the notice and answer within its deadline.",
-            subject=notice_id, kind=kind, tenant=tenant, action=action, category=category)
+            subject=notice_id, kind=kind, tenant=tenant, action=action, category=category,
+            upstream=upstream)
 
     def on_action(self, action: Action) -> None:
         """Every enforcement action (``Enforcer``): bans alert."""

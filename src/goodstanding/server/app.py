@@ -145,6 +145,9 @@ class GatewayApp:
                 if self._publisher is not None:
                     self._publisher.cancel()
                 await self.gateway.close()  # flushes the audit log: nothing queued is lost
+                folder = metrics_dir.directory()
+                if folder is not None:  # the last snapshot: this worker sends no upstream key
+                    await asyncio.to_thread(metrics_dir.write, folder)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

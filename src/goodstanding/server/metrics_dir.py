@@ -6,7 +6,8 @@ whenever it is scraped. Whichever worker answers ``/metrics`` renders the sum ov
 snapshot in the directory: counters are summed over all workers that ever ran (a restarted
 worker's last counts still count, so totals never go backwards), histograms bucket by bucket
 likewise; gauges are summed over the workers seen in the last ``LIVE_SECONDS`` (a dead worker's
-gauge is dropped), except those that are not additive: build info and the standing score
+gauge is dropped; one that stops cleanly writes a last snapshot, without the upstream keys it no
+longer sends), except those that are not additive: build info and the standing score
 (``merge="max"``), the moderation headroom (``merge="min"``).
 
 A directory rather than Redis: it works without Redis, costs nothing on the request path,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,9 @@ from goodstanding import metrics
 ENV = "GOODSTANDING_METRICS_DIR"
 INTERVAL = 1.0
 LIVE_SECONDS = 10.0
+# the publisher's write, cancelled at shutdown, may still run in its thread: the last snapshot
+# is taken after it, not overwritten by it
+_WRITING = threading.Lock()
 
 
 def directory() -> Path | None:
@@ -48,8 +53,9 @@ def snapshot() -> dict[str, object]:
 def write(folder: Path) -> None:
     path = folder / f"worker-{os.getpid()}.json"
     temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(orjson.dumps(snapshot()))
-    temporary.replace(path)  # readers never see half a file
+    with _WRITING:
+        temporary.write_bytes(orjson.dumps(snapshot()))
+        temporary.replace(path)  # readers never see half a file
 
 
 def merged(folder: Path) -> bytes:

@@ -24,6 +24,7 @@ from goodstanding.server.transport import (
     send_error,
     send_json,
 )
+from goodstanding.settings import Settings
 
 PATH = "/webhooks/openai"
 MAX_BODY_BYTES = 256 * 1024  # enforcement events are a few hundred bytes
@@ -37,9 +38,9 @@ class WebhookEndpoint:
         self.receiver = WebhookReceiver(
             secret, gateway.store, gateway.store, gateway.enforcer,
             StrikePolicy.of(settings.strikes),
-            case_fetcher(settings.upstream.url, settings.upstream_key(),
+            case_fetcher(settings.upstream.url, settings.upstream_key,
                          settings.upstream.connect_timeout),
-            ops=gateway.ops,
+            ops=gateway.ops, projects=_projects(settings),
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,6 +66,18 @@ class WebhookEndpoint:
         if handled.action:
             call.reasons.append(f"end_user_{handled.action}")
         acted = handled.outcome == "acted"
-        await self.audit.record(call, durable=acted, commit=acted)
+        # attributed to the upstream key whose project OpenAI named (its standing reads it)
+        await self.audit.record_under(call, handled.upstream, durable=acted, commit=acted)
         await send_json(send, 200, {"received": True, "outcome": handled.outcome},
                         {"x-request-id": rid})
+
+
+def _projects(settings: Settings) -> dict[str, str]:
+    """OpenAI project id → the upstream key configured with it (the first, if several)."""
+    found: dict[str, str] = {}
+    if settings.upstream.project:
+        found[settings.upstream.project] = "default"
+    for name, entry in settings.upstream.keys.items():
+        if entry.project:
+            found.setdefault(entry.project, name)
+    return found

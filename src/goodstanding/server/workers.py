@@ -18,7 +18,9 @@ the configuration anew; once every new one has started, the old ones are sent SI
 drain — they stop accepting, finish the requests they hold (up to ``DRAIN_S``) and exit. The
 sockets stay open in this process throughout, so a connection waiting in a socket's backlog
 is accepted by the new worker: no request is refused. If a new worker cannot start (a bad
-configuration), the new ones are stopped and the old ones keep serving.
+configuration), the new ones are stopped and the old ones keep serving. "reload complete" is
+logged once the old ones have exited; ``/metrics`` shows it too, as the upstream keys in use
+(``goodstanding_upstream_key_in_use``: a swapped key's fingerprint is gone then).
 """
 
 from __future__ import annotations
@@ -134,9 +136,12 @@ class _Supervisor:
         self.draining.extend(procs)
 
     def reap(self) -> None:
-        for proc in [p for p in self.draining if not p.is_alive()]:
+        gone = [p for p in self.draining if not p.is_alive()]
+        for proc in gone:
             self.forget(proc)
             self.draining.remove(proc)
+        if gone and not self.draining:  # from here on nothing sends with the old configuration
+            log.info("reload complete: the old workers have drained and stopped")
 
 
 def serve(sockets: list[socket.socket], host: str, port: int,

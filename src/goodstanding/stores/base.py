@@ -110,6 +110,10 @@ class EndUserRow:
     last_seen: float | None  # the last proxied call (admin actions aside)
 
 
+# the decision of an enforcement webhook's record; one that names an upstream key's project
+# counts in that key's standing (``upstream_counts``)
+WEBHOOK = "webhook"
+
 USAGE_GROUPS = ("key", "model", "end_user", "tenant", "endpoint", "day")
 
 
@@ -132,7 +136,8 @@ class AdminQueryStore(Protocol):
 
     async def upstream_counts(self, starts: Sequence[float], limit: int = 10_000
                               ) -> list[dict[str, Any]]:
-        """Keyed proxied calls since ``min(starts)`` grouped by (``upstream``, ``decision``,
+        """Keyed proxied calls, and enforcement webhooks that name an upstream key's project
+        (decision ``WEBHOOK``), since ``min(starts)`` grouped by (``upstream``, ``decision``,
         ``status``, ``reasons``): per group, ``calls``, ``tokens_in`` and ``tokens_out`` as
         lists, one figure per start (the calls at or after it). ``upstream`` is the record's
         (``default`` for upstream.key); records older than migration 0011 take their key's

@@ -8,6 +8,7 @@ from typing import Any
 
 from goodstanding.call import VirtualKey
 from goodstanding.stores.admin_memory import is_call
+from goodstanding.stores.base import WEBHOOK
 
 
 class MemoryUpstreamKeys:
@@ -20,7 +21,11 @@ class MemoryUpstreamKeys:
         groups: dict[tuple[Any, ...], dict[str, Any]] = {}
         first = min(starts)
         for r in self.audit:
-            if r["ts"] < first or r.get("key_id") is None or not is_call(r):
+            if r["ts"] < first or not is_call(r):
+                continue
+            # keyed calls, and enforcement webhooks naming an upstream key's project
+            if r.get("key_id") is None and not (r.get("decision") == WEBHOOK and
+                                                r.get("upstream")):
                 continue
             key = self.keys.get(r["key_id"])
             name = r.get("upstream") or (key.upstream if key else None) or "default"

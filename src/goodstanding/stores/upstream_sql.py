@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from goodstanding.stores import schema
 from goodstanding.stores.admin_sql import proxied_calls
+from goodstanding.stores.base import WEBHOOK
 
 
 class SqlUpstreamKeys:
@@ -33,7 +34,10 @@ class SqlUpstreamKeys:
                    reasons.label("reasons"))
         query = (sa.select(*columns, *sums)
                  .select_from(audit.outerjoin(keys, keys.c.id == audit.c.key_id))
-                 .where(audit.c.ts >= min(starts), audit.c.key_id.is_not(None), proxied_calls())
+                 .where(audit.c.ts >= min(starts), proxied_calls(),
+                        # keyed calls, and enforcement webhooks naming an upstream's project
+                        sa.or_(audit.c.key_id.is_not(None),
+                               sa.and_(audit.c.decision == WEBHOOK, audit.c.upstream.is_not(None))))
                  .group_by(*columns).limit(limit))
         async with self.engine.connect() as conn:
             rows = await conn.execute(query)

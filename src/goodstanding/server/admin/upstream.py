@@ -35,6 +35,8 @@ class UpstreamWindow(BaseModel):
     upstream_429: int = Field(description="OpenAI's 429 answers")
     insufficient_quota: int = Field(description="insufficient_quota or credit exhausted")
     held: int = Field(description="calls the gateway held back before OpenAI's rate limit")
+    enforcement_notices: int = Field(default=0, description="OpenAI enforcement webhooks "
+                                     "acted on that named this key's project")
     signals: dict[str, int] = Field(description="standing signals by name")
     score: float = Field(description="this key's standing score in the window (0-100)")
     level: str

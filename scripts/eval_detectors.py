@@ -141,19 +141,20 @@ def graphic(screen, data: Path) -> dict:
 def graphic_markdown(layers: dict[str, dict]) -> str:
     names = list(layers)
     f0 = layers[names[0]]
-    out = ["", "violence/graphic, on a set **we wrote ourselves** (`scripts/data/"
-           "graphic_violence_selfwritten.jsonl`: " f"{f0['n'][0]} graphic injury descriptions "
-           f"and requests, {f0['n'][1]} medical, news, history and fiction look-alikes; never "
-           "trained on), because no held-out source has a positive; and the only public "
-           f"positives in `../shared/datasets` ({f0['public_n']} HarmBench \"harmful\" "
-           "behaviours asking for graphic detail; that category is not trained on):", "",
-           "| measure (self-written set: our own text, not a public benchmark) | target | "
-           + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    intro = ("violence/graphic, on a set **we wrote ourselves** (`scripts/data/"
+             f"graphic_violence_selfwritten.jsonl`: {f0['n'][0]} graphic injury descriptions "
+             f"and requests, {f0['n'][1]} medical, news, history and fiction look-alikes; never "
+             "trained on), because no held-out source has a positive; and the only public "
+             f"positives in `../shared/datasets` ({f0['public_n']} HarmBench \"harmful\" "
+             "behaviours asking for graphic detail; that category is not trained on):")
+    header = ("| measure (self-written set: our own text, not a public benchmark) | target | "
+              + " | ".join(names) + " |")
+    out = ["", intro, "", header, "|---|---|" + "---|" * len(names)]
     for label, target, fmt in (
             ("violence/graphic AUPRC (self-written)", "≥ 0.5", lambda f: f"{f['auprc']:.2f}"),
-            ("violence/graphic recall / look-alike FPR at the shipped threshold; look-alikes "
-             "with any flag", "—", lambda f: f"{f['recall']:.2f} / {_pct(f['fpr'])}; "
-                                            f"{_pct(f['any_fpr'])}"),
+            (("violence/graphic recall / look-alike FPR at the shipped threshold; "
+              "look-alikes with any flag"), "—",
+             lambda f: f"{f['recall']:.2f} / {_pct(f['fpr'])}; {_pct(f['any_fpr'])}"),
             ("HarmBench graphic requests flagged violence/graphic (public)", "—",
              lambda f: f"{f['public']} of {f['public_n']}")):
         out.append(f"| {label} | {target} | " + " | ".join(fmt(layers[n]) for n in names) + " |")

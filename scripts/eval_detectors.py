@@ -20,6 +20,7 @@ source; `train_detectors.calibration_split`), so no figure here was tuned on its
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import sys
@@ -44,6 +45,11 @@ INJECTIONS = re.compile(r"^(injecagent-(base|enhanced)|garak-(indirect|exfiltrat
                         r"|deepset|tpl-injection)")
 LOOKALIKES = re.compile(r"^(wildguard-benign|notinject|lookalike|tpl-safe)$")
 NON_HATEFUL = re.compile(r"^(stormfront|wiki-talk)$")
+# violence/graphic has no positive among the held-out rows: a set the team wrote (never
+# trained on), and the only public positives in ../shared/datasets (HarmBench's "harmful"
+# behaviours that ask for graphic detail; that category is not loaded for training).
+GRAPHIC_SET = Path(__file__).resolve().parent / "data" / "graphic_violence_selfwritten.jsonl"
+HARMBENCH = "centerforaisafety__HarmBench/data/behavior_datasets/harmbench_behaviors_text_all.csv"
 
 
 def _leet(text: str, rng: random.Random) -> str:
@@ -113,6 +119,46 @@ def table(val: list[dict], screens: list, screen) -> dict:
     leet = np.mean([bool(x.flagged) for x in screen([_leet(r["text"], rng) for r in pos])])
     f["leet_drop"], f["leet_n"] = clean - leet, len(pos)
     return f
+
+
+def graphic(screen, data: Path) -> dict:
+    """violence/graphic on the self-written set (40 graphic injury descriptions, 40 medical,
+    news and fiction look-alikes), and the public HarmBench graphic requests' recall."""
+    rows = [json.loads(x) for x in GRAPHIC_SET.open(encoding="utf-8")]
+    screens = screen([r["text"] for r in rows])
+    y = np.array(["violence/graphic" in r["categories"] for r in rows], int)
+    s = np.array([x.category_scores["violence/graphic"] for x in screens])
+    flagged = np.array(["violence/graphic" in x.flagged for x in screens])
+    public = [r["Behavior"] for r in td.read_csv(data / HARMBENCH)
+              if r["SemanticCategory"] == "harmful" and "graphic detail" in r["Behavior"]]
+    return {"auprc": auprc(s, y), "recall": flagged[y == 1].mean(), "fpr": flagged[y == 0].mean(),
+            "any_fpr": np.array([x.any_flagged for x in screens])[y == 0].mean(),
+            "n": (int(y.sum()), int((1 - y).sum())),
+            "public": sum("violence/graphic" in x.flagged for x in screen(public)),
+            "public_n": len(public)}
+
+
+def graphic_markdown(layers: dict[str, dict]) -> str:
+    names = list(layers)
+    f0 = layers[names[0]]
+    intro = ("violence/graphic, on a set **we wrote ourselves** (`scripts/data/"
+             f"graphic_violence_selfwritten.jsonl`: {f0['n'][0]} graphic injury descriptions "
+             f"and requests, {f0['n'][1]} medical, news, history and fiction look-alikes; never "
+             "trained on), because no held-out source has a positive; and the only public "
+             f"positives in `../shared/datasets` ({f0['public_n']} HarmBench \"harmful\" "
+             "behaviours asking for graphic detail; that category is not trained on):")
+    header = ("| measure (self-written set: our own text, not a public benchmark) | target | "
+              + " | ".join(names) + " |")
+    out = ["", intro, "", header, "|---|---|" + "---|" * len(names)]
+    for label, target, fmt in (
+            ("violence/graphic AUPRC (self-written)", "≥ 0.5", lambda f: f"{f['auprc']:.2f}"),
+            (("violence/graphic recall / look-alike FPR at the shipped threshold; "
+              "look-alikes with any flag"), "—",
+             lambda f: f"{f['recall']:.2f} / {_pct(f['fpr'])}; {_pct(f['any_fpr'])}"),
+            ("HarmBench graphic requests flagged violence/graphic (public)", "—",
+             lambda f: f"{f['public']} of {f['public_n']}")):
+        out.append(f"| {label} | {target} | " + " | ".join(fmt(layers[n]) for n in names) + " |")
+    return "\n".join(out) + "\n"
 
 
 def _auprc(f: dict, category: str) -> str:
@@ -191,10 +237,11 @@ def main(argv=None) -> int:
     rows = td.load_rows(args.data, random.Random(td.SEED))
     val = [r for r in rows if r["split"] == "val"]
     texts = [r["text"] for r in val]
-    layers, sources = {}, {}
+    layers, sources, graphics = {}, {}, {}
     det = load_detectors()
     aon = [det.screen(t) for t in texts]
     layers["always-on"] = table(val, aon, lambda ts: [det.screen(t) for t in ts])
+    graphics["always-on"] = graphic(lambda ts: [det.screen(t) for t in ts], args.data)
     sources = vd._per_source(val, aon)
     if not args.no_full:
         try:
@@ -203,9 +250,10 @@ def main(argv=None) -> int:
             full = load_full_layer()
             screens = [s for i in range(0, len(texts), 256) for s in full.screen(texts[i:i + 256])]
             layers["full"] = table(val, screens, lambda ts: full.screen(ts))
+            graphics["full"] = graphic(full.screen, args.data)
         except ImportError as e:
             print(f"full layer skipped: {e}", file=sys.stderr)
-    report = markdown(layers, sources, "make eval")
+    report = markdown(layers, sources, "make eval") + graphic_markdown(graphics)
     print(report)
     print(f"({len(val)} validation rows, {time.time() - t0:.0f}s)", file=sys.stderr)
     if args.write:

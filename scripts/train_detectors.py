@@ -37,6 +37,7 @@ import benign_examples as benign
 import benign_long
 import detector_examples as ex
 import more_sources
+import violence_examples
 
 from goodstanding.detect.canonical import canonicalize
 from goodstanding.detect.categories import HEADS, INJECTION, JAILBREAK, MODEL_CATEGORIES
@@ -237,11 +238,29 @@ def everyday(rng: random.Random) -> list[dict]:
     return rows
 
 
+def self_written_violence(data: Path, held_out: set[str]) -> list[dict]:
+    """Training rows only, appended after the split so the held-out rows stay the same:
+    the team's violence requests and look-alikes (`violence_examples.py`, own generator) and
+    MultiJail's English prompts tagged 'Violence & incitement' (Anthropic red-team requests,
+    a source not otherwise used), minus any text that is also a held-out row."""
+    rng = random.Random(SEED + 18)
+    violent = {"violence": 1, JAILBREAK: 0, INJECTION: 0}
+    out = [row(t, dict(violent), "train", "tpl-violence2") for t in violence_examples.harmful(rng)]
+    out += [row(t, dict(BENIGN), "train", "tpl-safe2") for t in violence_examples.safe(rng)]
+    path = data / "DAMO-NLP-SG__multilingual-safety-for-LLMs/data/MultiJail.csv"
+    out += [row(r["en"], dict(violent), "train", "multijail") for r in read_csv(path)
+            if "Violence & incitement" in r["tags"]]
+    for r in out:
+        r["stage"] = "always-on"  # see _full_stage
+    return [r for r in out if r["text"] not in held_out]
+
+
 def load_rows(data: Path, rng: random.Random) -> list[dict]:
-    return calibration_split(
+    rows = calibration_split(
         jailbreaks(data) + forbidden(data) + harmful_requests(data) + tweets(data)
         + toxigen(data) + awesome(data) + bipia(data, rng) + templates(data, rng)
         + everyday(rng) + more_sources.load(data))
+    return rows + self_written_violence(data, {r["text"] for r in rows if r["split"] != "train"})
 
 
 # Held-out rows that calibrate (Platt scaling, thresholds) and are never reported: whole
@@ -461,6 +480,11 @@ def _full_stage(rows: list[dict], out: Path) -> int:
     import train_full
 
     heads = read_heads((out / "heads.npz").read_bytes())
+    # The MLP shares one hidden layer across all 14 heads: the self-written violence rows moved
+    # the injection head (one InjecAgent template's 30 benign fills crossed its threshold),
+    # so they train the always-on heads only; the full layer gets them through the always-on
+    # logits it is stacked with.
+    rows = [r for r in rows if r.get("stage") != "always-on"]
     # its own generator: the full stage's obfuscations do not depend on the always-on stage's
     report = train_full.stage(rows, heads, out, random.Random(SEED + 1))
     print(json.dumps({"full": report}, indent=1))

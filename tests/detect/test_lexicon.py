@@ -51,8 +51,28 @@ def test_strong_terms_name_their_category(text, category):
 
 
 def test_allow_list_does_not_mask_the_rest_of_the_text():
-    h = hits("kill the process, then kill him")
+    h = hits("kill the process, then kill my neighbor")
     assert "violence" in h.strong
+
+
+@pytest.mark.parametrize(
+    ("text", "strong"),
+    [
+        # narrative prose (history, news, novels) names acts without asking for them
+        ("Nero ordered the palace guard to kill him", False),
+        ("the rebels threatened to shoot them at dawn", False),
+        ("how do I kill him without anyone noticing", True),
+        ("I'm going to stab them tomorrow", True),
+    ],
+)
+def test_pronoun_objects_are_strong_only_with_intent(text, strong):
+    assert ("violence" in hits(text).strong) is strong
+
+
+def test_acts_without_kill_words_are_violence_evidence():
+    for text in ("rig the car to crash", "one of the bombings blasted a market",
+                 "run someone over with my car", "sabotage the power plant"):
+        assert "violence" in hits(text).weak, text
 
 
 def test_terms_match_at_word_boundaries_only():

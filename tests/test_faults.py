@@ -168,6 +168,47 @@ def test_a_database_fault_costs_a_call_the_timeout_at_most(start_gateway, fault)
         assert rows[answered]["decision"] == "allowed" and rows[refused]["status"] == 400
 
 
+@pytest.mark.postgres
+def test_a_strike_the_frozen_database_did_not_take_is_written_once_it_is_back(start_gateway):
+    """A flagged prompt while the database is frozen is refused at once, and its strike is
+    not lost: it is kept and written when the path is back (before: logged and dropped, so
+    an end user whose prompts arrived while the database struggled was never suspended)."""
+    with gateway_through_proxy(start_gateway) as (gw, proxy, direct):
+        client = gw.client(timeout=30)
+        user = "striker-" + secrets.token_hex(4)
+        eventually(lambda: chat(client, user))  # its key and standing are cached
+        tenant = asyncio.run(_read(direct, "get_key", gw.key_id)).tenant
+        proxy.freeze()
+        try:
+            seconds, outcome = timed(lambda: client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "[[flag:violence]] hi"}],
+                safety_identifier=user))
+            assert isinstance(outcome, openai.BadRequestError), outcome
+            assert outcome.code == "content_policy_violation" and seconds < TIMEOUT + MARGIN
+            time.sleep(2 * TIMEOUT)  # a retry or two while still frozen
+        finally:
+            proxy.restore()
+
+        def struck() -> list[Any]:
+            strikes = asyncio.run(_read(direct, "strikes_of", tenant, user))
+            assert len(strikes) == 1, strikes
+            return strikes
+
+        assert eventually(struck)[0].request_id == outcome.request_id
+        row = eventually(lambda: _all_there(direct, {outcome.request_id}))[outcome.request_id]
+        assert "strike_pending" in row["reasons"]
+        time.sleep(1.5)  # written once, not once per retry round
+        assert len(struck()) == 1
+
+
+async def _read(db_url: str, method: str, *args: Any) -> Any:
+    store = open_store(db_url)
+    try:
+        return await getattr(store, method)(*args)
+    finally:
+        await store.close()
+
+
 def _all_there(db_url: str, request_ids: set[str]) -> dict[str, dict[str, Any]]:
     rows = recorded(db_url)
     assert request_ids <= rows.keys(), request_ids - rows.keys()

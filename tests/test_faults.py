@@ -436,3 +436,21 @@ def test_a_torn_last_line_is_skipped(tmp_path):
 ])
 def test_the_journal_lives_next_to_a_sqlite_database_unless_configured(url, setting, folder):
     assert folder_for(url, setting) == folder
+
+
+def test_a_journal_that_cannot_be_written_falls_back_to_the_database_commit(gw, sim):
+    """A full or failing local disk under the audit journal (ENOSPC): the answer waits for
+    the database's commit instead (before: every answer withheld, 503, while the database
+    was fine)."""
+    journal = gw.gateway.audit.journal
+    assert journal is not None  # on by default next to a SQLite database
+
+    def full(record: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    journal.append = full  # type: ignore[method-assign]
+    client = gw.client(timeout=30)
+    served = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=HELLO, safety_identifier="disk-full")
+    assert served.status_code == 200
+    assert served.headers["x-request-id"] in recorded(gw.db_url)  # committed before the answer

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import random
 import secrets
 import signal
@@ -412,6 +413,27 @@ def test_a_dead_gateways_journal_is_taken_over_by_exactly_one_other(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.stat().st_size] == []  # all written
     for journal in (alive, heir, other):
         journal.close()
+
+
+def test_a_record_after_a_write_cut_short_by_a_full_disk_is_still_read(tmp_path, monkeypatch):
+    """A full disk cuts a record's line short (ENOSPC after a partial write); space comes back
+    and the next record is appended. It must not be glued to the torn line: it was answered
+    on the journal's word, and a kill before the database's commit would lose it."""
+    journal = Journal(tmp_path)
+    journal.open()
+    journal.append({"request_id": "req_1"})
+    real_write = os.write
+    calls = iter([lambda fd, data: real_write(fd, bytes(data[:5])),  # a short write …
+                  lambda fd, data: (_ for _ in ()).throw(OSError(28, "No space left"))])
+    monkeypatch.setattr(os, "write", lambda fd, data: next(calls)(fd, data))
+    with pytest.raises(OSError):
+        journal.append({"request_id": "req_torn"})  # … then the disk is full
+    monkeypatch.setattr(os, "write", real_write)
+    journal.append({"request_id": "req_3"})
+    journal.close()  # killed before the database committed them
+    heir = Journal(tmp_path)
+    assert [r["request_id"] for r in heir.open()] == ["req_1", "req_3"]
+    heir.close()
 
 
 def test_a_torn_last_line_is_skipped(tmp_path):

@@ -21,6 +21,7 @@ import os
 import random
 import secrets
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -476,3 +477,53 @@ def test_a_journal_that_cannot_be_written_falls_back_to_the_database_commit(gw, 
         model=MODEL, messages=HELLO, safety_identifier="disk-full")
     assert served.status_code == 200
     assert served.headers["x-request-id"] in recorded(gw.db_url)  # committed before the answer
+
+
+def test_an_upstream_usage_that_is_no_count_is_recorded_as_unknown(start_gateway, sim):
+    """A broken OpenAI-compatible upstream reports usage as "12", 2**40 and 1e308: the call
+    is answered and recorded with its counts unknown, and the end user's token limit is not
+    charged with them (before: a 500 with no record, or the limit spent for the window)."""
+    gw = start_gateway(GOODSTANDING_LIMITS__END_USER__TPM="20000")
+    client = gw.client(timeout=30)
+    odd = [{"role": "user", "content": "[[fault:bad_usage]] hello"}]
+    plain = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=odd, safety_identifier="odd-usage")
+    assert plain.status_code == 200
+    streamed = list(client.chat.completions.create(
+        model=MODEL, messages=odd, safety_identifier="odd-usage", stream=True))
+    assert streamed
+    assert client.chat.completions.create(model=MODEL, messages=HELLO,
+                                          safety_identifier="odd-usage")  # not rate-limited
+    rows = eventually(lambda: _all_there(gw.db_url, {plain.headers["x-request-id"]}))
+    row = rows[plain.headers["x-request-id"]]
+    assert row["status"] == 200 and row["tokens_in"] is None and row["tokens_out"] is None
+
+
+def test_an_upstream_status_that_is_no_http_status_is_a_recorded_502(start_gateway):
+    """An upstream (a broken proxy in front of the provider) answers ``HTTP/1.1 999``: uvicorn
+    has no status line for it, so passing it on dropped the client's connection unanswered."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer_999() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return  # closed: the test is over
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 999 Odd\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+
+    threading.Thread(target=answer_999, daemon=True).start()
+    try:
+        gw = start_gateway(GOODSTANDING_UPSTREAM_URL=f"http://127.0.0.1:{server.getsockname()[1]}/v1",
+                           GOODSTANDING_MODERATION__INPUT="off",  # this upstream moderates nothing
+                           GOODSTANDING_MODERATION__OUTPUT="off")
+        with pytest.raises(openai.APIStatusError) as caught:
+            gw.client(timeout=30).chat.completions.create(model=MODEL, messages=HELLO,
+                                                          safety_identifier="odd-status")
+    finally:
+        server.close()
+    assert caught.value.status_code == 502 and caught.value.code == "upstream_unavailable"
+    rid = caught.value.response.headers["x-request-id"]
+    assert eventually(lambda: _all_there(gw.db_url, {rid}))[rid]["status"] == 502

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import random
 import secrets
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -166,6 +168,47 @@ def test_a_database_fault_costs_a_call_the_timeout_at_most(start_gateway, fault)
         answered = served.headers["x-request-id"]
         rows = eventually(lambda: _all_there(direct, {answered, withheld, refused}))
         assert rows[answered]["decision"] == "allowed" and rows[refused]["status"] == 400
+
+
+@pytest.mark.postgres
+def test_a_strike_the_frozen_database_did_not_take_is_written_once_it_is_back(start_gateway):
+    """A flagged prompt while the database is frozen is refused at once, and its strike is
+    not lost: it is kept and written when the path is back (before: logged and dropped, so
+    an end user whose prompts arrived while the database struggled was never suspended)."""
+    with gateway_through_proxy(start_gateway) as (gw, proxy, direct):
+        client = gw.client(timeout=30)
+        user = "striker-" + secrets.token_hex(4)
+        eventually(lambda: chat(client, user))  # its key and standing are cached
+        tenant = asyncio.run(_read(direct, "get_key", gw.key_id)).tenant
+        proxy.freeze()
+        try:
+            seconds, outcome = timed(lambda: client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "[[flag:violence]] hi"}],
+                safety_identifier=user))
+            assert isinstance(outcome, openai.BadRequestError), outcome
+            assert outcome.code == "content_policy_violation" and seconds < TIMEOUT + MARGIN
+            time.sleep(2 * TIMEOUT)  # a retry or two while still frozen
+        finally:
+            proxy.restore()
+
+        def struck() -> list[Any]:
+            strikes = asyncio.run(_read(direct, "strikes_of", tenant, user))
+            assert len(strikes) == 1, strikes
+            return strikes
+
+        assert eventually(struck)[0].request_id == outcome.request_id
+        row = eventually(lambda: _all_there(direct, {outcome.request_id}))[outcome.request_id]
+        assert "strike_pending" in row["reasons"]
+        time.sleep(1.5)  # written once, not once per retry round
+        assert len(struck()) == 1
+
+
+async def _read(db_url: str, method: str, *args: Any) -> Any:
+    store = open_store(db_url)
+    try:
+        return await getattr(store, method)(*args)
+    finally:
+        await store.close()
 
 
 def _all_there(db_url: str, request_ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -373,6 +416,27 @@ def test_a_dead_gateways_journal_is_taken_over_by_exactly_one_other(tmp_path):
         journal.close()
 
 
+def test_a_record_after_a_write_cut_short_by_a_full_disk_is_still_read(tmp_path, monkeypatch):
+    """A full disk cuts a record's line short (ENOSPC after a partial write); space comes back
+    and the next record is appended. It must not be glued to the torn line: it was answered
+    on the journal's word, and a kill before the database's commit would lose it."""
+    journal = Journal(tmp_path)
+    journal.open()
+    journal.append({"request_id": "req_1"})
+    real_write = os.write
+    calls = iter([lambda fd, data: real_write(fd, bytes(data[:5])),  # a short write …
+                  lambda fd, data: (_ for _ in ()).throw(OSError(28, "No space left"))])
+    monkeypatch.setattr(os, "write", lambda fd, data: next(calls)(fd, data))
+    with pytest.raises(OSError):
+        journal.append({"request_id": "req_torn"})  # … then the disk is full
+    monkeypatch.setattr(os, "write", real_write)
+    journal.append({"request_id": "req_3"})
+    journal.close()  # killed before the database committed them
+    heir = Journal(tmp_path)
+    assert [r["request_id"] for r in heir.open()] == ["req_1", "req_3"]
+    heir.close()
+
+
 def test_a_torn_last_line_is_skipped(tmp_path):
     dead = Journal(tmp_path)
     dead.open()
@@ -395,3 +459,71 @@ def test_a_torn_last_line_is_skipped(tmp_path):
 ])
 def test_the_journal_lives_next_to_a_sqlite_database_unless_configured(url, setting, folder):
     assert folder_for(url, setting) == folder
+
+
+def test_a_journal_that_cannot_be_written_falls_back_to_the_database_commit(gw, sim):
+    """A full or failing local disk under the audit journal (ENOSPC): the answer waits for
+    the database's commit instead (before: every answer withheld, 503, while the database
+    was fine)."""
+    journal = gw.gateway.audit.journal
+    assert journal is not None  # on by default next to a SQLite database
+
+    def full(record: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    journal.append = full  # type: ignore[method-assign]
+    client = gw.client(timeout=30)
+    served = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=HELLO, safety_identifier="disk-full")
+    assert served.status_code == 200
+    assert served.headers["x-request-id"] in recorded(gw.db_url)  # committed before the answer
+
+
+def test_an_upstream_usage_that_is_no_count_is_recorded_as_unknown(start_gateway, sim):
+    """A broken OpenAI-compatible upstream reports usage as "12", 2**40 and 1e308: the call
+    is answered and recorded with its counts unknown, and the end user's token limit is not
+    charged with them (before: a 500 with no record, or the limit spent for the window)."""
+    gw = start_gateway(GOODSTANDING_LIMITS__END_USER__TPM="20000")
+    client = gw.client(timeout=30)
+    odd = [{"role": "user", "content": "[[fault:bad_usage]] hello"}]
+    plain = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=odd, safety_identifier="odd-usage")
+    assert plain.status_code == 200
+    streamed = list(client.chat.completions.create(
+        model=MODEL, messages=odd, safety_identifier="odd-usage", stream=True))
+    assert streamed
+    assert client.chat.completions.create(model=MODEL, messages=HELLO,
+                                          safety_identifier="odd-usage")  # not rate-limited
+    rows = eventually(lambda: _all_there(gw.db_url, {plain.headers["x-request-id"]}))
+    row = rows[plain.headers["x-request-id"]]
+    assert row["status"] == 200 and row["tokens_in"] is None and row["tokens_out"] is None
+
+
+def test_an_upstream_status_that_is_no_http_status_is_a_recorded_502(start_gateway):
+    """An upstream (a broken proxy in front of the provider) answers ``HTTP/1.1 999``: uvicorn
+    has no status line for it, so passing it on dropped the client's connection unanswered."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer_999() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return  # closed: the test is over
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 999 Odd\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+
+    threading.Thread(target=answer_999, daemon=True).start()
+    try:
+        gw = start_gateway(GOODSTANDING_UPSTREAM_URL=f"http://127.0.0.1:{server.getsockname()[1]}/v1",
+                           GOODSTANDING_MODERATION__INPUT="off",  # this upstream moderates nothing
+                           GOODSTANDING_MODERATION__OUTPUT="off")
+        with pytest.raises(openai.APIStatusError) as caught:
+            gw.client(timeout=30).chat.completions.create(model=MODEL, messages=HELLO,
+                                                          safety_identifier="odd-status")
+    finally:
+        server.close()
+    assert caught.value.status_code == 502 and caught.value.code == "upstream_unavailable"
+    rid = caught.value.response.headers["x-request-id"]
+    assert eventually(lambda: _all_there(gw.db_url, {rid}))[rid]["status"] == 502

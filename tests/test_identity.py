@@ -54,6 +54,8 @@ SPELLINGS = {
     "a NUL byte": "José Alice\x00",
     "a no-break space": "José\u00a0Alice",
     "a variation selector": "José\ufe0f Alice",
+    "a blank Braille cell for the space": "José\u2800Alice",
+    "a Turkish capital dotted I": "JOSÉ ALİCE",
 }
 # HTTP cannot carry a newline or a NUL in a header value
 HEADER_SPELLINGS = {k: v for k, v in SPELLINGS.items() if not {"\n", "\x00"} & set(v)}

@@ -123,6 +123,31 @@ def test_forged_event_changes_nothing_and_is_recorded(hooked, sim):
     assert any("webhook_bad_signature" in r["reasons"] for r in records)
 
 
+@pytest.mark.parametrize("stamp", ["9" * 400, "\u00b2", "\u0661\u0662"])
+def test_a_timestamp_that_is_no_unix_time_is_a_recorded_400(hooked, sim, stamp):
+    """A 400-digit timestamp overflowed into a 500 with no record; '²' passed isdigit()."""
+    body, headers = delivery(blocked("x"))
+    headers["webhook-timestamp"] = stamp
+    response = post(hooked, body, {k: v.encode() for k, v in headers.items()})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_webhook_signature"
+    records = hooked.store_call("query_audit", decision="refused")
+    assert any(r["request_id"] == response.headers["x-request-id"] for r in records)
+
+
+def test_a_bug_in_a_delivery_is_a_recorded_500(hooked, sim, monkeypatch):
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(hooked.gateway.store, "claim_webhook", broken)
+    response = post(hooked, *delivery(blocked("x")))
+    assert response.status_code == 500 and b"Traceback" not in response.content
+    assert response.json()["error"]["code"] == "internal_error"
+    [record] = [r for r in hooked.store_call("query_audit", decision="failed")
+                if r["request_id"] == response.headers["x-request-id"]]
+    assert record["status"] == 500 and "internal_error" in record["reasons"]
+
+
 def test_unsigned_event_is_never_acted_on(hooked, sim):
     sid = known_user(hooked, "alice")
     response = post(hooked, orjson.dumps(blocked(sid)), {"content-type": "application/json"})

@@ -133,10 +133,11 @@ class AuditLog:
             assert self.journal is not None
             try:
                 self.journal.append(record)  # durable now; the database gets it in a batch
-            except OSError as exc:
-                log.error("audit journal write failed for %s: %s", request_id, exc)
-                return False
-            durable = False
+            except OSError as exc:  # a full or failing disk: the database's commit instead
+                log.error("audit journal write failed for %s: %s; waiting for the database's "
+                          "commit", request_id, exc)
+            else:
+                durable = False
         if not durable and len(self._records) < self.batch_size:
             return True
         if self._task is None:  # no writer (library mode without start): write inline

@@ -124,6 +124,10 @@ class HttpUpstream:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("upstream unreachable for %s: %s", call.request_id, type(exc).__name__)
             raise UpstreamUnavailable("The upstream API could not be reached.") from None
+        if not 100 <= response.status <= 599:  # no HTTP status: the answer cannot be passed on
+            response.release()
+            log.warning("upstream answered status %d for %s", response.status, call.request_id)
+            raise UpstreamUnavailable("The upstream API gave an invalid answer.")
         UPSTREAM_REQUESTS.inc(upstream, f"{response.status // 100}xx")
         headers = pass_headers(response.headers)
         if response.status != 429:

@@ -10,17 +10,26 @@ The strike is written before the response is answered (the pipeline awaits finis
 the shell sends a refusal or a whole body), so a crash cannot lose it. The warning header
 reaches the client on every non-streamed response; a stream's headers are gone by the time
 the stream ends, so there it is only recorded.
+
+A strike the store did not take in time (``StoreUnavailable``: the database slow or down) is
+kept in memory and written once the store answers again (``strike_pending`` in the call's
+record): the refusal is still answered at once, but an end user whose flagged prompts arrive
+while the database struggles would otherwise never be suspended. It counts at its own time.
+It is lost if this process dies first, and counts twice if the database committed it just as
+its bound expired (as an audit record can be written twice, never lost).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 
 from goodstanding.call import Call, Offence, VirtualKey
 from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy, merge_strikes
 from goodstanding.enforcement.standing import Strike
-from goodstanding.errors import GatewayError
+from goodstanding.errors import GatewayError, StoreUnavailable
 from goodstanding.policy.render import PATH as POLICY_PATH
 from goodstanding.policy.render import section_for
 from goodstanding.settings import StrikeSettings
@@ -31,6 +40,10 @@ log = logging.getLogger("goodstanding.strikes")
 UPSTREAM_POLICY_CODES = frozenset({"invalid_prompt", "cyber_policy", "bio_policy",
                                    "moderation_blocked"})
 WARNING_HEADER = "x-goodstanding-warning"
+# strikes kept for the store's return: beyond this many, the oldest are dropped (logged)
+MAX_PENDING = 10_000
+# seconds between attempts to write the kept strikes while the store does not answer
+RETRY_S = 1.0
 
 
 def offences_of(call: Call) -> list[Offence]:
@@ -55,6 +68,9 @@ class StrikeFinisher:
         self.default = StrikePolicy.of(settings)
         self._per_key: dict[tuple[str, str | None], StrikePolicy] = {}
         self.policy_url = policy_url
+        # (strike, policy, zero tolerance) the store did not take; written by _retry
+        self.pending: deque[tuple[Strike, StrikePolicy, bool]] = deque()
+        self._retrying: asyncio.Task[None] | None = None
 
     async def finish(self, call: Call, error: GatewayError | None) -> None:
         if call.end_user is None or call.key is None:
@@ -68,8 +84,13 @@ class StrikeFinisher:
                         categories, "request", call.request_id)
         zero = any(o.zero_tolerance for o in offences)
         tier = call.tier if self.settings.tiers else None
-        outcome = await self.enforcer.strike(strike, self.policy_for(call.key, tier),
-                                             zero_tolerance=zero)
+        policy = self.policy_for(call.key, tier)
+        try:
+            outcome = await self.enforcer.strike(strike, policy, zero_tolerance=zero)
+        except StoreUnavailable:
+            self._keep(strike, policy, zero)
+            call.reasons.append("strike_pending")
+            raise
         call.reasons.append("strike")
         if outcome.action is None:
             return
@@ -78,6 +99,29 @@ class StrikeFinisher:
         section = f"{self.policy_url}#{section_for(reasons, categories, zero)}"
         call.response_headers[WARNING_HEADER] = self._warning(
             outcome.action, outcome.strikes, strike, call.key, tier) + f"; policy: {section}"
+
+    def _keep(self, strike: Strike, policy: StrikePolicy, zero: bool) -> None:
+        if len(self.pending) >= MAX_PENDING:
+            dropped = self.pending.popleft()[0]
+            log.error("strike kept for the store dropped (over %d kept): %s", MAX_PENDING,
+                      dropped.request_id)
+        self.pending.append((strike, policy, zero))
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.get_running_loop().create_task(self._retry())
+
+    async def _retry(self) -> None:
+        """Write the kept strikes, oldest first, once the store answers again."""
+        while self.pending:
+            await asyncio.sleep(RETRY_S)
+            while self.pending:
+                strike, policy, zero = self.pending[0]
+                try:
+                    await self.enforcer.strike(strike, policy, zero_tolerance=zero)
+                except StoreUnavailable:
+                    break  # still down: the next round
+                except Exception:  # a bug must not keep the other kept strikes from the store
+                    log.exception("kept strike %s could not be written", strike.request_id)
+                self.pending.popleft()
 
     def policy_for(self, key: VirtualKey, tier: str | None = None) -> StrikePolicy:
         """The key's thresholds (``policy.strikes``), then the tier's (``strikes.tiers``)."""

@@ -102,6 +102,23 @@ class Endpoint:
 
     def usage(self, document: Document) -> tuple[int | None, int | None]:
         """(input, output) tokens of a whole answer, as its ``usage`` reports them."""
-        usage = document.get("usage") or {}
-        tokens_in, tokens_out = self.usage_fields
-        return usage.get(tokens_in), usage.get(tokens_out)
+        return token_counts(document.get("usage"), self.usage_fields)
+
+
+# a reported token count above this is no count: about two billion, what the audit column holds
+MAX_TOKEN_COUNT = 2**31 - 1
+
+
+def token_counts(usage: Any, names: tuple[str, str]) -> tuple[int | None, int | None]:
+    """(input, output) tokens of a ``usage`` object; None for a value that is not a count.
+
+    The upstream is an OpenAI-compatible API, not always OpenAI: a string, a float or 1e23
+    there made the limits, the metrics and the record fail (a 500 with no record), or charged
+    the end user's token limit with an absurd amount. Unknown, the reservation stands."""
+    if not isinstance(usage, dict):
+        return None, None
+    return _count(usage.get(names[0])), _count(usage.get(names[1]))
+
+
+def _count(value: Any) -> int | None:
+    return value if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT else None

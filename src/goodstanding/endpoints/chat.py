@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from goodstanding.endpoints.base import Document, Endpoint, StreamShape, joined_text
+from goodstanding.endpoints.base import (
+    Document,
+    Endpoint,
+    StreamShape,
+    joined_text,
+    token_counts,
+)
 from goodstanding.endpoints.fields import (
     FILE,
     IDS,
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from goodstanding.stream.reading import StreamState
 
 NAME = "chat.completions"
+USAGE_FIELDS = ("prompt_tokens", "completion_tokens")  # its usage: input, output tokens
 
 # The parts of a content array (``text``, ``image_url``, ``file``, ``input_audio``, ``refusal``).
 _PARTS = {
@@ -164,9 +171,7 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
         state.meta = {k: chunk.get(k) for k in ("id", "created", "model", "object")}
     call = state.call
     if has_usage and isinstance(chunk.get("usage"), dict):
-        usage = chunk["usage"]
-        call.tokens_in = usage.get("prompt_tokens")
-        call.tokens_out = usage.get("completion_tokens")
+        call.tokens_in, call.tokens_out = token_counts(chunk["usage"], USAGE_FIELDS)
         if state.strip_usage and not chunk.get("choices"):
             return False, ""
     return True, delta_text(chunk, call)

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from goodstanding.endpoints.base import Document, Endpoint, StreamShape, joined_text
+from goodstanding.endpoints.base import (
+    Document,
+    Endpoint,
+    StreamShape,
+    joined_text,
+    token_counts,
+)
 from goodstanding.endpoints.fields import (
     FILE,
     IDS,
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
     from goodstanding.stream.reading import StreamState
 
 NAME = "responses"
+USAGE_FIELDS = ("input_tokens", "output_tokens")  # its usage: input, output tokens
 
 # The parts of a content array (``input_text``, ``input_image``, ``input_file``, ``output_text``).
 _PARTS = {
@@ -316,11 +323,9 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
     if any(name in event[:64] for name in _DONE):
         payload = data(event)
         response = (orjson.loads(payload) if payload else {}).get("response") or {}
-        usage = response.get("usage") or {}
         if (response.get("incomplete_details") or {}).get("reason") == "content_filter":
             call.upstream.signal = "content_filter"
-        call.tokens_in = usage.get("input_tokens")
-        call.tokens_out = usage.get("output_tokens")
+        call.tokens_in, call.tokens_out = token_counts(response.get("usage"), USAGE_FIELDS)
         return True, ""
     if not state.need_text or b".delta" not in event[:80]:
         return True, ""
@@ -368,7 +373,7 @@ RESPONSES = Endpoint(
     counts_tokens=True,
     prompt_capped=True,
     output_caps=("max_output_tokens",),
-    usage_fields=("input_tokens", "output_tokens"),
+    usage_fields=USAGE_FIELDS,
     inline_moderation=True,
     moderated=MODERATED,
     tool_results=("input[type=" + "|".join(_TOOL_RESULT_ITEMS) + "]",),

@@ -9,8 +9,10 @@ the records, the CLI and the webhook mapping):
    and the rest of Unicode's default-ignorable code points (variation selectors, the
    combining grapheme joiner, Hangul fillers, tags);
 2. Unicode NFKC, case folding, NFKC again (full-width ``ＪＯＳＥ`` and NFD ``é`` become
-   ``jose`` and ``é``);
-3. whitespace (any Unicode space, tabs, newlines) trimmed at both ends and collapsed to one
+   ``jose`` and ``é``); the Turkish capital ``İ``, which case-folds to ``i`` plus a combining
+   dot above, is ``i``;
+3. whitespace (any Unicode space, tabs, newlines, and the blank Braille cell U+2800, which
+   renders as a space but is not one to Unicode) trimmed at both ends and collapsed to one
    space inside;
 
 repeated until nothing changes, so the function is idempotent. The result is at most
@@ -111,10 +113,15 @@ def _canonical_unicode(value: str) -> str:
     return text
 
 
+# characters that look like a space without being one to str.split(): read as a space
+_BLANKS = {0x2800: " "}  # BRAILLE PATTERN BLANK
+
+
 def _one_round(text: str) -> str:
-    text = "".join(c for c in text if _visible(c))
+    text = "".join(c for c in text if _visible(c)).translate(_BLANKS)
     text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return " ".join(text.split())
+    # "İ" (U+0130) folds to "i" + U+0307: the same id as "I" in another case, so "i"
+    return " ".join(text.replace("i\u0307", "i").split())
 
 
 def _visible(char: str) -> bool:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("goodstanding.webhooks")
 
 TOLERANCE_SECONDS = 300
+MAX_TIMESTAMP_DIGITS = 15  # Unix seconds have 10 digits until the year 2286
 ACTIONS: dict[str, ActionKind] = {
     "safety.warning_issued": "suspend",
     "safety.deactivation_issued": "ban",
@@ -97,7 +98,9 @@ def verify(
     signatures = headers.get("webhook-signature", "")
     if not (webhook_id and stamp and signatures):
         raise _bad("missing webhook-id, webhook-timestamp or webhook-signature header")
-    if not stamp.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), and few enough of them:
+    # a 400-digit value overflowed the float comparison below into a 500
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > MAX_TIMESTAMP_DIGITS:
         raise _bad("webhook-timestamp is not a Unix timestamp")
     if abs(now - int(stamp)) > tolerance:
         raise _bad("webhook-timestamp is outside the 5-minute tolerance")

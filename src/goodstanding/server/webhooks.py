@@ -7,10 +7,12 @@ deliveries is itself worth seeing.
 
 from __future__ import annotations
 
+import logging
+
 from goodstanding.call import Call
 from goodstanding.enforcement.enforcer import StrikePolicy
 from goodstanding.enforcement.webhooks import WebhookReceiver, case_fetcher
-from goodstanding.errors import GatewayError, NotFound
+from goodstanding.errors import GatewayError, InternalError, NotFound
 from goodstanding.gateway import Gateway
 from goodstanding.ops.logs import bind
 from goodstanding.server.transport import (
@@ -25,6 +27,8 @@ from goodstanding.server.transport import (
     send_json,
 )
 from goodstanding.settings import Settings
+
+log = logging.getLogger("goodstanding.server")
 
 PATH = "/webhooks/openai"
 MAX_BODY_BYTES = 256 * 1024  # enforcement events are a few hundred bytes
@@ -55,8 +59,14 @@ class WebhookEndpoint:
                 raise NotFound(f"{scope['method']} is not supported on {PATH}.")
             body = await read_body(receive, headers, MAX_BODY_BYTES)
             handled = await self.receiver.receive(headers, body)
-        except GatewayError as error:
-            call.status, call.decision = error.status, "refused"
+        except Exception as exc:  # a bug too is recorded (the app's last resort records nothing)
+            if isinstance(exc, GatewayError):
+                error = exc
+            else:
+                log.exception("webhook delivery %s failed", rid)
+                error = InternalError("The gateway failed to handle this webhook.")
+            call.status = error.status
+            call.decision = "refused" if error.status < 500 else "failed"
             call.reasons.extend(error.reasons)
             await self.audit.record(call, durable=True, commit=True)  # queryable at once
             await send_error(send, error, {"x-request-id": rid})

@@ -78,6 +78,8 @@ def _outcome(gen: Generation) -> tuple[str | None, str | None, str]:
 
 
 def _usage(gen: Generation, text: str | None) -> dict[str, Any]:
+    if gen.fault == "bad_usage":
+        return {"prompt_tokens": "12", "completion_tokens": 2**40, "total_tokens": 1e308}
     completion = directives.tokens(text or "")
     return {
         "prompt_tokens": gen.prompt_tokens,

@@ -31,11 +31,12 @@ log = logging.getLogger("goodstanding.audit")
 
 
 class Segment:
-    __slots__ = ("fd", "path", "written")
+    __slots__ = ("fd", "path", "torn", "written")
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path, self.fd = path, fd
         self.written = False
+        self.torn = False  # the last write stopped mid-line (a full disk): see write
 
     @classmethod
     def create(cls, folder: Path) -> Segment:
@@ -73,9 +74,16 @@ class Segment:
 
     def write(self, data: bytes) -> None:
         self.written = True
+        if self.torn:  # end the cut-off line first, or this record would be read as part of it
+            data = b"\n" + data
         view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError:
+            self.torn = self.torn or len(view) < len(data)  # some bytes of it are in the file
+            raise
+        self.torn = False
 
     def delete(self) -> None:
         try:

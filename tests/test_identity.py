@@ -376,6 +376,52 @@ def test_migration_0005_rewrites_stored_ids_to_their_canonical_form(backend, tmp
         asyncio.run(_seed_before_canonicalisation(url))
 
 
+def _to(revision: str) -> Any:
+    def upgrade(connection: Any) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        from goodstanding.migrations import HERE
+
+        config = Config()
+        config.set_main_option("script_location", str(HERE))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    return upgrade
+
+
+async def _seed_before_the_turkish_and_braille_rules(url: str) -> None:
+    store = open_store(url)
+    try:
+        async with store.engine.begin() as conn:
+            await conn.run_sync(_to("0011"))
+            # what the rules of 0005..0011 stored for "JOSÉ ALİCE" and "José\u2800Alice"
+            await conn.execute(sa.insert(schema.end_users), [
+                {"tenant": "app", "end_user": u, "status": s, "until": until, "reason": None,
+                 "updated_at": at, "forgiven_at": None}
+                for u, s, until, at in (("josé ali\u0307ce", "banned", None, 1.0),
+                                        ("bob\u2800smith", "suspended", 4e9, 2.0),
+                                        ("bob smith", "active", None, 3.0))])
+        await store.migrate()  # 0012
+        standings = {s.end_user: s.status for s in await store.list_standings(tenant="app")}
+        assert standings == {CANONICAL: "banned", "bob smith": "suspended"}
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
+                                                            marks=pytest.mark.postgres)])
+def test_migration_0012_folds_ids_stored_before_the_turkish_i_and_braille_blank_rules(
+        backend, tmp_path):
+    if backend == "sqlite":
+        asyncio.run(_seed_before_the_turkish_and_braille_rules(f"sqlite:///{tmp_path / 'o.db'}"))
+        return
+    from tests.services import postgres_database
+
+    with postgres_database() as url:
+        asyncio.run(_seed_before_the_turkish_and_braille_rules(url))
+
+
 # --- OpenAI's webhooks name the canonical end user -------------------------------------------
 
 def test_a_webhook_naming_an_identifier_of_an_old_spelling_bans_the_canonical_end_user(

@@ -40,7 +40,11 @@ def main() -> None:
                         help="a setting for every tree that knows it (an older tree that "
                              "does not is run without it), e.g. GOODSTANDING_STORAGE__TIMEOUT=5 "
                              "on a machine so loaded that a store read can take 0.5 s")
+    parser.add_argument("--varied", action="store_true",
+                        help="prompts of varied words (no templated traffic for the "
+                             "distillation signal to record), instead of one template")
     args = parser.parse_args()
+    R.VARIED = args.varied
     extra = dict(item.split("=", 1) for item in args.set)
     trees = R.parse_trees(parser, args.trees, args.variant)
     stream = args.shape == "stream"

@@ -128,7 +128,11 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=30, help="warm-up requests per shape")
     parser.add_argument("--n1", type=int, default=20, help="requests in the short segment")
     parser.add_argument("--n2", type=int, default=60, help="requests in the long segment")
+    parser.add_argument("--varied", action="store_true",
+                        help="prompts of varied words (no templated traffic for the "
+                             "distillation signal to record), instead of one template")
     args = parser.parse_args()
+    R.VARIED = args.varied
     if args.n2 <= args.n1:
         parser.error("--n2 must be larger than --n1")
     shapes = [s for s in args.shapes.split(",") if s]

@@ -30,6 +30,7 @@ import asyncio
 import itertools
 import json
 import os
+import random
 import secrets
 import socket
 import statistics
@@ -47,6 +48,11 @@ PYTHON = sys.executable
 TICK = os.sysconf("SC_CLK_TCK")
 SERIAL = itertools.count()  # a new prompt for every request of the run, on every target
 PROMPT = ("Summarise the following paragraph for a customer newsletter in two sentences. " * 6)[:500]
+# --varied (bench/ab.py, bench/instructions.py): every prompt different words, as people write.
+# The default prompt is one template with a serial number: at the key level that is templated
+# traffic, so the distillation signal records a finding on every call (its cost included).
+VARIED = False
+WORDS = ["garden", "tax", "job", "interview", "sourdough", "cat", "diet", "python", "gift", "piano", "trip", "portugal", "sql", "marathon", "invoice", "recipe", "budget", "poem", "lesson", "meeting", "resume", "email", "holiday", "bike", "roof", "plumber", "essay", "chess", "guitar", "spanish", "loan", "kitchen", "paint", "camera", "coffee", "tent"]
 
 OFF = {"GOODSTANDING_MODERATION__INPUT": "off", "GOODSTANDING_MODERATION__OUTPUT": "off",
        "GOODSTANDING_GEO__MODE": "off", "GOODSTANDING_LIMITS__END_USER__RPM": "null",
@@ -181,7 +187,11 @@ async def load(url: str, headers: dict, stream: bool, n: int, concurrency: int,
 
 def request(stream: bool) -> bytes:
     serial = next(SERIAL)
-    prompt = f"{serial:08d} {PROMPT}"[: len(PROMPT)]
+    if VARIED:
+        pick = random.Random(serial)
+        prompt = " ".join(pick.choice(WORDS) for _ in range(70))[: len(PROMPT)]
+    else:
+        prompt = f"{serial:08d} {PROMPT}"[: len(PROMPT)]
     # many end users, as a gateway serves: one end user sending thousands of copies of one
     # templated prompt is what the distillation signal throttles (signals.distillation)
     return json.dumps({"model": "gpt-4o-mini", "stream": stream, "max_tokens": 200,

@@ -499,6 +499,42 @@ def test_an_upstream_usage_that_is_no_count_is_recorded_as_unknown(start_gateway
     assert row["status"] == 200 and row["tokens_in"] is None and row["tokens_out"] is None
 
 
+@pytest.mark.parametrize("choices", [[{"message": {"tool_calls": "x"}}], ["x"],
+                                     [{"message": "x"}]])
+def test_an_answer_that_is_not_openais_shape_is_a_recorded_502(start_gateway, choices):
+    """JSON from a broken OpenAI-compatible upstream whose ``choices`` cannot be read (the
+    outsider trial's ``"tool_calls": "x"``): a recorded 502 upstream_unavailable, not a 500."""
+    body = json.dumps({"id": "x", "object": "chat.completion", "choices": choices}).encode()
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return  # closed: the test is over
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                             % (len(body), body))
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        gw = start_gateway(GOODSTANDING_UPSTREAM_URL=f"http://127.0.0.1:{server.getsockname()[1]}/v1",
+                           GOODSTANDING_MODERATION__INPUT="off",  # this upstream moderates nothing
+                           # answers are read by the detectors (detectors.output: auto)
+                           GOODSTANDING_MODERATION__OUTPUT="off")
+        with pytest.raises(openai.APIStatusError) as caught:
+            gw.client(timeout=30, max_retries=0).chat.completions.create(
+                model=MODEL, messages=HELLO, safety_identifier="odd-shape")
+    finally:
+        server.close()
+    assert caught.value.status_code == 502 and caught.value.code == "upstream_unavailable"
+    rid = caught.value.response.headers["x-request-id"]
+    assert eventually(lambda: _all_there(gw.db_url, {rid}))[rid]["status"] == 502
+
+
 def test_an_upstream_status_that_is_no_http_status_is_a_recorded_502(start_gateway):
     """An upstream (a broken proxy in front of the provider) answers ``HTTP/1.1 999``: uvicorn
     has no status line for it, so passing it on dropped the client's connection unanswered."""

@@ -34,7 +34,13 @@ import orjson
 from goodstanding import metrics
 from goodstanding.call import Call, Result, Verdict
 from goodstanding.endpoints import stream_shape
-from goodstanding.errors import CheckFailed, GatewayError, InternalError, StoreUnavailable
+from goodstanding.errors import (
+    CheckFailed,
+    GatewayError,
+    InternalError,
+    StoreUnavailable,
+    UpstreamUnavailable,
+)
 from goodstanding.stores import outage
 from goodstanding.stream.endings import error_event
 from goodstanding.stream.guard import guard_stream
@@ -264,7 +270,13 @@ class Pipeline:
         if not isinstance(document, dict):
             return result
         api = call.api
-        text = api.answer_text(document)
+        try:
+            text = api.answer_text(document)
+        except (AttributeError, TypeError):
+            # JSON, but not OpenAI's shape (``"tool_calls": "x"``, a choice that is a string):
+            # a broken OpenAI-compatible upstream, answered as one, not a 500 of ours
+            log.warning("upstream answer of unexpected shape for %s", call.request_id)
+            raise UpstreamUnavailable("The upstream API gave an invalid answer.") from None
         if not text:
             return result
         verdict = await self.check_text(call, text)

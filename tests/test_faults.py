@@ -499,15 +499,12 @@ def test_an_upstream_usage_that_is_no_count_is_recorded_as_unknown(start_gateway
     assert row["status"] == 200 and row["tokens_in"] is None and row["tokens_out"] is None
 
 
-@pytest.mark.parametrize("choices", [[{"message": {"tool_calls": "x"}}], ["x"],
-                                     [{"message": "x"}]])
-def test_an_answer_that_is_not_openais_shape_is_a_recorded_502(start_gateway, choices):
-    """JSON from a broken OpenAI-compatible upstream whose ``choices`` cannot be read (the
-    outsider trial's ``"tool_calls": "x"``): a recorded 502 upstream_unavailable, not a 500."""
-    body = json.dumps({"id": "x", "object": "chat.completion", "choices": choices}).encode()
+def _asked_a_broken_upstream(start_gateway: Any, answer: bytes) -> None:
+    """One chat call through a gateway whose upstream answers every request with the raw
+    bytes ``answer``: the client gets a 502 upstream_unavailable, and the call's record."""
     server = socket.create_server(("127.0.0.1", 0))
 
-    def answer() -> None:
+    def serve() -> None:
         while True:
             try:
                 conn, _ = server.accept()
@@ -515,51 +512,37 @@ def test_an_answer_that_is_not_openais_shape_is_a_recorded_502(start_gateway, ch
                 return  # closed: the test is over
             with conn:
                 conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
-                             % (len(body), body))
+                conn.sendall(answer)
 
-    threading.Thread(target=answer, daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
     try:
         gw = start_gateway(GOODSTANDING_UPSTREAM_URL=f"http://127.0.0.1:{server.getsockname()[1]}/v1",
                            GOODSTANDING_MODERATION__INPUT="off",  # this upstream moderates nothing
                            # answers are read by the detectors (detectors.output: auto)
                            GOODSTANDING_MODERATION__OUTPUT="off")
         with pytest.raises(openai.APIStatusError) as caught:
-            gw.client(timeout=30, max_retries=0).chat.completions.create(
-                model=MODEL, messages=HELLO, safety_identifier="odd-shape")
+            gw.client(timeout=30).chat.completions.create(model=MODEL, messages=HELLO,
+                                                          safety_identifier="broken-upstream")
     finally:
         server.close()
     assert caught.value.status_code == 502 and caught.value.code == "upstream_unavailable"
     rid = caught.value.response.headers["x-request-id"]
     assert eventually(lambda: _all_there(gw.db_url, {rid}))[rid]["status"] == 502
+
+
+@pytest.mark.parametrize("choices", [[{"message": {"tool_calls": "x"}}], ["x"],
+                                     [{"message": "x"}]])
+def test_an_answer_that_is_not_openais_shape_is_a_recorded_502(start_gateway, choices):
+    """JSON from a broken OpenAI-compatible upstream whose ``choices`` cannot be read (the
+    outsider trial's ``"tool_calls": "x"``): a recorded 502 upstream_unavailable, not a 500."""
+    body = json.dumps({"id": "x", "object": "chat.completion", "choices": choices}).encode()
+    _asked_a_broken_upstream(start_gateway, b"HTTP/1.1 200 OK\r\ncontent-type: application/json"
+                             b"\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+                             % (len(body), body))
 
 
 def test_an_upstream_status_that_is_no_http_status_is_a_recorded_502(start_gateway):
     """An upstream (a broken proxy in front of the provider) answers ``HTTP/1.1 999``: uvicorn
     has no status line for it, so passing it on dropped the client's connection unanswered."""
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def answer_999() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return  # closed: the test is over
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 999 Odd\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
-
-    threading.Thread(target=answer_999, daemon=True).start()
-    try:
-        gw = start_gateway(GOODSTANDING_UPSTREAM_URL=f"http://127.0.0.1:{server.getsockname()[1]}/v1",
-                           GOODSTANDING_MODERATION__INPUT="off",  # this upstream moderates nothing
-                           GOODSTANDING_MODERATION__OUTPUT="off")
-        with pytest.raises(openai.APIStatusError) as caught:
-            gw.client(timeout=30).chat.completions.create(model=MODEL, messages=HELLO,
-                                                          safety_identifier="odd-status")
-    finally:
-        server.close()
-    assert caught.value.status_code == 502 and caught.value.code == "upstream_unavailable"
-    rid = caught.value.response.headers["x-request-id"]
-    assert eventually(lambda: _all_there(gw.db_url, {rid}))[rid]["status"] == 502
+    _asked_a_broken_upstream(
+        start_gateway, b"HTTP/1.1 999 Odd\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")

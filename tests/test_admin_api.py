@@ -288,6 +288,23 @@ def test_ban_unban_and_reset_act_on_the_proxy_at_once(admin_gw, sim):
         assert admin.get("/users/nobody").status_code == 404
 
 
+def test_an_end_user_id_with_a_slash_is_addressed_quoted(admin_gw, sim):
+    """Ids like ``org/42`` or base64 ones: the URL carries them quoted (%2F)."""
+    client = admin_gw.client()
+    client.chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="org/42")
+    with api(admin_gw) as admin:
+        assert admin.post("/users/org%2F42/ban", json={"reason": "fraud"}).json()["status"] == \
+            "banned"
+        with pytest.raises(openai.PermissionDeniedError):
+            client.chat.completions.create(model=MODEL, messages=HELLO,
+                                           safety_identifier="org/42")
+        shown = admin.get("/users/org%2F42").json()
+        assert (shown["end_user"], shown["status"]) == ("org/42", "banned")
+        assert admin.get("/users/org%2F42/signals").status_code == 200
+        assert admin.post("/users/org%2F42/unban").json()["status"] == "active"
+        assert admin.get("/users/org%2F4").status_code == 404  # no prefix match
+
+
 def test_end_users_are_listed_with_filters_and_cursor_pages(admin_gw, sim):
     client = admin_gw.client()
     for user in ("ann", "bob", "cid", "dan"):

@@ -101,6 +101,26 @@ def test_the_sign_in_form_needs_its_own_csrf_value(board_gw):
                       ).status_code == 403
 
 
+def test_an_end_user_whose_id_has_a_slash_is_shown_and_banned(board_gw):
+    board_gw.client().chat.completions.create(model=MODEL, messages=HELLO,
+                                              safety_identifier="team/7")
+    with browser(board_gw) as client:
+        sign_in(client)
+        listed = client.get("/admin/users", params={"q": "team"})
+        link = next(link for link in parsed(listed.text).links if "team%2F7" in link)
+        detail = client.get(link.replace("&amp;", "&"))
+        assert detail.status_code == 200 and "id='status'>active" in detail.text
+        confirm_link = next(link for link in parsed(detail.text).links if "action=ban" in link)
+        form = parsed(client.get(confirm_link.replace("&amp;", "&")).text)
+        action = next(f for f in form.forms if "/ban" in f)
+        done = client.post(action, data={"csrf": form.csrf[-1], "reason": "spam by test"})
+        assert done.status_code == 303
+        assert "id='status'>banned" in client.get(done.headers["location"]).text
+    with pytest.raises(openai.PermissionDeniedError):
+        board_gw.client().chat.completions.create(model=MODEL, messages=HELLO,
+                                                  safety_identifier="team/7")
+
+
 def test_a_ban_by_form_takes_effect_on_the_next_call_and_every_post_needs_csrf(board_gw):
     scenario(board_gw)
     with browser(board_gw) as client:

@@ -411,9 +411,13 @@ def build(gateway: Gateway, admin_api: Any) -> Starlette:
         Route("/admin/logout", guard(board.logout), methods=["POST"]),
         Route("/admin/", guard(board.overview), methods=["GET"]),
         Route("/admin/users", guard(board.users), methods=["GET"]),
-        Route("/admin/users/{end_user}", guard(board.user), methods=["GET"]),
-        Route("/admin/users/{end_user}/confirm", guard(board.user_confirm), methods=["GET"]),
-        Route("/admin/users/{end_user}/{action}", guard(board.user_action), methods=["POST"]),
+        # an end-user id may contain "/" (quoted as %2F, which the path arrives decoded
+        # from): :path converters, the longer routes first
+        Route("/admin/users/{end_user:path}/confirm", guard(board.user_confirm),
+              methods=["GET"]),
+        Route("/admin/users/{end_user:path}", guard(board.user), methods=["GET"]),
+        Route("/admin/users/{end_user:path}/{action}", guard(board.user_action),
+              methods=["POST"]),
         Route("/admin/keys", guard(board.keys), methods=["GET"]),
         Route("/admin/keys", guard(board.create_key), methods=["POST"]),
         Route("/admin/keys/{key_id}/confirm", guard(board.key_confirm), methods=["GET"]),

@@ -47,7 +47,9 @@ def routers() -> list[APIRouter]:
         users,
     )
 
-    return [keys.router, users.router, users.identities, signals.router, events.router,
+    # signals first: its /users/{id}/signals would otherwise be read as the end user
+    # "{id}/signals" by the users router (end-user ids may contain "/": :path converters)
+    return [keys.router, signals.router, users.router, users.identities, events.router,
             usage.router, ops.router, upstream.router, incidents.router, sessions.router]
 
 

@@ -52,7 +52,7 @@ async def _counts(admin: AdminDep, driver: str) -> list[dict[str, Any]]:
     return await driver_signals(ops.counts, driver, time.time())
 
 
-@router.get("/users/{end_user}/signals", response_model=SignalsOut,
+@router.get("/users/{end_user:path}/signals", response_model=SignalsOut,
             summary="An end user's abuse and standing signals, with the detectors' evidence")
 async def user_signals(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = None
                        ) -> dict[str, Any]:

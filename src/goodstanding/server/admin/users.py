@@ -200,14 +200,14 @@ async def _detail(admin: AdminDep, tenant: str, end_user: str) -> dict[str, Any]
     }
 
 
-@router.get("/{end_user}", response_model=EndUserDetail, summary="Show an end user")
+@router.get("/{end_user:path}", response_model=EndUserDetail, summary="Show an end user")
 async def show_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = None
                     ) -> dict[str, Any]:
     user = end_user_id(end_user)
     return await _detail(admin, await tenant_of(admin.store, tenant), user)
 
 
-@router.post("/{end_user}/ban", response_model=EndUserDetail, summary="Ban an end user now")
+@router.post("/{end_user:path}/ban", response_model=EndUserDetail, summary="Ban an end user now")
 async def ban_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = None,
                    body: Reason | None = None) -> dict[str, Any]:
     user = end_user_id(end_user)
@@ -218,7 +218,7 @@ async def ban_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = N
     return await _detail(admin, target.tenant, user)
 
 
-@router.post("/{end_user}/suspend", response_model=EndUserDetail,
+@router.post("/{end_user:path}/suspend", response_model=EndUserDetail,
              summary="Suspend an end user for a while (never softens a ban)")
 async def suspend_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = None,
                        body: Suspension | None = None) -> dict[str, Any]:
@@ -232,7 +232,7 @@ async def suspend_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery
     return await _detail(admin, target.tenant, user)
 
 
-@router.post("/{end_user}/unban", response_model=EndUserDetail,
+@router.post("/{end_user:path}/unban", response_model=EndUserDetail,
              summary="Lift a ban or suspension; earlier strikes are forgiven")
 async def unban_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = None,
                      body: Reason | None = None) -> dict[str, Any]:
@@ -247,7 +247,7 @@ async def unban_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery =
     return await _detail(admin, target.tenant, user)
 
 
-@router.post("/{end_user}/reset", response_model=ResetOut,
+@router.post("/{end_user:path}/reset", response_model=ResetOut,
              summary="Delete an end user's strikes and make them active")
 async def reset_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = None
                      ) -> dict[str, Any]:
@@ -260,7 +260,7 @@ async def reset_user(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery =
             "strikes_removed": removed}
 
 
-@router.post("/{end_user}/acceptance", response_model=AcceptanceOut,
+@router.post("/{end_user:path}/acceptance", response_model=AcceptanceOut,
              summary="Record that an end user accepted the content policy (default: the "
                      "version in force)")
 async def accept_policy(admin: AdminDep, end_user: EndUserId, tenant: TenantQuery = None,

@@ -403,7 +403,10 @@ def test_sighup_to_a_multi_worker_gateway_switches_every_worker_with_no_failure(
         with Load(url, token, threads=8) as load:
             # the load is under way (its first calls took over a second on a loaded machine)
             _wait_for(lambda: len(_authorizations(sim)) >= 20, 30)
-            assert _in_use(url) == {fingerprint(old): 2}  # both workers send the old key
+            # both workers send the old key (serve answers once one worker is up; the other
+            # may still be starting, 6-9 s on a loaded machine)
+            _wait_for(lambda: _in_use(url) == {fingerprint(old): 2}, 60)
+            assert _in_use(url) == {fingerprint(old): 2}
             swap = tmp_path / "openai.key.new"
             swap.write_text(new)
             swap.replace(key_file)

@@ -28,7 +28,7 @@ services:
 # Two pytest workers: most of the suite's time is waiting on gateway processes and sockets,
 # and two workers took it from 669 s to 614 s on a 2-core machine busy with other jobs.
 test: $(VENV)/.stamp-dev services clients browser pdf
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 # The client compatibility suite's JavaScript clients (tests/clients): pinned by the lock file,
 # installed once with `npm ci` (again only when the lock file changes). Without npm this is

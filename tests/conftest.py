@@ -171,3 +171,26 @@ def _root_logging_restored() -> Iterator[None]:
     saved = root.handlers[:], root.level
     yield
     root.handlers[:], root.level = saved[0], saved[1]
+
+
+# Tests that run several gateway processes under load. `make test` runs two pytest workers
+# (`--dist loadgroup`); these share one group, so two of them never run at once: on 2 cores
+# two SIGHUP reloads together starved each other's requests past the clients' 30 s timeout.
+HEAVY = (
+    "tests/test_workers.py::test_sighup",
+    "tests/test_upstream_keys.py::test_sighup",
+    "tests/test_faults.py::test_sigkill",
+    "tests/test_scale_out.py::",
+    "tests/test_abuse_shared.py::",
+    "tests/test_strikes_concurrency.py::test_concurrent_strikes_through_two_processes",
+    "tests/test_rotation_schedule.py::test_scheduled_rotation",
+    "tests/test_ops_metrics.py::test_two_workers",
+    "tests/test_dashboard_sessions.py::test_sign_out_reaches_every_worker",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into the node ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(HEAVY):
+            item.add_marker(pytest.mark.xdist_group("processes"))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from goodstanding.audit import AuditLog
 from goodstanding.checks import build_pipeline
 from goodstanding.checks.moderation import close_moderation
+from goodstanding.checks.strikes import close_strikes
 from goodstanding.credentials.rotation_schedule import RotationSchedule
 from goodstanding.enforcement.enforcer import Enforcer
 from goodstanding.errors import ConfigError
@@ -145,6 +146,7 @@ class Gateway:
         pipeline = build_pipeline(settings, store, audit, upstream, secret, enforcer, counters,
                                   verdicts, (ops.finisher,))
         resources.callback(close_moderation, pipeline)
+        resources.push_async_callback(close_strikes, pipeline)  # before the store closes
         resources.push_async_callback(audit.close)  # flushes into the store
         resources.push_async_callback(ops.close)  # first to close: its last alerts are records
         rotations = None

@@ -8,7 +8,8 @@ patterns, mass generation of synthetic data". Each end user (of a tenant) and ea
   ``duplicate_share`` among at least ``min_requests`` judged prompts is ``suspected``; with a
   structured-output share of at least ``structured_share``, or ``likely_requests`` prompts,
   it is ``likely``. A prompt is a near-duplicate when its sketch (``sketch.py``) matches one of
-  the scope's last ``RING`` sketches. Short messages ("thanks", "go on") are not counted.
+  the scope's last ``RING`` sketches (one int: ``RING`` masks side by side, newest lowest).
+  Short messages ("thanks", "go on") are not counted.
 - ``distillation_volume``: the scope's requests in the window at least ``volume_factor`` × its
   tier's norm (the running average of finished windows of the scopes of that tier, learned in
   this process) and at least ``volume_floor`` (``key_volume_floor`` for a key).
@@ -21,7 +22,7 @@ Windows slide: each scope counts in the current fixed window and the one before,
 estimate is ``current + before × the share of it still inside the sliding window``.
 
 State is bounded: at most ``max_end_users`` scopes (least recently seen are forgotten), each a
-few hundred bytes (``RING`` sketches of ``K`` 32-bit values in one ``bytes``, eight counts).
+few hundred bytes (``RING`` sketch masks in one int, eight counts).
 With Redis counters the counts are shared between processes (``shared.py``); the sketches
 and the timing stay per process.
 """
@@ -29,7 +30,6 @@ and the timing stay per process.
 from __future__ import annotations
 
 import time
-from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from goodstanding import metrics
 from goodstanding.abuse.shared import MAX_HASHES, Deltas, Merger, Totals
-from goodstanding.abuse.sketch import K, sketch
+from goodstanding.abuse.sketch import BITS, K, sketch
 from goodstanding.abuse.timing import Timing
 from goodstanding.ops.signals import Kind, register
 from goodstanding.settings import parse_duration
@@ -45,8 +45,9 @@ from goodstanding.settings import parse_duration
 if TYPE_CHECKING:
     from goodstanding.settings import DistillationSettings
 
-RING = 4  # recent sketches compared per scope
-_SKETCH_BYTES = 4 * K
+RING = 4  # recent sketches compared per scope (``_count`` folds the four by hand)
+_RING_MASK = (1 << RING * BITS) - 1
+_EXAMPLE = 4294967291  # the largest 32-bit prime: an example's hash from the newest mask
 NORM_ALPHA = 0.05  # weight of one finished window in its tier's norm
 NORM_SAMPLES = 20  # finished windows a tier's norm needs before it is believed
 TIMING_FROM = 10  # calls in the sliding window before a scope's timing is kept
@@ -106,7 +107,7 @@ class _Scope:
                  "throttle_at", "timing", "w")
 
     def __init__(self, w: int) -> None:
-        self.ring = b""  # up to RING packed sketches, newest last
+        self.ring = 0  # up to RING sketch masks, BITS bits each, the newest in the lowest
         self.w = w  # the current fixed window's number
         # this window's calls, judged prompts, near-duplicates, structured calls, long outputs;
         # and the same for the window before
@@ -159,8 +160,6 @@ class Distillation:
         """Count one generation call of ``user`` (tenant + end user) and ``key``; findings."""
         now = self.clock()
         current = sketch(text) if text else None
-        packed = array("I", current).tobytes() if current is not None else None
-        mine = set(current) if current is not None else None
         found: list[Finding] = []
         for name, kind in (("u:" + user if user else None, "user"),
                            ("k:" + key if key else None, "key")):
@@ -169,9 +168,8 @@ class Distillation:
             scope = self._scope(name, now, kind, tier)
             scope.ct += 1
             scope.cs += structured
-            if packed is not None:
-                assert mine is not None
-                self._count(scope, mine, packed)
+            if current is not None:
+                self._count(scope, current)
             seen = scope.ct + scope.pt
             if scope.others is not None:  # shared mode: the other processes' calls too
                 seen += scope.others.cur[0] + scope.others.prev[0]
@@ -242,19 +240,19 @@ class Distillation:
             value, seen = found
             self.norms[norm] = (value + NORM_ALPHA * (total - value), seen + 1)
 
-    def _count(self, scope: _Scope, mine: set[int], packed: bytes) -> None:
+    def _count(self, scope: _Scope, mine: int) -> None:
         scope.cj += 1
         ring = scope.ring
         threshold = self.settings.similarity * K
-        # one intersection with the whole ring first: when fewer hashes than the threshold are
-        # shared with all of it, none of its sketches can match (varied traffic stops here)
-        if ring and len(mine.intersection(array("I", ring))) >= threshold:
-            for at in range(0, len(ring), _SKETCH_BYTES):
-                if len(mine.intersection(array("I", ring[at:at + _SKETCH_BYTES]))) >= threshold:
+        # the ring's masks folded onto one first: when fewer bits than the threshold are shared
+        # with all of them together, none can match (varied traffic stops here)
+        if ring and ((ring | ring >> BITS | ring >> 2 * BITS | ring >> 3 * BITS) & mine
+                     ).bit_count() >= threshold:
+            for at in range(0, RING * BITS, BITS):
+                if (ring >> at & mine).bit_count() >= threshold:
                     scope.cd += 1
                     break
-        ring += packed
-        scope.ring = ring[-RING * _SKETCH_BYTES:] if len(ring) > RING * _SKETCH_BYTES else ring
+        scope.ring = (ring << BITS | mine) & _RING_MASK
 
     def _time(self, scope: _Scope, now: float) -> Timing:
         timing = scope.timing
@@ -274,7 +272,7 @@ class Distillation:
         window = ("window_seconds", self.window)
         if judged >= s.min_requests and duplicates >= s.duplicate_share * judged:
             likely = structured >= s.structured_share * total or judged >= s.likely_requests
-            example = float(int.from_bytes(scope.ring[-4:], "little")) if scope.ring else 0.0
+            example = float((scope.ring & (1 << BITS) - 1) % _EXAMPLE)
             found.append(Finding("distillation", "likely" if likely else "suspected", kind, (
                 ("requests", round(judged)), ("duplicate_share", round(duplicates / judged, 3)),
                 ("structured_share", round(structured / total, 3)), window,

@@ -1,9 +1,11 @@
 """What the distillation detector reads off a request: the prompt's sketch and its shape.
 
 - ``sketch``: the newest user text (first ``MAX_WORDS`` words) reduced to a bottom-k sketch of
-  its word-pair shingles (the ``K`` smallest 32-bit hashes, a MinHash variant). Two prompts
-  whose sketches share at least ``similarity`` of their hashes are near-duplicates: a
-  template with only its slots changing. Hashes only: no text is kept.
+  its word-pair shingles (the ``K`` smallest hashes, a MinHash variant), kept as a ``BITS``-bit
+  mask with one bit per hash. Two prompts whose masks share at least ``similarity`` × ``K``
+  bits are near-duplicates: a template with only its slots changing. Hashes only: no text is
+  kept. A mask is one int, so comparing a prompt with a scope's recent ones is a few integer
+  operations (``distillation.py``), not set arithmetic.
 - ``prompt_and_shape``: that newest user text, and whether the call harvests structured
   output (``response_format`` JSON / ``text.format``, ``n > 1``, a high ``temperature``).
 """
@@ -11,32 +13,36 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
 from goodstanding.endpoints import endpoint_of
 
 K = 8  # hashes per sketch
-MAX_CHARS = 2000
-MAX_WORDS = 64  # a template shows in its first sentences; the cost stays flat for long prompts
+BITS = 256  # bits per mask: two of the K hashes share a bit in about one sketch in ten
+MAX_CHARS = 1000
+# a template shows in its first sentences; hashing the word pairs is most of a sketch's cost
+# (about 10 µs for 32 words here, 20 for 64), so it stays flat for long prompts
+MAX_WORDS = 32
 MIN_WORDS = 4  # "thanks", "go on": too short to judge, and not counted
-_MASK = 0xFFFFFFFF
 
 
-def sketch(text: str) -> tuple[int, ...] | None:
-    """The bottom-k sketch of a text's word-pair shingles; None for a text too short to judge."""
-    words = text[:MAX_CHARS].lower().split()[:MAX_WORDS]
+def sketch(text: str) -> int | None:
+    """The bottom-k sketch of a text's word-pair shingles as a ``BITS``-bit mask; None for a
+    text too short to judge."""
+    words = text[:MAX_CHARS].lower().split(None, MAX_WORDS)[:MAX_WORDS]
     if len(words) < MIN_WORDS:
         return None
-    hashes = {hash(pair) & _MASK for pair in pairwise(words)}
-    return tuple(sorted(hashes)[:K])
+    mask = 0
+    for value in sorted(set(map(hash, pairwise(words))))[:K]:
+        mask |= 1 << (value % BITS)
+    return mask
 
 
-def similarity(a: tuple[int, ...] | set[int], b: Iterable[int]) -> float:
-    """Estimated Jaccard similarity of two bottom-k sketches: the share of hashes they share
-    (a little below the union estimator, and a set intersection in C)."""
-    return len((a if isinstance(a, set) else set(a)).intersection(b)) / K
+def similarity(a: int, b: int) -> float:
+    """Estimated Jaccard similarity of two sketches: the share of the ``K`` hashes they share
+    (a little below the union estimator; a bit two hashes share by chance counts once)."""
+    return (a & b).bit_count() / K
 
 
 def prompt_and_shape(endpoint: str, body: dict[str, Any]) -> tuple[str | None, bool]:

@@ -11,6 +11,12 @@ keeps moderation's own the same way). When the picture says no, the call waits b
 (``signals.upstream.max_wait``) for the refill and is otherwise answered with our own 429 and a
 ``retry-after``: OpenAI is not called.
 
+A picture far from its limit (half of it and ``PLENTY`` requests left) is refreshed from the
+headers at most every ``REFRESH_S``: in between, this process's own reservations keep it
+current, and no other process can spend half the limit in that time. Nearer the limit, every
+answer refreshes it. (Reading six headers and publishing the gauge was most of this signal's
+cost per call.)
+
 An upstream 429 ``rate_limit_exceeded`` / ``slow_down`` holds that model and key for its
 ``retry-after`` (or reset) plus random jitter, so the gateway's clients do not hammer it in
 step. ``insufficient_quota`` / ``credit_balance_exhausted`` is an operator emergency: the
@@ -54,16 +60,25 @@ register(Kind("upstream_quota", "upstream credit or quota exhausted", "count", 1
 
 QUOTA_CODES = frozenset({"insufficient_quota", "credit_balance_exhausted"})
 MAX_PICTURES = 1024  # (upstream key, model) pairs tracked; a flood of model names cannot grow it
+REFRESH_S = 0.25  # a picture with plenty left is read from the headers at most this often
+PLENTY = 100  # requests left (and half the limit) for a picture to count as far from it
 
 
 class _Picture(Budget):
     """One (upstream key, model)'s remaining requests and tokens, from OpenAI's headers."""
 
-    __slots__ = ("held_until",)
+    __slots__ = ("fresh_until", "held_until")
 
     def __init__(self, name: str, max_wait: float) -> None:
         super().__init__(name, max_wait)
         self.held_until = 0.0
+        self.fresh_until = 0.0  # before this moment an answer's headers need not be read
+
+    def refresh(self, headers: Mapping[str, str], now: float) -> None:
+        self.update(headers)
+        requests = self.requests.available(now)
+        far = requests >= PLENTY and self.headroom() >= 0.5
+        self.fresh_until = now + REFRESH_S if far else 0.0
 
     def _publish(self, now: float) -> None:
         HEADROOM.set(min(self.requests.share(now), self.tokens.share(now)), self.name)
@@ -133,11 +148,13 @@ class UpstreamLimits:
         if not self.enabled or call.method == "GET":
             return
         picture = self.picture(upstream, call.model if isinstance(call.model, str) else "")
-        if "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers:
-            picture.update(headers)
+        now = time.monotonic()
+        if (status != 200 or now >= picture.fresh_until) and (
+                "x-ratelimit-remaining-requests" in headers
+                or "x-ratelimit-remaining-tokens" in headers):
+            picture.refresh(headers, now)
         if status != 429:
             return
-        now = time.monotonic()
         if code in QUOTA_CODES:
             self.quota_until[upstream] = now + self.quota_hold
             return

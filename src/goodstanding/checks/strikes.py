@@ -16,7 +16,8 @@ kept in memory and written once the store answers again (``strike_pending`` in t
 record): the refusal is still answered at once, but an end user whose flagged prompts arrive
 while the database struggles would otherwise never be suspended. It counts at its own time.
 It is lost if this process dies first, and counts twice if the database committed it just as
-its bound expired (as an audit record can be written twice, never lost).
+its bound expired (as an audit record can be written twice, never lost). A gateway that closes
+(``close_strikes``) tries once more to write them, then logs how many it could not.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from typing import Any
 
 from goodstanding.call import Call, Offence, VirtualKey
 from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy, merge_strikes
@@ -123,6 +125,27 @@ class StrikeFinisher:
                     log.exception("kept strike %s could not be written", strike.request_id)
                 self.pending.popleft()
 
+    async def close(self) -> None:
+        """Stop retrying; one last attempt for the kept strikes (each within the store's bound),
+        and an error log naming how many are lost when the store still does not answer."""
+        if self._retrying is not None:
+            self._retrying.cancel()
+            await asyncio.gather(self._retrying, return_exceptions=True)
+            self._retrying = None
+        while self.pending:
+            strike, policy, zero = self.pending[0]
+            try:
+                await self.enforcer.strike(strike, policy, zero_tolerance=zero)
+            except StoreUnavailable:
+                break
+            except Exception:
+                log.exception("kept strike %s could not be written", strike.request_id)
+            self.pending.popleft()
+        if self.pending:
+            log.error("%d kept strikes lost at close: the store did not answer (first: %s)",
+                      len(self.pending), self.pending[0][0].request_id)
+            self.pending.clear()
+
     def policy_for(self, key: VirtualKey, tier: str | None = None) -> StrikePolicy:
         """The key's thresholds (``policy.strikes``), then the tier's (``strikes.tiers``)."""
         override = key.policy.get("strikes") if key.policy else None
@@ -155,3 +178,10 @@ class StrikeFinisher:
             return f"strike {count} ({reason}): end user suspended for {suspend_for}"
         return (f"strike {count} ({reason}): suspension at {policy.suspend_at} strikes, "
                 f"ban at {policy.ban_at}")
+
+
+async def close_strikes(pipeline: Any) -> None:
+    """Write or report the strikes kept while the store was away (``Gateway.close``)."""
+    for finisher in pipeline.finishers:
+        if isinstance(finisher, StrikeFinisher):
+            await finisher.close()

@@ -137,3 +137,28 @@ async def test_the_picture_is_bounded_and_counts_as_a_standing_signal():
     assert 30 <= int(caught.value.headers["retry-after"]) <= 37  # one request refills in 36 s
     call.reasons.extend(caught.value.reasons)
     assert "upstream_held" in signals_of(call)
+
+
+def test_a_picture_far_from_its_limit_is_read_at_most_every_refresh_but_near_it_every_time():
+    from goodstanding.abuse.upstream_limits import REFRESH_S
+    from goodstanding.call import Call
+
+    limits = UpstreamLimits(UpstreamDiscipline(max_wait=0))
+    call = Call("r1", "POST", CHAT, "chat.completions", {}, "127.0.0.1", raw_body=b"{}",
+                body={}, model=MODEL)
+
+    def answer(left: int) -> None:
+        limits.observe(call, "default", 200, {"x-ratelimit-limit-requests": "10000",
+                                              "x-ratelimit-remaining-requests": str(left),
+                                              "x-ratelimit-reset-requests": "6m0s"}, None)
+
+    picture = limits.picture("default", MODEL)
+    answer(9000)
+    assert picture.requests.left == 9000
+    answer(8000)  # far from the limit, within REFRESH_S: this worker's own count stands
+    assert picture.requests.left == 9000
+    time.sleep(REFRESH_S + 0.05)
+    answer(3000)  # read again: now under half the limit
+    assert picture.requests.left == 3000
+    answer(0)  # near the limit every answer counts
+    assert picture.requests.left == 0

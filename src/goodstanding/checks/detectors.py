@@ -29,7 +29,8 @@ something a user writes) and counts no strike: the model wrote it, not the end u
 
 from __future__ import annotations
 
-from itertools import repeat
+from itertools import compress, repeat
+from operator import ge
 
 from goodstanding.call import Call, Offence, Verdict
 from goodstanding.detect import CATEGORIES, Detectors, Screen, load_detectors
@@ -65,6 +66,7 @@ class DetectorsCheck:
         # operator thresholds override the shipped ones, category by category
         self.thresholds = shipped | {
             k: v for k, v in settings.thresholds.items() if k in CATEGORIES}
+        self._limits = [self.thresholds[c] for c in CATEGORIES]
         self.cache: dict[str, Screen] = {}
         self.cache_size = settings.cache_size
 
@@ -133,8 +135,11 @@ class DetectorsCheck:
         return Verdict(NAME, "flag", tuple(flags)) if flags else _PASS
 
     def _flagged(self, parts: list[tuple[bool, Screen]]) -> tuple[str, ...]:
-        return tuple(c for c in CATEGORIES
-                     if any(s.category_scores[c] >= self.thresholds[c] for _, s in parts))
+        """The categories at or over their threshold in any part (a generator per category
+        and part cost more than the screen's verdict)."""
+        over = [map(ge, map(s.category_scores.__getitem__, CATEGORIES), self._limits)
+                for _, s in parts]
+        return tuple(compress(CATEGORIES, over[0] if len(over) == 1 else map(any, zip(*over))))
 
     def _refuse_content(self, call: Call, flagged: tuple[str, ...]) -> Verdict:
         reasons = tuple(f"detect:{c}" for c in flagged)

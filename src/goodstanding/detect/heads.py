@@ -58,7 +58,7 @@ class Heads:
 
     def _sum(self, weights: np.ndarray, ws: list[str], extra: tuple[str, ...],
              bias: np.ndarray) -> np.ndarray:
-        idx = np.fromiter(self._rows.known(ws, extra), np.intp)
+        idx = self._rows.known(ws, extra)
         if not len(idx):
             return bias.copy()
         # numpy adds the rows one after the other, in `features.tokens` order: the same sum
@@ -91,7 +91,7 @@ class Rows:
                       for a, _, b in [token.partition(" ")] if b and " " not in b}
         self.length = [vocab.get(token, unknown) for token in LENGTH]
 
-    def known(self, ws: list[str], extra: tuple[str, ...]) -> filter:
+    def known(self, ws: list[str], extra: tuple[str, ...]) -> np.ndarray:
         unknown = self.unknown
         ids = list(map(self.ids.get, ws, repeat(unknown)))
         rows = dict.fromkeys(chain(
@@ -100,8 +100,9 @@ class Rows:
             map(self.vocab.get, extra, repeat(unknown)),
             (self.length[min(len(ws), 64)],),
         ))
+        found = np.fromiter(rows, np.intp, len(rows))
         # drops the unknown and the ids of words that only bigrams know (past `unknown`)
-        return filter(unknown.__gt__, rows)
+        return found[found < unknown]
 
 
 def save_heads(path, heads: Heads) -> None:

@@ -67,6 +67,8 @@ class DetectorsCheck:
         self.thresholds = shipped | {
             k: v for k, v in settings.thresholds.items() if k in CATEGORIES}
         self._limits = [self.thresholds[c] for c in CATEGORIES]
+        # no operator override: a screen's own `flagged` is this check's verdict on it
+        self._shipped = self.thresholds == shipped
         self.cache: dict[str, Screen] = {}
         self.cache_size = settings.cache_size
 
@@ -137,6 +139,8 @@ class DetectorsCheck:
     def _flagged(self, parts: list[tuple[bool, Screen]]) -> tuple[str, ...]:
         """The categories at or over their threshold in any part (a generator per category
         and part cost more than the screen's verdict)."""
+        if self._shipped and len(parts) == 1:
+            return parts[0][1].flagged
         over = [map(ge, map(s.category_scores.__getitem__, CATEGORIES), self._limits)
                 for _, s in parts]
         return tuple(compress(CATEGORIES, over[0] if len(over) == 1 else map(any, zip(*over))))

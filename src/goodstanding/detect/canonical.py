@@ -142,10 +142,11 @@ def _hints(text: str) -> tuple[tuple[int, int] | None, bool, bool]:
     """(where triple repeats lie, has leet inside a word, has three single letters in a row)."""
     raw = text.encode("utf-8")
     classes = raw.translate(_CLASSES)
-    leety = b"a1" in classes or b"1a" in classes
+    symbols = b"1" in classes  # most texts have no digit, "@" nor "$"
+    leety = symbols and (b"a1" in classes or b"1a" in classes)
     # words of letters and leet symbols, one space between them (halving the runs of spaces
     # takes a few C passes; splitting and joining took an object per word)
-    words = b" " + classes.replace(b"1", b"a") + b" "
+    words = b" " + (classes.replace(b"1", b"a") if symbols else classes) + b" "
     while b"  " in words:
         words = words.replace(b"  ", b" ")
     spaced = b" a a a " in words

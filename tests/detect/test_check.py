@@ -106,3 +106,11 @@ async def test_operator_thresholds_override_the_shipped_ones(threshold, flagged)
     settings = DetectorSettings(thresholds={"illicit/violent": threshold})
     verdict = await DetectorsCheck(settings).check(c)
     assert ("detect:illicit/violent" in verdict.reasons) is flagged
+
+
+@pytest.mark.parametrize("size", [0, 2])
+async def test_the_screen_cache_keeps_the_newest_texts(size):
+    check = DetectorsCheck(DetectorSettings(cache_size=size))
+    for text in ("one", "two", "three"):
+        await check.check(call(("user", text)))
+    assert list(check.cache) == ["two", "three"][:size]

@@ -61,8 +61,8 @@ class Heads:
         idx = self._rows.known(ws, extra)
         if not len(idx):
             return bias.copy()
-        # numpy adds the rows one after the other, in `features.tokens` order: the same sum
-        # (to the bit) as the training script's, which also summed the unknowns' zero rows
+        # numpy adds the rows one after the other, in `features.tokens` order: the same float32
+        # sum, to the bit, as when every token's row was gathered (an unknown's is all zero)
         return weights.take(idx, axis=0).sum(axis=0) * (len(idx) ** -0.5) + bias
 
 

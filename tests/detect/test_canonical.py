@@ -1,4 +1,5 @@
 import time
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -159,3 +160,55 @@ def test_ascii_without_leet_marks_keeps_its_letters(text):
         return
     out = canonicalize(text).text
     assert set(out) - set(lowered) <= set(" ")
+
+
+# The shortcuts of the hot path against the plain forms they replace (same output, always).
+WHITESPACE_RICH = st.text(alphabet=st.sampled_from("ab1 .\t\n\r\x0b\x0c\x1c\x85\xa0\u2003\u3000Ａé"),
+                          max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(WHITESPACE_RICH, st.text(max_size=80)))
+def test_fold_shortcut_equals_split_and_join(text):
+    from goodstanding.detect import canonical as c
+
+    plain = text
+    if not plain.isascii():
+        plain = unicodedata.normalize("NFKC", plain)[:2 * MAX_CHARS].translate(c._fold_table())
+        plain = unicodedata.normalize("NFKC", plain[:MAX_CHARS])
+    assert c._fold(text) == " ".join(plain.lower().split())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab1$ .-_,\t\né"), max_size=60))
+def test_spaced_hint_equals_split_and_join(text):
+    from goodstanding.detect.canonical import _CLASSES, _hints
+
+    words = b" ".join(text.encode().translate(_CLASSES).replace(b"1", b"a").split())
+    assert _hints(text)[2] == (b" a a a " in b" " + words + b" ")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("abgnoqrsuhlt "), max_size=120))
+def test_rot13_counts_the_stop_words_of_the_rotated_text(text):
+    from goodstanding.detect.canonical import _from_rot13
+
+    text = " ".join(text.split())
+    assert list(_from_rot13(text)) == list(_rot13_reference(text))
+
+
+def _rot13_reference(canonical):
+    from goodstanding.detect.canonical import _ROT13, _STOPWORDS
+
+    if len(canonical) < 12:
+        return
+    padded = f" {canonical} "
+    plain = 0
+    for w in _STOPWORDS:
+        plain += padded.count(w)
+        if plain * 80 > len(padded):
+            return
+    rotated = padded.translate(_ROT13)
+    shifted = sum(rotated.count(w) for w in _STOPWORDS)
+    if shifted >= 2 and shifted > 2 * plain:
+        yield rotated

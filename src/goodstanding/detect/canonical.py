@@ -142,9 +142,14 @@ def _hints(text: str) -> tuple[tuple[int, int] | None, bool, bool]:
     """(where triple repeats lie, has leet inside a word, has three single letters in a row)."""
     raw = text.encode("utf-8")
     classes = raw.translate(_CLASSES)
-    leety = b"a1" in classes or b"1a" in classes
-    words = b" ".join(classes.replace(b"1", b"a").split())
-    spaced = b" a a a " in b" " + words + b" "
+    symbols = b"1" in classes  # most texts have no digit, "@" nor "$"
+    leety = symbols and (b"a1" in classes or b"1a" in classes)
+    # words of letters and leet symbols, one space between them (halving the runs of spaces
+    # takes a few C passes; splitting and joining took an object per word)
+    words = b" " + (classes.replace(b"1", b"a") if symbols else classes) + b" "
+    while b"  " in words:
+        words = words.replace(b"  ", b" ")
+    spaced = b" a a a " in words
     return _triples(raw), leety, spaced
 
 
@@ -203,7 +208,12 @@ def _fold(text: str) -> str:
         text = unicodedata.normalize("NFKC", text)[:2 * MAX_CHARS].translate(_fold_table())
         # the bound holds after the second NFKC too
         text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
-    return " ".join(text.lower().split())
+    text = text.lower()
+    # Splitting costs an object per word: most texts already have single spaces only (the
+    # one whitespace character `isprintable` accepts is the space).
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
 
 
 # "k!ll", "ki|l": "!" and "|" stand for i and l only between two letters ("hello!" and
@@ -282,6 +292,7 @@ _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm"
 )
 _STOPWORDS = (" the ", " and ", " to ", " you ", " a ", " of ")
+_ROT13_STOPWORDS = tuple(w.translate(_ROT13) for w in _STOPWORDS)
 
 
 def _decoded(raw: str, canonical: str) -> tuple[str, ...]:
@@ -345,7 +356,7 @@ def _from_rot13(canonical: str):
         plain += padded.count(w)
         if plain * 80 > len(padded):
             return
-    rotated = padded.translate(_ROT13)
-    shifted = sum(rotated.count(w) for w in _STOPWORDS)
+    # the stop words of the rotated text, counted in this one: rotate only what is yielded
+    shifted = sum(map(padded.count, _ROT13_STOPWORDS))
     if shifted >= 2 and shifted > 2 * plain:
-        yield rotated
+        yield padded.translate(_ROT13)

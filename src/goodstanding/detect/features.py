@@ -30,7 +30,7 @@ def words(text: str) -> list[str]:
 
 # Length buckets (1, 2-3, 4-7, ..., 64+ words) as pseudo-words: a head learns its own prior for
 # short texts, where a few n-gram weights would otherwise decide the score alone.
-_LENGTH = tuple(f"__len{min(n.bit_length(), 7)}" for n in range(65))
+LENGTH = tuple(f"__len{min(n.bit_length(), 7)}" for n in range(65))
 
 
 def tokens(ws: list[str], extra: tuple[str, ...] = ()) -> list[str]:
@@ -39,7 +39,7 @@ def tokens(ws: list[str], extra: tuple[str, ...] = ()) -> list[str]:
     Each feature counts once (presence, not frequency): with counts, a benign word that also
     opens many jailbreaks ("hello ChatGPT…") repeated fifty times outweighed everything else.
     """
-    found = [*ws, *map(" ".join, pairwise(ws)), *extra, _LENGTH[min(len(ws), 64)]]
+    found = [*ws, *map(" ".join, pairwise(ws)), *extra, LENGTH[min(len(ws), 64)]]
     return list(dict.fromkeys(found))
 
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from io import BytesIO
-from itertools import repeat
+from itertools import chain, pairwise, repeat
 
 import numpy as np
 
-from goodstanding.detect.features import WINDOW, tokens, windows
+from goodstanding.detect.features import LENGTH, WINDOW, windows
 
 WEIGHTS_FILE = "data/heads.npz"
 
@@ -33,11 +33,13 @@ class Heads:
     # so scoring is one gather, one sum and one tanh (no overflow to clip either).
     _half_weights: np.ndarray = field(init=False, repr=False, compare=False)
     _half_bias: np.ndarray = field(init=False, repr=False, compare=False)
+    _rows: Rows = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         half = 0.5 * self.scale
         object.__setattr__(self, "_half_weights", (self.weights * half).astype(np.float32))
         object.__setattr__(self, "_half_bias", half * self.bias + 0.5 * self.shift)
+        object.__setattr__(self, "_rows", Rows(self.vocab))
 
     def logits(self, ws: list[str], extra: tuple[str, ...] = ()) -> np.ndarray:
         """Raw logits of one window of words (normalised by sqrt of the feature count)."""
@@ -56,14 +58,51 @@ class Heads:
 
     def _sum(self, weights: np.ndarray, ws: list[str], extra: tuple[str, ...],
              bias: np.ndarray) -> np.ndarray:
-        toks = tokens(ws, extra)
-        # Unknown tokens map to the all-zero last row, so the lookup stays in C.
-        unknown = len(self.vocab)
-        idx = np.fromiter(map(self.vocab.get, toks, repeat(unknown, len(toks))), np.intp)
-        known = len(toks) - int(np.count_nonzero(idx == unknown))
-        if not known:
+        idx = self._rows.known(ws, extra)
+        if not len(idx):
             return bias.copy()
-        return weights.take(idx, axis=0).sum(axis=0) * (known**-0.5) + bias
+        # numpy adds the rows one after the other, in `features.tokens` order: the same float32
+        # sum, to the bit, as when every token's row was gathered (an unknown's is all zero)
+        return weights.take(idx, axis=0).sum(axis=0) * (len(idx) ** -0.5) + bias
+
+
+class Rows:
+    """The weight rows of `features.tokens(ws, extra)` that the vocabulary knows, in order,
+    without building the tokens.
+
+    Joining and hashing a string per bigram, then looking each up among 40,000 strings, cost
+    more than the rest of the screen together. Here a word's id is its unigram row (a word
+    only bigrams know gets an id past the last row; a word the vocabulary lacks, `unknown`),
+    a bigram is the pair of its words' ids, and one pass deduplicates all the rows.
+
+    Requires what `features.words` guarantees: no word holds whitespace or "_" (so a bigram
+    has one space, and no word equals a pseudo-word such as ``__len3``).
+    """
+
+    def __init__(self, vocab: dict[str, int]) -> None:
+        self.vocab = vocab
+        self.unknown = unknown = len(vocab)
+        ids = {token: row for token, row in vocab.items() if " " not in token}
+        for token in vocab:
+            for part in token.split(" "):
+                ids.setdefault(part, unknown + 1 + len(ids))
+        self.ids = ids
+        self.pairs = {(ids[a], ids[b]): row for token, row in vocab.items()
+                      for a, _, b in [token.partition(" ")] if b and " " not in b}
+        self.length = [vocab.get(token, unknown) for token in LENGTH]
+
+    def known(self, ws: list[str], extra: tuple[str, ...]) -> np.ndarray:
+        unknown = self.unknown
+        ids = list(map(self.ids.get, ws, repeat(unknown)))
+        rows = dict.fromkeys(chain(
+            ids,
+            map(self.pairs.get, pairwise(ids), repeat(unknown)),
+            map(self.vocab.get, extra, repeat(unknown)),
+            (self.length[min(len(ws), 64)],),
+        ))
+        found = np.fromiter(rows, np.intp, len(rows))
+        # drops the unknown and the ids of words that only bigrams know (past `unknown`)
+        return found[found < unknown]
 
 
 def save_heads(path, heads: Heads) -> None:

@@ -40,6 +40,8 @@ class LexiconHits:
     @property
     def features(self) -> tuple[str, ...]:
         """Pseudo-words the classifier learns weights for."""
+        if not self.weak and not self.minors_minor:  # most texts (strong implies weak)
+            return ()
         names = [f"__lex_{c}" for c in sorted(self.weak)]
         names += [f"__lexs_{c}" for c in sorted(self.strong)]
         if self.minors_minor:
@@ -114,7 +116,12 @@ def _mask(text: str, spans: list[tuple[int, int]]) -> str:
     return " ".join("".join(chars).split())
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def _summarise(hits: list[tuple[int, int, tuple]], masked: str) -> LexiconHits:
+    if not hits:  # most texts
+        return LexiconHits(_NONE, _NONE, False, False, False, masked)
     tags = {tag for _, _, t in hits for tag in t}
     return LexiconHits(
         strong=frozenset(c for kind, c in tags if kind == "strong"),

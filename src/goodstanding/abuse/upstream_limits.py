@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -93,7 +94,8 @@ class UpstreamLimits:
         self.jitter = settings.jitter
         self.backoff = settings.backoff
         self.quota_hold = settings.quota_hold
-        self.pictures: dict[tuple[str, str], _Picture] = {}
+        # oldest first; an OrderedDict pops its first entry in O(1), a dict does not
+        self.pictures: OrderedDict[tuple[str, str], _Picture] = OrderedDict()
         self.quota_until: dict[str, float] = {}  # by upstream key
 
     def picture(self, upstream: str, model: str) -> _Picture:
@@ -101,7 +103,7 @@ class UpstreamLimits:
         found = self.pictures.get(key)
         if found is None:
             if len(self.pictures) >= MAX_PICTURES:
-                self.pictures.pop(next(iter(self.pictures)))
+                self.pictures.popitem(last=False)
             found = self.pictures[key] = _Picture(upstream, self.max_wait)
         return found
 

@@ -238,7 +238,9 @@ def test_a_frozen_database_path_that_stays_frozen_keeps_every_call_fast(start_ga
             # 24 clients and the gateway share this process: some slack for the scheduling,
             # still far below what a queue behind stuck connections would cost (pool 10 s)
             assert_store_unavailable(outcome, seconds, bound=TIMEOUT + 1.0)
-        assert sorted(seconds for seconds, _ in results)[12] < TIMEOUT + MARGIN
+        # the median: queued in series behind the stuck ones, it would be ~12 × the bound (6 s);
+        # on a machine 2.5× slower than usual the 24 threads alone put it at 1.2 s once in CI
+        assert sorted(seconds for seconds, _ in results)[12] < TIMEOUT + 1.0
         proxy.restore()
         client = gw.client(timeout=30)
         served = eventually(lambda: chat(client, "after-" + secrets.token_hex(4)))

@@ -20,12 +20,16 @@ from goodstanding.stores import open_store
 
 
 class Switched(Enforcer):
-    """The real enforcer over the real store, refusing while ``away`` (a frozen store)."""
+    """The real enforcer over the real store, refusing while ``away`` (a frozen store); when
+    ``late``, the write commits but its answer comes after the bound (a timeout all the same)."""
 
     away = True
+    late = False
 
     async def strike(self, *args: Any, **kwargs: Any) -> Any:
-        if self.away:
+        if self.late:
+            await super().strike(*args, **kwargs)
+        if self.away or self.late:
             raise StoreUnavailable("the store did not answer in time")
         return await super().strike(*args, **kwargs)
 
@@ -81,6 +85,29 @@ def test_close_says_how_many_strikes_are_lost_when_the_store_stays_away(caplog):
         assert task is not None and task.done() and not finisher.pending
         assert "3 kept strikes lost at close" in caplog.text and "req-0" in caplog.text
         assert await store.strikes_of("app", "alice") == []
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_kept_strike_the_database_committed_late_is_not_counted_twice():
+    """The attempt timed out but committed: the retry finds its request among the end user's
+    strikes and does not write it again (before: two strikes for one request)."""
+    async def scenario() -> None:
+        store = open_store("memory://")
+        await store.migrate()
+        enforcer = Switched(store, None)
+        enforcer.late = True
+        finisher = StrikeFinisher(enforcer, Settings().strikes)
+        key = VirtualKey(id="k1", name="app", tenant="app", secret_hash="x", created_at=0.0)
+        try:
+            await finisher.finish(flagged(key, 0), None)
+        except StoreUnavailable:
+            pass
+        assert len(finisher.pending) == 1
+        enforcer.late = enforcer.away = False
+        await close_strikes(Pipeline(finisher))
+        assert [s.request_id for s in await store.strikes_of("app", "alice")] == ["req-0"]
         await store.close()
 
     asyncio.run(scenario())

@@ -15,8 +15,9 @@ A strike the store did not take in time (``StoreUnavailable``: the database slow
 kept in memory and written once the store answers again (``strike_pending`` in the call's
 record): the refusal is still answered at once, but an end user whose flagged prompts arrive
 while the database struggles would otherwise never be suspended. It counts at its own time.
-It is lost if this process dies first, and counts twice if the database committed it just as
-its bound expired (as an audit record can be written twice, never lost). A gateway that closes
+It is lost if this process dies first. A write the database committed just as its bound
+expired is not written again: before each retry the end user's strikes are read, and a kept
+strike whose request is already among them is done. A gateway that closes
 (``close_strikes``) tries once more to write them, then logs how many it could not.
 """
 
@@ -116,14 +117,23 @@ class StrikeFinisher:
         while self.pending:
             await asyncio.sleep(RETRY_S)
             while self.pending:
-                strike, policy, zero = self.pending[0]
+                strike = self.pending[0][0]
                 try:
-                    await self.enforcer.strike(strike, policy, zero_tolerance=zero)
+                    await self._write_kept(*self.pending[0])
                 except StoreUnavailable:
                     break  # still down: the next round
                 except Exception:  # a bug must not keep the other kept strikes from the store
                     log.exception("kept strike %s could not be written", strike.request_id)
                 self.pending.popleft()
+
+    async def _write_kept(self, strike: Strike, policy: StrikePolicy, zero: bool) -> None:
+        # the attempt that timed out may have committed all the same (its bound expired just
+        # as the database answered): it must not count twice
+        if strike.request_id is not None:
+            known = await self.enforcer.store.strikes_of(strike.tenant, strike.end_user)
+            if any(k.request_id == strike.request_id for k in known):
+                return
+        await self.enforcer.strike(strike, policy, zero_tolerance=zero)
 
     async def close(self) -> None:
         """Stop retrying; one last attempt for the kept strikes (each within the store's bound),
@@ -133,9 +143,9 @@ class StrikeFinisher:
             await asyncio.gather(self._retrying, return_exceptions=True)
             self._retrying = None
         while self.pending:
-            strike, policy, zero = self.pending[0]
+            strike = self.pending[0][0]
             try:
-                await self.enforcer.strike(strike, policy, zero_tolerance=zero)
+                await self._write_kept(*self.pending[0])
             except StoreUnavailable:
                 break
             except Exception:

@@ -116,15 +116,19 @@ class StrikeFinisher:
         """Write the kept strikes, oldest first, once the store answers again."""
         while self.pending:
             await asyncio.sleep(RETRY_S)
-            while self.pending:
-                strike = self.pending[0][0]
-                try:
-                    await self._write_kept(*self.pending[0])
-                except StoreUnavailable:
-                    break  # still down: the next round
-                except Exception:  # a bug must not keep the other kept strikes from the store
-                    log.exception("kept strike %s could not be written", strike.request_id)
-                self.pending.popleft()
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """Write kept strikes, oldest first, until none is left or the store fails again."""
+        while self.pending:
+            strike, policy, zero = self.pending[0]
+            try:
+                await self._write_kept(strike, policy, zero)
+            except StoreUnavailable:
+                return  # still down: the next round
+            except Exception:  # a bug must not keep the other kept strikes from the store
+                log.exception("kept strike %s could not be written", strike.request_id)
+            self.pending.popleft()
 
     async def _write_kept(self, strike: Strike, policy: StrikePolicy, zero: bool) -> None:
         # the attempt that timed out may have committed all the same (its bound expired just
@@ -142,15 +146,7 @@ class StrikeFinisher:
             self._retrying.cancel()
             await asyncio.gather(self._retrying, return_exceptions=True)
             self._retrying = None
-        while self.pending:
-            strike = self.pending[0][0]
-            try:
-                await self._write_kept(*self.pending[0])
-            except StoreUnavailable:
-                break
-            except Exception:
-                log.exception("kept strike %s could not be written", strike.request_id)
-            self.pending.popleft()
+        await self._drain()
         if self.pending:
             log.error("%d kept strikes lost at close: the store did not answer (first: %s)",
                       len(self.pending), self.pending[0][0].request_id)

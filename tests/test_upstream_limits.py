@@ -162,3 +162,20 @@ def test_a_picture_far_from_its_limit_is_read_at_most_every_refresh_but_near_it_
     assert picture.requests.left == 3000
     answer(0)  # near the limit every answer counts
     assert picture.requests.left == 0
+
+
+@pytest.mark.parametrize("limit,left", [("nan", "nan"), ("-5", "-10"), ("0", "0"),
+                                        ("inf", "3"), ("10", "1e400")])
+async def test_figures_openai_never_sends_do_not_make_the_gateway_refuse_itself(limit, left):
+    """A broken proxy's "nan" or "-5" is not believed: before, each made the gateway answer
+    its own 429 for a minute without calling OpenAI."""
+    from goodstanding.call import Call
+
+    limits = UpstreamLimits(UpstreamDiscipline(max_wait=0))
+    call = Call("r1", "POST", CHAT, "chat.completions", {}, "127.0.0.1", raw_body=b"{}",
+                body={}, model=MODEL)
+    limits.observe(call, "default", 200, {"x-ratelimit-limit-requests": limit,
+                                          "x-ratelimit-remaining-requests": left,
+                                          "x-ratelimit-reset-requests": "1s"}, None)
+    await limits.admit(call, "default")  # sent: no RateLimitExceeded
+    assert limits.picture("default", MODEL).requests.limit is None

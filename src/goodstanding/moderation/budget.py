@@ -13,6 +13,7 @@ instead of spending a request that OpenAI would answer with 429.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -84,6 +85,11 @@ class _Bucket:
             total, remaining = float(limit), float(left)
         except ValueError:
             return
+        # "nan", "-5", a limit of 0: not a figure OpenAI sends; believing it would refuse every
+        # call here (our own 429s) on the word of a broken proxy. Keep what we knew.
+        if not (0 < total < math.inf and 0 <= remaining < math.inf):
+            return
+        remaining = min(remaining, total)
         seconds = go_duration(reset or "") or 0.0
         self.limit, self.left, self.at = total, remaining, now
         # full again after `seconds`: the linear refill rate; a full bucket refills at limit/min

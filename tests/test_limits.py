@@ -137,7 +137,9 @@ def test_concurrent_reservations_cannot_overshoot(start_gateway, sim):
 
     gw = start_gateway(GOODSTANDING_LIMITS__END_USER__TPM="10000",
                        GOODSTANDING_LIMITS__MAX_OUTPUT_TOKENS="3000")
-    sim.config.chunk_delay = 0.05
+    # streams of ~3 s overlap even on a slow machine (at 0.05 s a chunk, CI once saw all six
+    # finish one after another, each settling its reservation before the next was made)
+    sim.config.chunk_delay = 0.3
     client = gw.client()
 
     def one(_: int) -> str:

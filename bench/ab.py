@@ -43,8 +43,12 @@ def main() -> None:
     parser.add_argument("--varied", action="store_true",
                         help="prompts of varied words (no templated traffic for the "
                              "distillation signal to record), instead of one template")
+    parser.add_argument("--users", type=int, default=R.USERS,
+                        help="distinct end users (safety identifiers) the requests cycle "
+                             "through (default %(default)s)")
     args = parser.parse_args()
     R.VARIED = args.varied
+    R.USERS = args.users
     extra = dict(item.split("=", 1) for item in args.set)
     trees = R.parse_trees(parser, args.trees, args.variant)
     stream = args.shape == "stream"

@@ -55,7 +55,11 @@ def start_under_callgrind(port: int, env: dict[str, str], out: str) -> subproces
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--dump-instr=no",
                "--compress-strings=no", f"--callgrind-out-file={out}", R.PYTHON, "-m",
                "goodstanding.cli", "serve", "--port", str(port)]
-    proc = subprocess.Popen(command, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
+    # a fixed hash seed: with a random one, str hashes (dict and set layouts, the collisions
+    # met) differ per process, and one tree's count swung by 0.1-0.2 M between two runs; fixed,
+    # two gateways of one tree count within 0.02 M of each other
+    proc = subprocess.Popen(command, env={**os.environ, "PYTHONHASHSEED": "0", **env},
+                            stderr=subprocess.DEVNULL)
     R.wait_listening(port, proc, timeout=600)
     return proc
 
@@ -131,8 +135,12 @@ def main() -> None:
     parser.add_argument("--varied", action="store_true",
                         help="prompts of varied words (no templated traffic for the "
                              "distillation signal to record), instead of one template")
+    parser.add_argument("--users", type=int, default=R.USERS,
+                        help="distinct end users (safety identifiers) the requests cycle "
+                             "through (default %(default)s)")
     args = parser.parse_args()
     R.VARIED = args.varied
+    R.USERS = args.users
     if args.n2 <= args.n1:
         parser.error("--n2 must be larger than --n1")
     shapes = [s for s in args.shapes.split(",") if s]

@@ -52,6 +52,8 @@ PROMPT = ("Summarise the following paragraph for a customer newsletter in two se
 # The default prompt is one template with a serial number: at the key level that is templated
 # traffic, so the distillation signal records a finding on every call (its cost included).
 VARIED = False
+# --users (bench/ab.py, bench/instructions.py): distinct end users the requests cycle through
+USERS = 1000
 WORDS = ["garden", "tax", "job", "interview", "sourdough", "cat", "diet", "python", "gift", "piano", "trip", "portugal", "sql", "marathon", "invoice", "recipe", "budget", "poem", "lesson", "meeting", "resume", "email", "holiday", "bike", "roof", "plumber", "essay", "chess", "guitar", "spanish", "loan", "kitchen", "paint", "camera", "coffee", "tent"]
 
 OFF = {"GOODSTANDING_MODERATION__INPUT": "off", "GOODSTANDING_MODERATION__OUTPUT": "off",
@@ -195,7 +197,7 @@ def request(stream: bool) -> bytes:
     # many end users, as a gateway serves: one end user sending thousands of copies of one
     # templated prompt is what the distillation signal throttles (signals.distillation)
     return json.dumps({"model": "gpt-4o-mini", "stream": stream, "max_tokens": 200,
-                       "safety_identifier": f"bench-user-{serial % 1000}",
+                       "safety_identifier": f"bench-user-{serial % USERS}",
                        "messages": [{"role": "user", "content": prompt}]}).encode()
 
 

@@ -125,3 +125,51 @@ def test_state_is_bounded_at_many_end_users(users):
     one = next(iter(detector.scopes.values()))
     size = sys.getsizeof(one) + sys.getsizeof(one.ring)
     assert size < 400  # bytes per end user, before the dict entry
+
+
+def _judged_in_full(detector: Distillation, scope, kind: str, tier: str, now: float) -> list:
+    """The findings with every test on the sliding estimate (the judge before its shortcuts),
+    as reference for the shortcuts' property test."""
+    from goodstanding.abuse.distillation import Finding
+    found = []
+    detector._judge_counts(scope, kind, tier, now,
+                           detector.settings.volume_floor if kind == "user"
+                           else detector.settings.key_volume_floor, found)
+    timing = scope.timing
+    s = detector.settings
+    if timing is not None and timing.gaps >= s.timing_min_requests and \
+            timing.cv() <= s.timing_max_cv and timing.active_hours(now) >= s.timing_hours:
+        found.append(Finding("machine_timing", "suspected", kind, (
+            ("gaps", timing.gaps), ("gap_cv", round(timing.cv(), 3)),
+            ("mean_gap_seconds", round(timing.mean, 3)),
+            ("active_hours", timing.active_hours(now)))))
+    return found
+
+
+def test_the_judges_shortcuts_find_what_the_full_estimate_finds():
+    """A busy scope with nothing to find skips the sliding estimate (raw counts bound it):
+    on random counts and timings, the shortcuts never change a finding."""
+    from goodstanding.abuse.distillation import _Scope
+    from goodstanding.abuse.timing import Timing
+    settings = DistillationSettings(min_requests=20, volume_floor=200, key_volume_floor=400,
+                                    long_requests=30, timing_min_requests=50, timing_hours=1)
+    detector = Distillation(settings, clock=lambda: 6000.0)
+    rng = random.Random(18)
+    fired = 0
+    for _ in range(20_000):
+        scope = _Scope(10)
+        scope.ct, scope.pt = rng.randrange(500), rng.randrange(500)
+        scope.cj, scope.pj = min(scope.ct, rng.randrange(100)), min(scope.pt, rng.randrange(100))
+        scope.cd, scope.pd = rng.randrange(scope.cj + 1), rng.randrange(scope.pj + 1)
+        scope.cs, scope.ps = rng.randrange(scope.ct + 1), rng.randrange(scope.pt + 1)
+        scope.cl, scope.pl = rng.randrange(scope.ct + 1), rng.randrange(scope.pt + 1)
+        if rng.random() < 0.5:
+            scope.timing = timing = Timing(5000.0)
+            timing.gaps, timing.mean = rng.randrange(100), rng.choice((0.0, 1.0, 2.0))
+            timing.var = rng.random() * 0.5
+        kind = rng.choice(("user", "key"))
+        now = 6000.0 + rng.random() * 600
+        expected = _judged_in_full(detector, scope, kind, "standard", now)
+        assert detector._judge(scope, kind, "standard", now, scope.ct + scope.pt) == expected
+        fired += bool(expected)
+    assert 1000 < fired < 19_000  # both paths were exercised

@@ -148,6 +148,10 @@ class Distillation:
         self.norms: dict[str, tuple[float, int]] = {}  # "user:tier" → (norm, windows seen)
         # below this many requests in its window a scope cannot be judged: the cheap path
         self.least = min(s.min_requests, s.volume_floor, s.key_volume_floor, s.long_requests)
+        # fewer near-duplicates than this (this window and the one before) cannot be a share
+        # of ``duplicate_share`` among ``min_requests`` judged prompts
+        self.duplicates_least = s.duplicate_share * s.min_requests
+        self.cv_squared = s.timing_max_cv * s.timing_max_cv
         self.merger = merger
         self.touched: dict[str, _Scope] = {}
         if merger is not None:
@@ -159,13 +163,14 @@ class Distillation:
                 structured: bool) -> list[Finding]:
         """Count one generation call of ``user`` (tenant + end user) and ``key``; findings."""
         now = self.clock()
+        w = int(now // self.window)
         current = sketch(text) if text else None
         found: list[Finding] = []
         for name, kind in (("u:" + user if user else None, "user"),
                            ("k:" + key if key else None, "key")):
             if name is None:
                 continue
-            scope = self._scope(name, now, kind, tier)
+            scope = self._scope(name, w, kind, tier)
             scope.ct += 1
             scope.cs += structured
             if current is not None:
@@ -176,7 +181,7 @@ class Distillation:
             if seen >= TIMING_FROM:
                 timing = self._time(scope, now)
                 if seen >= self.least or timing.gaps >= self.settings.timing_min_requests:
-                    found += self._judge(scope, kind, tier, now)
+                    found += self._judge(scope, kind, tier, now, seen)
         if self.merger is not None and (user or key):
             self.merger.wake()
         return found
@@ -204,8 +209,7 @@ class Distillation:
             return 0.0
         return scope.throttle_at - now
 
-    def _scope(self, name: str, now: float, kind: str, tier: str) -> _Scope:
-        w = int(now // self.window)
+    def _scope(self, name: str, w: int, kind: str, tier: str) -> _Scope:
         scopes = self.scopes
         scope = scopes.get(name)
         if scope is None:
@@ -264,11 +268,36 @@ class Distillation:
 
     # --- judging ----------------------------------------------------------------------------
 
-    def _judge(self, scope: _Scope, kind: str, tier: str, now: float) -> list[Finding]:
+    def _judge(self, scope: _Scope, kind: str, tier: str, now: float,
+               seen: float) -> list[Finding]:
+        """The scope's findings. ``seen`` is its calls in this window and the one before (and
+        the other processes'): an upper bound of the sliding estimate, as are the raw counts
+        below, so a busy scope with nothing to find (an application's key: its timing is
+        judged on every call) skips the estimate."""
+        s = self.settings
+        found: list[Finding] = []
+        floor = s.volume_floor if kind == "user" else s.key_volume_floor
+        if scope.others is not None or seen >= floor or \
+                scope.cd + scope.pd >= self.duplicates_least or \
+                scope.cl + scope.pl >= s.long_requests:
+            self._judge_counts(scope, kind, tier, now, floor, found)
+        timing = scope.timing
+        # cv <= max_cv without the square root: var <= (max_cv × mean)²
+        if timing is not None and timing.gaps >= s.timing_min_requests and \
+                timing.mean > 0 and timing.var <= self.cv_squared * timing.mean * timing.mean:
+            hours = timing.active_hours(now)
+            if hours >= s.timing_hours:
+                found.append(Finding("machine_timing", "suspected", kind, (
+                    ("gaps", timing.gaps), ("gap_cv", round(timing.cv(), 3)),
+                    ("mean_gap_seconds", round(timing.mean, 3)), ("active_hours", hours))))
+        return found
+
+    def _judge_counts(self, scope: _Scope, kind: str, tier: str, now: float, floor: int,
+                      found: list[Finding]) -> None:
+        """Templated prompts, volume and long outputs, on the sliding window's estimate."""
         s = self.settings
         before = 1.0 - (now - scope.w * self.window) / self.window
         total, judged, duplicates, structured, long = scope.counts(before)
-        found: list[Finding] = []
         window = ("window_seconds", self.window)
         if judged >= s.min_requests and duplicates >= s.duplicate_share * judged:
             likely = structured >= s.structured_share * total or judged >= s.likely_requests
@@ -277,7 +306,6 @@ class Distillation:
                 ("requests", round(judged)), ("duplicate_share", round(duplicates / judged, 3)),
                 ("structured_share", round(structured / total, 3)), window,
                 ("example_hash", example))))
-        floor = s.volume_floor if kind == "user" else s.key_volume_floor
         if total >= floor:
             norm, seen = self.norms.get(f"{kind}:{tier}", (0.0, 0))
             if seen < NORM_SAMPLES or total >= s.volume_factor * norm:
@@ -286,15 +314,6 @@ class Distillation:
         if long >= s.long_requests and long >= 0.5 * total:
             found.append(Finding("distillation_long_output", "suspected", kind, (
                 ("long_outputs", round(long)), ("requests", round(total)), window)))
-        timing = scope.timing
-        if timing is not None and timing.gaps >= s.timing_min_requests:
-            cv = timing.cv()
-            hours = timing.active_hours(now)
-            if cv <= s.timing_max_cv and hours >= s.timing_hours:
-                found.append(Finding("machine_timing", "suspected", kind, (
-                    ("gaps", timing.gaps), ("gap_cv", round(cv, 3)),
-                    ("mean_gap_seconds", round(timing.mean, 3)), ("active_hours", hours))))
-        return found
 
     def evidence(self, name: str) -> dict[str, Any] | None:
         """What this process knows of one scope (``u:tenant\\nend user`` or ``k:key id``),

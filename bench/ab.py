@@ -43,6 +43,10 @@ def main() -> None:
     parser.add_argument("--varied", action="store_true",
                         help="prompts of varied words (no templated traffic for the "
                              "distillation signal to record), instead of one template")
+    parser.add_argument("--against", metavar="NAME",
+                        help="also print each target's added CPU over NAME's: the median of "
+                             "the rounds' differences (e.g. signals on=full:src against "
+                             "off=full-signals:src)")
     parser.add_argument("--users", type=int, default=R.USERS,
                         help="distinct end users (safety identifiers) the requests cycle "
                              "through (default %(default)s)")
@@ -51,6 +55,8 @@ def main() -> None:
     R.USERS = args.users
     extra = dict(item.split("=", 1) for item in args.set)
     trees = R.parse_trees(parser, args.trees, args.variant)
+    if args.against and args.against not in trees:
+        parser.error(f"--against {args.against}: not one of the targets")
     stream = args.shape == "stream"
     up_port, bare_port = R.free_port(), R.free_port()
     upstream = f"http://127.0.0.1:{up_port}"
@@ -94,6 +100,19 @@ def main() -> None:
             ratio = R.paired_ratio(rounds, results["passthrough"], c)
             line.append(f"{name} {cpu:.0f} µs ({ratio:.2f}×)")
         print("  ".join(line))
+    if args.against in results:
+        # a round's targets run minutes apart at most: the difference within a round carries
+        # less of the machine's drift than the difference of two medians
+        floor = results[args.against]
+        for c in ("c1", "c8"):
+            key = f"cpu_us_{c}"
+            added = []
+            for name, rounds in results.items():
+                if name not in ("passthrough", args.against):
+                    gap = statistics.median(m[key] - f[key]
+                                            for m, f in zip(rounds, floor, strict=True))
+                    added.append(f"{name} {gap:+.0f} µs")
+            print(f"{c} added over {args.against}: " + "  ".join(added))
 
 
 if __name__ == "__main__":

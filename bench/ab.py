@@ -12,6 +12,11 @@ bench/run.py, unless the NAME gives its own). Rounds alternate over the passthro
 target; printed per concurrency: the median CPU µs per request and the median of each round's
 ratio to the passthrough of the same round. Use it to decide whether a change is worth it; the
 figures to quote come from bench/run.py.
+
+What one feature costs, e.g. the abuse signals (two pairs: their spread is the noise):
+
+    python bench/ab.py full plain 2000 9 off=full-signals:src on=full:src \
+        off2=full-signals:src on2=full:src --varied --against off
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ import time
 import openai
 import pytest
 
-from goodstanding.abuse.distillation import Distillation
+from goodstanding.abuse.distillation import Distillation, Finding, _Scope
 from goodstanding.abuse.sketch import similarity, sketch
+from goodstanding.abuse.timing import Timing
 from goodstanding.settings import DistillationSettings
 
 MODEL = "gpt-4o-mini"
@@ -130,7 +131,6 @@ def test_state_is_bounded_at_many_end_users(users):
 def _judged_in_full(detector: Distillation, scope, kind: str, tier: str, now: float) -> list:
     """The findings with every test on the sliding estimate (the judge before its shortcuts),
     as reference for the shortcuts' property test."""
-    from goodstanding.abuse.distillation import Finding
     found = []
     detector._judge_counts(scope, kind, tier, now,
                            detector.settings.volume_floor if kind == "user"
@@ -149,8 +149,6 @@ def _judged_in_full(detector: Distillation, scope, kind: str, tier: str, now: fl
 def test_the_judges_shortcuts_find_what_the_full_estimate_finds():
     """A busy scope with nothing to find skips the sliding estimate (raw counts bound it):
     on random counts and timings, the shortcuts never change a finding."""
-    from goodstanding.abuse.distillation import _Scope
-    from goodstanding.abuse.timing import Timing
     settings = DistillationSettings(min_requests=20, volume_floor=200, key_volume_floor=400,
                                     long_requests=30, timing_min_requests=50, timing_hours=1)
     detector = Distillation(settings, clock=lambda: 6000.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -190,6 +191,20 @@ async def test_budget_unknown_until_told_then_never_exceeded() -> None:
     assert 0.0 < budget.headroom() < 0.02
     with pytest.raises(BudgetExhausted):
         await budget.acquire(500)
+
+
+def test_budget_reserve_takes_what_is_there_and_never_more() -> None:
+    budget = Budget()
+    assert budget.reserve(10**9)  # nothing known yet: no throttling
+    budget.update(headers(1000, "54s"))  # 1000 tokens left of 10000
+    assert budget.reserve(600)
+    assert not budget.reserve(600)  # 400 left (and a few refilled): not enough
+    assert budget.reserve(300)
+    assert budget.headroom() < 0.02
+    only_requests = Budget()  # told of requests only: tokens are not throttled
+    only_requests.requests.update("2", "1", "60s", time.monotonic())
+    assert only_requests.reserve(10**9)
+    assert not only_requests.reserve(1)  # the one request left is taken
 
 
 async def test_budget_waits_briefly_for_the_refill() -> None:

@@ -186,10 +186,14 @@ class Distillation:
             self.merger.wake()
         return found
 
+    def long_output(self, tokens_in: int, tokens_out: int) -> bool:
+        """A long answer to a short prompt: what ``output`` counts."""
+        s = self.settings
+        return tokens_out >= s.long_output_tokens and tokens_in <= s.short_prompt_tokens
+
     def output(self, user: str | None, key: str | None, tokens_in: int, tokens_out: int) -> None:
         """After the answer: count a long answer to a short prompt for its scopes."""
-        s = self.settings
-        if tokens_out < s.long_output_tokens or tokens_in > s.short_prompt_tokens:
+        if not self.long_output(tokens_in, tokens_out):
             return
         for name in (f"u:{user}" if user else None, f"k:{key}" if key else None):
             scope = self.scopes.get(name) if name else None

@@ -94,8 +94,9 @@ class DistillationCheck:
 
     async def finish(self, call: Call, error: GatewayError | None) -> None:
         """Count a long generation from a short prompt (from the answer's usage)."""
-        if error is not None or call.tokens_out is None or not call.generation:
-            return
+        if error is not None or call.tokens_out is None or not call.generation or \
+                not self.detector.long_output(call.tokens_in or 0, call.tokens_out):
+            return  # most answers: nothing to count, no scope names to build
         key = call.key
         user = f"{key.tenant}\n{call.end_user}" if key and call.end_user else None
         self.detector.output(user, key.id if key else None, call.tokens_in or 0, call.tokens_out)

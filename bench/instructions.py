@@ -17,10 +17,12 @@ segment (the dump itself, a timer firing) cancels out. Collection is off during 
 (``--instr-atstart=no``), so a gateway is ready in a minute or so.
 
 What it cannot see: time. Under valgrind a request takes ~50× longer, so work that runs on a
-clock (a flush every second, a batch window of a few ms) happens about as often per second as
-in production but far less often per request, and concurrent requests overlap differently:
+clock (a flush every second, a refresh at most every few seconds, a batch window of a few ms)
+happens about as often per second as in production but far more often per request: its cost
+is over-counted (``SLOW_CLOCK`` puts the largest off). Concurrent requests overlap differently:
 trust the c1 figure most and read c8 as "roughly". Also not counted: the kernel's share (system
-calls, sockets), which bench/run.py's CPU figures include.
+calls, sockets), which bench/run.py's CPU figures include; to turn instructions into
+microseconds, divide a gateway's user CPU per request (bench/ab.py) by its instructions.
 """
 
 from __future__ import annotations

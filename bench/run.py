@@ -106,9 +106,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """The process's user and system CPU seconds (the kernel's share: sockets, epoll)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -169,22 +170,24 @@ async def one(session: aiohttp.ClientSession, url: str, headers: dict, body: byt
 
 
 async def load(url: str, headers: dict, stream: bool, n: int, concurrency: int,
-               pid: int) -> tuple[float, list[float]]:
-    """Send n requests with `concurrency` in flight; return (server CPU s, latencies)."""
+               pid: int) -> tuple[tuple[float, float], list[float]]:
+    """Send n requests with `concurrency` in flight; return (server (user, system) CPU s,
+    latencies)."""
     latencies: list[float] = []
     warm = [request(stream) for _ in range(50)]
     bodies = iter([request(stream) for _ in range(n)])  # encoded before the clock starts
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         for body in warm:  # warm-up: connections, caches, first-use imports
             await one(session, url, headers, body)
-        before = cpu_seconds(pid)
+        before = cpu_split(pid)
 
         async def worker() -> None:
             for body in bodies:
                 latencies.append(await one(session, url, headers, body))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return cpu_seconds(pid) - before, latencies
+        after = cpu_split(pid)
+        return (after[0] - before[0], after[1] - before[1]), latencies
 
 
 def request(stream: bool) -> bytes:
@@ -210,11 +213,12 @@ def measure(url: str, headers: dict, pid: int, n: int, stream: bool, upstream: s
     out: dict[str, float] = {}
     for concurrency in (1, 8):
         seen = moderation_stats(upstream)
-        cpu, latencies = asyncio.run(load(url, headers, stream, n, concurrency, pid))
+        (user, system), latencies = asyncio.run(load(url, headers, stream, n, concurrency, pid))
         after = moderation_stats(upstream)
         # warm-up requests included: 50 of them per n
         per = {k: (after[k] - seen[k]) / (n + 50) for k in seen}
-        out[f"cpu_us_c{concurrency}"] = cpu / n * 1e6
+        out[f"cpu_us_c{concurrency}"] = (user + system) / n * 1e6
+        out[f"user_us_c{concurrency}"] = user / n * 1e6  # instructions → µs (instructions.py)
         out[f"mod_calls_c{concurrency}"] = per["moderation_calls"]
         out[f"mod_inputs_c{concurrency}"] = per["moderation_inputs"]
         if concurrency == 1:

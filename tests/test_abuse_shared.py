@@ -65,11 +65,13 @@ def audit(db_url: str) -> list[dict[str, Any]]:
 def test_distillation_counts_add_up_across_processes(shared):
     rng = random.Random(11)
     user = "harvester-" + secrets.token_hex(3)
-    for i in range(40):  # 20 in each process: neither reaches min_requests (30) alone
+    # 25 in each process, each judging 16 of its own (from its 10th call, JUDGE_FROM): neither
+    # reaches min_requests (30) alone
+    for i in range(50):
         url = shared["a"] if i % 2 == 0 else shared["b"]
         assert ask(url, shared["token"], user, extraction_prompt(i, rng)).status == 200
     time.sleep(1.6)  # a merge in each process
-    for i in range(40, 44):
+    for i in range(50, 54):
         url = shared["a"] if i % 2 == 0 else shared["b"]
         assert ask(url, shared["token"], user, extraction_prompt(i, rng)).status == 200
     rows = [row for row in audit(shared["db_url"]) if row["end_user"] == user]
@@ -81,7 +83,7 @@ def test_distillation_counts_add_up_across_processes(shared):
     own = [row for row in rows if row["request_id"][:-8] == first["request_id"][:-8]
            and row["request_id"] <= first["request_id"]]
     assert len(own) < 30 <= first["scores"]["distillation_requests"]
-    assert max(row["scores"]["distillation_requests"] for row in flagged) >= 40
+    assert max(row["scores"]["distillation_requests"] for row in flagged) >= 34  # 16 + 16 + 2
 
 
 @pytest.mark.parametrize("shared", [RAMP], indirect=True)

@@ -13,7 +13,14 @@ from typing import Any
 
 import httpx
 
-from goodstanding.abuse.distillation import Distillation
+from goodstanding.abuse import distillation
+from goodstanding.abuse.distillation import (
+    JUDGE_FROM,
+    KEY_SAMPLE,
+    SAMPLE_FROM,
+    Distillation,
+    Finding,
+)
 from goodstanding.settings import DistillationSettings
 from tests.conftest import _make_key
 from tests.test_distillation import chat_prompt, extraction_prompt
@@ -149,7 +156,7 @@ def test_every_signal_is_visible_per_end_user_and_per_key(start_gateway, sim):
     # first: a key-level finding is on the record of the call that carries it, whoever sent it
     client.chat.completions.create(model=MODEL, safety_identifier="quiet",
                                    messages=[{"role": "user", "content": "hello there"}])
-    for i in range(40):
+    for i in range(50):  # judged from the 10th (JUDGE_FROM): flagged from the 39th
         client.chat.completions.create(
             model=MODEL, safety_identifier="harvester", n=2,
             messages=[{"role": "user", "content": extraction_prompt(i, rng)}])
@@ -164,7 +171,8 @@ def test_every_signal_is_visible_per_end_user_and_per_key(start_gateway, sim):
     assert counts["distillation"]["last_hour"] >= 10
     assert counts["distillation"]["last_24h"] >= counts["distillation"]["last_hour"]
     evidence = user["detectors"]["distillation"]
-    assert evidence["requests"] == 40 and evidence["duplicate_share"] >= 0.6
+    assert evidence["requests"] == 50 and evidence["judged_prompts"] == 41
+    assert evidence["duplicate_share"] >= 0.6
     assert evidence["structured_share"] == 1.0
     quiet = admin.get("/users/quiet/signals").json()
     assert all(s["last_24h"] == 0 for s in quiet["signals"])
@@ -172,7 +180,8 @@ def test_every_signal_is_visible_per_end_user_and_per_key(start_gateway, sim):
     assert key["kind"] == "key" and key["id"] == gw.key_id
     assert {s["signal"]: s for s in key["signals"]}["distillation"]["last_hour"] >= 10
     evidence = key["detectors"]["distillation"]
-    assert evidence["requests"] == 41 and evidence["judged_prompts"] == 40  # "hello there"
+    # the key's first nine calls ("hello there" among them) are not judged
+    assert evidence["requests"] == 51 and evidence["judged_prompts"] == 42
     assert "customer" not in str(user) + str(key)  # counts and hashes, never text
     assert admin.get("/keys/nosuchkey/signals").status_code == 404
     paths = admin.get("/openapi.json").json()["paths"]
@@ -205,6 +214,54 @@ def test_volume_far_above_the_tiers_norm_is_a_signal_and_the_norm_is_not():
     assert volume and volume[0].scope == "user"
     evidence = dict(volume[-1].evidence)
     assert evidence["requests"] == 260 and 15 <= evidence["tier_norm"] <= 25
+
+
+def test_a_scope_is_judged_from_its_tenth_call_in_the_window():
+    clock = Clock(0.0)
+    found = detector(clock, window="10m")
+    rng = random.Random(4)
+    for i in range(JUDGE_FROM - 1):
+        found.observe("t\nh", None, "anonymous", extraction_prompt(i, rng), True)
+    evidence = found.evidence("u:t\nh")
+    assert evidence is not None and evidence["requests"] == JUDGE_FROM - 1
+    assert evidence["judged_prompts"] == 0  # no sketch was made
+    found.observe("t\nh", None, "anonymous", extraction_prompt(JUDGE_FROM, rng), True)
+    assert found.evidence("u:t\nh")["judged_prompts"] == 1
+
+
+def busy_key(monkeypatch: Any, sample_from: int) -> tuple[list[Finding], dict[str, Any]]:
+    """3 000 calls of one key in a window from 500 end users (6 each: none is judged), 70 %
+    of them one template."""
+    monkeypatch.setattr(distillation, "SAMPLE_FROM", sample_from)
+    clock = Clock(0.0)
+    found = detector(clock, window="10m", min_requests=30)
+    rng = random.Random(6)
+    signals: list[Finding] = []
+    for n in range(3000):
+        clock.now = n * 0.1
+        templated = rng.random() < 0.7
+        text = extraction_prompt(n, rng) if templated else chat_prompt(rng) + " and a few more"
+        signals += found.observe(f"t\nuser-{n % 500}", "key-1", "standard", text, templated)
+    assert found.evidence("u:t\nuser-7")["judged_prompts"] == 0
+    evidence = found.evidence("k:key-1")
+    assert evidence is not None
+    return signals, evidence
+
+
+def test_a_busy_key_judges_a_sample_and_still_sees_its_template(monkeypatch):
+    signals, sampled = busy_key(monkeypatch, SAMPLE_FROM)
+    # calls 10..999 all, then one in KEY_SAMPLE: 1000, 1008, ... 3000
+    after = (3000 - SAMPLE_FROM) // KEY_SAMPLE + 1
+    assert sampled["requests"] == 3000
+    assert sampled["judged_prompts"] == SAMPLE_FROM - JUDGE_FROM + after
+    _, full = busy_key(monkeypatch, 10**9)  # every prompt judged
+    assert full["judged_prompts"] == 3000 - JUDGE_FROM + 1
+    # the sample's share estimates the whole one's: a template at 70 % of the traffic is
+    # matched by one of the four sampled before it as often as by one of the four calls before
+    assert abs(sampled["duplicate_share"] - full["duplicate_share"]) < 0.05
+    assert full["duplicate_share"] >= 0.6
+    late = [f for f in signals[-100:] if f.signal == "distillation" and f.scope == "key"]
+    assert late and late[-1].level == "likely"
 
 
 def test_the_window_slides():

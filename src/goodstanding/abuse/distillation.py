@@ -9,7 +9,8 @@ patterns, mass generation of synthetic data". Each end user (of a tenant) and ea
   structured-output share of at least ``structured_share``, or ``likely_requests`` prompts,
   it is ``likely``. A prompt is a near-duplicate when its sketch (``sketch.py``) matches one of
   the scope's last ``RING`` sketches (one int: ``RING`` masks side by side, newest lowest).
-  Short messages ("thanks", "go on") are not counted.
+  Short messages ("thanks", "go on") are not counted; nor are a scope's first
+  ``JUDGE_FROM - 1`` calls in the window, and a busy key's prompts are sampled.
 - ``distillation_volume``: the scope's requests in the window at least ``volume_factor`` × its
   tier's norm (the running average of finished windows of the scopes of that tier, learned in
   this process) and at least ``volume_floor`` (``key_volume_floor`` for a key).
@@ -51,6 +52,17 @@ _EXAMPLE = 4294967291  # the largest 32-bit prime: an example's hash from the ne
 NORM_ALPHA = 0.05  # weight of one finished window in its tier's norm
 NORM_SAMPLES = 20  # finished windows a tier's norm needs before it is believed
 TIMING_FROM = 10  # calls in the sliding window before a scope's timing is kept
+# Calls in the sliding window before a scope's prompts are judged (sketched and counted): a
+# verdict needs ``min_requests`` (60) judged prompts, so a scope's first nine cannot decide one
+# alone, and most end users never send ten in a window: at 100 000 end users that spares
+# nearly every call its sketch.
+JUDGE_FROM = 10
+# A scope past SAMPLE_FROM calls in its window (an application's key) judges one prompt in
+# KEY_SAMPLE: its shares are estimated from a sample, its judged and near-duplicate counts are
+# the sample's. Each sampled prompt is compared with the four sampled before it, so a template
+# that is a share p of the key's traffic still matches with probability 1 - (1 - p)^4.
+SAMPLE_FROM = 1000
+KEY_SAMPLE = 8
 FIELDS = ("t", "j", "d", "s", "l")  # shared fields: calls, judged, near-duplicates,
 # structured, long outputs
 
@@ -164,7 +176,8 @@ class Distillation:
         """Count one generation call of ``user`` (tenant + end user) and ``key``; findings."""
         now = self.clock()
         w = int(now // self.window)
-        current = sketch(text) if text else None
+        current: int | None = None
+        sketched = not text  # no text: nothing to sketch
         found: list[Finding] = []
         for name, kind in (("u:" + user if user else None, "user"),
                            ("k:" + key if key else None, "key")):
@@ -173,11 +186,16 @@ class Distillation:
             scope = self._scope(name, w, kind, tier)
             scope.ct += 1
             scope.cs += structured
-            if current is not None:
-                self._count(scope, current)
             seen = scope.ct + scope.pt
             if scope.others is not None:  # shared mode: the other processes' calls too
                 seen += scope.others.cur[0] + scope.others.prev[0]
+            # the sketch is most of this call's cost: only for the prompts a scope is judged
+            # on (from its JUDGE_FROM-th call in the window; a busy key's one in KEY_SAMPLE)
+            if seen >= JUDGE_FROM and (seen < SAMPLE_FROM or scope.ct % KEY_SAMPLE == 0):
+                if not sketched:
+                    current, sketched = sketch(text or ""), True
+                if current is not None:
+                    self._count(scope, current)
             if seen >= TIMING_FROM:
                 timing = self._time(scope, now)
                 if seen >= self.least or timing.gaps >= self.settings.timing_min_requests:

@@ -1,6 +1,6 @@
 """What one feature adds to the pipeline's CPU per request, both sides in one process.
 
-    python bench/feature_ab.py [--feature signals] [--blocks 40] [--block 200]
+    python bench/feature_ab.py [--feature signals] [--blocks 300] [--block 100]
                                [--users 1000] [--concurrency 1,8]
 
 Two gateways run in this process through library mode (``library/engine.py``: the same door
@@ -21,6 +21,12 @@ The database's own thread (aiosqlite: the audit writer's inserts) is not counted
 land in whichever block runs, so the process's CPU per block swings by ±100 µs per request;
 its work is the same with or without a feature that adds no database call (the signals add
 none without Redis).
+Both gateways serve one key (library mode's own). Past 30 000 calls in 10 minutes on one key
+every call carries a ``distillation_volume:key`` finding (the documented default), and the
+signals' figure then is what recording a finding on every call costs: for the signals' cost
+on calls with nothing to find, raise the floor (``--set
+GOODSTANDING_SIGNALS__DISTILLATION__KEY_VOLUME_FLOOR=100000000``).
+
 Each end user sends a first warm-up pass before the clock starts, so the steady state is
 measured: with ``--users 1000`` and the default blocks each end user is known and sends about
 ``2 × blocks × block / users`` calls in the 10-minute window.
@@ -48,7 +54,8 @@ import run as R  # bench/run.py: its variants, static upstream and prompts
 FEATURES = {"signals": R.NO_SIGNALS, "detectors": R.NO_DETECTORS}
 
 
-def settings_env(folder: str, upstream: str, without: dict[str, str] | None) -> dict[str, str]:
+def settings_env(folder: str, upstream: str, without: dict[str, str] | None,
+                 extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOODSTANDING_")}
     env.update(R.VARIANTS["full"], OPENAI_API_KEY="sk-bench",
                GOODSTANDING_UPSTREAM_URL=upstream + "/v1",
@@ -57,7 +64,7 @@ def settings_env(folder: str, upstream: str, without: dict[str, str] | None) -> 
                # a warm-up of 100 000 new end users through two SQLite databases on 2 cores
                # can keep one store read past the default 0.5 s bound: a 503, and no figure
                GOODSTANDING_STORAGE__TIMEOUT="5")
-    return {**env, **(without or {})}
+    return {**env, **(extra or {}), **(without or {})}
 
 
 async def block(engine, calls: int, concurrency: int) -> float:
@@ -83,8 +90,8 @@ async def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--feature", choices=sorted(FEATURES), default="signals",
                         help="what the second gateway goes without (default %(default)s)")
-    parser.add_argument("--blocks", type=int, default=40, help="block pairs per concurrency")
-    parser.add_argument("--block", type=int, default=200, help="requests per block")
+    parser.add_argument("--blocks", type=int, default=300, help="block pairs per concurrency")
+    parser.add_argument("--block", type=int, default=100, help="requests per block")
     parser.add_argument("--users", type=int, default=R.USERS,
                         help="distinct end users the requests cycle through")
     parser.add_argument("--concurrency", default="1,8", help="comma-separated, e.g. 1,8")
@@ -92,6 +99,9 @@ async def main() -> None:
                         help="gc.freeze() after the warm-up: the collector's full passes over "
                              "both gateways' start-up objects (the detectors' models) land in "
                              "random blocks; frozen, they no longer do")
+    parser.add_argument("--set", action="append", default=[], metavar="ENV=VALUE",
+                        help="a setting for both gateways, e.g. "
+                             "GOODSTANDING_SIGNALS__DISTILLATION__MAX_END_USERS=200000")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     R.VARIED, R.USERS = True, args.users  # people's varied prompts: nothing for a signal to find
@@ -106,7 +116,8 @@ async def main() -> None:
             engines = {}
             for name, without in (("with", None), ("without", FEATURES[args.feature])):
                 os.makedirs(f"{folder}/{name}")
-                env = settings_env(f"{folder}/{name}", f"http://127.0.0.1:{port}", without)
+                env = settings_env(f"{folder}/{name}", f"http://127.0.0.1:{port}", without,
+                                   dict(item.split("=", 1) for item in args.set))
                 engines[name] = Engine(load_settings(env=env))
             try:
                 for engine in engines.values():  # every end user known before the clock

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import secrets
@@ -95,10 +94,6 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=R.USERS,
                         help="distinct end users the requests cycle through")
     parser.add_argument("--concurrency", default="1,8", help="comma-separated, e.g. 1,8")
-    parser.add_argument("--freeze", action="store_true",
-                        help="gc.freeze() after the warm-up: the collector's full passes over "
-                             "both gateways' start-up objects (the detectors' models) land in "
-                             "random blocks; frozen, they no longer do")
     parser.add_argument("--set", action="append", default=[], metavar="ENV=VALUE",
                         help="a setting for both gateways, e.g. "
                              "GOODSTANDING_SIGNALS__DISTILLATION__MAX_END_USERS=200000")
@@ -122,9 +117,6 @@ async def main() -> None:
             try:
                 for engine in engines.values():  # every end user known before the clock
                     await block(engine, max(args.users, 200), 8)
-                if args.freeze:
-                    gc.collect()
-                    gc.freeze()
                 for c in (int(c) for c in args.concurrency.split(",")):
                     gaps, cpu = [], {"with": [], "without": []}
                     for number in range(args.blocks):

@@ -12,6 +12,7 @@ else through a marker file beside the SQLite database that each gateway checks a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -197,6 +198,10 @@ async def announce(key_id: str, database_url: str, redis_url: str | None) -> str
     if marker is not None:
         with marker.open("a") as out:  # the size changes even where mtime is coarse
             out.write(f"{key_id}\n")
+        # a gateway looks at the marker at most every WATCH_SECONDS: once that has passed since
+        # the write, every call it takes after this returns sees the change ("at once" is true
+        # when the command returns, not 20 ms later)
+        await asyncio.sleep(WATCH_SECONDS * 1.5)
     if redis_url:
         from goodstanding.stores import redis as shared
 

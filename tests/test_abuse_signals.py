@@ -7,6 +7,7 @@ clock against the detector itself."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from typing import Any
@@ -108,6 +109,31 @@ def test_long_generations_from_short_prompts_at_volume_are_a_signal(start_gatewa
     rows = [row for row in gw.store_call("query_audit", limit=10_000)
             if "distillation_long_output" in row["reasons"]]
     assert rows[-1]["scores"]["distillation_long_output_long_outputs"] >= 10
+
+
+def test_a_busy_keys_volume_is_on_one_record_not_on_every_end_users(start_gateway, sim):
+    """Past its volume floor an application's key is noted once a minute: its end users'
+    calls go through clean, and the key's standing shows the one note."""
+    gw = start_gateway(**env(GOODSTANDING_ADMIN_TOKEN=ADMIN,
+                             GOODSTANDING_SIGNALS__DISTILLATION__KEY_VOLUME_FLOOR="20"))
+    client = gw.client()
+    rng = random.Random(5)
+    for i in range(60):  # 60 people, one varied message each
+        client.chat.completions.create(model=MODEL, safety_identifier=f"person-{i}",
+                                       messages=[{"role": "user", "content": chat_prompt(rng)}])
+    assert sim.calls[CHAT] == 60
+    time.sleep(1.5)  # records and standing counts are flushed in the background
+    rows = gw.store_call("query_audit", limit=10_000)
+    noted = [row for row in rows if "distillation_volume:key" in row["reasons"]]
+    assert len(rows) == 60 and len(noted) == 1
+    assert noted[0]["end_user"] == "person-19"  # the key's 20th call
+    assert noted[0]["scores"]["key_distillation_volume_requests"] == 20
+    admin = httpx.Client(base_url=f"{gw.url}/admin/api",
+                         headers={"authorization": f"Bearer {ADMIN}"})
+    key = {s["signal"]: s for s in admin.get(f"/keys/{gw.key_id}/signals").json()["signals"]}
+    assert key["distillation_volume"]["last_hour"] == 1
+    later = admin.get("/users/person-40/signals").json()
+    assert all(s["last_24h"] == 0 for s in later["signals"])
 
 
 def test_a_key_used_from_a_country_it_never_used_is_flagged(start_gateway, sim):
@@ -260,8 +286,54 @@ def test_a_busy_key_judges_a_sample_and_still_sees_its_template(monkeypatch):
     # matched by one of the four sampled before it as often as by one of the four calls before
     assert abs(sampled["duplicate_share"] - full["duplicate_share"]) < 0.05
     assert full["duplicate_share"] >= 0.6
-    late = [f for f in signals[-100:] if f.signal == "distillation" and f.scope == "key"]
-    assert late and late[-1].level == "likely"
+    # the key's verdict, noted when it was raised (then once a minute while it holds)
+    noted = [f for f in signals if f.signal == "distillation" and f.scope == "key"]
+    assert noted and noted[-1].level == "likely"
+
+
+def test_a_keys_recorded_findings_are_noted_once_a_minute_and_at_once_when_new():
+    """An application's key past its volume floor: the finding describes the key, so it is on
+    one call a minute, not on each of its end users' calls; a throttling policy still acts on
+    every call."""
+    clock = Clock(0.0)
+    found = detector(clock, window="10m", min_requests=30, key_volume_floor=50)
+    rng = random.Random(8)
+    noted: list[tuple[int, str]] = []
+    for n in range(1200):  # 2 calls a second for 10 minutes, varied, from 600 end users
+        clock.now = n * 0.5
+        noted += [(n, f.reason) for f in found.observe(f"t\nuser-{n % 600}", "key-1",
+                                                        "standard", chat_prompt(rng), False)]
+    volume = [n for n, reason in noted if reason == "distillation_volume:key"]
+    assert volume[0] == 49  # its 50th call: at once
+    assert [b - a for a, b in itertools.pairwise(volume)] == [120] * (len(volume) - 1)
+    assert len(volume) == 10
+    # a new finding on a quiet key is noted at once: a template from the start, its verdict
+    # raised from suspected to likely within the quiet minute after the volume's note
+    clock = Clock(0.0)
+    found = detector(clock, window="10m", min_requests=30, likely_requests=90,
+                     key_volume_floor=50)
+    noted = []
+    for n in range(200):
+        clock.now = n * 0.5
+        noted += [(n, f.reason) for f in found.observe(f"t\nuser-{n}", "key-1", "standard",
+                                                        extraction_prompt(n, rng), False)]
+    first = {}
+    for n, reason in noted:
+        first.setdefault(reason, n)
+    assert first["distillation:suspected:key"] < first["distillation_volume:key"] == 49
+    assert 49 < first["distillation:likely:key"] < 49 + 120  # not a minute later
+    # the calls that noted something: the new verdicts' and the first volume's only
+    assert sorted({n for n, _ in noted}) == sorted({first["distillation:suspected:key"], 49,
+                                                    first["distillation:likely:key"]})
+    # throttle on key volume: every call past the floor carries the finding, to act on it
+    clock = Clock(0.0)
+    found = detector(clock, window="10m", key_volume_floor=50, volume="throttle")
+    carried = 0
+    for n in range(300):
+        clock.now = n * 0.5
+        carried += any(f.signal == "distillation_volume" for f in found.observe(
+            f"t\nuser-{n}", "key-1", "standard", chat_prompt(rng), False))
+    assert carried == 300 - 49
 
 
 def test_the_window_slides():

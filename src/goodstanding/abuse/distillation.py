@@ -19,6 +19,12 @@ patterns, mass generation of synthetic data". Each end user (of a tenant) and ea
   half of the scope's requests (counted by the finisher, from the answer's usage).
 - ``machine_timing``: round-the-clock machine-regular arrivals (``timing.py``).
 
+A key's findings that are only recorded are noted once every ``NOTE_EVERY`` seconds while
+they hold, and at once when one is new (a verdict raised, a signal added): they describe the
+key, not the call, and an application's key past its volume floor would otherwise put one on
+every call of every end user behind it (its recording cost on each, and a standing signal for
+each end user). A key's findings with ``throttle`` or ``refuse`` act on every call.
+
 Windows slide: each scope counts in the current fixed window and the one before, and the
 estimate is ``current + before × the share of it still inside the sliding window``.
 
@@ -63,6 +69,7 @@ JUDGE_FROM = 10
 # that is a share p of the key's traffic still matches with probability 1 - (1 - p)^4.
 SAMPLE_FROM = 1000
 KEY_SAMPLE = 8
+NOTE_EVERY = 60.0  # seconds between notes of a key's record-only findings while they hold
 FIELDS = ("t", "j", "d", "s", "l")  # shared fields: calls, judged, near-duplicates,
 # structured, long outputs
 
@@ -100,7 +107,22 @@ class Finding:
         return head if self.scope == "user" else f"{head}:key"
 
 
+def action_of(settings: DistillationSettings, finding: Finding) -> str:
+    """The policy for one finding: ``record``, ``throttle`` or ``refuse``."""
+    signal = finding.signal
+    if signal == "distillation":
+        if finding.scope == "key":
+            return settings.key_likely if finding.level == "likely" else "record"
+        return settings.likely if finding.level == "likely" else settings.suspected
+    if signal == "distillation_volume":
+        return settings.volume
+    if signal == "distillation_long_output":
+        return settings.long_output
+    return settings.timing  # machine_timing
+
+
 _ZERO: tuple[int, ...] = (0, 0, 0, 0, 0)
+_NOTHING_NOTED: frozenset[str] = frozenset()  # one object: each frozenset() is a new one
 
 
 class _Others:
@@ -115,8 +137,8 @@ class _Others:
 
 
 class _Scope:
-    __slots__ = ("cd", "cj", "cl", "cs", "ct", "others", "pd", "pj", "pl", "ps", "pt", "ring",
-                 "throttle_at", "timing", "w")
+    __slots__ = ("cd", "cj", "cl", "cs", "ct", "noted", "others", "pd", "pj", "pl", "ps", "pt",
+                 "quiet_until", "ring", "throttle_at", "timing", "w")
 
     def __init__(self, w: int) -> None:
         self.ring = 0  # up to RING sketch masks, BITS bits each, the newest in the lowest
@@ -126,6 +148,10 @@ class _Scope:
         self.ct = self.cj = self.cd = self.cs = self.cl = 0
         self.pt = self.pj = self.pd = self.ps = self.pl = 0
         self.throttle_at = 0.0  # the next moment a throttled scope may send
+        # a key's record-only findings last noted (their reasons) and until when they are not
+        # noted again (``NOTE_EVERY``)
+        self.noted = _NOTHING_NOTED
+        self.quiet_until = 0.0
         self.timing: Timing | None = None
         self.others: _Others | None = None
 
@@ -191,15 +217,22 @@ class Distillation:
                 seen += scope.others.cur[0] + scope.others.prev[0]
             # the sketch is most of this call's cost: only for the prompts a scope is judged
             # on (from its JUDGE_FROM-th call in the window; a busy key's one in KEY_SAMPLE)
+            counted = False
             if seen >= JUDGE_FROM and (seen < SAMPLE_FROM or scope.ct % KEY_SAMPLE == 0):
                 if not sketched:
                     current, sketched = sketch(text or ""), True
                 if current is not None:
                     self._count(scope, current)
+                    counted = True
             if seen >= TIMING_FROM:
                 timing = self._time(scope, now)
                 if seen >= self.least or timing.gaps >= self.settings.timing_min_requests:
-                    found += self._judge(scope, kind, tier, now, seen)
+                    if kind == "user":
+                        found += self._judge(scope, kind, tier, now, seen)
+                    # a quiet key (its findings noted): only a judged prompt can raise them
+                    elif now >= scope.quiet_until or counted:
+                        found += self._note(scope, self._judge(scope, kind, tier, now, seen),
+                                            now)
         if self.merger is not None and (user or key):
             self.merger.wake()
         return found
@@ -287,6 +320,22 @@ class Distillation:
         else:
             timing.add(now)
         return timing
+
+    def _note(self, scope: _Scope, findings: list[Finding], now: float) -> list[Finding]:
+        """A key's findings to put on this call: record-only ones once every ``NOTE_EVERY``
+        seconds while they hold, or at once when one of them is new; others every time."""
+        if not findings:
+            scope.quiet_until = 0.0  # the next finding is noted at once
+            return findings
+        for f in findings:
+            if action_of(self.settings, f) != "record":
+                scope.quiet_until = 0.0
+                return findings
+        reasons = frozenset(f.reason for f in findings)
+        if now < scope.quiet_until and reasons <= scope.noted:
+            return []
+        scope.noted, scope.quiet_until = reasons, now + NOTE_EVERY
+        return findings
 
     # --- judging ----------------------------------------------------------------------------
 

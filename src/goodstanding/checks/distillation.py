@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from goodstanding.abuse.distillation import SIGNALS, Distillation, Finding
+from goodstanding.abuse.distillation import SIGNALS, Distillation, Finding, action_of
 from goodstanding.abuse.sketch import prompt_and_shape
 from goodstanding.call import Call, Verdict
 from goodstanding.errors import GatewayError, RateLimitExceeded
@@ -39,13 +39,6 @@ class DistillationCheck:
 
     def __init__(self, settings: DistillationSettings, merger: Merger | None = None) -> None:
         self.detector = Distillation(settings, merger=merger)
-        s = settings
-        self.actions = {("distillation", "suspected"): s.suspected,
-                        ("distillation", "likely"): s.likely,
-                        ("distillation_volume", "suspected"): s.volume,
-                        ("distillation_long_output", "suspected"): s.long_output,
-                        ("machine_timing", "suspected"): s.timing}
-        self.key_likely = s.key_likely
 
     async def check(self, call: Call) -> Verdict:
         body = call.body
@@ -63,9 +56,7 @@ class DistillationCheck:
         return self._verdict(findings, user, key.id if key else None)
 
     def _action(self, finding: Finding) -> str:
-        if finding.scope == "key" and finding.signal == "distillation":
-            return self.key_likely if finding.level == "likely" else "record"
-        return self.actions[finding.signal, finding.level]
+        return action_of(self.detector.settings, finding)
 
     def _verdict(self, findings: list[Finding], user: str | None, key: str | None) -> Verdict:
         reasons = tuple(f.reason for f in findings)

@@ -336,6 +336,15 @@ def test_a_keys_recorded_findings_are_noted_once_a_minute_and_at_once_when_new()
     assert carried == 300 - 49
 
 
+def test_a_key_finding_flickering_at_its_threshold_is_noted_once_a_minute():
+    found = detector(Clock(0.0))
+    scope = found._scope("k:key-1", 0, "key", "standard")
+    timing = Finding("machine_timing", "suspected", "key", (("gaps", 1000.0),))
+    at = [t for t in (0.0, 5.0, 10.0, 15.0, 59.0, 61.0)
+          if found._note(scope, [timing] if t % 10 == 0 or t > 60 else [], t)]
+    assert at == [0.0, 61.0]  # gone at 5 s, back at 10 s: not new
+
+
 def test_the_window_slides():
     clock = Clock(0.0)
     found = detector(clock, window="10m", min_requests=30)

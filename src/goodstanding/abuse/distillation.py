@@ -323,9 +323,10 @@ class Distillation:
 
     def _note(self, scope: _Scope, findings: list[Finding], now: float) -> list[Finding]:
         """A key's findings to put on this call: record-only ones once every ``NOTE_EVERY``
-        seconds while they hold, or at once when one of them is new; others every time."""
+        seconds while they hold, or at once when one of them is new; others every time. A
+        finding that comes back within the minute it was noted is not new (one flickering at
+        its threshold is noted once)."""
         if not findings:
-            scope.quiet_until = 0.0  # the next finding is noted at once
             return findings
         for f in findings:
             if action_of(self.settings, f) != "record":

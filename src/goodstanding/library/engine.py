@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing
 from typing import Any, TypeVar
@@ -152,6 +153,7 @@ class LoopThread:
 
 class SyncTransport(httpx2.BaseTransport):
     def __init__(self, settings: Settings) -> None:
+        self.threads_before = set(threading.enumerate())
         self.bridge = LoopThread()
         try:
             self.engine = self.bridge.call(_open_engine, settings)
@@ -171,6 +173,17 @@ class SyncTransport(httpx2.BaseTransport):
                 self.bridge.call(self.engine.close)
         finally:
             self.bridge.stop()
+            _join_sqlite_workers(self.threads_before)
+
+
+def _join_sqlite_workers(before: set[threading.Thread], timeout: float = 2.0) -> None:
+    """Wait (bounded) for the SQLite connections' worker threads this client started: aiosqlite
+    ends one just after its connection is closed, not before ``close`` returns, and a closed
+    client must leave no thread behind (a loaded machine showed one still running)."""
+    deadline = time.monotonic() + timeout
+    for thread in set(threading.enumerate()) - before:
+        if thread.name.endswith("(_connection_worker_thread)"):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 async def _open_engine(settings: Settings) -> Engine:

@@ -66,6 +66,11 @@ def settings_env(folder: str, upstream: str, without: dict[str, str] | None,
     return {**env, **(extra or {}), **(without or {})}
 
 
+def settings_given(items: list[str]) -> dict[str, str]:
+    """``--set ENV=VALUE`` items as environment settings."""
+    return dict(item.split("=", 1) for item in items)
+
+
 async def block(engine, calls: int, concurrency: int) -> float:
     """The event loop thread's CPU seconds for ``calls`` requests through ``engine``."""
     bodies = iter([R.request(False) for _ in range(calls)])
@@ -112,7 +117,7 @@ async def main() -> None:
             for name, without in (("with", None), ("without", FEATURES[args.feature])):
                 os.makedirs(f"{folder}/{name}")
                 env = settings_env(f"{folder}/{name}", f"http://127.0.0.1:{port}", without,
-                                   dict(item.split("=", 1) for item in args.set))
+                                   settings_given(args.set))
                 engines[name] = Engine(load_settings(env=env))
             try:
                 for engine in engines.values():  # every end user known before the clock

@@ -42,10 +42,6 @@ import run as R  # bench/run.py: its variants, static upstream and prompts
 TOTALS = re.compile(rb"^summary:\s+(\d+)", re.MULTILINE)
 
 
-def _extra(items: list[str]) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in items)
-
-
 async def child(args: argparse.Namespace) -> None:
     """Under valgrind: two gateways, warmed up, then the segments as the parent says."""
     folder = Path(args.child)
@@ -62,7 +58,7 @@ async def child(args: argparse.Namespace) -> None:
         for name, without in (("with", None), ("without", F.FEATURES[args.feature])):
             os.makedirs(f"{data}/{name}")
             engines[name] = Engine(load_settings(env=F.settings_env(
-                f"{data}/{name}", args.upstream, without, _extra(args.set))))
+                f"{data}/{name}", args.upstream, without, F.settings_given(args.set))))
         try:
             for engine in engines.values():
                 await F.block(engine, max(args.users, 200), 8)

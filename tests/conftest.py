@@ -17,6 +17,7 @@ from typing import Any
 
 import openai
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from goodstanding.credentials import keys
 from goodstanding.gateway import Gateway
@@ -26,6 +27,11 @@ from goodstanding.settings import Settings, load_settings
 from goodstanding.stores import open_store
 
 UPSTREAM_KEY = "sk-test-upstream-0123456789"
+
+# Property tests check answers, not speed: Hypothesis's default 200 ms deadline per example
+# can fail a cold first example on a loaded 2-core machine (CI runs the suite on one)
+hypothesis_settings.register_profile("goodstanding", deadline=None)
+hypothesis_settings.load_profile("goodstanding")
 
 
 @pytest.fixture(scope="session")

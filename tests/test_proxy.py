@@ -136,6 +136,9 @@ def raw(gw, path: str, content: bytes | None = None, **kwargs: Any) -> httpx2.Re
         (b'{"model": "m", "messages": "hi"}', "messages"),
         (b'{"model": "m", "messages": [], "max_tokens": "lots"}', "max_tokens"),
         (b'{"model": "m", "messages": [], "stream": "yes"}', "stream"),
+        (b'{"model": "m", "messages": [], "n": true}', "n"),
+        (b'{"model": "m", "messages": [], "n": 0}', "n"),
+        (b'{"model": "m", "messages": [], "n": 100000, "max_tokens": 100}', "n"),
     ],
 )
 def test_malformed_requests_get_invalid_request(gw, sim, body, param):

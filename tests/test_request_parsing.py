@@ -21,6 +21,7 @@ chat_like = st.fixed_dictionaries(
     optional={
         "model": json_values, "messages": json_values, "stream": json_values,
         "max_tokens": json_values, "stream_options": json_values, "user": json_values,
+        "n": json_values | st.integers(min_value=-2, max_value=130),
     },
 )
 
@@ -49,6 +50,7 @@ def test_well_typed_chat_bodies_pass_and_others_are_refused(body):
         and (body.get("max_tokens") is None
              or (type(body["max_tokens"]) is int and body["max_tokens"] >= 1))
         and (body.get("stream_options") is None or isinstance(body["stream_options"], dict))
+        and (body.get("n") is None or (type(body["n"]) is int and 1 <= body["n"] <= 128))
     )
     if not well_typed:
         assert verdict.refused

@@ -33,7 +33,11 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_completion_tokens": (int,),
     "max_output_tokens": (int,),
     "stream_options": (dict,),
+    "n": (int,),
 }
+# OpenAI's own bound for ``n`` (choices per call): a larger ``n`` would reach the limits' token
+# estimate (max output × n) and the upstream, which refuses it anyway
+_MAXIMA = {"n": 128}
 
 
 def _invalid(message: str, param: str | None = None) -> Verdict:
@@ -53,6 +57,8 @@ def field_problem(body: dict[str, Any], api: Endpoint) -> tuple[str, str | None]
             return f"Invalid type for '{name}': expected {kind}.", name
         if types == (int,) and value < 1:
             return f"Invalid value for '{name}': must be at least 1.", name
+        if name in _MAXIMA and value > _MAXIMA[name]:
+            return f"Invalid value for '{name}': must be at most {_MAXIMA[name]}.", name
     types = api.input_types
     if types and not isinstance(body["input"], types):
         return "Invalid type for 'input': expected str or list.", "input"

@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=R.USERS,
                         help="distinct end users (safety identifiers) the requests cycle "
                              "through (default %(default)s)")
+    parser.add_argument("--set", action="append", default=[], metavar="ENV=VALUE",
+                        help="a setting for every tree that knows it (as bench/ab.py), e.g. "
+                             "GOODSTANDING_SIGNALS__RAMP__SPIKE_FLOOR=100000000")
     args = parser.parse_args()
     R.VARIED = args.varied
     R.USERS = args.users
@@ -160,7 +163,8 @@ def main() -> None:
             for name, (variant, src) in trees.items():  # one gateway at a time: 2 cores
                 os.makedirs(f"{folder}/{name}")
                 env = {**R.gateway_env(f"{folder}/{name}", upstream, variant), "PYTHONPATH": src}
-                env = R.accepted(env, SLOW_CLOCK)
+                env = R.accepted(env, {**SLOW_CLOCK,
+                                       **dict(item.split("=", 1) for item in args.set)})
                 token = R.make_key(env)
                 port = R.free_port()
                 out = f"{folder}/{name}/callgrind.out"

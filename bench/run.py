@@ -243,45 +243,54 @@ def median_of(rounds: list[dict]) -> dict:
 def run(args: argparse.Namespace) -> dict:
     up_port, bare_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}"
-    procs = [start([str(HERE / "static_upstream.py"), "--port", str(up_port)], up_port)]
-    procs.append(start([str(HERE / "passthrough.py"), "--port", str(bare_port),
-                        "--upstream", upstream + "/v1"], bare_port))
     results: dict = {"requests": args.requests, "rounds": args.rounds, "targets": {}}
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            gateways = {}
-            for variant in args.variants:
-                env = gateway_env(f"{folder}/{variant}", upstream, variant)
-                os.makedirs(f"{folder}/{variant}")
-                token = make_key(env)
-                port = free_port()
-                proc = start(["-m", "goodstanding.cli", "serve", "--port", str(port)], port, env)
-                procs.append(proc)
-                gateways[variant] = (port, proc.pid, {"authorization": f"Bearer {token}",
-                                                      "content-type": "application/json"})
-            bare = (bare_port, procs[1].pid, {"content-type": "application/json"})
-            targets = {"passthrough": bare, **gateways}
-            for stream in (False, True):
-                label = "stream" if stream else "plain"
-                rounds: dict[str, list[dict]] = {t: [] for t in targets}
-                for number in range(args.rounds):
-                    for name, (port, pid, headers) in targets.items():
-                        print(f"  round {number + 1}/{args.rounds} {label:<6} {name} …",
-                              file=sys.stderr, flush=True)
-                        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                        rounds[name].append(measure(url, headers, pid, args.requests, stream,
-                                                     upstream))
-                results["targets"][label] = {t: median_of(r) for t, r in rounds.items()}
-                for name, measured in rounds.items():
-                    for c in ("c1", "c8"):
-                        results["targets"][label][name][f"ratio_{c}"] = paired_ratio(
-                            measured, rounds["passthrough"], c)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(10)
+    # the folder outlives the processes: a gateway still shutting down writes its audit
+    # journal there, and logged an error when the folder went first
+    with tempfile.TemporaryDirectory() as folder:
+        procs = [start([str(HERE / "static_upstream.py"), "--port", str(up_port)], up_port)]
+        try:
+            procs.append(start([str(HERE / "passthrough.py"), "--port", str(bare_port),
+                                "--upstream", upstream + "/v1"], bare_port))
+            measure_all(args, folder, upstream, bare_port, procs, results)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(10)
     return results
+
+
+def measure_all(args: argparse.Namespace, folder: str, upstream: str, bare_port: int,
+                procs: list[subprocess.Popen], results: dict) -> None:
+    """Start the variants' gateways (into ``procs``, for the caller to stop) and measure every
+    target, the passthrough (``procs[1]``) first, into ``results``."""
+    gateways = {}
+    for variant in args.variants:
+        env = gateway_env(f"{folder}/{variant}", upstream, variant)
+        os.makedirs(f"{folder}/{variant}")
+        token = make_key(env)
+        port = free_port()
+        proc = start(["-m", "goodstanding.cli", "serve", "--port", str(port)], port, env)
+        procs.append(proc)
+        gateways[variant] = (port, proc.pid, {"authorization": f"Bearer {token}",
+                                              "content-type": "application/json"})
+    bare = (bare_port, procs[1].pid, {"content-type": "application/json"})
+    targets = {"passthrough": bare, **gateways}
+    for stream in (False, True):
+        label = "stream" if stream else "plain"
+        rounds: dict[str, list[dict]] = {t: [] for t in targets}
+        for number in range(args.rounds):
+            for name, (port, pid, headers) in targets.items():
+                print(f"  round {number + 1}/{args.rounds} {label:<6} {name} …",
+                      file=sys.stderr, flush=True)
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                rounds[name].append(measure(url, headers, pid, args.requests, stream,
+                                            upstream))
+        results["targets"][label] = {t: median_of(r) for t, r in rounds.items()}
+        for name, measured in rounds.items():
+            for c in ("c1", "c8"):
+                results["targets"][label][name][f"ratio_{c}"] = paired_ratio(
+                    measured, rounds["passthrough"], c)
 
 
 def report(results: dict) -> None:

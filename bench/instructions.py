@@ -131,7 +131,11 @@ def main() -> None:
     parser.add_argument("trees", nargs="+", metavar="NAME=[VARIANT:]SRC")
     parser.add_argument("--shapes", default="plain,stream", help="plain, stream or both")
     parser.add_argument("--concurrency", default="1,8", help="comma-separated, e.g. 1,8")
-    parser.add_argument("--warm", type=int, default=30, help="warm-up requests per shape")
+    parser.add_argument("--warm", type=int, default=30,
+                        help="warm-up requests per shape (default %(default)s; the key is then "
+                             "in its first 1 000 calls of the distillation window, where every "
+                             "prompt is sketched for it: --warm 1100 for a busy key's steady "
+                             "state)")
     parser.add_argument("--n1", type=int, default=20, help="requests in the short segment")
     parser.add_argument("--n2", type=int, default=60, help="requests in the long segment")
     parser.add_argument("--varied", action="store_true",

@@ -1,6 +1,7 @@
 """CPU cost of the local detectors.
 
     python bench/detectors.py [--n 20000]
+    python bench/detectors.py --cold [--n 2000]
     python bench/detectors.py --full [--n 4000] [--threads 2]
 
 Prints the always-on layer's CPU time per typical 500-character prompt (target <= 100 us) and
@@ -8,6 +9,11 @@ the canonicaliser's share; with `--full`, the full layer's texts per second (tar
 2 cores): one text per call, and batches of 8 and 32, in one thread (CPU time and wall time)
 and in `--threads` threads sharing one process, as the gateway's coalescer would run it; and
 the model's load time.
+
+`--cold`: each stage of the always-on screen (canonicaliser, lexicon, word split, heads, the
+whole screen) timed one call at a time, with the CPU caches warm (the same loop) and cold (a
+64 MB array summed before each call, outside the timing). Inside the gateway the rest of a
+request's work runs between two screens, and the screen costs what the cold column says.
 """
 
 from __future__ import annotations
@@ -63,6 +69,39 @@ def cpu_us(fn, texts: list[str], rounds: int = 5) -> float:
     return best
 
 
+def per_call_us(fn, items: list, flush=None) -> float:
+    """CPU µs per call, each call timed alone; ``flush`` (untimed) runs before each."""
+    spent = 0.0
+    for item in items:
+        if flush is not None:
+            flush()
+        start = time.thread_time()
+        fn(item)
+        spent += time.thread_time() - start
+    return spent / len(items) * 1e6
+
+
+def cold_stages(texts: list[str]) -> None:
+    import numpy as np
+
+    from goodstanding.detect.features import words
+
+    det = load_detectors()
+    for t in texts[:200]:
+        det.screen(t)  # warm up
+    junk = np.ones(8_000_000)  # 64 MB: more than this machine's caches
+    canon = [canonicalize(t) for t in texts]
+    hits = [det.lexicon.match(c.text) for c in canon]
+    stages = [("canonicalize", canonicalize, texts),
+              ("lexicon", lambda c: det.lexicon.match(c.text), canon),
+              ("word split", lambda h: words(h.masked), hits),
+              ("heads", lambda h: det.heads.scores(words(h.masked), h.features), hits),
+              ("screen()", det.screen, texts)]
+    print(f"{'stage':<14}{'warm µs':>9}{'cold µs':>9}   (CPU per 500-char prompt)")
+    for name, fn, items in stages:
+        print(f"{name:<14}{per_call_us(fn, items):>9.1f}{per_call_us(fn, items, junk.sum):>9.1f}")
+
+
 def full_rates(texts: list[str], threads: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -91,10 +130,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=None, help="texts (20,000; 4,000 with --full)")
     ap.add_argument("--full", action="store_true", help="measure the full layer")
+    ap.add_argument("--cold", action="store_true",
+                    help="the always-on stages with warm and with cold CPU caches")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     if args.full:
         full_rates(typical_prompts(args.n or 4_000), args.threads)
+        return
+    if args.cold:
+        cold_stages(typical_prompts(args.n or 2_000))
         return
     det = load_detectors()
     texts = typical_prompts(args.n or 20_000)

@@ -244,3 +244,38 @@ def test_moderation_headroom_is_a_metric(gw, sim):
     chat(gw, [{"role": "user", "content": "hello"}])
     text = httpx2.get(f"{gw.url}/metrics").text
     assert 'goodstanding_moderation_headroom{upstream="default"}' in text
+
+
+# --- several choices (n > 1) ----------------------------------------------------------------
+
+
+def test_a_flagged_second_choice_withholds_the_whole_answer(gw, sim):
+    answer = chat(gw, [{"role": "user", "content": f"[[say:{CLEAN}]] [[say:{VIOLENT}]]"}], n=2)
+    assert [c.finish_reason for c in answer.choices] == ["content_filter"] * 2
+    assert VIOLENT not in answer.model_dump_json()
+
+
+def test_a_flagged_second_choice_in_an_interleaved_stream_is_cut(gw, sim):
+    """OpenAI streams several choices with their pieces taking turns: read as one text, the
+    second choice's phrase would be scattered among the first's words."""
+    said = CLEAN * 3
+    chunks = list(chat(gw, [{"role": "user", "content": f"[[say:{said}]] [[say:{VIOLENT}]]"}],
+                       n=2, stream=True))
+    text = "".join(c.delta.content or "" for chunk in chunks for c in chunk.choices
+                   if c.index == 1)
+    assert "kill" not in text
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
+    assert [r["decision"] for r in audit(gw)][-1] == "output_withheld"
+
+
+def test_a_clean_stream_of_several_choices_arrives_whole(gw, sim):
+    first, second = CLEAN * 2, "A second, different and equally calm answer about the hills."
+    chunks = list(chat(gw, [{"role": "user", "content": f"[[say:{first}]] [[say:{second}]]"}],
+                       n=2, stream=True))
+    texts = {0: "", 1: ""}
+    for chunk in chunks:
+        for c in chunk.choices:
+            texts[c.index] += c.delta.content or ""
+    assert texts == {0: first, 1: second}
+    assert sorted(c.finish_reason for chunk in chunks for c in chunk.choices
+                  if c.finish_reason) == ["stop", "stop"]

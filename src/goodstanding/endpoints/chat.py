@@ -162,7 +162,7 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
     if not has_usage:
         if not state.need_text:
             return True, ""
-        if state.meta:
+        if state.meta and state.choices is None:
             text = plain_content(payload)
             if text is not None:
                 return True, text
@@ -174,7 +174,7 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
         call.tokens_in, call.tokens_out = token_counts(chunk["usage"], USAGE_FIELDS)
         if state.strip_usage and not chunk.get("choices"):
             return False, ""
-    return True, delta_text(chunk, call)
+    return True, delta_text(chunk, call, state.choices)
 
 
 def plain_content(payload: bytes) -> str | None:
@@ -193,10 +193,17 @@ def plain_content(payload: bytes) -> str | None:
     return raw.decode()
 
 
-def delta_text(chunk: dict[str, Any], call: Call) -> str:
+def delta_text(chunk: dict[str, Any], call: Call,
+               choices: dict[int, list[str]] | None = None) -> str:
+    """The chunk's answer text; with ``choices``, each choice's text is also kept apart there
+    (by its index)."""
     texts = []
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
+        if choices is not None:
+            index = choice.get("index")
+            mine = choices.setdefault(index if isinstance(index, int) else 0, [])
+            start = len(texts)
         # OpenAI's own policy signals: the end user's offences (checks/upstream_policy.py)
         if choice.get("finish_reason") == "content_filter":
             call.upstream.signal = "content_filter"
@@ -209,6 +216,8 @@ def delta_text(chunk: dict[str, Any], call: Call) -> str:
             arguments = (tool.get("function") or {}).get("arguments")
             if isinstance(arguments, str):
                 texts.append(arguments)
+        if choices is not None:
+            mine.extend(texts[start:])
     return "".join(texts)
 
 

@@ -27,8 +27,16 @@ if TYPE_CHECKING:
 _TEXT_PARTS = ("text",)
 
 
+MAX_CHOICES = 128  # OpenAI's bound for ``n``
+
+
 async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     body = require_object(req.body, "model", "messages")
+    n = body.get("n", 1)
+    if n is None:
+        n = 1
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CHOICES:
+        raise BadRequest(f"Invalid 'n': expected an integer from 1 to {MAX_CHOICES}.", param="n")
     texts, newest, result = _read(body["messages"])
     gen = plan(body, texts, newest, ("max_completion_tokens", "max_tokens"))
     if result is not None and gen.directives.say is None:
@@ -39,14 +47,27 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     if error is not None:
         return error
     await faults.delay(gen.fault)
-    headers = sim.window.take(gen.prompt_tokens + gen.completion_tokens)
+    headers = sim.window.take(gen.prompt_tokens + gen.completion_tokens * n)
     cid = new_id("chatcmpl-")
     if gen.fault == "disconnect":
         return _disconnect(gen, cid, body, sim, headers)
+    # n choices; a tool call (one choice's decision, from the prompt) stays one choice
+    answers = _answers(gen, n) if tool is None else None
     if body.get("stream"):
         delay = chunk_delay(gen, sim.config.chunk_delay)
-        return StreamReply(paced(_chunks(gen, cid, body, tool), delay), headers)
-    return Reply(200, _completion(gen, cid, tool), headers)
+        return StreamReply(paced(_chunks(gen, cid, body, tool, answers), delay), headers)
+    return Reply(200, _completion(gen, cid, tool, answers), headers)
+
+
+def _answers(gen: Generation, n: int) -> list[str | None] | None:
+    """Each choice's text when there are several (choice i says the i-th ``say``); None for
+    one choice (``gen``'s own answer)."""
+    if n == 1:
+        return None
+    says = gen.directives.says
+    if not says:
+        return [gen.text] * n
+    return [says[min(i, len(says) - 1)] for i in range(n)]
 
 
 def _read(messages: Any) -> tuple[list[str], str, Any]:
@@ -100,7 +121,8 @@ def _tool_call(tool: tools.ToolCall) -> dict[str, Any]:
             "function": {"name": tool.name, "arguments": tool.arguments}}  # fmt: skip
 
 
-def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None) -> dict[str, Any]:
+def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None,
+                answers: list[str | None] | None = None) -> dict[str, Any]:
     content, refusal, finish = _outcome(gen)
     message: dict[str, Any] = {
         "role": "assistant",
@@ -111,20 +133,30 @@ def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None) -
     if tool is not None:
         content, finish = tool.arguments, "tool_calls"  # content: for the usage count
         message.update(content=None, tool_calls=[_tool_call(tool)])
+    choices = [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}]
+    counted = content or refusal or ""
+    if answers is not None and content is not None:  # several choices, none filtered
+        choices = [{"index": i, "message": {**message, "content": text}, "logprobs": None,
+                    "finish_reason": finish} for i, text in enumerate(answers)]
+        counted = "".join(text or "" for text in answers)
+    elif answers is not None:  # a filter or a refusal: every choice the same
+        choices = [{**choices[0], "index": i} for i in range(len(answers))]
+        counted *= len(answers)
     return {
         "id": cid,
         "object": "chat.completion",
         "created": gen.created,
         "model": gen.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-        "usage": _usage(gen, content or refusal),
+        "choices": choices,
+        "usage": _usage(gen, counted),
         "service_tier": "default",
         "system_fingerprint": FINGERPRINT,
     }
 
 
 def _chunks(
-    gen: Generation, cid: str, body: dict[str, Any], tool: tools.ToolCall | None = None
+    gen: Generation, cid: str, body: dict[str, Any], tool: tools.ToolCall | None = None,
+    answers: list[str | None] | None = None,
 ) -> Iterator[bytes]:
     options = body.get("stream_options") or {}
     include_usage = bool(options.get("include_usage"))
@@ -141,11 +173,18 @@ def _chunks(
     if options.get("include_obfuscation", True):
         base["obfuscation"] = "sim"
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
         return sse({**base, "choices": [choice]})
 
     content, refusal, finish = _outcome(gen)
+    if answers is not None and content is not None:
+        yield from _interleaved(chunk, answers, finish)
+        if include_usage:
+            yield sse({**base, "choices": [], "usage": _usage(gen, "".join(
+                text or "" for text in answers))})
+        yield SSE_DONE
+        return
     if tool is not None:
         content, finish = tool.arguments, "tool_calls"
         yield from _tool_chunks(chunk, tool)
@@ -158,6 +197,20 @@ def _chunks(
     if include_usage:
         yield sse({**base, "choices": [], "usage": _usage(gen, content or refusal)})
     yield SSE_DONE
+
+
+def _interleaved(chunk: Any, answers: list[str | None], finish: str) -> Iterator[bytes]:
+    """Several choices as OpenAI streams them: each choice's chunks carry its index, and the
+    choices' pieces take turns (a gateway must not read them as one text)."""
+    for i in range(len(answers)):
+        yield chunk({"role": "assistant", "content": "", "refusal": None}, index=i)
+    pieces = [directives.pieces(text or "") for text in answers]
+    for at in range(max(map(len, pieces), default=0)):
+        for i, mine in enumerate(pieces):
+            if at < len(mine):
+                yield chunk({"content": mine[at]}, index=i)
+    for i in range(len(answers)):
+        yield chunk({}, finish, index=i)
 
 
 def _tool_chunks(chunk: Any, tool: tools.ToolCall) -> Iterator[bytes]:

@@ -3,6 +3,8 @@
 Tests steer the simulator with markers such as `[[say:TEXT]]`, `[[words:N]]`,
 `[[delay_ms:N]]`, `[[fault:NAME]]` and `[[flag:CATEGORY]]` written in the prompt, so a test
 needs no side channel to make the upstream answer with violating words, fail, or stream slowly.
+With `n` choices (Chat Completions), choice i says the i-th `[[say:…]]` (the last one for
+the choices past them), so a test can put violating text in one choice only.
 """
 
 from __future__ import annotations
@@ -28,21 +30,24 @@ class Directives:
     delay_ms: int = 0
     fault: str | None = None  # e.g. "429", "slow:500", "disconnect"
     flags: tuple[str, ...] = ()
+    says: tuple[str, ...] = ()  # every `say`, in order (``say`` is the first)
 
 
 def parse(text: str) -> Directives:
     if "[[" not in text:  # the common case costs one substring search
         return Directives()
     found: dict[str, Any] = {}
-    flags = []
+    flags, says = [], []
     for name, value in _DIRECTIVE.findall(text):
         if name == "flag":
             flags.append(value.strip())
         elif name in ("words", "delay_ms"):
             found[name] = _int(value)
         else:
+            if name == "say":
+                says.append(value)
             found.setdefault(name, value if name == "say" else value.strip())
-    return Directives(flags=tuple(flags), **found)
+    return Directives(flags=tuple(flags), says=tuple(says), **found)
 
 
 def strip(text: str) -> str:

@@ -41,10 +41,15 @@ async def windowed(
     A read's events are released together. A window is checked once its text reaches the
     window's size (the first one smaller), at the end of a read, so the text that arrived
     together is judged together; a read that brings more than a whole window is cut at event
-    boundaries. The final partial window is checked at the end of the stream.
+    boundaries. The final partial window is checked at the end of the stream. Several choices
+    (``n`` > 1) are held to the end and judged choice by choice (``_several_choices``).
     """
     async with aclosing(chunks):  # closing this generator cancels the upstream request
         try:
+            if state.choices is not None:
+                async for out in _several_choices(guard, call, state, sse_events(chunks)):
+                    yield out
+                return
             if guard.stream_first:
                 async for out in _stream_first(guard, call, state, sse_events(chunks)):
                     yield out
@@ -139,6 +144,25 @@ async def _stream_first(
         window.advance()
     if window.text:
         await _judge(guard, call, window)
+
+
+async def _several_choices(
+    guard: StreamGuard, call: Call, state: StreamState, events: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """Several choices (``n`` > 1) stream their pieces in turns: read as one text, a phrase of
+    one choice would be scattered among another's words and pass. The events are held to the
+    end and each choice's whole text is judged, one choice per line, as a whole answer is."""
+    held: list[bytes] = []
+    async for event in events:
+        keep, _ = state.inspect(event)
+        if keep:
+            held.append(event)
+    choices = state.choices or {}
+    window = _Window(guard.window_chars, 0)
+    window.text = "\n".join("".join(choices[i]) for i in sorted(choices))
+    if window.text.strip():
+        await _judge(guard, call, window)
+    yield b"".join(held)
 
 
 class _Withheld(Exception):

@@ -17,20 +17,32 @@ from goodstanding.endpoints import stream_shape
 class StreamState:
     """What we learn from one stream: usage, and the text of each event."""
 
-    __slots__ = ("call", "meta", "need_text", "plain_scan", "read", "shape", "strip_usage")
+    __slots__ = ("call", "choices", "meta", "need_text", "plain_scan", "read", "shape",
+                 "strip_usage")
 
     def __init__(self, call: Call, need_text: bool = False) -> None:
         self.call = call
         self.shape = shape = stream_shape(call.api)
         self.read = shape.read_event
-        self.plain_scan = shape.plain_scan  # Chat: whole reads are scanned (chat_scan.py)
         self.strip_usage = call.usage_injected
         self.need_text = need_text  # output checks read the text: else only usage is looked for
         self.meta: dict[str, Any] = {}  # the stream's id, model…: for a content-filter ending
+        # several choices (Chat's ``n``) stream their pieces in turns: their texts are kept
+        # apart, choice by choice (index -> pieces), and judged whole (``holdback.py``)
+        self.choices: dict[int, list[str]] | None = \
+            {} if need_text and several_choices(call) else None
+        # Chat: whole reads are scanned (chat_scan.py), one choice's content at a time
+        self.plain_scan = shape.plain_scan and self.choices is None
 
     def inspect(self, event: bytes) -> tuple[bool, str]:
         """Return (pass the event on?, its answer text)."""
         return self.read(self, event)
+
+
+def several_choices(call: Call) -> bool:
+    """Does the request ask for more than one choice (``n`` > 1)?"""
+    n = call.body.get("n") if isinstance(call.body, dict) else None
+    return isinstance(n, int) and not isinstance(n, bool) and n > 1
 
 
 def inspect_marked(state: StreamState, block: bytes, markers: tuple[bytes, ...]) -> bytes:

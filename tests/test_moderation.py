@@ -279,3 +279,33 @@ def test_a_clean_stream_of_several_choices_arrives_whole(gw, sim):
     assert texts == {0: first, 1: second}
     assert sorted(c.finish_reason for chunk in chunks for c in chunk.choices
                   if c.finish_reason) == ["stop", "stop"]
+
+
+# --- spoken answers (modalities: audio) -----------------------------------------------------
+
+SPOKEN = {"model": "gpt-4o-audio-preview", "modalities": ["text", "audio"],
+          "audio": {"voice": "alloy", "format": "wav"}}
+
+
+def spoken(gw: Any, said: str, **kwargs: Any) -> Any:
+    return gw.client().chat.completions.create(
+        messages=[{"role": "user", "content": f"[[say:{said}]]"}], safety_identifier="u1",
+        **SPOKEN, **kwargs)
+
+
+def test_a_spoken_answer_is_moderated_by_its_transcript(gw, sim):
+    """An audio answer has no ``content``: what it says is in its transcript."""
+    answer = spoken(gw, VIOLENT)
+    assert answer.choices[0].finish_reason == "content_filter"
+    assert answer.choices[0].message.audio is None and VIOLENT not in answer.model_dump_json()
+    clean = spoken(gw, CLEAN)
+    assert clean.choices[0].message.audio.transcript == CLEAN
+
+
+def test_a_spoken_stream_is_cut_at_its_flagged_transcript(gw, sim):
+    said = CLEAN * 3 + VIOLENT
+    chunks = list(spoken(gw, said, stream=True))
+    transcript = "".join((c.delta.to_dict().get("audio") or {}).get("transcript", "")
+                         for chunk in chunks for c in chunk.choices)
+    assert transcript and said.startswith(transcript) and "kill" not in transcript
+    assert chunks[-1].choices[0].finish_reason == "content_filter"

@@ -104,7 +104,9 @@ NOT_MODEL_READ = {
 
 # --- a whole answer ------------------------------------------------------------------------
 # Tool-call arguments and refusals count as output text: a model can be talked into putting
-# violating text there as easily as into ``content``.
+# violating text there as easily as into ``content``. So does a spoken answer's transcript
+# (``modalities: ["audio"]``): its audio says what the transcript says, and its ``content``
+# is empty.
 
 
 def answer_text(document: Document) -> str:
@@ -114,11 +116,22 @@ def answer_text(document: Document) -> str:
         for name in ("content", "refusal"):
             if isinstance(message.get(name), str):
                 texts.append(message[name])
+        transcript = _transcript(message)
+        if transcript is not None:
+            texts.append(transcript)
         for call in message.get("tool_calls") or ():
             arguments = (call.get("function") or {}).get("arguments")
             if isinstance(arguments, str):
                 texts.append(arguments)
     return "\n".join(texts)
+
+
+def _transcript(message: dict[str, Any]) -> str | None:
+    """A spoken answer's transcript (or a stream delta's piece of it)."""
+    audio = message.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
+        return audio["transcript"]
+    return None
 
 
 def withhold(document: Document) -> Document:
@@ -212,6 +225,9 @@ def delta_text(chunk: dict[str, Any], call: Call,
         for name in ("content", "refusal"):
             if isinstance(delta.get(name), str):
                 texts.append(delta[name])
+        transcript = _transcript(delta)
+        if transcript is not None:
+            texts.append(transcript)
         for tool in delta.get("tool_calls") or ():
             arguments = (tool.get("function") or {}).get("arguments")
             if isinstance(arguments, str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -51,12 +52,28 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     cid = new_id("chatcmpl-")
     if gen.fault == "disconnect":
         return _disconnect(gen, cid, body, sim, headers)
-    # n choices; a tool call (one choice's decision, from the prompt) stays one choice
-    answers = _answers(gen, n) if tool is None else None
+    # n choices; a tool call (one choice's decision, from the prompt) stays one choice, and
+    # so does a spoken answer
+    spoken = tool is None and _spoken(body)
+    answers = _answers(gen, n) if tool is None and not spoken else None
     if body.get("stream"):
         delay = chunk_delay(gen, sim.config.chunk_delay)
-        return StreamReply(paced(_chunks(gen, cid, body, tool, answers), delay), headers)
-    return Reply(200, _completion(gen, cid, tool, answers), headers)
+        return StreamReply(paced(_chunks(gen, cid, body, tool, answers, spoken), delay),
+                           headers)
+    return Reply(200, _completion(gen, cid, tool, answers, spoken), headers)
+
+
+def _spoken(body: dict[str, Any]) -> bool:
+    """``modalities: ["text", "audio"]``: the answer is audio with its transcript and no
+    ``content``, as OpenAI's audio models answer."""
+    modalities = body.get("modalities")
+    return isinstance(modalities, list) and "audio" in modalities
+
+
+def _audio(cid: str, gen: Generation, transcript: str) -> dict[str, Any]:
+    return {"id": "audio_" + cid.removeprefix("chatcmpl-"),
+            "data": base64.b64encode(transcript.encode()).decode(),  # stands in for speech
+            "expires_at": gen.created + 3600, "transcript": transcript}
 
 
 def _answers(gen: Generation, n: int) -> list[str | None] | None:
@@ -122,7 +139,8 @@ def _tool_call(tool: tools.ToolCall) -> dict[str, Any]:
 
 
 def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None,
-                answers: list[str | None] | None = None) -> dict[str, Any]:
+                answers: list[str | None] | None = None,
+                spoken: bool = False) -> dict[str, Any]:
     content, refusal, finish = _outcome(gen)
     message: dict[str, Any] = {
         "role": "assistant",
@@ -130,6 +148,8 @@ def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None,
         "refusal": refusal,
         "annotations": [],
     }
+    if spoken and content is not None:
+        message.update(content=None, audio=_audio(cid, gen, content))
     if tool is not None:
         content, finish = tool.arguments, "tool_calls"  # content: for the usage count
         message.update(content=None, tool_calls=[_tool_call(tool)])
@@ -156,7 +176,7 @@ def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None,
 
 def _chunks(
     gen: Generation, cid: str, body: dict[str, Any], tool: tools.ToolCall | None = None,
-    answers: list[str | None] | None = None,
+    answers: list[str | None] | None = None, spoken: bool = False,
 ) -> Iterator[bytes]:
     options = body.get("stream_options") or {}
     include_usage = bool(options.get("include_usage"))
@@ -185,7 +205,14 @@ def _chunks(
                 text or "" for text in answers))})
         yield SSE_DONE
         return
-    if tool is not None:
+    if spoken and content is not None:
+        audio = _audio(cid, gen, content)
+        yield chunk({"role": "assistant", "content": None, "refusal": None})
+        for piece in directives.pieces(content):
+            yield chunk({"audio": {"id": audio["id"], "transcript": piece}})
+        yield chunk({"audio": {"id": audio["id"], "data": audio["data"],
+                               "expires_at": audio["expires_at"]}})
+    elif tool is not None:
         content, finish = tool.arguments, "tool_calls"
         yield from _tool_chunks(chunk, tool)
     else:

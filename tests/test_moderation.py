@@ -309,3 +309,35 @@ def test_a_spoken_stream_is_cut_at_its_flagged_transcript(gw, sim):
                          for chunk in chunks for c in chunk.choices)
     assert transcript and said.startswith(transcript) and "kill" not in transcript
     assert chunks[-1].choices[0].finish_reason == "content_filter"
+
+
+# --- Responses: what the model writes besides its message -----------------------------------
+
+
+def test_a_flagged_reasoning_summary_is_withheld(gw, sim):
+    """A reasoning summary is shown to people as the model's own words."""
+    response = gw.client().responses.create(
+        model="o4-mini", input=f"[[summary:{VIOLENT}]] [[say:{CLEAN}]]",
+        reasoning={"summary": "auto"}, safety_identifier="u1")
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "content_filter"
+    assert VIOLENT not in response.model_dump_json()
+
+
+def test_a_flagged_reasoning_summary_ends_the_stream(gw, sim):
+    events = list(gw.client().responses.create(
+        model="o4-mini", input=f"[[summary:{CLEAN * 3}{VIOLENT}]] [[say:{CLEAN}]]",
+        reasoning={"summary": "auto"}, stream=True, safety_identifier="u1"))
+    summary = "".join(e.delta for e in events
+                      if e.type == "response.reasoning_summary_text.delta")
+    assert "kill" not in summary
+    assert events[-1].type == "response.incomplete"
+    assert events[-1].response.incomplete_details.reason == "content_filter"
+
+
+def test_a_clean_reasoning_summary_passes(gw, sim):
+    response = gw.client().responses.create(
+        model="o4-mini", input=f"[[summary:{CLEAN}]] [[say:{CLEAN}]]",
+        reasoning={"summary": "auto"}, safety_identifier="u1")
+    assert response.status == "completed"
+    assert response.output[0].summary[0].text == CLEAN and response.output_text == CLEAN

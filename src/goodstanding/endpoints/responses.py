@@ -260,17 +260,29 @@ NOT_MODEL_READ = {
 # --- a whole answer ------------------------------------------------------------------------
 
 
+# What the model wrote outside the message's text, by output item: function and MCP calls'
+# ``arguments``, a custom tool call's free-form ``input``, the code interpreter's ``code``;
+# a reasoning item's ``summary`` parts are shown to people as the model's own words.
+_ITEM_TEXTS = ("arguments", "input", "code")
+
+
 def answer_text(document: Document) -> str:
-    """Output text, refusals and tool-call arguments (a model can be talked into putting
-    violating text there as easily as into the text)."""
+    """Output text, refusals, reasoning summaries and what tool calls carry (a model can be
+    talked into putting violating text there as easily as into the text)."""
     texts: list[str] = []
     for item in document.get("output") or ():
-        if isinstance(item.get("arguments"), str):
-            texts.append(item["arguments"])
-        for part in item.get("content") or ():
-            for name in ("text", "refusal"):
-                if isinstance(part.get(name), str):
-                    texts.append(part[name])
+        if not isinstance(item, dict):
+            continue
+        for name in _ITEM_TEXTS:
+            if isinstance(item.get(name), str):
+                texts.append(item[name])
+        for field in ("content", "summary"):
+            for part in item.get(field) or ():
+                if not isinstance(part, dict):
+                    continue
+                for name in ("text", "refusal"):
+                    if isinstance(part.get(name), str):
+                        texts.append(part[name])
     return "\n".join(texts)
 
 
@@ -310,10 +322,15 @@ def latest_prompt(body: Document) -> str | None:
 # --- a stream ------------------------------------------------------------------------------
 
 _DONE = (b"response.completed", b"response.incomplete", b"response.failed")
-_TEXT_EVENTS = {
+_TEXT_EVENTS = {  # the deltas of what ``answer_text`` reads
     "response.output_text.delta",
     "response.refusal.delta",
     "response.function_call_arguments.delta",
+    "response.mcp_call_arguments.delta",
+    "response.custom_tool_call_input.delta",
+    "response.code_interpreter_call_code.delta",
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_text.delta",
 }
 
 
@@ -335,7 +352,14 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
         if parsed["type"] == "response.refusal.delta":
             call.upstream.signal = "refusal"
         state.meta.setdefault("item_id", parsed.get("item_id"))
-        return True, parsed.get("delta") or ""
+        text = parsed.get("delta") or ""
+        # each item's (and part's) text on its own line, as ``answer_text`` joins them: glued,
+        # a summary ending "… kill you" and a message starting "The …" read "youThe"
+        place = (parsed.get("item_id"), parsed.get("content_index"), parsed.get("summary_index"))
+        if state.meta.setdefault("text_place", place) != place:
+            state.meta["text_place"] = place
+            text = "\n" + text
+        return True, text
     return True, ""
 
 

@@ -4,7 +4,8 @@ Tests steer the simulator with markers such as `[[say:TEXT]]`, `[[words:N]]`,
 `[[delay_ms:N]]`, `[[fault:NAME]]` and `[[flag:CATEGORY]]` written in the prompt, so a test
 needs no side channel to make the upstream answer with violating words, fail, or stream slowly.
 With `n` choices (Chat Completions), choice i says the i-th `[[say:…]]` (the last one for
-the choices past them), so a test can put violating text in one choice only.
+the choices past them), so a test can put violating text in one choice only. `[[summary:TEXT]]`
+makes a Responses answer start with a reasoning item whose summary is TEXT.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_DIRECTIVE = re.compile(r"\[\[(say|words|delay_ms|fault|flag):(.*?)\]\]", re.DOTALL)
+_DIRECTIVE = re.compile(r"\[\[(say|summary|words|delay_ms|fault|flag):(.*?)\]\]", re.DOTALL)
 _WORD_PIECE = re.compile(r"\s*\S+")
 
 PREFIX = "Simulated answer (goodstanding test double)."
@@ -31,6 +32,7 @@ class Directives:
     fault: str | None = None  # e.g. "429", "slow:500", "disconnect"
     flags: tuple[str, ...] = ()
     says: tuple[str, ...] = ()  # every `say`, in order (``say`` is the first)
+    summary: str | None = None  # a reasoning summary (Responses)
 
 
 def parse(text: str) -> Directives:
@@ -46,7 +48,7 @@ def parse(text: str) -> Directives:
         else:
             if name == "say":
                 says.append(value)
-            found.setdefault(name, value if name == "say" else value.strip())
+            found.setdefault(name, value if name in ("say", "summary") else value.strip())
     return Directives(flags=tuple(flags), says=tuple(says), **found)
 
 

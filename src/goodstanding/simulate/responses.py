@@ -79,6 +79,19 @@ class _Answer:
             self.text = tool.arguments  # what the usage counts
         self.incomplete = tool is None and (self.filtered or gen.truncated)
         self.final_status = "incomplete" if self.incomplete else "completed"
+        # ``[[summary:TEXT]]``: a reasoning item (its summary: text the model wrote) first
+        self.summary = gen.directives.summary if tool is None else None
+        self.rsid = new_id("rs_")
+
+    def reasoning_item(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": self.rsid, "type": "reasoning", "summary": parts}
+
+    def output(self, item: dict[str, Any] | None) -> list[dict[str, Any]]:
+        if item is None:
+            return []
+        if self.summary is None:
+            return [item]
+        return [self.reasoning_item([{"type": "summary_text", "text": self.summary}]), item]
 
     def part(self, text: str) -> dict[str, Any]:
         if self.refused:
@@ -119,7 +132,7 @@ class _Answer:
             "status": status, "background": False, "error": None,
             "incomplete_details": {"reason": reason} if status == "incomplete" else None,
             "instructions": b.get("instructions"), "max_output_tokens": b.get("max_output_tokens"),
-            "model": self.gen.model, "output": [item] if item else [],
+            "model": self.gen.model, "output": self.output(item),
             "parallel_tool_calls": True, "previous_response_id": b.get("previous_response_id"),
             "reasoning": {"effort": None, "summary": None},
             "safety_identifier": b.get("safety_identifier"), "service_tier": "default",
@@ -138,20 +151,38 @@ def _events(a: _Answer) -> Iterator[bytes]:
     def event(kind: str, **fields: Any) -> bytes:
         return sse({"type": kind, "sequence_number": next(seq), **fields}, event=kind)
 
-    where = {"item_id": a.mid, "output_index": 0, "content_index": 0}
+    at = 0 if a.summary is None else 1  # the message's place in ``output``
+    where = {"item_id": a.mid, "output_index": at, "content_index": 0}
     yield event("response.created", response=a.response("in_progress", None))
     yield event("response.in_progress", response=a.response("in_progress", None))
     if a.tool is not None:
         yield from _call_events(a, event)
         return
-    yield event("response.output_item.added", output_index=0, item=a.item("in_progress", []))
+    if a.summary is not None:
+        yield from _summary_events(a, event)
+    yield event("response.output_item.added", output_index=at, item=a.item("in_progress", []))
     if not a.filtered:
         yield event("response.content_part.added", **where, part=a.part(""))
         yield from _deltas(a, event, where)
         yield event("response.content_part.done", **where, part=a.part(a.text))
-    yield event("response.output_item.done", output_index=0, item=a.final_item())
+    yield event("response.output_item.done", output_index=at, item=a.final_item())
     kind = "response.incomplete" if a.incomplete else "response.completed"
     yield event(kind, response=a.response(a.final_status, a.final_item()))
+
+
+def _summary_events(a: _Answer, event: Any) -> Iterator[bytes]:
+    """A reasoning item whose summary streams as text deltas, before the message."""
+    assert a.summary is not None
+    part = {"type": "summary_text", "text": a.summary}
+    where = {"item_id": a.rsid, "output_index": 0, "summary_index": 0}
+    yield event("response.output_item.added", output_index=0, item=a.reasoning_item([]))
+    yield event("response.reasoning_summary_part.added", **where,
+                part={"type": "summary_text", "text": ""})
+    for piece in directives.pieces(a.summary):
+        yield event("response.reasoning_summary_text.delta", **where, delta=piece)
+    yield event("response.reasoning_summary_text.done", **where, text=a.summary)
+    yield event("response.reasoning_summary_part.done", **where, part=part)
+    yield event("response.output_item.done", output_index=0, item=a.reasoning_item([part]))
 
 
 def _call_events(a: _Answer, event: Any) -> Iterator[bytes]:

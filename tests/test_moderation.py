@@ -341,3 +341,35 @@ def test_a_clean_reasoning_summary_passes(gw, sim):
         reasoning={"summary": "auto"}, safety_identifier="u1")
     assert response.status == "completed"
     assert response.output[0].summary[0].text == CLEAN and response.output_text == CLEAN
+
+
+# --- Chat's deprecated functions -------------------------------------------------------------
+
+SAY = [{"name": "say", "description": "Say something.",
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}]
+
+
+def legacy_call(gw: Any, arguments: str, **kwargs: Any) -> Any:
+    return gw.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": f"[[tool:say:{arguments}]]"}],
+        functions=SAY, function_call={"name": "say"}, safety_identifier="u1", **kwargs)
+
+
+def test_a_legacy_function_calls_arguments_are_moderated(gw, sim):
+    """``functions`` is deprecated but served: its ``function_call.arguments`` are text the
+    model wrote, as a tool call's are."""
+    answer = legacy_call(gw, f'{{"text": "{VIOLENT}"}}')
+    assert answer.choices[0].finish_reason == "content_filter"
+    assert VIOLENT not in answer.model_dump_json()
+    clean = legacy_call(gw, '{"text": "hello"}')
+    assert clean.choices[0].finish_reason == "function_call"
+    assert clean.choices[0].message.function_call.arguments == '{"text": "hello"}'
+
+
+def test_a_legacy_function_calls_streamed_arguments_are_moderated(gw, sim):
+    # the arguments stream in four pieces: the threat lies inside the second
+    chunks = list(legacy_call(gw, f'{{"text": "{CLEAN}{VIOLENT}. {CLEAN * 3}"}}', stream=True))
+    arguments = "".join(c.delta.function_call.arguments or "" for chunk in chunks
+                        for c in chunk.choices if c.delta.function_call)
+    assert "kill" not in arguments
+    assert chunks[-1].choices[0].finish_reason == "content_filter"

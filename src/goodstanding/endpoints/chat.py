@@ -119,6 +119,9 @@ def answer_text(document: Document) -> str:
         transcript = _transcript(message)
         if transcript is not None:
             texts.append(transcript)
+        legacy = _legacy_arguments(message)
+        if legacy is not None:
+            texts.append(legacy)
         for call in message.get("tool_calls") or ():
             arguments = (call.get("function") or {}).get("arguments")
             if isinstance(arguments, str):
@@ -131,6 +134,15 @@ def _transcript(message: dict[str, Any]) -> str | None:
     audio = message.get("audio")
     if isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
         return audio["transcript"]
+    return None
+
+
+def _legacy_arguments(message: dict[str, Any]) -> str | None:
+    """The arguments of the deprecated ``function_call`` (``functions`` in the request), or a
+    stream delta's piece of them: text the model wrote, as a tool call's are."""
+    call = message.get("function_call")
+    if isinstance(call, dict) and isinstance(call.get("arguments"), str):
+        return call["arguments"]
     return None
 
 
@@ -228,6 +240,9 @@ def delta_text(chunk: dict[str, Any], call: Call,
         transcript = _transcript(delta)
         if transcript is not None:
             texts.append(transcript)
+        legacy = _legacy_arguments(delta)
+        if legacy is not None:
+            texts.append(legacy)
         for tool in delta.get("tool_calls") or ():
             arguments = (tool.get("function") or {}).get("arguments")
             if isinstance(arguments, str):

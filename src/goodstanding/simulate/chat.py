@@ -42,8 +42,9 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     gen = plan(body, texts, newest, ("max_completion_tokens", "max_tokens"))
     if result is not None and gen.directives.say is None:
         gen = dataclasses.replace(gen, text=tools.result_text(result), truncated=False)
-    tool = None if gen.fault in faults.ANSWER_FAULTS else tools.choose(
-        body, newest, result is not None)
+    tool = None if gen.fault in faults.ANSWER_FAULTS else (
+        tools.choose(body, newest, result is not None)
+        or tools.choose_legacy(body, newest, result is not None))
     error = faults.error_reply(gen.fault, gen.model, sim.window, sim.once)
     if error is not None:
         return error
@@ -153,6 +154,10 @@ def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None,
     if tool is not None:
         content, finish = tool.arguments, "tool_calls"  # content: for the usage count
         message.update(content=None, tool_calls=[_tool_call(tool)])
+        if tool.legacy:
+            finish = "function_call"
+            message.pop("tool_calls")
+            message["function_call"] = {"name": tool.name, "arguments": tool.arguments}
     choices = [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}]
     counted = content or refusal or ""
     if answers is not None and content is not None:  # several choices, none filtered
@@ -213,7 +218,7 @@ def _chunks(
         yield chunk({"audio": {"id": audio["id"], "data": audio["data"],
                                "expires_at": audio["expires_at"]}})
     elif tool is not None:
-        content, finish = tool.arguments, "tool_calls"
+        content, finish = tool.arguments, "function_call" if tool.legacy else "tool_calls"
         yield from _tool_chunks(chunk, tool)
     else:
         yield chunk({"role": "assistant", "content": "", "refusal": None})
@@ -242,6 +247,12 @@ def _interleaved(chunk: Any, answers: list[str | None], finish: str) -> Iterator
 
 def _tool_chunks(chunk: Any, tool: tools.ToolCall) -> Iterator[bytes]:
     """OpenAI's shape: id and name first with empty arguments, then argument deltas."""
+    if tool.legacy:
+        yield chunk({"role": "assistant", "content": None, "refusal": None,
+                     "function_call": {"name": tool.name, "arguments": ""}})
+        for piece in tool.argument_pieces():
+            yield chunk({"function_call": {"arguments": piece}})
+        return
     first = {"index": 0, "id": tool.call_id, "type": "function",
              "function": {"name": tool.name, "arguments": ""}}  # fmt: skip
     yield chunk({"role": "assistant", "content": None, "tool_calls": [first], "refusal": None})

@@ -16,6 +16,7 @@ from typing import Any
 
 _DIRECTIVE = re.compile(r"\[\[(say|summary|words|delay_ms|fault|flag):(.*?)\]\]", re.DOTALL)
 _WORD_PIECE = re.compile(r"\s*\S+")
+_TOOL_DIRECTIVE = re.compile(r"\[\[tool:.*?\]\]", re.DOTALL)
 
 PREFIX = "Simulated answer (goodstanding test double)."
 FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit",
@@ -56,10 +57,12 @@ def strip(text: str) -> str:
     """The text without its directives except `[[flag:…]]`: what moderation should score.
 
     `[[say:I will hurt you]]` in a prompt asks for violating *output*; the prompt itself must
-    still pass input moderation, or output moderation could never be tested.
+    still pass input moderation, or output moderation could never be tested. The same for a
+    tool call's arguments asked with `[[tool:NAME:{…}]]` (``tools.py``).
     """
     if "[[" not in text:
         return text
+    text = _TOOL_DIRECTIVE.sub("", text)
     return _DIRECTIVE.sub(lambda m: m.group(0) if m.group(1) == "flag" else "", text)
 
 

@@ -32,6 +32,7 @@ class ToolCall:
     call_id: str
     name: str
     arguments: str  # JSON text, as OpenAI sends it
+    legacy: bool = False  # Chat's deprecated ``functions``: answered as ``function_call``
 
     def argument_pieces(self) -> list[str]:
         """The arguments as a stream sends them: several deltas that join to the whole."""
@@ -57,6 +58,21 @@ def choose(body: dict[str, Any], newest_user: str, ends_with_result: bool) -> To
     given = asked.group(2) if asked and asked.group(1) == name else None
     arguments = given.strip() if given else _example(tools[name])
     return ToolCall(new_id("call_"), name, arguments)
+
+
+def choose_legacy(body: dict[str, Any], newest_user: str,
+                  ends_with_result: bool) -> ToolCall | None:
+    """Chat's deprecated ``functions`` / ``function_call`` ("none", "auto" or {"name": N}),
+    chosen as tools are."""
+    functions = body.get("functions")
+    if "tools" in body or not isinstance(functions, list):
+        return None
+    given = body.get("function_call")
+    choice = {"type": "function", "function": given} if isinstance(given, dict) else given
+    found = choose({"tools": [{"type": "function", "function": f} for f in functions],
+                    "tool_choice": choice}, newest_user, ends_with_result)
+    return None if found is None else ToolCall(found.call_id, found.name, found.arguments,
+                                               legacy=True)
 
 
 def result_text(output: Any) -> str:

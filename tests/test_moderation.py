@@ -373,3 +373,12 @@ def test_a_legacy_function_calls_streamed_arguments_are_moderated(gw, sim):
                         for c in chunk.choices if c.delta.function_call)
     assert "kill" not in arguments
     assert chunks[-1].choices[0].finish_reason == "content_filter"
+
+
+def test_a_withheld_answer_keeps_no_logprobs(gw, sim):
+    """With ``logprobs: true`` an answer's every token is in ``logprobs.content`` too."""
+    answer = chat(gw, [{"role": "user", "content": f"[[say:{VIOLENT}]]"}], logprobs=True)
+    assert answer.choices[0].finish_reason == "content_filter"
+    assert answer.choices[0].logprobs is None and "kill" not in answer.model_dump_json()
+    clean = chat(gw, [{"role": "user", "content": "[[say:Hello there.]]"}], logprobs=True)
+    assert [t.token for t in clean.choices[0].logprobs.content] == ["Hello", " there."]

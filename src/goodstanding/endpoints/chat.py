@@ -151,6 +151,8 @@ def withhold(document: Document) -> Document:
     for choice in document.get("choices") or ():
         choice["message"] = {"role": "assistant", "content": None, "refusal": None}
         choice["finish_reason"] = "content_filter"
+        if choice.get("logprobs") is not None:  # every token of the withheld text
+            choice["logprobs"] = None
     return document
 
 

@@ -61,7 +61,21 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
         delay = chunk_delay(gen, sim.config.chunk_delay)
         return StreamReply(paced(_chunks(gen, cid, body, tool, answers, spoken), delay),
                            headers)
-    return Reply(200, _completion(gen, cid, tool, answers, spoken), headers)
+    whole = _completion(gen, cid, tool, answers, spoken)
+    if body.get("logprobs") is True:
+        _add_logprobs(whole)
+    return Reply(200, whole, headers)
+
+
+def _add_logprobs(document: dict[str, Any]) -> None:
+    """``logprobs: true``: each choice's content, token by token (a word a token here)."""
+    for choice in document["choices"]:
+        content = choice["message"].get("content")
+        if isinstance(content, str):
+            choice["logprobs"] = {"content": [
+                {"token": piece, "logprob": -0.01, "bytes": list(piece.encode()),
+                 "top_logprobs": []} for piece in directives.pieces(content)],
+                "refusal": None}
 
 
 def _spoken(body: dict[str, Any]) -> bool:

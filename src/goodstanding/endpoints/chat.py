@@ -239,12 +239,10 @@ def delta_text(chunk: dict[str, Any], call: Call,
         for name in ("content", "refusal"):
             if isinstance(delta.get(name), str):
                 texts.append(delta[name])
-        transcript = _transcript(delta)
-        if transcript is not None:
-            texts.append(transcript)
-        legacy = _legacy_arguments(delta)
-        if legacy is not None:
-            texts.append(legacy)
+        if "audio" in delta or "function_call" in delta:  # rare: spoken, deprecated
+            for more in (_transcript(delta), _legacy_arguments(delta)):
+                if more is not None:
+                    texts.append(more)
         for tool in delta.get("tool_calls") or ():
             arguments = (tool.get("function") or {}).get("arguments")
             if isinstance(arguments, str):

@@ -158,10 +158,9 @@ async def _several_choices(
         if keep:
             held.append(event)
     choices = state.choices or {}
-    window = _Window(guard.window_chars, 0)
-    window.text = "\n".join("".join(choices[i]) for i in sorted(choices))
-    if window.text.strip():
-        await _judge(guard, call, window)
+    text = "\n".join("".join(choices[i]) for i in sorted(choices))
+    if text.strip():
+        await _judge_text(guard, call, text)
     yield b"".join(held)
 
 
@@ -171,8 +170,12 @@ class _Withheld(Exception):
 
 async def _judge(guard: StreamGuard, call: Call, window: _Window) -> None:
     """Check a window (with the tail of the last one); raise ``_Withheld`` on a refusal."""
+    await _judge_text(guard, call, window.tail + window.text)
+
+
+async def _judge_text(guard: StreamGuard, call: Call, text: str) -> None:
     assert guard.check_text is not None
-    verdict = await guard.check_text(call, window.tail + window.text)
+    verdict = await guard.check_text(call, text)
     if verdict is not None and verdict.refused:
         call.decision = "output_withheld"
         raise _Withheld

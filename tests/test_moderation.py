@@ -382,3 +382,18 @@ def test_a_withheld_answer_keeps_no_logprobs(gw, sim):
     assert answer.choices[0].logprobs is None and "kill" not in answer.model_dump_json()
     clean = chat(gw, [{"role": "user", "content": "[[say:Hello there.]]"}], logprobs=True)
     assert [t.token for t in clean.choices[0].logprobs.content] == ["Hello", " there."]
+
+
+def test_a_background_response_is_refused_unless_streamed(gw, sim):
+    """Its answer would be fetched later with GET /v1/responses/{id}: no gateway route serves
+    that, and the answer would skip output moderation if one did."""
+    sent = sim.calls.get("/v1/responses", 0)
+    with pytest.raises(openai.BadRequestError) as caught:
+        gw.client().responses.create(model=MODEL, input="hello", background=True,
+                                     safety_identifier="u1")
+    assert caught.value.code == "invalid_request" and caught.value.param == "background"
+    assert sim.calls.get("/v1/responses", 0) == sent  # nothing was sent
+    assert ["invalid_request"] in [r["reasons"] for r in audit(gw)]  # and it is recorded
+    events = list(gw.client().responses.create(model=MODEL, input="hello", background=True,
+                                               stream=True, safety_identifier="u1"))
+    assert events[-1].type == "response.completed"

@@ -15,6 +15,7 @@ import orjson
 
 from goodstanding.call import Call, Verdict
 from goodstanding.endpoints import Endpoint
+from goodstanding.endpoints.responses import RESPONSES
 from goodstanding.errors import InvalidRequest, ModelNotFound
 from goodstanding.moderation.parts import Malformed, extract
 from goodstanding.stores.schema import audit_events
@@ -59,6 +60,12 @@ def field_problem(body: dict[str, Any], api: Endpoint) -> tuple[str, str | None]
             return f"Invalid value for '{name}': must be at least 1.", name
         if name in _MAXIMA and value > _MAXIMA[name]:
             return f"Invalid value for '{name}': must be at most {_MAXIMA[name]}.", name
+    if api is RESPONSES and body.get("background") is True and \
+            body.get("stream") is not True:
+        # its answer is fetched later with GET /v1/responses/{id}, which no gateway route
+        # serves, and would reach the client without output moderation if one did
+        return ("A background response cannot be retrieved through this gateway: send "
+                "'background' with 'stream': true, or without 'background'."), "background"
     types = api.input_types
     if types and not isinstance(body["input"], types):
         return "Invalid type for 'input': expected str or list.", "input"

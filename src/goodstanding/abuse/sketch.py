@@ -17,6 +17,7 @@ from itertools import pairwise
 from typing import Any
 
 from goodstanding.endpoints import endpoint_of
+from goodstanding.endpoints.base import choices_asked
 
 K = 8  # hashes per sketch
 BITS = 256  # bits per mask: two of the K hashes share a bit in about one sketch in ten
@@ -59,8 +60,7 @@ def _structured(body: dict[str, Any]) -> bool:
     if isinstance(text, dict) and isinstance(text.get("format"), dict) and \
             text["format"].get("type") in ("json_object", "json_schema"):
         return True
-    n = body.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+    if choices_asked(body) > 1:
         return True
     temperature = body.get("temperature")
     return isinstance(temperature, int | float) and not isinstance(temperature, bool) and \

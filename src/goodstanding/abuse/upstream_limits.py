@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from goodstanding import metrics
+from goodstanding.endpoints.base import choices_asked
 from goodstanding.errors import RateLimitExceeded, UpstreamQuotaExhausted
 from goodstanding.moderation.budget import Budget, BudgetExhausted, go_duration
 from goodstanding.ops.signals import Kind, register
@@ -197,7 +198,4 @@ def _estimate(call: Call) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             most = value
             break
-    n = body.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
-        most *= n
-    return len(call.raw_body) // 4 + most
+    return len(call.raw_body) // 4 + most * choices_asked(body)

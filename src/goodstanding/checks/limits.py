@@ -25,6 +25,7 @@ from typing import Any
 
 from goodstanding import metrics
 from goodstanding.call import Call, Verdict
+from goodstanding.endpoints.base import choices_asked
 from goodstanding.errors import GatewayError, PromptTooLong, RateLimitExceeded
 from goodstanding.limits.policy import Policies
 from goodstanding.limits.ratelimit import Admission, Limit, Usage, go_duration
@@ -126,10 +127,7 @@ def clamp_output(call: Call, cap: int) -> int:
         if body[name] > cap:
             body[name] = cap
             call.body_changed = True
-    choices = body.get("n")
-    many = choices if isinstance(choices, int) and not isinstance(choices, bool) and \
-        choices > 1 else 1
-    return min(body[f] for f in present) * many
+    return min(body[f] for f in present) * choices_asked(body)
 
 
 def rate_headers(usage: tuple[Usage, ...]) -> dict[str, str]:

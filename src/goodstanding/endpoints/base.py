@@ -39,6 +39,12 @@ def _no_prompt(body: Document) -> str | None:
     return None
 
 
+def choices_asked(body: Any) -> int:
+    """The choices a request asks for (``n``; 1 when absent or not a count above 1)."""
+    n = body.get("n") if isinstance(body, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
 def joined_text(content: Any) -> str | None:
     """A message's text: a string, or the text parts of a content array joined by spaces."""
     if isinstance(content, str):

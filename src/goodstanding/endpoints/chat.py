@@ -116,12 +116,8 @@ def answer_text(document: Document) -> str:
         for name in ("content", "refusal"):
             if isinstance(message.get(name), str):
                 texts.append(message[name])
-        transcript = _transcript(message)
-        if transcript is not None:
-            texts.append(transcript)
-        legacy = _legacy_arguments(message)
-        if legacy is not None:
-            texts.append(legacy)
+        if "audio" in message or "function_call" in message:  # rare: spoken, deprecated
+            _rare_texts(message, texts)
         for call in message.get("tool_calls") or ():
             arguments = (call.get("function") or {}).get("arguments")
             if isinstance(arguments, str):
@@ -129,21 +125,13 @@ def answer_text(document: Document) -> str:
     return "\n".join(texts)
 
 
-def _transcript(message: dict[str, Any]) -> str | None:
-    """A spoken answer's transcript (or a stream delta's piece of it)."""
-    audio = message.get("audio")
-    if isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
-        return audio["transcript"]
-    return None
-
-
-def _legacy_arguments(message: dict[str, Any]) -> str | None:
-    """The arguments of the deprecated ``function_call`` (``functions`` in the request), or a
-    stream delta's piece of them: text the model wrote, as a tool call's are."""
-    call = message.get("function_call")
-    if isinstance(call, dict) and isinstance(call.get("arguments"), str):
-        return call["arguments"]
-    return None
+def _rare_texts(message: dict[str, Any], texts: list[str]) -> None:
+    """A spoken answer's transcript and the deprecated ``function_call``'s arguments (of a
+    message, or a stream delta's pieces of them), added to ``texts``."""
+    for name, key in (("audio", "transcript"), ("function_call", "arguments")):
+        part = message.get(name)
+        if isinstance(part, dict) and isinstance(part.get(key), str):
+            texts.append(part[key])
 
 
 def withhold(document: Document) -> Document:
@@ -240,9 +228,7 @@ def delta_text(chunk: dict[str, Any], call: Call,
             if isinstance(delta.get(name), str):
                 texts.append(delta[name])
         if "audio" in delta or "function_call" in delta:  # rare: spoken, deprecated
-            for more in (_transcript(delta), _legacy_arguments(delta)):
-                if more is not None:
-                    texts.append(more)
+            _rare_texts(delta, texts)
         for tool in delta.get("tool_calls") or ():
             arguments = (tool.get("function") or {}).get("arguments")
             if isinstance(arguments, str):

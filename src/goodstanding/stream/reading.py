@@ -12,6 +12,7 @@ from typing import Any
 
 from goodstanding.call import Call
 from goodstanding.endpoints import stream_shape
+from goodstanding.endpoints.base import choices_asked
 
 
 class StreamState:
@@ -30,19 +31,13 @@ class StreamState:
         # several choices (Chat's ``n``) stream their pieces in turns: their texts are kept
         # apart, choice by choice (index -> pieces), and judged whole (``holdback.py``)
         self.choices: dict[int, list[str]] | None = \
-            {} if need_text and several_choices(call) else None
+            {} if need_text and choices_asked(call.body) > 1 else None
         # Chat: whole reads are scanned (chat_scan.py), one choice's content at a time
         self.plain_scan = shape.plain_scan and self.choices is None
 
     def inspect(self, event: bytes) -> tuple[bool, str]:
         """Return (pass the event on?, its answer text)."""
         return self.read(self, event)
-
-
-def several_choices(call: Call) -> bool:
-    """Does the request ask for more than one choice (``n`` > 1)?"""
-    n = call.body.get("n") if isinstance(call.body, dict) else None
-    return isinstance(n, int) and not isinstance(n, bool) and n > 1
 
 
 def inspect_marked(state: StreamState, block: bytes, markers: tuple[bytes, ...]) -> bytes:

@@ -33,9 +33,7 @@ MAX_CHOICES = 128  # OpenAI's bound for ``n``
 
 async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     body = require_object(req.body, "model", "messages")
-    n = body.get("n", 1)
-    if n is None:
-        n = 1
+    n = 1 if body.get("n") is None else body["n"]
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CHOICES:
         raise BadRequest(f"Invalid 'n': expected an integer from 1 to {MAX_CHOICES}.", param="n")
     texts, newest, result = _read(body["messages"])
@@ -91,7 +89,7 @@ def _audio(cid: str, gen: Generation, transcript: str) -> dict[str, Any]:
             "expires_at": gen.created + 3600, "transcript": transcript}
 
 
-def _answers(gen: Generation, n: int) -> list[str | None] | None:
+def _answers(gen: Generation, n: int) -> list[str] | None:
     """Each choice's text when there are several (choice i says the i-th ``say``); None for
     one choice (``gen``'s own answer)."""
     if n == 1:
@@ -154,7 +152,7 @@ def _tool_call(tool: tools.ToolCall) -> dict[str, Any]:
 
 
 def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None,
-                answers: list[str | None] | None = None,
+                answers: list[str] | None = None,
                 spoken: bool = False) -> dict[str, Any]:
     content, refusal, finish = _outcome(gen)
     message: dict[str, Any] = {
@@ -177,7 +175,7 @@ def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None,
     if answers is not None and content is not None:  # several choices, none filtered
         choices = [{"index": i, "message": {**message, "content": text}, "logprobs": None,
                     "finish_reason": finish} for i, text in enumerate(answers)]
-        counted = "".join(text or "" for text in answers)
+        counted = "".join(answers)
     elif answers is not None:  # a filter or a refusal: every choice the same
         choices = [{**choices[0], "index": i} for i in range(len(answers))]
         counted *= len(answers)
@@ -195,7 +193,7 @@ def _completion(gen: Generation, cid: str, tool: tools.ToolCall | None = None,
 
 def _chunks(
     gen: Generation, cid: str, body: dict[str, Any], tool: tools.ToolCall | None = None,
-    answers: list[str | None] | None = None, spoken: bool = False,
+    answers: list[str] | None = None, spoken: bool = False,
 ) -> Iterator[bytes]:
     options = body.get("stream_options") or {}
     include_usage = bool(options.get("include_usage"))
@@ -220,8 +218,7 @@ def _chunks(
     if answers is not None and content is not None:
         yield from _interleaved(chunk, answers, finish)
         if include_usage:
-            yield sse({**base, "choices": [], "usage": _usage(gen, "".join(
-                text or "" for text in answers))})
+            yield sse({**base, "choices": [], "usage": _usage(gen, "".join(answers))})
         yield SSE_DONE
         return
     if spoken and content is not None:
@@ -245,12 +242,12 @@ def _chunks(
     yield SSE_DONE
 
 
-def _interleaved(chunk: Any, answers: list[str | None], finish: str) -> Iterator[bytes]:
+def _interleaved(chunk: Any, answers: list[str], finish: str) -> Iterator[bytes]:
     """Several choices as OpenAI streams them: each choice's chunks carry its index, and the
     choices' pieces take turns (a gateway must not read them as one text)."""
     for i in range(len(answers)):
         yield chunk({"role": "assistant", "content": "", "refusal": None}, index=i)
-    pieces = [directives.pieces(text or "") for text in answers]
+    pieces = [directives.pieces(text) for text in answers]
     for at in range(max(map(len, pieces), default=0)):
         for i, mine in enumerate(pieces):
             if at < len(mine):

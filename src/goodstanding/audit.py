@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from goodstanding.call import Call
+from goodstanding.errors import StoreUnavailable
 from goodstanding.metrics import STORE_ERRORS
 from goodstanding.stores import schema
 from goodstanding.stores.base import Identity, Store
@@ -187,9 +188,11 @@ class AuditLog:
             # what the database refuses is set aside; what is left on a failure is kept
             await self.dead_letters.write("identity", identities, self.store.remember_identities)
             await self.dead_letters.write("audit", records, self.store.write_audit)
-        except Exception:
+        except Exception as exc:
             STORE_ERRORS.inc("database")
-            log.exception("audit write failed; %d records kept for retry", len(records))
+            # a database that does not answer in time is expected, and named: no stack trace
+            log.error("audit write failed; %d records kept for retry: %s", len(records),
+                      exc.__class__.__name__, exc_info=not isinstance(exc, StoreUnavailable))
             self._records[:0] = records
             self._identities[:0] = identities
             for waiter in waiters:  # told now, not after their timeout: the store is failing

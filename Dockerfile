@@ -1,13 +1,16 @@
 # goodstanding: the gateway image. Small (python slim, wheels built in a first stage, no
 # compiler in the result), runs as a non-root user, with a health check on /healthz.
+# The first stage is the full python image for its C compiler: the detectors' hot loops
+# (src/goodstanding/detect/_native.c) are compiled into goodstanding's wheel there; without
+# them the gateway would run, at about three times the detectors' CPU.
 #   docker build -t goodstanding .
 #   docker run -p 8700:8700 -e OPENAI_API_KEY -e GOODSTANDING_SECRET goodstanding
 # The same command runs in tests/test_deploy.py (the ENTRYPOINT and CMD below, the HEALTHCHECK
 # against it); compose.yaml and deploy/k8s/ use this image.
 
-FROM python:3.12-slim AS build
+FROM python:3.12 AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 # every wheel the gateway needs, PostgreSQL, Redis and the detectors' full layer included
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[full,postgres,redis]"

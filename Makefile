@@ -9,13 +9,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Reinstall only when the project definition changed. The [full] extra: the demo shows the
-# product as shipped (the detectors' full layer), with no warning that it stands in for it.
-$(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
+# Reinstall only when the project definition (or the C module it builds) changed. The [full]
+# extra: the demo shows the product as shipped (the detectors' full layer), with no warning
+# that it stands in for it.
+$(VENV)/.stamp-run: pyproject.toml setup.py src/goodstanding/detect/_native.c | $(BIN)/python
 	$(BIN)/pip install -q -e '.[full]'
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.stamp-dev: pyproject.toml setup.py src/goodstanding/detect/_native.c | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.stamp-run
 

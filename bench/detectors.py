@@ -95,7 +95,9 @@ def cold_stages(texts: list[str]) -> None:
     stages = [("canonicalize", canonicalize, texts),
               ("lexicon", lambda c: det.lexicon.match(c.text), canon),
               ("word split", lambda h: words(h.masked), hits),
-              ("heads", lambda h: det.heads.scores(words(h.masked), h.features), hits),
+              ("heads (numpy)", lambda h: det.heads.scores(words(h.masked), h.features), hits),
+              # what screen() runs: words and heads in one C loop when _heads.c is built
+              ("words+heads", lambda h: det.heads.text_scores(h.masked, h.features), hits),
               ("screen()", det.screen, texts)]
     print(f"{'stage':<14}{'warm µs':>9}{'cold µs':>9}   (CPU per 500-char prompt)")
     for name, fn, items in stages:

@@ -30,7 +30,7 @@ something a user writes) and counts no strike: the model wrote it, not the end u
 from __future__ import annotations
 
 from collections import OrderedDict
-from itertools import compress, repeat
+from itertools import compress
 from operator import ge
 
 from goodstanding.call import Call, Offence, Verdict
@@ -145,8 +145,7 @@ class DetectorsCheck:
         and part cost more than the screen's verdict)."""
         if self._shipped and len(parts) == 1:
             return parts[0][1].flagged
-        over = [map(ge, map(s.category_scores.__getitem__, CATEGORIES), self._limits)
-                for _, s in parts]
+        over = [map(ge, s.values, self._limits) for _, s in parts]  # values: CATEGORIES first
         return tuple(compress(CATEGORIES, over[0] if len(over) == 1 else map(any, zip(*over))))
 
     def _refuse_content(self, call: Call, flagged: tuple[str, ...]) -> Verdict:
@@ -194,13 +193,11 @@ _OUTPUT_KEYS = {name: f"detect_output.{name}" for name in CATEGORIES}
 
 def _max_scores(screens: list[Screen]) -> dict[str, float]:
     """``detect.<name>``: the highest score of each category and of both heads, rounded."""
-    values = list(map(_values, screens))
-    best = values[0] if len(values) == 1 else list(map(max, *values))
-    return dict(zip(_SCORE_KEYS, map(round, best, repeat(4))))
-
-
-def _values(s: Screen) -> list[float]:
-    return [*map(s.category_scores.__getitem__, CATEGORIES), s.jailbreak, s.injection]
+    best = screens[0].values if len(screens) == 1 else map(max, *(s.values for s in screens))
+    # round(v, 4) goes through a decimal conversion (~0.5 µs a value with cold caches, most of
+    # this function); for a score, a float32 in [0, 1], v * 10_000 is exact (24 bits times
+    # 14), so rounding that half-to-even and dividing is the same number to the bit
+    return dict(zip(_SCORE_KEYS, [round(v * 10_000) / 10_000 for v in best]))
 
 
 _SCORE_KEYS = tuple(f"detect.{name}" for name in (*CATEGORIES, "jailbreak", "injection"))

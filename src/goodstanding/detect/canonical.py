@@ -24,6 +24,11 @@ from urllib.parse import unquote
 
 import numpy as np
 
+try:  # the hints and the payload pre-check in C (_native.c, built by setup.py)
+    from goodstanding.detect import _native
+except ImportError:  # the Python code below alone: the same text, slower
+    _native = None
+
 # Longer inputs are cut: a gateway must bound the cost of every request.
 MAX_CHARS = 65_536
 MAX_PAYLOADS = 8
@@ -140,6 +145,12 @@ _CLASSES = _classes()
 
 def _hints(text: str) -> tuple[tuple[int, int] | None, bool, bool]:
     """(where triple repeats lie, has leet inside a word, has three single letters in a row)."""
+    if _native is not None and (found := _native.hints(text)) is not None:
+        return found  # one pass over an ASCII text's bytes
+    return _python_hints(text)
+
+
+def _python_hints(text: str) -> tuple[tuple[int, int] | None, bool, bool]:
     raw = text.encode("utf-8")
     classes = raw.translate(_CLASSES)
     symbols = b"1" in classes  # most texts have no digit, "@" nor "$"
@@ -236,6 +247,12 @@ def _step(text: str) -> str:
 
 
 def _canonical_text(raw: str) -> str:
+    if _native is not None and (found := _native.canonical_ascii(raw)) is not None:
+        return found  # an ASCII text with no leetspeak nor spelled-out letters: one C pass
+    return _python_canonical_text(raw)
+
+
+def _python_canonical_text(raw: str) -> str:
     text = _fold(raw[:MAX_CHARS])
     # Each step only shortens the text or turns symbols into letters, so this converges;
     # the common case (nothing to undo) costs a single pass.
@@ -264,6 +281,19 @@ def canonicalize(text: str) -> Canonical:
         return Canonical(raw=raw, text=canonical, decoded=_decoded(raw, canonical))
     except Exception:  # noqa: BLE001 - a detector input must never crash the gateway
         return Canonical(raw=str(text)[:MAX_CHARS], text="", decoded=())
+
+
+def pieces(text: str) -> tuple[str, ...]:
+    """``canonicalize(text).texts``: for most texts (ASCII, nothing to undo but case, spacing,
+    repeats and "!"/"|" inside words, no hidden payload) one C call and no `Canonical`."""
+    if _native is not None and isinstance(text, str):
+        try:
+            found = _native.canonical_plain(text)
+        except MemoryError:  # a huge text: the Python path bounds it and never raises
+            found = None
+        if found is not None:
+            return (found,)
+    return canonicalize(text).texts
 
 
 def _stable(text: str) -> str:
@@ -296,6 +326,8 @@ _ROT13_STOPWORDS = tuple(w.translate(_ROT13) for w in _STOPWORDS)
 
 
 def _decoded(raw: str, canonical: str) -> tuple[str, ...]:
+    if _native is not None and _native.payloads_possible(raw, canonical) is False:
+        return ()  # most texts: no base64 run, no "%", plainly not rot13
     payloads: list[str] = []
     src = raw[:MAX_CHARS]
     for candidate in _candidates(src, canonical):

@@ -14,22 +14,21 @@ a dragon"); a real violation nearly always names something the lexicon knows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
 from itertools import compress
 from operator import ge
-from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 
-from goodstanding.detect.canonical import canonicalize
+from goodstanding.detect.canonical import pieces as canonical_pieces
 from goodstanding.detect.categories import CATEGORIES, INJECTION, JAILBREAK, MINORS
-from goodstanding.detect.features import words
 from goodstanding.detect.heads import Heads, load_heads
 from goodstanding.detect.lexicon import Lexicon, LexiconHits, load_lexicon
 
 STRONG = 0.95  # score floor for a category named by a strong lexicon term
+_STRONG = float(np.float32(STRONG))  # as a float32 head score holds it
 MINORS_STRONG, MINORS_RULE = 0.99, 0.9
 # Zero-tolerance: a minor signal plus a sexual head score of this much flags (recall first).
 MINORS_THRESHOLD = 0.35
@@ -62,14 +61,23 @@ def evidence_gate(names: tuple[str, ...], weak: frozenset[str]) -> np.ndarray:
                      for n in names], np.float32)
 
 
-@dataclass(frozen=True, slots=True)
-class Screen:
-    category_scores: Mapping[str, float]
+class Screen(NamedTuple):
+    """One text's verdict (immutable: screens are cached and shared between requests). A named
+    tuple: one is built per screened text, and a frozen dataclass took three times as long."""
+
     flagged: tuple[str, ...]
     jailbreak: float
     injection: float
     jailbreak_flagged: bool
     injection_flagged: bool
+    # the scores in CATEGORIES order, then the jailbreak's and the injection's
+    values: tuple[float, ...]
+
+    @property
+    def category_scores(self) -> dict[str, float]:
+        """Each category's score (a new dict: the input check reads `values` and `flagged`
+        only, so most screens never build one)."""
+        return dict(zip(CATEGORIES, self.values))
 
     @property
     def any_flagged(self) -> bool:
@@ -93,18 +101,18 @@ class Detectors:
         # the rule's score is appended after the heads' scores, at index len(heads.names)
         self._rows = [self._index.get(c, len(heads.names)) for c in CATEGORIES]
         self._limits = [self.thresholds[c] for c in CATEGORIES]
+        self._no_evidence = evidence_gate(heads.names, frozenset())  # most texts' gate
 
     def screen(self, text: str) -> Screen:
-        canonical = canonicalize(text)
-        return self.worst([self._scores(piece) for piece in (canonical.text, *canonical.decoded)])
+        return self.worst([self._scores(piece) for piece in canonical_pieces(text)])
 
-    def worst(self, pieces: list[tuple[np.ndarray, float]]) -> Screen:
+    def worst(self, pieces: list[tuple[list[float], float]]) -> Screen:
         """One verdict for a text and its decoded payloads: the highest score of each head,
         and of the sexual/minors rule, over the pieces."""
         scores, minors = pieces[0]
         for more, more_minors in pieces[1:]:
-            scores, minors = np.maximum(scores, more), max(minors, more_minors)
-        return self.verdict(scores.tolist(), minors)
+            scores, minors = list(map(max, scores, more)), max(minors, more_minors)
+        return self.verdict(scores, minors)
 
     def screen_full(self, texts: Sequence[str]) -> list[Screen]:
         """The full layer (`full.py`) on a batch; raises FullLayerUnavailable (an
@@ -117,24 +125,29 @@ class Detectors:
         """One result in OpenAI's /v1/moderations format."""
         return moderation_result(self.screen(text), text)
 
-    def _scores(self, text: str) -> tuple[np.ndarray, float]:
+    def _scores(self, text: str) -> tuple[list[float], float]:
         """Head scores in heads order, and the sexual/minors rule's score."""
         hits = self.lexicon.match(text)
-        return self.finish(self.heads.scores(words(hits.masked), hits.features), hits)
+        gate = evidence_gate(self.heads.names, hits.weak) if hits.weak else self._no_evidence
+        return self._floors(self.heads.gated_scores(hits.masked, hits.features, gate), hits)
 
     def evidence(self, text: str) -> tuple[np.ndarray, LexiconHits]:
         """Canonical text -> the heads' half calibrated logits and the lexicon's hits
         (what the full layer combines with its embedding heads)."""
         hits = self.lexicon.match(text)
-        return self.heads.half_logits(words(hits.masked), hits.features), hits
+        return self.heads.text_half_logits(hits.masked, hits.features), hits
 
-    def finish(self, p: np.ndarray, hits: LexiconHits) -> tuple[np.ndarray, float]:
+    def finish(self, p: np.ndarray, hits: LexiconHits) -> tuple[list[float], float]:
         """Calibrated head scores -> gated by the minimum evidence rule, floored by strong
         terms; and the sexual/minors rule's score."""
-        p *= evidence_gate(self.heads.names, hits.weak)
+        return self._floors((p * evidence_gate(self.heads.names, hits.weak)).tolist(), hits)
+
+    def _floors(self, p: list[float], hits: LexiconHits) -> tuple[list[float], float]:
+        """Gated scores -> floored by strong terms; and the sexual/minors rule's score."""
         for category in hits.strong:
-            p[self._index[category]] = max(p[self._index[category]], STRONG)
-        return p, self._minors(hits, float(p[self._sexual]))
+            i = self._index[category]
+            p[i] = max(p[i], _STRONG)
+        return p, self._minors(hits, p[self._sexual])
 
     @staticmethod
     def _minors(hits: LexiconHits, sexual: float) -> float:
@@ -148,16 +161,10 @@ class Detectors:
         """Head scores (heads order) and the rule's score -> a Screen at these thresholds."""
         s.append(minors)
         values = list(map(s.__getitem__, self._rows))
-        scores = dict(zip(self._order, values))
         jb, inj = s[self._jb], s[self._inj]
-        return Screen(
-            category_scores=MappingProxyType(scores),
-            flagged=tuple(compress(self._order, map(ge, values, self._limits))),
-            jailbreak=jb,
-            injection=inj,
-            jailbreak_flagged=jb >= self.jailbreak_threshold,
-            injection_flagged=inj >= self.injection_threshold,
-        )
+        return Screen(tuple(compress(self._order, map(ge, values, self._limits))),
+                      jb, inj, jb >= self.jailbreak_threshold, inj >= self.injection_threshold,
+                      (*values, jb, inj))
 
 
 def moderation_result(r: Screen, text: str) -> dict:

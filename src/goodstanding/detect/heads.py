@@ -15,7 +15,12 @@ from itertools import chain, pairwise, repeat
 
 import numpy as np
 
-from goodstanding.detect.features import LENGTH, WINDOW, windows
+from goodstanding.detect.features import LENGTH, WINDOW, windows, words
+
+try:  # the heads' loop in C (_native.c, built by setup.py when a compiler is at hand)
+    from goodstanding.detect._native import HeadsTable, finish_scores
+except ImportError:  # the numpy path alone: the same sums, slower
+    HeadsTable = finish_scores = None
 
 WEIGHTS_FILE = "data/heads.npz"
 
@@ -34,12 +39,39 @@ class Heads:
     _half_weights: np.ndarray = field(init=False, repr=False, compare=False)
     _half_bias: np.ndarray = field(init=False, repr=False, compare=False)
     _rows: Rows = field(init=False, repr=False, compare=False)
+    _table: HeadsTable | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         half = 0.5 * self.scale
         object.__setattr__(self, "_half_weights", (self.weights * half).astype(np.float32))
         object.__setattr__(self, "_half_bias", half * self.bias + 0.5 * self.shift)
         object.__setattr__(self, "_rows", Rows(self.vocab))
+        object.__setattr__(self, "_table", self._rows.table(self._half_weights,
+                                                            self._half_bias))
+
+    def gated_scores(self, text: str, extra: tuple[str, ...], gate: np.ndarray) -> list[float]:
+        """`text_scores(text, extra) * gate` as floats, in C when it is built: no numpy call
+        (each costs microseconds with the caches cold). C's tanh may differ from numpy's in a
+        score's last bit (numpy's float32 tanh differs between CPUs too); one install uses one."""
+        if self._table is None:
+            return (self.text_scores(text, extra) * gate).tolist()
+        found = self._table.scores(text, self._rows.extra_rows(extra) if extra else b"", gate)
+        if found is None:  # a text that is not ASCII: Python's words, C's arithmetic
+            found = finish_scores(self.half_logits(words(text), extra), gate)
+        return found
+
+    def text_scores(self, text: str, extra: tuple[str, ...] = ()) -> np.ndarray:
+        """`scores(words(text), extra)`, read from the text itself."""
+        return 0.5 + 0.5 * np.tanh(self.text_half_logits(text, extra))
+
+    def text_half_logits(self, text: str, extra: tuple[str, ...] = ()) -> np.ndarray:
+        """`half_logits(words(text), extra)`: the same float32 values to the bit, from the C
+        loop when it is built and the text is ASCII (no Python object per word: _native.c)."""
+        if self._table is not None:
+            found = self._table.half_logits(text, self._rows.extra_rows(extra))
+            if found is not None:
+                return np.frombuffer(found, np.float32)
+        return self.half_logits(words(text), extra)
 
     def logits(self, ws: list[str], extra: tuple[str, ...] = ()) -> np.ndarray:
         """Raw logits of one window of words (normalised by sqrt of the feature count)."""
@@ -90,6 +122,31 @@ class Rows:
         self.pairs = {(ids[a], ids[b]): row for token, row in vocab.items()
                       for a, _, b in [token.partition(" ")] if b and " " not in b}
         self.length = [vocab.get(token, unknown) for token in LENGTH]
+        self._extra: dict[tuple[str, ...], bytes] = {}
+
+    def extra_rows(self, extra: tuple[str, ...]) -> bytes:
+        """The rows of the lexicon's pseudo-words, as the C loop takes them (uint32)."""
+        if not extra:
+            return b""
+        found = self._extra.get(extra)
+        if found is None:  # a few hundred combinations at most: sorted category names
+            found = np.array([self.vocab.get(t, self.unknown) for t in extra], np.uint32)
+            self._extra[extra] = found = found.tobytes()
+        return found
+
+    def table(self, half_weights: np.ndarray, half_bias: np.ndarray) -> HeadsTable | None:
+        """The vocabulary and the known rows' weights as the C loop's flat tables."""
+        if HeadsTable is None:
+            return None
+        # NUL ends a word in the C table; no word holds one (features.words splits on it)
+        ids = {w: i for w, i in self.ids.items() if "\0" not in w}
+        pairs = np.array([(a, b, row) for (a, b), row in self.pairs.items()], np.uint32)
+        return HeadsTable("\0".join(ids).encode("utf-8"),
+                     np.fromiter(ids.values(), np.uint32, len(ids)).tobytes(),
+                     pairs.tobytes(),
+                     np.ascontiguousarray(half_weights[: self.unknown], np.float32).tobytes(),
+                     np.ascontiguousarray(half_bias, np.float32).tobytes(),
+                     np.array(self.length, np.uint32).tobytes(), self.unknown)
 
     def known(self, ws: list[str], extra: tuple[str, ...]) -> np.ndarray:
         unknown = self.unknown

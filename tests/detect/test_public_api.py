@@ -3,7 +3,8 @@ from goodstanding import detect
 
 def test_exported_members():
     assert sorted(detect.__all__) == sorted(
-        ["CATEGORIES", "Canonical", "Detectors", "Screen", "canonicalize", "load_detectors"]
+        ["CATEGORIES", "Canonical", "Detectors", "Screen", "canonicalize", "compiled",
+         "load_detectors"]
     )
 
 

@@ -29,12 +29,13 @@ something a user writes) and counts no strike: the model wrote it, not the end u
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from itertools import compress
 from operator import ge
 
 from goodstanding.call import Call, Offence, Verdict
-from goodstanding.detect import CATEGORIES, Detectors, Screen, load_detectors
+from goodstanding.detect import CATEGORIES, Detectors, Screen, compiled, load_detectors
 from goodstanding.detect.batched import FullScreener
 from goodstanding.errors import ContentPolicyViolation, JailbreakDetected
 from goodstanding.moderation.parts import parts_of
@@ -42,6 +43,7 @@ from goodstanding.settings import DetectorSettings, ModerationSettings
 
 NAME = "detectors"
 _PASS = Verdict(NAME)
+log = logging.getLogger("goodstanding.detectors")
 
 
 class DetectorsCheck:
@@ -60,6 +62,10 @@ class DetectorsCheck:
         self.mode = settings.content
         self.zero_tolerance = frozenset(zero_tolerance)
         self.detectors = detectors or load_detectors()
+        if detectors is None and not compiled():
+            log.warning("the detectors' C module is not built (no C compiler at install): "
+                        "every screen runs in Python, the same verdicts at about three times "
+                        "the CPU; reinstall with a C compiler at hand (docs/detectors.md)")
         # detectors.full: the full layer screens instead (a missing extra stops start-up)
         self.full = FullScreener() if isinstance(settings, DetectorSettings) and settings.full \
             else None  # fmt: skip

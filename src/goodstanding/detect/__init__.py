@@ -8,6 +8,7 @@
 
 from goodstanding.detect.canonical import Canonical, canonicalize
 from goodstanding.detect.categories import CATEGORIES
-from goodstanding.detect.detectors import Detectors, Screen, load_detectors
+from goodstanding.detect.detectors import Detectors, Screen, compiled, load_detectors
 
-__all__ = ["CATEGORIES", "Canonical", "Detectors", "Screen", "canonicalize", "load_detectors"]
+__all__ = ["CATEGORIES", "Canonical", "Detectors", "Screen", "canonicalize", "compiled",
+           "load_detectors"]

@@ -102,9 +102,13 @@ async def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="ENV=VALUE",
                         help="a setting for both gateways, e.g. "
                              "GOODSTANDING_SIGNALS__DISTILLATION__MAX_END_USERS=200000")
+    parser.add_argument("--prompts", choices=("words", "ordinary"), default="words",
+                        help="words: 70 varied everyday words a prompt (default); ordinary: "
+                             "everyday sentences, many with terms the lexicon knows")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     R.VARIED, R.USERS = True, args.users  # people's varied prompts: nothing for a signal to find
+    R.ORDINARY = args.prompts == "ordinary"
     from goodstanding.library.engine import Engine
     from goodstanding.settings import load_settings
 

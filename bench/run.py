@@ -52,6 +52,20 @@ PROMPT = ("Summarise the following paragraph for a customer newsletter in two se
 # The default prompt is one template with a serial number: at the key level that is templated
 # traffic, so the distillation signal records a finding on every call (its cost included).
 VARIED = False
+# bench/feature_ab.py --prompts ordinary: varied prompts made of everyday sentences, many with
+# words the detectors' lexicon knows (an allow-listed "kill the process", a weak "bomb"): the
+# lexicon's and the masking's work, which the word salad above never asks for
+ORDINARY = False
+SENTENCES = [
+    "How do I kill a Python process that hangs?", "Write a short poem about autumn leaves.",
+    "Shoot a photo of the beach at sunset for our website.", "That concert was the bomb.",
+    "My code is killing me, the tests fail at random.", "Execute the script and print the output.",
+    "How do firearms laws differ by state?", "Summarise this article for a newsletter.",
+    "What is the capital of Portugal?", "Draft a polite email to my landlord about the heating.",
+    "Explain how a vaccine trains the immune system.", "Our team will attack the backlog first.",
+    "Give me a recipe for sourdough bread.", "Why did the Roman Empire fall?",
+    "Translate 'good morning' into Spanish.", "List three ways to cut my monthly budget.",
+]
 # --users (bench/ab.py, bench/instructions.py): distinct end users the requests cycle through
 USERS = 1000
 WORDS = ["garden", "tax", "job", "interview", "sourdough", "cat", "diet", "python", "gift", "piano", "trip", "portugal", "sql", "marathon", "invoice", "recipe", "budget", "poem", "lesson", "meeting", "resume", "email", "holiday", "bike", "roof", "plumber", "essay", "chess", "guitar", "spanish", "loan", "kitchen", "paint", "camera", "coffee", "tent"]
@@ -192,7 +206,10 @@ async def load(url: str, headers: dict, stream: bool, n: int, concurrency: int,
 
 def request(stream: bool) -> bytes:
     serial = next(SERIAL)
-    if VARIED:
+    if ORDINARY:
+        pick = random.Random(serial)
+        prompt = " ".join(pick.choice(SENTENCES) for _ in range(12))[: len(PROMPT)]
+    elif VARIED:
         pick = random.Random(serial)
         prompt = " ".join(pick.choice(WORDS) for _ in range(70))[: len(PROMPT)]
     else:

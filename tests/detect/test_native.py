@@ -242,3 +242,18 @@ def test_a_gateway_without_the_c_module_says_so(monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="goodstanding.detectors"):
         check_module.DetectorsCheck()
     assert "C module" not in caplog.text
+
+
+@built
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0, width=32), min_size=1, max_size=20))
+def test_record_scores_are_round_to_four_places(values):
+    """The record's scores: round(v, 4) for a float32 score, computed without a decimal
+    conversion (and the C path equal to the Python fallback, to the bit)."""
+    from goodstanding.detect.detectors import rounded
+
+    values = [*values, 0.99, 0.9, 0.95]  # the rule's and the strong terms' floors
+    keys = [f"k{i}" for i in range(len(values))]
+    found = rounded(keys, values)
+    assert found == {k: round(v, 4) for k, v in zip(keys, values)}
+    assert found == dict(zip(keys, [round(v * 10_000) / 10_000 for v in values]))

@@ -37,6 +37,7 @@ from operator import ge
 from goodstanding.call import Call, Offence, Verdict
 from goodstanding.detect import CATEGORIES, Detectors, Screen, compiled, load_detectors
 from goodstanding.detect.batched import FullScreener
+from goodstanding.detect.detectors import rounded
 from goodstanding.errors import ContentPolicyViolation, JailbreakDetected
 from goodstanding.moderation.parts import parts_of
 from goodstanding.settings import DetectorSettings, ModerationSettings
@@ -199,11 +200,8 @@ _OUTPUT_KEYS = {name: f"detect_output.{name}" for name in CATEGORIES}
 
 def _max_scores(screens: list[Screen]) -> dict[str, float]:
     """``detect.<name>``: the highest score of each category and of both heads, rounded."""
-    best = screens[0].values if len(screens) == 1 else map(max, *(s.values for s in screens))
-    # round(v, 4) goes through a decimal conversion (~0.5 µs a value with cold caches, most of
-    # this function); for a score, a float32 in [0, 1], v * 10_000 is exact (24 bits times
-    # 14), so rounding that half-to-even and dividing is the same number to the bit
-    return dict(zip(_SCORE_KEYS, [round(v * 10_000) / 10_000 for v in best]))
+    best = screens[0].values if len(screens) == 1 else list(map(max, *(s.values for s in screens)))
+    return rounded(_SCORE_KEYS, best)
 
 
 _SCORE_KEYS = tuple(f"detect.{name}" for name in (*CATEGORIES, "jailbreak", "injection"))

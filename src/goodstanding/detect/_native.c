@@ -987,14 +987,15 @@ static int payloads_in(const unsigned char *s, Py_ssize_t n, const unsigned char
     if (m < 12) return 0;
     static const char *words[12] = {" the ", " and ", " to ", " you ", " a ", " of ",
                                     " gur ", " naq ", " gb ", " lbh ", " n ", " bs "};
+    static const Py_ssize_t lengths[12] = {5, 5, 4, 5, 3, 4, 5, 5, 4, 5, 3, 4};
     Py_ssize_t found[12] = {0}, free_from[12] = {0};
     /* padded[i] is " " + canonical + " " at i */
 #define PADDED(i) ((i) == 0 || (i) == m + 1 ? ' ' : c[(i) - 1])
     for (Py_ssize_t i = 0; i < m + 2; i++) {
-        if (PADDED(i) != ' ') continue;
+        if (PADDED(i) != ' ' || i + 1 >= m + 2 || !strchr("tayognlb", PADDED(i + 1))) continue;
         for (int k = 0; k < 12; k++) {
             const char *w = words[k];
-            Py_ssize_t len = (Py_ssize_t)strlen(w), j = 1;
+            Py_ssize_t len = lengths[k], j = 1;
             if (i < free_from[k] || i + len > m + 2) continue;
             while (j < len && PADDED(i + j) == (unsigned char)w[j]) j++;
             if (j == len) {
@@ -1038,7 +1039,38 @@ static PyObject *canonical_plain(PyObject *module, PyObject *raw) {
     return canonical;
 }
 
+/* rounded(keys, values) -> {key: round(value * 10_000) / 10_000}: a screen's scores as the
+ * audit record keeps them, in one call (checks/detectors.py says why this rounding is
+ * round(value, 4) for a score). nearbyint rounds half to even, as Python's round does. */
+static PyObject *rounded(PyObject *module, PyObject *args) {
+    PyObject *keys, *values;
+    if (!PyArg_ParseTuple(args, "OO", &keys, &values)) return NULL;
+    PyObject *k = PySequence_Fast(keys, "rounded() takes a sequence of keys");
+    if (k == NULL) return NULL;
+    PyObject *v = PySequence_Fast(values, "rounded() takes a sequence of values");
+    if (v == NULL) {
+        Py_DECREF(k);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(k);
+    if (PySequence_Fast_GET_SIZE(v) < n) n = PySequence_Fast_GET_SIZE(v);
+    PyObject *found = PyDict_New();
+    for (Py_ssize_t i = 0; found != NULL && i < n; i++) {
+        double x = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(v, i));
+        PyObject *value = x == -1.0 && PyErr_Occurred()
+            ? NULL : PyFloat_FromDouble(nearbyint(x * 10000.0) / 10000.0);
+        if (value == NULL || PyDict_SetItem(found, PySequence_Fast_GET_ITEM(k, i), value) < 0)
+            Py_CLEAR(found);
+        Py_XDECREF(value);
+    }
+    Py_DECREF(k);
+    Py_DECREF(v);
+    return found;
+}
+
 static PyMethodDef functions[] = {
+    {"rounded", (PyCFunction)rounded, METH_VARARGS,
+     "rounded(keys, values) -> {key: round(value * 10_000) / 10_000}"},
     {"hints", (PyCFunction)hints, METH_O,
      "hints(text) -> canonical._hints(text), or None for non-ASCII text"},
     {"canonical_plain", (PyCFunction)canonical_plain, METH_O,

@@ -129,7 +129,9 @@ class Rows:
         if not extra:
             return b""
         found = self._extra.get(extra)
-        if found is None:  # a few hundred combinations at most: sorted category names
+        if found is None:  # a few hundred combinations in practice; bounded for crafted texts
+            if len(self._extra) >= 4096:
+                self._extra.clear()
             found = np.array([self.vocab.get(t, self.unknown) for t in extra], np.uint32)
             self._extra[extra] = found = found.tobytes()
         return found

@@ -102,7 +102,9 @@ class Lexicon:
 
     def _set(self, bits: int) -> frozenset[str]:
         found = self._sets.get(bits)
-        if found is None:  # a few hundred combinations at most
+        if found is None:  # a few hundred combinations in practice; bounded for crafted texts
+            if len(self._sets) >= 4096:
+                self._sets = {0: _NONE}
             found = self._sets[bits] = frozenset(
                 c for i, c in enumerate(self._categories) if bits >> i & 1)
         return found

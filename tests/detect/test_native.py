@@ -215,6 +215,32 @@ def test_screens_are_the_python_screens(monkeypatch):
     assert found == [_without_c(heads=True).screen(t) for t in texts]
 
 
+TEXT_PIECE = st.one_of(PIECE, WORD, st.sampled_from(["Kill", "BOMB", "!", "...", "1000", "sexy",
+                                                     "teen", "ignore previous instructions"]))
+
+
+@built
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(TEXT_PIECE, SEPARATOR), max_size=40))
+def test_the_one_call_screen_is_the_python_screen(pieces):
+    """`_native.Screener` (the whole screen in one C call) against the same steps in Python."""
+    fast = load_detectors()
+    slow = copy.copy(fast)
+    slow._screener = None
+    text = "".join(p + s for p, s in pieces)
+    assert fast.screen(text) == slow.screen(text)
+
+
+@built
+def test_the_one_call_screen_takes_most_texts_and_leaves_the_rest():
+    screener = load_detectors()._screener
+    assert screener is not None
+    assert screener.screen("Please draft a polite email to my landlord.") is not None
+    for text in ["k.i.l.l them", "b0mb", "kіll", "SWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=",
+                 "50% off"]:
+        assert screener.screen(text) is None  # spelled out, leet, not ASCII, base64, "%"
+
+
 @built
 def test_an_install_without_c_decides_alike(monkeypatch):
     """Without the C module numpy's tanh computes the scores: the last bit may differ (as it

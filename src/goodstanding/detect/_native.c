@@ -34,7 +34,7 @@
 
 #define WINDOW 256
 #define MAX_WORDS (64 * WINDOW)
-#define MAX_EXTRA 64
+#define MAX_EXTRA 80 /* the lexicon's pseudo-words: two per category and one more */
 #define MAX_HEADS 64
 #define EMPTY UINT32_MAX
 #define EMPTY_PAIR UINT64_MAX
@@ -161,6 +161,46 @@ static void strings_put(Slot *slot, const unsigned char *blob, uint32_t offset, 
         memcpy(slot->bytes, blob + offset, (size_t)n);
     else
         memcpy(slot->bytes, &offset, sizeof offset);
+}
+
+/* The key a slot holds (its bytes inline or in the blob) and its length. */
+static const unsigned char *slot_key(const Strings *t, const Slot *slot, Py_ssize_t *n) {
+    if (slot->len <= INLINE) {
+        *n = slot->len;
+        return slot->bytes;
+    }
+    uint32_t offset;
+    memcpy(&offset, slot->bytes, sizeof offset);
+    *n = slot->len < 255 ? slot->len : (Py_ssize_t)strlen((const char *)t->blob + offset);
+    return t->blob + offset;
+}
+
+/* Moves the keys into a table sized for them (built from an upper bound of their count, the
+ * table was mostly empty slots: memory, and probes spread over more cache lines). */
+static int strings_shrink(Strings *t) {
+    uint64_t used = 0;
+    for (uint64_t i = 0; i <= t->mask; i++) used += t->slots[i].value != EMPTY;
+    uint64_t cap = capacity_for((Py_ssize_t)used);
+    if (cap >= t->mask + 1) return 0;
+    Slot *slots = PyMem_Malloc(cap * sizeof(Slot));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(slots, 0xff, cap * sizeof(Slot));
+    for (uint64_t i = 0; i <= t->mask; i++) {
+        const Slot *slot = &t->slots[i];
+        if (slot->value == EMPTY) continue;
+        Py_ssize_t n;
+        const unsigned char *key = slot_key(t, slot, &n);
+        uint64_t j = hash_bytes(key, n) & (cap - 1);
+        while (slots[j].value != EMPTY) j = (j + 1) & (cap - 1);
+        slots[j] = *slot;
+    }
+    PyMem_Free(t->slots);
+    t->slots = slots;
+    t->mask = cap - 1;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- HeadsTable -------------- */
@@ -632,7 +672,7 @@ static int TermTable_init(TermTable *self, PyObject *args, PyObject *kwds) {
         offset += n + 1;
         if (offset >= terms.len) break;
     }
-    ok = 1;
+    ok = strings_shrink(&self->terms) == 0;
 done:
     PyBuffer_Release(&terms);
     PyBuffer_Release(&tags);
@@ -732,19 +772,16 @@ static int by_start(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* TermTable.summary(text: str) -> (strong, weak, minors, masked), or None when the text is not
+/* summarize(): the masked text (a new reference; NULL with an error set) and the bits of
+ * TermTable.summary(text: str) -> (strong, weak, minors, masked), or None when the text is not
  * ASCII: lexicon.Lexicon.match's answer as bits. The hits inside an allow-listed phrase do not
  * count (an allow phrase covers itself), and `masked` is the text with those phrases blanked
  * and its spaces joined (the text itself when there is none). minors: TAG_MINORS_* bits.
  * Whether a hit is covered is one binary search in the phrases sorted by start, with the
  * farthest end reached so far: a text of 4,000 allow-listed phrases cost 0.4 s of CPU when
  * each hit was compared with every phrase. */
-static PyObject *TermTable_summary(TermTable *self, PyObject *text) {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "summary() takes a str");
-        return NULL;
-    }
-    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+static PyObject *summarize(const TermTable *self, PyObject *text, uint32_t *strong_bits,
+                           uint32_t *weak_bits, uint32_t *minors_bits) {
     const unsigned char *s = PyUnicode_1BYTE_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     Hits hits;
@@ -808,6 +845,20 @@ static PyObject *TermTable_summary(TermTable *self, PyObject *text) {
         PyMem_Free(blank);
     }
     hits_free(&hits);
+    *strong_bits = strong;
+    *weak_bits = weak;
+    *minors_bits = minors;
+    return masked;
+}
+
+static PyObject *TermTable_summary(TermTable *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "summary() takes a str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    uint32_t strong, weak, minors;
+    PyObject *masked = summarize(self, text, &strong, &weak, &minors);
     if (masked == NULL) return NULL;
     return Py_BuildValue("(IIIN)", strong, weak, minors, masked);
 }
@@ -1039,6 +1090,262 @@ static PyObject *canonical_plain(PyObject *module, PyObject *raw) {
     return canonical;
 }
 
+/* ---------------------------------------------------------------- Screener ---------------- */
+
+/* detectors.Detectors.screen in one call, for the texts every fast path above takes (ASCII,
+ * nothing to undo but case, spacing, repeats and "!"/"|" inside words, no hidden payload):
+ * canonical text, the lexicon's summary, the evidence gate and pseudo-words of its hits, the
+ * gated head scores, the strong terms' floors, the sexual/minors rule and the verdict at the
+ * Detectors' thresholds, with no Python call in between. Any other text: None, and
+ * Detectors.screen takes its Python path (tests/detect/test_native.py compares the two). */
+#define MAX_CATEGORIES 32
+typedef struct {
+    PyObject_HEAD
+    HeadsTable *heads;
+    TermTable *terms;
+    PyTypeObject *screen; /* detectors.Screen, a named tuple */
+    PyObject *names; /* CATEGORIES, the verdict's order */
+    Py_ssize_t n_names;
+    int rows[MAX_CATEGORIES]; /* per name: its head, or `heads` for the sexual/minors rule */
+    double limits[MAX_CATEGORIES];
+    int jailbreak, injection, sexual;
+    double jailbreak_limit, injection_limit;
+    uint32_t evidence[MAX_HEADS]; /* per head: lexicon categories that count as evidence */
+    int floors[MAX_CATEGORIES]; /* per lexicon category: the head its strong terms floor */
+    uint32_t lex_rows[MAX_CATEGORIES], lexs_rows[MAX_CATEGORIES], minor_row;
+    Py_ssize_t n_lexicon;
+    float no_evidence, strong;
+    double minors_strong, minors_rule;
+} Screener;
+
+#define ANY_EVIDENCE UINT32_MAX /* a head that needs none (jailbreak, injection) */
+
+static int read_ints(PyObject *seq, int *out, Py_ssize_t most, Py_ssize_t *count) {
+    PyObject *fast = PySequence_Fast(seq, "a sequence of ints");
+    if (fast == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (n > most) {
+        Py_DECREF(fast);
+        PyErr_SetString(PyExc_ValueError, "Screener: too many items");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(fast, i));
+        if (v == -1 && PyErr_Occurred()) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        out[i] = (int)v;
+    }
+    Py_DECREF(fast);
+    *count = n;
+    return 0;
+}
+
+static int read_doubles(PyObject *seq, double *out, Py_ssize_t expected) {
+    PyObject *fast = PySequence_Fast(seq, "a sequence of floats");
+    if (fast == NULL) return -1;
+    if (PySequence_Fast_GET_SIZE(fast) != expected) {
+        Py_DECREF(fast);
+        PyErr_SetString(PyExc_ValueError, "Screener: one limit per name");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < expected; i++) {
+        out[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast, i));
+        if (out[i] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(fast);
+            return -1;
+        }
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+/* Screener(heads, terms, screen_type, names, rows, limits, (jailbreak, injection, sexual),
+ *          (jailbreak_limit, injection_limit), evidence, floors, lex_rows, lexs_rows,
+ *          minor_row, (no_evidence, strong, minors_strong, minors_rule))
+ * rows: per name, its head index (the number of heads: the sexual/minors rule); evidence: per
+ * head, the lexicon-category bits that count as evidence (all bits: none needed); floors,
+ * lex_rows, lexs_rows: per lexicon category (in bit order), the head its strong terms floor
+ * and the weight rows of its pseudo-words. */
+static int Screener_init(Screener *self, PyObject *args, PyObject *kwds) {
+    PyObject *heads, *terms, *screen, *names, *rows, *limits, *evidence, *floors, *lex, *lexs;
+    unsigned long minor_row;
+    double no_evidence, strong;
+    if (self->heads != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Screener is built once");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OO(iii)(dd)OOOOk(dddd)", &HeadsTableType, &heads,
+                          &TermTableType, &terms, &PyType_Type, &screen, &PyTuple_Type, &names,
+                          &rows, &limits, &self->jailbreak, &self->injection, &self->sexual,
+                          &self->jailbreak_limit, &self->injection_limit, &evidence, &floors,
+                          &lex, &lexs, &minor_row, &no_evidence, &strong,
+                          &self->minors_strong, &self->minors_rule))
+        return -1;
+    if (!PyType_IsSubtype((PyTypeObject *)screen, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "Screener: the screen type is a named tuple");
+        return -1;
+    }
+    HeadsTable *h = (HeadsTable *)heads;
+    self->n_names = PyTuple_GET_SIZE(names);
+    Py_ssize_t n, n_heads, n_lex, n_lexs;
+    int evidence_ints[MAX_HEADS], lex_ints[MAX_CATEGORIES], lexs_ints[MAX_CATEGORIES];
+    if (self->n_names > MAX_CATEGORIES ||
+        read_ints(rows, self->rows, MAX_CATEGORIES, &n) < 0 ||
+        read_doubles(limits, self->limits, self->n_names) < 0 ||
+        read_ints(evidence, evidence_ints, MAX_HEADS, &n_heads) < 0 ||
+        read_ints(floors, self->floors, MAX_CATEGORIES, &self->n_lexicon) < 0 ||
+        read_ints(lex, lex_ints, MAX_CATEGORIES, &n_lex) < 0 ||
+        read_ints(lexs, lexs_ints, MAX_CATEGORIES, &n_lexs) < 0)
+        return PyErr_Occurred() ? -1 : (PyErr_SetString(PyExc_ValueError, "Screener"), -1);
+    if (n != self->n_names || n_heads != (Py_ssize_t)h->heads || n_lex != self->n_lexicon ||
+        n_lexs != self->n_lexicon || self->jailbreak < 0 || self->injection < 0 ||
+        self->sexual < 0 || self->jailbreak >= n_heads || self->injection >= n_heads ||
+        self->sexual >= n_heads) {
+        PyErr_SetString(PyExc_ValueError, "Screener: inconsistent sizes");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (self->rows[i] < 0 || self->rows[i] > n_heads) {
+            PyErr_SetString(PyExc_ValueError, "Screener: a row past the heads");
+            return -1;
+        }
+    for (Py_ssize_t i = 0; i < self->n_lexicon; i++) {
+        if (self->floors[i] >= n_heads) {
+            PyErr_SetString(PyExc_ValueError, "Screener: a floor past the heads");
+            return -1;
+        }
+        self->lex_rows[i] = (uint32_t)lex_ints[i];
+        self->lexs_rows[i] = (uint32_t)lexs_ints[i];
+    }
+    for (Py_ssize_t j = 0; j < n_heads; j++) self->evidence[j] = (uint32_t)evidence_ints[j];
+    self->minor_row = (uint32_t)minor_row;
+    self->no_evidence = (float)no_evidence;
+    self->strong = (float)strong;
+    self->heads = (HeadsTable *)Py_NewRef(heads);
+    self->terms = (TermTable *)Py_NewRef(terms);
+    self->screen = (PyTypeObject *)Py_NewRef(screen);
+    self->names = Py_NewRef(names);
+    return 0;
+}
+
+static PyObject *Screener_screen(Screener *self, PyObject *raw) {
+    PyObject *canonical = canonical_plain(NULL, raw);
+    if (canonical == NULL || canonical == Py_None) return canonical;
+    uint32_t strong, weak, minors;
+    PyObject *masked = summarize(self->terms, canonical, &strong, &weak, &minors);
+    Py_DECREF(canonical);
+    if (masked == NULL) return NULL;
+    const HeadsTable *h = self->heads;
+    uint32_t extra[MAX_EXTRA];
+    Py_ssize_t n_extra = 0;
+    /* features' order: __lex_ of each weak category, __lexs_ of each strong one (categories
+     * in bit order, which is sorted order), then __lex_minor */
+    for (Py_ssize_t i = 0; i < self->n_lexicon; i++)
+        if (weak >> i & 1) extra[n_extra++] = self->lex_rows[i];
+    for (Py_ssize_t i = 0; i < self->n_lexicon; i++)
+        if (strong >> i & 1) extra[n_extra++] = self->lexs_rows[i];
+    if (minors & TAG_MINORS_MINOR) extra[n_extra++] = self->minor_row;
+    float gate[MAX_HEADS], z[MAX_HEADS], p[MAX_HEADS];
+    for (uint32_t j = 0; j < h->heads; j++)
+        gate[j] = self->evidence[j] == ANY_EVIDENCE || (weak & self->evidence[j])
+            ? 1.0f : self->no_evidence;
+    int failed = text_half_logits(h, PyUnicode_1BYTE_DATA(masked), PyUnicode_GET_LENGTH(masked),
+                                  extra, n_extra, z);
+    Py_DECREF(masked);
+    if (failed) return NULL;
+    for (uint32_t j = 0; j < h->heads; j++) {
+        float t = (float)tanh((double)z[j]);
+        float half = 0.5f * t;
+        float score = 0.5f + half;
+        p[j] = score * gate[j];
+    }
+    for (Py_ssize_t i = 0; i < self->n_lexicon; i++) /* strong terms floor their category */
+        if ((strong >> i & 1) && self->floors[i] >= 0 && p[self->floors[i]] < self->strong)
+            p[self->floors[i]] = self->strong;
+    double rule = minors & TAG_MINORS_STRONG ? self->minors_strong
+        : !(minors & TAG_MINORS_MINOR) ? 0.0
+        : minors & TAG_MINORS_SEXUAL ? self->minors_rule : (double)p[self->sexual];
+    /* the verdict: values in the names' order, then the jailbreak's and the injection's */
+    Py_ssize_t n = self->n_names, flagged_count = 0;
+    double values[MAX_CATEGORIES + 2];
+    int flagged[MAX_CATEGORIES];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        values[i] = self->rows[i] == (int)h->heads ? rule : (double)p[self->rows[i]];
+        flagged[i] = values[i] >= self->limits[i];
+        flagged_count += flagged[i];
+    }
+    double jb = p[self->jailbreak], inj = p[self->injection];
+    values[n] = jb;
+    values[n + 1] = inj;
+    PyObject *names = PyTuple_New(flagged_count), *tuple = PyTuple_New(n + 2);
+    PyObject *result = self->screen->tp_alloc(self->screen, 6);
+    if (names == NULL || tuple == NULL || result == NULL) goto fail;
+    for (Py_ssize_t i = 0, k = 0; i < n; i++)
+        if (flagged[i]) PyTuple_SET_ITEM(names, k++, Py_NewRef(PyTuple_GET_ITEM(self->names, i)));
+    for (Py_ssize_t i = 0; i < n + 2; i++) {
+        PyObject *value = PyFloat_FromDouble(values[i]);
+        if (value == NULL) goto fail;
+        PyTuple_SET_ITEM(tuple, i, value);
+    }
+    PyObject *jb_value = PyTuple_GET_ITEM(tuple, n), *inj_value = PyTuple_GET_ITEM(tuple, n + 1);
+    PyTuple_SET_ITEM(result, 0, names);
+    PyTuple_SET_ITEM(result, 1, Py_NewRef(jb_value));
+    PyTuple_SET_ITEM(result, 2, Py_NewRef(inj_value));
+    PyTuple_SET_ITEM(result, 3, PyBool_FromLong(jb >= self->jailbreak_limit));
+    PyTuple_SET_ITEM(result, 4, PyBool_FromLong(inj >= self->injection_limit));
+    PyTuple_SET_ITEM(result, 5, tuple);
+    return result;
+fail:
+    Py_XDECREF(names);
+    Py_XDECREF(tuple);
+    Py_XDECREF(result);
+    return NULL;
+}
+
+static int Screener_traverse(Screener *self, visitproc visit, void *arg) {
+    Py_VISIT(self->heads);
+    Py_VISIT(self->terms);
+    Py_VISIT(self->screen);
+    Py_VISIT(self->names);
+    return 0;
+}
+
+static int Screener_clear(Screener *self) {
+    Py_CLEAR(self->heads);
+    Py_CLEAR(self->terms);
+    Py_CLEAR(self->screen);
+    Py_CLEAR(self->names);
+    return 0;
+}
+
+static void Screener_dealloc(Screener *self) {
+    PyObject_GC_UnTrack(self);
+    Screener_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Screener_methods[] = {
+    {"screen", (PyCFunction)Screener_screen, METH_O,
+     "screen(text) -> the Screen of an ASCII text every fast path takes, else None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScreenerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "goodstanding.detect._native.Screener",
+    .tp_basicsize = sizeof(Screener),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Detectors.screen in one call for most texts (see detectors.py)",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Screener_init,
+    .tp_traverse = (traverseproc)Screener_traverse,
+    .tp_clear = (inquiry)Screener_clear,
+    .tp_dealloc = (destructor)Screener_dealloc,
+    .tp_methods = Screener_methods,
+};
+
 /* rounded(keys, values) -> {key: round(value * 10_000) / 10_000}: a screen's scores as the
  * audit record keeps them, in one call (checks/detectors.py says why this rounding is
  * round(value, 4) for a score). nearbyint rounds half to even, as Python's round does. */
@@ -1090,11 +1397,14 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&HeadsTableType) < 0 || PyType_Ready(&TermTableType) < 0) return NULL;
+    if (PyType_Ready(&HeadsTableType) < 0 || PyType_Ready(&TermTableType) < 0 ||
+        PyType_Ready(&ScreenerType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddObjectRef(m, "HeadsTable", (PyObject *)&HeadsTableType) < 0 ||
-        PyModule_AddObjectRef(m, "TermTable", (PyObject *)&TermTableType) < 0) {
+        PyModule_AddObjectRef(m, "TermTable", (PyObject *)&TermTableType) < 0 ||
+        PyModule_AddObjectRef(m, "Screener", (PyObject *)&ScreenerType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

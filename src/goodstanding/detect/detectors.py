@@ -110,9 +110,39 @@ class Detectors:
         # (weak, strong, minor signal) -> (gate, pseudo-words): a few hundred combinations
         self._evidence: dict[tuple[frozenset[str], frozenset[str], bool],
                              tuple[np.ndarray, tuple[str, ...]]] = {}
+        self._screener = self._native_screener()
 
     def screen(self, text: str) -> Screen:
+        if self._screener is not None and type(text) is str:
+            found = self._screener.screen(text)  # most texts: the whole screen in one C call
+            if found is not None:
+                return found
         return self.worst([self._scores(piece) for piece in canonical_pieces(text)])
+
+    def _native_screener(self):
+        """`screen` in C (`_native.Screener`) with these heads, lexicon and thresholds: the
+        same steps as `_scores`, `_floors`, `_minors` and `verdict` below, told what they
+        read. None without the C module or its tables."""
+        heads, lexicon = self.heads, self.lexicon
+        if _native is None or heads._table is None or lexicon._table is None:
+            return None
+        names = heads.names
+        every = (1 << 32) - 1  # a head no lexicon evidence gates
+        bit = {c: 1 << i for i, c in enumerate(lexicon._categories)}
+        evidence = [every if n not in EVIDENCE else sum(bit.get(c, 0) for c in EVIDENCE[n])
+                    for n in names]
+        if any(e == 0 for e in evidence) or any(c not in self._index
+                                                for c in lexicon._categories):
+            return None  # a gate no hit can open, or a floor on no head: Python decides
+        vocab, unknown = heads.vocab, heads._rows.unknown
+        return _native.Screener(
+            heads._table, lexicon._table, Screen, CATEGORIES, self._rows, self._limits,
+            (self._jb, self._inj, self._sexual),
+            (self.jailbreak_threshold, self.injection_threshold), evidence,
+            [self._index[c] for c in lexicon._categories],
+            [vocab.get(f"__lex_{c}", unknown) for c in lexicon._categories],
+            [vocab.get(f"__lexs_{c}", unknown) for c in lexicon._categories],
+            vocab.get("__lex_minor", unknown), (NO_EVIDENCE, _STRONG, MINORS_STRONG, MINORS_RULE))
 
     def worst(self, pieces: list[tuple[list[float], float]]) -> Screen:
         """One verdict for a text and its decoded payloads: the highest score of each head,

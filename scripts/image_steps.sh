@@ -17,6 +17,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$work/image/bin/pip" install -q --no-cache-dir --no-index "$work"/wheels/*.whl
 # ENTRYPOINT ["goodstanding"]
 "$work/image/bin/goodstanding" --version
+# the detectors' C module is in goodstanding's wheel (the build stage has a compiler)
+"$work/image/bin/python" -c "from goodstanding.detect import compiled; assert compiled(), 'no C module'"
 "$work/image/bin/goodstanding" serve --help >/dev/null
 echo "limits: {end_user: {rpm: 5}}" > "$work/check.yaml"
 "$work/image/bin/goodstanding" config check "$work/check.yaml"

@@ -11,7 +11,8 @@ and in `--threads` threads sharing one process, as the gateway's coalescer would
 the model's load time.
 
 `--cold`: each stage of the always-on screen (canonicaliser, lexicon, word split, heads, the
-whole screen) timed one call at a time, with the CPU caches warm (the same loop) and cold (a
+whole screen; the stages as the Python path calls them, the whole screen as the gateway does)
+timed one call at a time, with the CPU caches warm (the same loop) and cold (a
 64 MB array summed before each call, outside the timing). Inside the gateway the rest of a
 request's work runs between two screens, and the screen costs what the cold column says.
 """
@@ -92,12 +93,14 @@ def cold_stages(texts: list[str]) -> None:
     junk = np.ones(8_000_000)  # 64 MB: more than this machine's caches
     canon = [canonicalize(t) for t in texts]
     hits = [det.lexicon.match(c.text) for c in canon]
+    gate = np.ones(len(det.heads.names), np.float32)
     stages = [("canonicalize", canonicalize, texts),
               ("lexicon", lambda c: det.lexicon.match(c.text), canon),
               ("word split", lambda h: words(h.masked), hits),
               ("heads (numpy)", lambda h: det.heads.scores(words(h.masked), h.features), hits),
-              # what screen() runs: words and heads in one C loop when _heads.c is built
-              ("words+heads", lambda h: det.heads.text_scores(h.masked, h.features), hits),
+              # the Python path's heads: words, sums and scores in one C call when it is built
+              ("words+heads", lambda h: det.heads.gated_scores(h.masked, h.features, gate), hits),
+              # most texts: the whole screen in one C call (_native.Screener)
               ("screen()", det.screen, texts)]
     print(f"{'stage':<14}{'warm µs':>9}{'cold µs':>9}   (CPU per 500-char prompt)")
     for name, fn, items in stages:

@@ -46,11 +46,15 @@ def test_the_c_module_is_built_in_ci():
 # between letters, leet symbols, spelled-out letters, control characters
 ASCII = st.text(st.sampled_from(list("aabeiklmostxyz AEZ!!||..--\n\t\x0b\x1c\x01\x7f013$@9'")),
                 max_size=60)
+# and the typographic punctuation the C canonicaliser folds too (a phone's "don’t"), with
+# characters it leaves to Python
+TYPED = st.text(st.sampled_from(list("aabeiklmost AZ!|.-'013 \u2018\u2019\u201c\u201d\u2013"
+                                     "\u2014\u2026\u00a0\u00e9\u0456")), max_size=60)
 
 
 @built
 @settings(max_examples=1500, deadline=None)
-@given(ASCII)
+@given(st.one_of(ASCII, TYPED))
 def test_canonical_text_is_the_python_one(text):
     found = _native.canonical_ascii(text)
     if found is not None:  # None: leetspeak or spelled-out letters, decided by Python
@@ -66,7 +70,7 @@ def test_hints_are_the_python_ones(text):
 
 @built
 @settings(max_examples=800, deadline=None)
-@given(st.text(st.sampled_from(list("ab0+/=-_% theandyougurnaqgblbhbs")), max_size=80))
+@given(st.text(st.sampled_from(list("ab0+/=-_% theandyougurnaqgblbhbs\u2013\u2019")), max_size=80))
 def test_no_payload_is_missed(text):
     canonical = canonical_module._python_canonical_text(text)
     if _native.payloads_possible(text, canonical) is False:
@@ -77,7 +81,7 @@ def test_no_payload_is_missed(text):
 def test_the_c_paths_take_ascii_only():
     assert _native.canonical_ascii("kіll") is None  # Cyrillic і
     assert _native.hints("é") is None
-    assert _native.payloads_possible("é", "e") is None
+    assert _native.payloads_possible("e", "é") is None
     assert load_lexicon()._table.hits("ｋｉｌｌ") is None
     assert load_heads()._table.half_logits("日本", b"") is None
 
@@ -87,6 +91,10 @@ def test_common_texts_take_the_c_path():
     """A prompt with newlines, an ellipsis, "1000" and "!" is still one C pass."""
     text = "Hello!!! Can you help\n\nme sort 1000 rows... thanks!"
     assert _native.canonical_ascii(text) == "hello! can you help me sort 10 rows. thanks!"
+    # a phone's typographic punctuation too
+    text = "I don\u2019t know \u201cwhy\u201d \u2013 really\u2026"
+    assert _native.canonical_plain(text) == 'i don\'t know "why" - really.'
+    assert load_detectors()._screener.screen(text) is not None
 
 
 # --- lexicon ------------------------------------------------------------------------------

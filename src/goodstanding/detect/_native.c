@@ -8,8 +8,9 @@
  * are flat open-addressing tables whose probes are independent (so their cache misses
  * overlap), and a text is read straight from its bytes.
  *
- * Every entry point takes ASCII text only and answers None otherwise: the Python path (whose
- * notions of whitespace and of a letter are Unicode's) decides those texts. Each has a test
+ * Every entry point takes ASCII text only (the canonicaliser also takes typographic quotes,
+ * dashes and ellipses, which it folds to ASCII) and answers None otherwise: the Python path
+ * (whose notions of whitespace and of a letter are Unicode's) decides those texts. Each has a test
  * that compares it with the Python path (tests/detect/test_native.py).
  *
  * HeadsTable.half_logits(text, extra) stands in for heads.Heads.half_logits(words(text), extra):
@@ -934,27 +935,63 @@ static PyObject *hints(PyObject *module, PyObject *text) {
                          spaced ? Py_True : Py_False);
 }
 
-/* canonical_ascii(raw) -> canonical._canonical_text(raw) for an ASCII text whose words hold
- * no leetspeak and no spelled-out letters (most texts); None for any other, which the Python
- * path decides. The same steps: fold (lower case, whitespace runs to one space), then up to
+/* What canonical._fold turns a character outside ASCII into when it is typographic
+ * punctuation: NFKC's "..." and space, and canonical.TYPOGRAPHIC's folds; NULL for any other. */
+static const char *typographic(Py_UCS4 c) {
+    switch (c) {
+    case 0x2018: case 0x2019: return "'";
+    case 0x201C: case 0x201D: return "\"";
+    case 0x2013: case 0x2014: return "-";
+    case 0x2026: return "...";
+    case 0x00A0: return " ";
+    default: return NULL;
+    }
+}
+
+/* canonical_ascii(raw) -> canonical._canonical_text(raw) for a text of ASCII and typographic
+ * punctuation (a phone's "don’t") whose words hold no leetspeak and no spelled-out letters
+ * (most texts); None for any other, which the Python path decides. The same steps: fold (lower case, whitespace runs to one space), then up to
  * eight rounds of "!"/"|" between letters to i/l and runs of three or more to one. */
 static PyObject *canonical_ascii(PyObject *module, PyObject *raw) {
     if (!PyUnicode_Check(raw)) {
         PyErr_SetString(PyExc_TypeError, "canonical_ascii() takes a str");
         return NULL;
     }
-    if (!PyUnicode_IS_ASCII(raw)) Py_RETURN_NONE;
     Py_ssize_t n = PyUnicode_GET_LENGTH(raw);
     if (n > 65536) n = 65536; /* canonical.MAX_CHARS */
-    unsigned char *text = PyMem_Malloc((size_t)n + 1), *next = PyMem_Malloc((size_t)n + 1);
+    /* typographic punctuation (canonical.TYPOGRAPHIC, and what NFKC does to "…" and the
+     * no-break space) is the only text outside ASCII taken here: at most 3 bytes a character */
+    Py_ssize_t size = PyUnicode_IS_ASCII(raw) ? n : 3 * n;
+    unsigned char *text = PyMem_Malloc((size_t)size + 1), *next = PyMem_Malloc((size_t)size + 1);
     if (text == NULL || next == NULL) {
         PyMem_Free(text);
         PyMem_Free(next);
         return PyErr_NoMemory();
     }
-    const unsigned char *src = PyUnicode_1BYTE_DATA(raw);
+    if (PyUnicode_IS_ASCII(raw)) {
+        const unsigned char *src = PyUnicode_1BYTE_DATA(raw);
+        for (Py_ssize_t i = 0; i < n; i++) text[i] = src[i];
+    } else {
+        int kind = PyUnicode_KIND(raw);
+        const void *data = PyUnicode_DATA(raw);
+        Py_ssize_t out = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            const char *as = c < 128 ? NULL : typographic(c);
+            if (c < 128) {
+                text[out++] = (unsigned char)c;
+            } else if (as == NULL) {
+                PyMem_Free(text);
+                PyMem_Free(next);
+                Py_RETURN_NONE; /* anything else: NFKC, confusables, Python */
+            } else {
+                while (*as) text[out++] = (unsigned char)*as++;
+            }
+        }
+        n = out < 65536 ? out : 65536; /* cut again after "…" grew to "..." */
+    }
     for (Py_ssize_t i = 0; i < n; i++)
-        text[i] = src[i] >= 'A' && src[i] <= 'Z' ? src[i] + ('a' - 'A') : src[i];
+        if (text[i] >= 'A' && text[i] <= 'Z') text[i] += 'a' - 'A';
     n = join_split(text, n); /* _fold: the same as its shortcut when nothing is to join */
     PyObject *result = NULL;
     for (int round = 0; round < 8; round++) {
@@ -1022,13 +1059,16 @@ static int base64_byte(unsigned char c) {
 
 /* Whether canonical._candidates(raw, canonical) may yield a payload (raw: s, n bytes;
  * canonical: c, m bytes). */
-static int payloads_in(const unsigned char *s, Py_ssize_t n, const unsigned char *c,
-                       Py_ssize_t m) {
+static int payloads_in(PyObject *raw, const unsigned char *c, Py_ssize_t m) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(raw);
     if (n > 65536) n = 65536; /* canonical.MAX_CHARS: _decoded reads raw[:MAX_CHARS] */
+    int kind = PyUnicode_KIND(raw);
+    const void *data = PyUnicode_DATA(raw);
     Py_ssize_t run = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (s[i] == '%') return 1;
-        run = base64_byte(s[i]) ? run + 1 : 0;
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch == '%') return 1;
+        run = ch < 128 && base64_byte((unsigned char)ch) ? run + 1 : 0; /* on UTF-8 bytes */
         if (run >= 16) return 1;
     }
     /* _from_rot13: " text " with few English stop words and some rotated ones. str.count
@@ -1067,23 +1107,21 @@ static int payloads_in(const unsigned char *s, Py_ssize_t n, const unsigned char
 
 /* payloads_possible(raw, canonical) -> False when canonical._candidates(raw, canonical) can
  * yield nothing (no 16-character base64 run, no "%", and not rot13 by its stop words), True
- * when it may; None when either text is not ASCII. */
+ * when it may; None when the canonical text is not ASCII. */
 static PyObject *payloads_possible(PyObject *module, PyObject *args) {
     PyObject *raw, *canonical;
     if (!PyArg_ParseTuple(args, "UU", &raw, &canonical)) return NULL;
-    if (!PyUnicode_IS_ASCII(raw) || !PyUnicode_IS_ASCII(canonical)) Py_RETURN_NONE;
-    return PyBool_FromLong(payloads_in(PyUnicode_1BYTE_DATA(raw), PyUnicode_GET_LENGTH(raw),
-                                       PyUnicode_1BYTE_DATA(canonical),
+    if (!PyUnicode_IS_ASCII(canonical)) Py_RETURN_NONE;
+    return PyBool_FromLong(payloads_in(raw, PyUnicode_1BYTE_DATA(canonical),
                                        PyUnicode_GET_LENGTH(canonical)));
 }
 
-/* canonical_plain(raw) -> canonicalize(raw).text when that is all there is to screen: an
- * ASCII text that canonical_ascii takes and that hides no payload; None for any other. */
+/* canonical_plain(raw) -> canonicalize(raw).text when that is all there is to screen: a text
+ * canonical_ascii takes and that hides no payload; None for any other. */
 static PyObject *canonical_plain(PyObject *module, PyObject *raw) {
     PyObject *canonical = canonical_ascii(module, raw);
     if (canonical == NULL || canonical == Py_None) return canonical;
-    if (payloads_in(PyUnicode_1BYTE_DATA(raw), PyUnicode_GET_LENGTH(raw),
-                    PyUnicode_1BYTE_DATA(canonical), PyUnicode_GET_LENGTH(canonical))) {
+    if (payloads_in(raw, PyUnicode_1BYTE_DATA(canonical), PyUnicode_GET_LENGTH(canonical))) {
         Py_DECREF(canonical);
         Py_RETURN_NONE;
     }

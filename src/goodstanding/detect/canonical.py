@@ -106,10 +106,17 @@ def _letter_like() -> dict[int, str]:
     return table
 
 
+# Typographic punctuation that NFKC leaves alone, as its ASCII form: phones type "don’t" and
+# “quotes” by default, and to a lexicon or a head "don’t" was another word than "don't"
+# (NFKC already turns "…" into "..." and a no-break space into a space).
+TYPOGRAPHIC = {0x2018: "'", 0x2019: "'", 0x201C: '"', 0x201D: '"', 0x2013: "-", 0x2014: "-"}
+
+
 @lru_cache(maxsize=1)
 def _fold_table() -> dict[int, str | None]:
     table: dict[int, str | None] = dict(_confusable_pairs())
     table.update(_letter_like())
+    table.update(TYPOGRAPHIC)
     table.update(dict.fromkeys(_INVISIBLE))
     return table
 

@@ -8,13 +8,14 @@
  * are flat open-addressing tables whose probes are independent (so their cache misses
  * overlap), and a text is read straight from its bytes.
  *
- * Every entry point takes ASCII text only (the canonicaliser also takes typographic quotes,
- * dashes and ellipses, which it folds to ASCII) and answers None otherwise: the Python path
- * (whose notions of whitespace and of a letter are Unicode's) decides those texts. Each has a test
+ * What each entry point does not take it answers None for, and the Python path decides: the
+ * canonicaliser takes ASCII and typographic quotes, dashes and ellipses (which it folds to
+ * ASCII); the heads and the lexicon's summary take any text without whitespace outside ASCII
+ * (read as UTF-8, with Unicode's letters and digits at a term's boundaries); the rest ASCII. Each has a test
  * that compares it with the Python path (tests/detect/test_native.py).
  *
  * HeadsTable.half_logits(text, extra) stands in for heads.Heads.half_logits(words(text), extra):
- * - words: `features.words` (bytes outside [a-z0-9'] separate words);
+ * - words: `features.words` (ASCII bytes outside [a-z0-9'] separate words; UTF-8 stays);
  * - windows: `features.windows` and `Heads.half_logits` (max over windows);
  * - features in `Rows.known` order, each row once: unigram ids, bigram pairs, extra rows, the
  *   length bucket; rows past `unknown` dropped;
@@ -204,6 +205,52 @@ static int strings_shrink(Strings *t) {
     return 0;
 }
 
+/* A text as the heads and the lexicon read it: its UTF-8 bytes (an ASCII text's own), or NULL
+ * with no error set when it holds whitespace outside ASCII (str.split() splits there and the
+ * byte loops would not) or cannot be encoded (a lone surrogate): the Python path decides. */
+static const unsigned char *text_bytes(PyObject *text, Py_ssize_t *n) {
+    if (PyUnicode_IS_ASCII(text)) {
+        *n = PyUnicode_GET_LENGTH(text);
+        return PyUnicode_1BYTE_DATA(text);
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    for (Py_ssize_t i = 0, len = PyUnicode_GET_LENGTH(text); i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 128 && Py_UNICODE_ISSPACE(c)) return NULL;
+    }
+    const char *found = PyUnicode_AsUTF8AndSize(text, n);
+    if (found == NULL) PyErr_Clear();
+    return (const unsigned char *)found;
+}
+
+/* Whether the character whose UTF-8 starts at s[i] is a letter or digit, as str.isalnum. */
+static int alnum_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) {
+    unsigned char c = s[i];
+    if (c < 128) return is_alnum(c);
+    Py_UCS4 cp;
+    Py_ssize_t more;
+    if ((c & 0xE0) == 0xC0) {
+        cp = c & 0x1F;
+        more = 1;
+    } else if ((c & 0xF0) == 0xE0) {
+        cp = c & 0x0F;
+        more = 2;
+    } else {
+        cp = c & 0x07;
+        more = 3;
+    }
+    for (Py_ssize_t k = 1; k <= more && i + k < n; k++) cp = (cp << 6) | (s[i + k] & 0x3F);
+    return Py_UNICODE_ISALNUM(cp);
+}
+
+/* Whether the character that ends just before s[i] is a letter or digit. */
+static int alnum_before(const unsigned char *s, Py_ssize_t i) {
+    Py_ssize_t j = i - 1;
+    while (j > 0 && (s[j] & 0xC0) == 0x80) j--;
+    return alnum_at(s, i, j);
+}
+
 /* ---------------------------------------------------------------- HeadsTable -------------- */
 
 typedef struct {
@@ -232,8 +279,8 @@ static uint32_t pair_row(const HeadsTable *t, uint64_t key) {
     }
 }
 
-static int is_word_byte(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'';
+static int is_word_byte(unsigned char c) { /* features.words: UTF-8 of other scripts stays */
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' || c >= 128;
 }
 
 /* The rows of one window, each once, in first-seen order (a small set on the stack). */
@@ -400,11 +447,12 @@ static PyObject *HeadsTable_half_logits(HeadsTable *self, PyObject *args) {
     Py_ssize_t n_extra;
     int fits = read_extra(&extra, extra_rows, &n_extra);
     PyBuffer_Release(&extra);
-    if (!fits || !PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    Py_ssize_t n;
+    const unsigned char *s = fits ? text_bytes(text, &n) : NULL;
+    if (s == NULL) Py_RETURN_NONE;
     PyObject *result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)self->heads * sizeof(float));
     if (result == NULL) return NULL;
-    if (text_half_logits(self, PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text),
-                         extra_rows, n_extra, (float *)PyBytes_AS_STRING(result)) < 0) {
+    if (text_half_logits(self, s, n, extra_rows, n_extra, (float *)PyBytes_AS_STRING(result)) < 0) {
         Py_DECREF(result);
         return NULL;
     }
@@ -429,11 +477,11 @@ static PyObject *HeadsTable_scores(HeadsTable *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "scores(): one float32 gate per head");
         return NULL;
     }
-    if (!fits || !PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    Py_ssize_t n;
+    const unsigned char *s = fits ? text_bytes(text, &n) : NULL;
+    if (s == NULL) Py_RETURN_NONE;
     float z[MAX_HEADS];
-    if (text_half_logits(self, PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text),
-                         extra_rows, n_extra, z) < 0)
-        return NULL;
+    if (text_half_logits(self, s, n, extra_rows, n_extra, z) < 0) return NULL;
     return gated_scores(z, gates, self->heads);
 }
 
@@ -547,9 +595,9 @@ static void HeadsTable_dealloc(HeadsTable *self) {
 
 static PyMethodDef HeadsTable_methods[] = {
     {"half_logits", (PyCFunction)HeadsTable_half_logits, METH_VARARGS,
-     "half_logits(text, extra_rows) -> float32 bytes per head, or None for non-ASCII text"},
+     "half_logits(text, extra_rows) -> float32 bytes per head, or None (Python decides)"},
     {"scores", (PyCFunction)HeadsTable_scores, METH_VARARGS,
-     "scores(text, extra_rows, gate) -> [gated score per head], or None for non-ASCII text"},
+     "scores(text, extra_rows, gate) -> [gated score per head], or None (Python decides)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -725,12 +773,13 @@ static int collect_hits(const TermTable *self, const unsigned char *s, Py_ssize_
         p = e;
     }
     for (Py_ssize_t p = 0; p < n; p++) {
-        if (!is_alnum(s[p]) || (p > 0 && is_alnum(s[p - 1]))) continue;
+        if (!is_alnum(s[p]) || (p > 0 && alnum_before(s, p))) continue;
         uint64_t h = fnv_start();
         Py_ssize_t limit = p + self->longest < n ? p + self->longest : n;
         for (Py_ssize_t e = p; e < limit;) {
             h = fnv_add(h, s[e++]);
-            if (e < n && is_alnum(s[e])) continue; /* a hit ends before a non-alnum only */
+            /* a hit ends before a character that is no letter or digit (and not inside one) */
+            if (e < n && ((s[e] & 0xC0) == 0x80 || alnum_at(s, n, e))) continue;
             const Slot *slot = strings_find(t, fnv_end(h), s + p, e - p);
             if (slot->value == EMPTY) break;
             uint32_t index = slot->value & TERM_INDEX;
@@ -781,10 +830,9 @@ static int by_start(const void *a, const void *b) {
  * Whether a hit is covered is one binary search in the phrases sorted by start, with the
  * farthest end reached so far: a text of 4,000 allow-listed phrases cost 0.4 s of CPU when
  * each hit was compared with every phrase. */
-static PyObject *summarize(const TermTable *self, PyObject *text, uint32_t *strong_bits,
-                           uint32_t *weak_bits, uint32_t *minors_bits) {
-    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+static PyObject *summarize(const TermTable *self, PyObject *text, const unsigned char *s,
+                           Py_ssize_t n, uint32_t *strong_bits, uint32_t *weak_bits,
+                           uint32_t *minors_bits) {
     Hits hits;
     hits_init(&hits);
     if (collect_hits(self, s, n, &hits) < 0) {
@@ -857,9 +905,11 @@ static PyObject *TermTable_summary(TermTable *self, PyObject *text) {
         PyErr_SetString(PyExc_TypeError, "summary() takes a str");
         return NULL;
     }
-    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    Py_ssize_t n;
+    const unsigned char *s = text_bytes(text, &n);
+    if (s == NULL) Py_RETURN_NONE;
     uint32_t strong, weak, minors;
-    PyObject *masked = summarize(self, text, &strong, &weak, &minors);
+    PyObject *masked = summarize(self, text, s, n, &strong, &weak, &minors);
     if (masked == NULL) return NULL;
     return Py_BuildValue("(IIIN)", strong, weak, minors, masked);
 }
@@ -1272,7 +1322,8 @@ static PyObject *Screener_screen(Screener *self, PyObject *raw) {
     PyObject *canonical = canonical_plain(NULL, raw);
     if (canonical == NULL || canonical == Py_None) return canonical;
     uint32_t strong, weak, minors;
-    PyObject *masked = summarize(self->terms, canonical, &strong, &weak, &minors);
+    PyObject *masked = summarize(self->terms, canonical, PyUnicode_1BYTE_DATA(canonical),
+                                 PyUnicode_GET_LENGTH(canonical), &strong, &weak, &minors);
     Py_DECREF(canonical);
     if (masked == NULL) return NULL;
     const HeadsTable *h = self->heads;

@@ -4,6 +4,7 @@ screen. Both paths stay: the Python one decides non-ASCII texts, and every text 
 built without a C compiler."""
 
 import copy
+import gc
 import json
 import math
 import os
@@ -137,9 +138,16 @@ def test_allow_listed_phrases_cost_linear_time(text):
     Now one binary search a hit (about 5 ms in Python, 0.5 ms in C, on this machine)."""
     lexicon = load_lexicon()
     for match in (lexicon._match, lexicon.match):
-        started = time.process_time()
-        hits = match(text)
-        assert time.process_time() - started < 0.1
+        spent = []
+        gc.disable()  # a collection of the test process's heap is not the matcher's time
+        try:
+            for _ in range(3):
+                started = time.process_time()
+                hits = match(text)
+                spent.append(time.process_time() - started)
+        finally:
+            gc.enable()
+        assert min(spent) < 0.1
         assert hits.weak == ({"violence"} if "kill them" in text else set())
         assert hits.masked == (("kill them " * 2400).strip() if "kill them" in text else "")
 

@@ -24,10 +24,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-try:  # the hints and the payload pre-check in C (_native.c, built by setup.py)
-    from goodstanding.detect import _native
-except ImportError:  # the Python code below alone: the same text, slower
-    _native = None
+from goodstanding.detect.native import native as _native
 
 # Longer inputs are cut: a gateway must bound the cost of every request.
 MAX_CHARS = 65_536

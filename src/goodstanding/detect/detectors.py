@@ -26,11 +26,7 @@ from goodstanding.detect.canonical import pieces as canonical_pieces
 from goodstanding.detect.categories import CATEGORIES, INJECTION, JAILBREAK, MINORS
 from goodstanding.detect.heads import Heads, load_heads
 from goodstanding.detect.lexicon import Lexicon, LexiconHits, load_lexicon
-
-try:  # the hot loops in C (_native.c, built by setup.py when a compiler is at hand)
-    from goodstanding.detect import _native
-except ImportError:
-    _native = None
+from goodstanding.detect.native import native as _native
 
 STRONG = 0.95  # score floor for a category named by a strong lexicon term
 _STRONG = float(np.float32(STRONG))  # as a float32 head score holds it
@@ -239,7 +235,8 @@ def rounded(keys: Sequence[str], values: Sequence[float]) -> dict[str, float]:
 def compiled() -> bool:
     """Whether the C module (`_native.c`) is built: without it every screen runs the Python
     paths, the same verdicts at about three times the CPU inside the gateway."""
-    return load_detectors().heads._table is not None and load_detectors().lexicon._table is not None
+    detectors = load_detectors()
+    return detectors.heads._table is not None and detectors.lexicon._table is not None
 
 
 @lru_cache(maxsize=1)

@@ -16,11 +16,7 @@ from itertools import chain, pairwise, repeat
 import numpy as np
 
 from goodstanding.detect.features import LENGTH, WINDOW, windows, words
-
-try:  # the heads' loop in C (_native.c, built by setup.py when a compiler is at hand)
-    from goodstanding.detect._native import HeadsTable, finish_scores
-except ImportError:  # the numpy path alone: the same sums, slower
-    HeadsTable = finish_scores = None
+from goodstanding.detect.native import native
 
 WEIGHTS_FILE = "data/heads.npz"
 
@@ -39,7 +35,7 @@ class Heads:
     _half_weights: np.ndarray = field(init=False, repr=False, compare=False)
     _half_bias: np.ndarray = field(init=False, repr=False, compare=False)
     _rows: Rows = field(init=False, repr=False, compare=False)
-    _table: HeadsTable | None = field(init=False, repr=False, compare=False)
+    _table: object | None = field(init=False, repr=False, compare=False)  # _native.HeadsTable
 
     def __post_init__(self) -> None:
         half = 0.5 * self.scale
@@ -50,23 +46,19 @@ class Heads:
                                                             self._half_bias))
 
     def gated_scores(self, text: str, extra: tuple[str, ...], gate: np.ndarray) -> list[float]:
-        """`text_scores(text, extra) * gate` as floats, in C when it is built: no numpy call
+        """`scores(words(text), extra) * gate` as floats, in C when it is built: no numpy call
         (each costs microseconds with the caches cold). C's tanh may differ from numpy's in a
         score's last bit (numpy's float32 tanh differs between CPUs too); one install uses one."""
         if self._table is None:
-            return (self.text_scores(text, extra) * gate).tolist()
-        found = self._table.scores(text, self._rows.extra_rows(extra) if extra else b"", gate)
-        if found is None:  # a text that is not ASCII: Python's words, C's arithmetic
-            found = finish_scores(self.half_logits(words(text), extra), gate)
+            return (self.scores(words(text), extra) * gate).tolist()
+        found = self._table.scores(text, self._rows.extra_rows(extra), gate)
+        if found is None:  # whitespace outside ASCII: Python's words, C's arithmetic
+            found = native.finish_scores(self.half_logits(words(text), extra), gate)
         return found
-
-    def text_scores(self, text: str, extra: tuple[str, ...] = ()) -> np.ndarray:
-        """`scores(words(text), extra)`, read from the text itself."""
-        return 0.5 + 0.5 * np.tanh(self.text_half_logits(text, extra))
 
     def text_half_logits(self, text: str, extra: tuple[str, ...] = ()) -> np.ndarray:
         """`half_logits(words(text), extra)`: the same float32 values to the bit, from the C
-        loop when it is built and the text is ASCII (no Python object per word: _native.c)."""
+        loop when it is built (no Python object per word: _native.c)."""
         if self._table is not None:
             found = self._table.half_logits(text, self._rows.extra_rows(extra))
             if found is not None:
@@ -136,14 +128,15 @@ class Rows:
             self._extra[extra] = found = found.tobytes()
         return found
 
-    def table(self, half_weights: np.ndarray, half_bias: np.ndarray) -> HeadsTable | None:
-        """The vocabulary and the known rows' weights as the C loop's flat tables."""
-        if HeadsTable is None:
+    def table(self, half_weights: np.ndarray, half_bias: np.ndarray):
+        """The vocabulary and the known rows' weights as the C loop's flat tables
+        (`_native.HeadsTable`), or None without the C module."""
+        if native is None:
             return None
         # NUL ends a word in the C table; no word holds one (features.words splits on it)
         ids = {w: i for w, i in self.ids.items() if "\0" not in w}
         pairs = np.array([(a, b, row) for (a, b), row in self.pairs.items()], np.uint32)
-        return HeadsTable("\0".join(ids).encode("utf-8"),
+        return native.HeadsTable("\0".join(ids).encode("utf-8"),
                      np.fromiter(ids.values(), np.uint32, len(ids)).tobytes(),
                      pairs.tobytes(),
                      np.ascontiguousarray(half_weights[: self.unknown], np.float32).tobytes(),

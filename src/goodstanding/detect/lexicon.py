@@ -25,11 +25,7 @@ import ahocorasick
 import numpy as np
 
 from goodstanding.detect.canonical import canonical_text
-
-try:  # the terms as a flat table in C (_native.c, built by setup.py when a compiler is at hand)
-    from goodstanding.detect._native import TermTable
-except ImportError:  # the automaton alone: the same hits, slower
-    TermTable = None
+from goodstanding.detect.native import native
 
 _ALTERNATION = re.compile(r"\{([^{}]*)\}")
 MINORS = "sexual/minors"
@@ -67,8 +63,8 @@ def expand(pattern: str) -> Iterator[str]:
 class Lexicon:
     """An automaton over all lists; `match` is one pass plus a boundary check per hit.
 
-    With the C module, an ASCII text is matched by `_native.TermTable` instead: every term
-    starts with a letter or digit, so a hit starts where a word does, and the table walks from
+    With the C module, a text (read as UTF-8) is matched by `_native.TermTable` instead: every
+    term starts with a letter or digit, so a hit starts where a word does, and the table walks from
     each word's start to the ends a term may have (the automaton walked a trie of 60,000 terms
     one node per character: most of a cold screen's lexicon time). It answers the same hits'
     summary as bits (`_BITS` below), one bit per category.
@@ -135,17 +131,19 @@ _BITS = {("allow", ""): _ALLOW, ("minors_strong", MINORS): _MINORS_STRONG,
 
 
 def _term_table(terms: list[str], tags: list[tuple[tuple[str, str], ...]],
-                categories: list[str]) -> TermTable | None:
-    """The C table of `terms` and their tags, or None (no C module, or a term it cannot hold:
-    it takes ASCII terms that start with a letter or digit, as the shipped ones all do)."""
-    if TermTable is None or not all(t.isascii() and t[:1].isalnum() for t in terms) \
+                categories: list[str]):
+    """The C table of `terms` and their tags (`_native.TermTable`), or None: no C module, or a
+    term it cannot hold (it takes ASCII terms that start with a letter or digit, as the shipped
+    ones all do)."""
+    if native is None or not all(t.isascii() and t[:1].isalnum() for t in terms) \
             or len(categories) > 32:  # fmt: skip
         return None
     bit = {c: 1 << i for i, c in enumerate(categories)}
     rows = [(sum(bit[c] for kind, c in t if kind == "strong"),
              sum(bit[c] for kind, c in t if kind in ("strong", "weak")),
              sum(_BITS.get(tag, 0) for tag in t)) for t in tags]
-    return TermTable("\0".join(terms).encode("ascii"), np.array(rows, np.uint32).tobytes())
+    return native.TermTable("\0".join(terms).encode("ascii"),
+                            np.array(rows, np.uint32).tobytes())
 
 
 def _lists(spec: dict) -> Iterator[tuple[tuple[str, str], Iterable[str]]]:

@@ -49,6 +49,11 @@ NON_HATEFUL = re.compile(r"^(stormfront|wiki-talk)$")
 # trained on), and the only public positives in ../shared/datasets (HarmBench's "harmful"
 # behaviours that ask for graphic detail; that category is not loaded for training).
 GRAPHIC_SET = Path(__file__).resolve().parent / "data" / "graphic_violence_selfwritten.jsonl"
+# Hateful vs non-hateful functional tests: no such public set is in ../shared/datasets, so a
+# set the team wrote (HateCheck's idea: one sentence per functionality and group), written
+# before group_examples.py and never trained on.
+HATE_SET = Path(__file__).resolve().parent / "data" / "hate_functional_selfwritten.jsonl"
+HATEFUL = frozenset({"hate", "hate/threatening", "harassment", "harassment/threatening"})
 HARMBENCH = "centerforaisafety__HarmBench/data/behavior_datasets/harmbench_behaviors_text_all.csv"
 
 
@@ -161,6 +166,45 @@ def graphic_markdown(layers: dict[str, dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def functional(screen) -> dict:
+    """Hate/harassment flags on the self-written functional set, per functionality."""
+    rows = [json.loads(x) for x in HATE_SET.open(encoding="utf-8")]
+    screens = screen([r["text"] for r in rows])
+    flagged = np.array([bool(HATEFUL.intersection(x.flagged)) for x in screens])
+    y = np.array([bool(r["categories"]) for r in rows])
+    per: dict[str, list[int]] = {}
+    for r, hit in zip(rows, flagged):
+        per.setdefault(r["functionality"], [0, 0, bool(r["categories"])])
+        per[r["functionality"]][0] += 1
+        per[r["functionality"]][1] += int(hit)
+    return {"fpr": flagged[~y].mean(), "recall": flagged[y].mean(),
+            "any_fpr": np.array([x.any_flagged for x in screens])[~y].mean(),
+            "n": (int(y.sum()), int((~y).sum())), "per": per}
+
+
+def functional_markdown(layers: dict[str, dict]) -> str:
+    names = list(layers)
+    f0 = layers[names[0]]
+    intro = ("Hateful vs non-hateful functional tests, on a set **we wrote ourselves** "
+             f"(`scripts/data/hate_functional_selfwritten.jsonl`: {f0['n'][1]} non-hateful "
+             "sentences about groups — praise, plain facts, negated hate, counter-speech "
+             "quoting hate, condemnation, news, questions, abuse of non-protected targets — and "
+             f"{f0['n'][0]} hateful ones without slurs; never trained on). \"Flagged\" is any "
+             "hate or harassment category:")
+    header = ("| measure (self-written set: our own text, not a public benchmark) | target | "
+              + " | ".join(names) + " |")
+    out = ["", intro, "", header, "|---|---|" + "---|" * len(names)]
+    out.append("| non-hateful flagged hate/harassment; any flag | ≤ 15 % | " + " | ".join(
+        f"{_pct(layers[n]['fpr'])}; {_pct(layers[n]['any_fpr'])}" for n in names) + " |")
+    out.append("| hateful flagged (recall) | — | " + " | ".join(
+        f"{layers[n]['recall']:.2f}" for n in names) + " |")
+    for func, (n, _, hateful) in sorted(f0["per"].items(), key=lambda kv: (kv[1][2], kv[0])):
+        label = f"{'hateful' if hateful else 'non-hateful'}: {func} (n = {n})"
+        out.append(f"| {label} | — | " + " | ".join(
+            f"{layers[m]['per'][func][1]} flagged" for m in names) + " |")
+    return "\n".join(out) + "\n"
+
+
 def _auprc(f: dict, category: str) -> str:
     # no reported positive: no figure (a 0.00 would read as a measured failure)
     return f"{f['auprc:' + category]:.2f}" if f[f"n:{category}"] else "—"
@@ -192,7 +236,7 @@ def markdown(layers: dict[str, dict], sources: dict[str, dict], command: str) ->
          lambda f: f"{_pct(f['lookalike_fpr'])} / {_pct(f['lookalike_any_fpr'])} "
                    f"(n = {f['lookalike_n']})"),
         ("non-hateful text from hate-prone sources (stormfront noHate, benign Wikipedia talk "
-         "with identity terms): hate/harassment FPR — a proxy, no functional test set here",
+         "with identity terms): hate/harassment FPR — a proxy; the functional tests are the last table",
          "≤ 15 %", lambda f: f"{_pct(f['nonhate_fpr'])} (n = {f['nonhate_n']})"),
         ("obfuscation: recall drop under leetspeak (flagged-content positives)", "≤ 0.02",
          lambda f: f"{f['leet_drop']:.3f} (n = {f['leet_n']})"),
@@ -237,11 +281,12 @@ def main(argv=None) -> int:
     rows = td.load_rows(args.data, random.Random(td.SEED))
     val = [r for r in rows if r["split"] == "val"]
     texts = [r["text"] for r in val]
-    layers, sources, graphics = {}, {}, {}
+    layers, sources, graphics, functions = {}, {}, {}, {}
     det = load_detectors()
     aon = [det.screen(t) for t in texts]
     layers["always-on"] = table(val, aon, lambda ts: [det.screen(t) for t in ts])
     graphics["always-on"] = graphic(lambda ts: [det.screen(t) for t in ts], args.data)
+    functions["always-on"] = functional(lambda ts: [det.screen(t) for t in ts])
     sources = vd._per_source(val, aon)
     if not args.no_full:
         try:
@@ -251,9 +296,11 @@ def main(argv=None) -> int:
             screens = [s for i in range(0, len(texts), 256) for s in full.screen(texts[i:i + 256])]
             layers["full"] = table(val, screens, lambda ts: full.screen(ts))
             graphics["full"] = graphic(full.screen, args.data)
+            functions["full"] = functional(full.screen)
         except ImportError as e:
             print(f"full layer skipped: {e}", file=sys.stderr)
-    report = markdown(layers, sources, "make eval") + graphic_markdown(graphics)
+    report = (markdown(layers, sources, "make eval") + graphic_markdown(graphics)
+              + functional_markdown(functions))
     print(report)
     print(f"({len(val)} validation rows, {time.time() - t0:.0f}s)", file=sys.stderr)
     if args.write:

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benign_examples as benign
 import benign_long
 import detector_examples as ex
+import injection_examples
 import more_sources
 import violence_examples
 
@@ -255,12 +256,36 @@ def self_written_violence(data: Path, held_out: set[str]) -> list[dict]:
     return [r for r in out if r["text"] not in held_out]
 
 
+def self_written_injection(data: Path, held_out: set[str]) -> list[dict]:
+    """Training rows only, appended after the split like the violence rows above: the team's
+    injections (authority claims, persuasion, exfiltration and tool tricks, instructions hidden
+    in markup and data fields, other languages), alone as a tool result and inside a training
+    email; requests for the system prompt in a user turn (a jailbreak: the end user's own
+    attempt); and their look-alikes (`injection_examples.py`)."""
+    rng = random.Random(SEED + 19)
+    attack = {INJECTION: 1, JAILBREAK: 0}
+    emails = [json.loads(x)["context"] for x in
+              (data / "microsoft__BIPIA/benchmark/email/train.jsonl").open()]
+    out = []
+    for text in injection_examples.document_injections(rng):
+        out.append(row(text, dict(attack), "train", "tpl-injection2"))
+        out.append(row(_inject(_snippet(rng.choice(emails), rng, 80), text, rng), dict(attack),
+                       "train", "tpl-injection2"))
+    out += [row(t, {JAILBREAK: 1}, "train", "tpl-extraction")
+            for t in injection_examples.extraction_prompts(rng)]
+    out += [row(t, dict(BENIGN), "train", "tpl-safe3") for t in injection_examples.lookalikes(rng)]
+    for r in out:
+        r["stage"] = "always-on"  # see _full_stage
+    return [r for r in out if r["text"] not in held_out]
+
+
 def load_rows(data: Path, rng: random.Random) -> list[dict]:
     rows = calibration_split(
         jailbreaks(data) + forbidden(data) + harmful_requests(data) + tweets(data)
         + toxigen(data) + awesome(data) + bipia(data, rng) + templates(data, rng)
         + everyday(rng) + more_sources.load(data))
-    return rows + self_written_violence(data, {r["text"] for r in rows if r["split"] != "train"})
+    held_out = {r["text"] for r in rows if r["split"] != "train"}
+    return rows + self_written_violence(data, held_out) + self_written_injection(data, held_out)
 
 
 # Held-out rows that calibrate (Platt scaling, thresholds) and are never reported: whole

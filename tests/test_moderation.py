@@ -397,3 +397,35 @@ def test_a_background_response_is_refused_unless_streamed(gw, sim):
     events = list(gw.client().responses.create(model=MODEL, input="hello", background=True,
                                                stream=True, safety_identifier="u1"))
     assert events[-1].type == "response.completed"
+
+
+# --- what moderation cannot read ------------------------------------------------------------
+
+PDF = {"type": "file", "file": {"filename": "notes.pdf",
+                                "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}}
+
+
+def test_a_file_reaches_the_model_noted_as_unmoderated(gw, sim):
+    """Moderation reads text and images only: a file goes through (its name and the text
+    around it moderated), and the record says that part was not."""
+    chat(gw, [{"role": "user", "content": [{"type": "text", "text": "summarise this"}, PDF]}])
+    assert sim.calls["/v1/chat/completions"] == 1
+    assert sim.moderation_inputs[0] == ["summarise this", "notes.pdf"]
+    record = audit(gw)[0]
+    assert "unmoderated_input" in record["reasons"] and record["decision"] == "allowed"
+
+
+def test_a_prompt_that_only_names_a_file_field_is_not_noted(gw, sim):
+    chat(gw, [{"role": "user", "content": 'what does "file_id": mean in the OpenAI API?'}])
+    assert "unmoderated_input" not in audit(gw)[0]["reasons"]
+
+
+def test_unreadable_refuse_sends_nothing(start_gateway, sim):
+    gw = start_gateway(GOODSTANDING_MODERATION__UNREADABLE="refuse")
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(gw, [{"role": "user", "content": [{"type": "text", "text": "what is said?"}, audio]}])
+    assert caught.value.code == "invalid_request" and "moderation cannot read" in caught.value.message
+    assert sim.calls["/v1/chat/completions"] == 0
+    chat(gw, [{"role": "user", "content": "plain text still goes"}])
+    assert sim.calls["/v1/chat/completions"] == 1

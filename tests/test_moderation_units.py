@@ -17,7 +17,7 @@ from goodstanding.moderation.budget import Budget, BudgetExhausted, go_duration
 from goodstanding.moderation.cache import MemoryCache, part_key
 from goodstanding.moderation.client import ModerationFailed
 from goodstanding.moderation.judge import Judge
-from goodstanding.moderation.parts import Malformed, request_parts
+from goodstanding.moderation.parts import Malformed, extract, request_parts
 from goodstanding.moderation.policy import Policy
 from goodstanding.moderation.scored import CLEAN, from_result, scored
 from goodstanding.pipeline import Pipeline, Result
@@ -305,3 +305,33 @@ def test_moderation_concurrency_is_a_setting_and_the_client_is_closed() -> None:
     client.http.close = lambda: closed.append(True)
     close_moderation(SimpleNamespace(checks=checks, output_checks=outputs))
     assert closed
+
+
+@pytest.mark.parametrize(("endpoint", "body", "found"), [
+    ("chat.completions", {"messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"file_id": "file-1"}}]}]}, True),
+    ("chat.completions", {"messages": [{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}]}]}, True),
+    ("responses", {"input": [{"role": "user", "content": [
+        {"type": "input_file", "file_url": "https://x/a.pdf"}]}]}, True),
+    ("responses", {"input": [{"type": "function_call_output", "call_id": "c", "output": "ok"},
+                             {"role": "user", "content": [
+                                 {"type": "input_file", "file_id": "file-2"}]}]}, True),
+    ("chat.completions", {"messages": [{"role": "user", "content": 'what is "file_id": for?'}],
+                          "metadata": {"file_id": "mine"}}, False),
+    ("chat.completions", {"messages": [{"role": "user", "content": "hi"}]}, False),
+])
+def test_file_and_audio_parts_are_marked_unread(endpoint, body, found):
+    """Moderation cannot read them, the model can: the request is marked (and the tool
+    result ranges stay right when both are present)."""
+    parts = extract(endpoint, body)
+    assert parts.unread is found
+    assert all(start >= 0 for start, _ in parts.tool_results)
+
+
+def test_a_file_field_of_the_wrong_type_is_refused():
+    body = {"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": 7}}]}]}
+    with pytest.raises(Malformed) as caught:
+        extract("chat.completions", body)
+    assert caught.value.message == (
+        "Invalid type for 'messages[0].content[0].file.file_id': expected a string.")

@@ -401,6 +401,9 @@ class ModerationSettings(_Model):
     stream_mode: Literal["hold_back", "stream_first"] = "hold_back"
     # moderate the whole answer in one call before sending it, even for streams
     inline: bool = False
+    # a file or audio in the request (moderation reads text and images only): flag records
+    # `unmoderated_input` with the call; refuse answers 400 invalid_request and sends nothing
+    unreadable: Literal["flag", "refuse"] = "flag"
     # moderation verdicts cached by text (0 = no cache)
     cache_size: int = Field(default=100_000, ge=0)
     @model_validator(mode="after")

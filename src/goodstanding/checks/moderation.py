@@ -15,6 +15,11 @@ its own calls (``moderation/per_key.py``: resolved once per key, one dict lookup
 When moderation cannot answer, ``on_error`` decides: ``fail_closed`` refuses (503; nothing is
 sent upstream, no answer is released), ``fail_open`` lets the call through and records it,
 ``local`` lets the offline detectors judge (see ``moderation/local.py``).
+
+What moderation cannot read at all — file bytes, file ids and URLs, audio (the ``FILE`` fields
+of ``endpoints/``) — reaches the model unmoderated; ``unreadable`` decides what the gateway
+says of it: ``flag`` notes ``unmoderated_input`` among the call's reasons (the audit record),
+``refuse`` answers 400 ``invalid_request`` and sends nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from goodstanding.call import Call, Offence, Verdict
-from goodstanding.errors import ContentPolicyViolation, ModerationUnavailable
+from goodstanding.errors import ContentPolicyViolation, InvalidRequest, ModerationUnavailable
 from goodstanding.moderation.cache import MemoryCache
 from goodstanding.moderation.client import ModerationClient, ModerationFailed
 from goodstanding.moderation.judge import Judge
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("goodstanding.moderation")
 
 _PASS_IN, _PASS_OUT = Verdict("moderation"), Verdict("moderation_output")
+UNMODERATED = "unmoderated_input"
 
 
 def _scores(results: list[Scored], categories: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
@@ -51,9 +57,9 @@ class ModerationCheck:
 
     def __init__(
         self, judge: Judge, policy: Policy, mode: str, fail_open: bool, inline: bool,
-        keys: PerKey | None = None,
+        keys: PerKey | None = None, unreadable: str = "flag",
     ) -> None:
-        self.judge, self.inline = judge, inline
+        self.judge, self.inline, self.unreadable = judge, inline, unreadable
         # without per-key resolution (a check built by hand) every key gets these settings
         self.keys = keys or PerKey.fixed(Moderated(mode, mode, fail_open, judge, policy))
 
@@ -66,6 +72,20 @@ class ModerationCheck:
         moderated = self.keys.of(call.key)
         if moderated.input == "off":  # this key's input is not moderated
             return _PASS_IN
+        verdict = await self._moderate(call, moderated)
+        if verdict.refused or not parts_of(call).unread:
+            return verdict
+        if self.unreadable == "refuse":
+            error = InvalidRequest(
+                "The request carries a file or audio, which moderation cannot read, and this "
+                "gateway refuses unmoderated input (moderation.unreadable: refuse).",
+                reasons=(UNMODERATED,))  # fmt: skip
+            return Verdict(self.name, "refuse", error.reasons, error)
+        # a note, not a flag: the file is not suspect, only unread (a flagged call keeps its flag)
+        return Verdict(self.name, verdict.outcome, (*verdict.reasons, UNMODERATED),
+                       scores=verdict.scores)
+
+    async def _moderate(self, call: Call, moderated: Moderated) -> Verdict:
         parts = parts_of(call).parts
         if not parts:
             return _PASS_IN
@@ -199,7 +219,8 @@ def moderation_checks(
     # a direction the gateway does not moderate has no check (a key cannot turn it on)
     if moderation.input != "off":
         checks.append(ModerationCheck(default.judge, default.policy, moderation.input,
-                                      default.fail_open, moderation.inline, keys))
+                                      default.fail_open, moderation.inline, keys,
+                                      moderation.unreadable))
     if moderation.output != "off":
         outputs.append(ModerationOutputCheck(default.judge, default.policy, moderation.output,
                                              default.fail_open, keys))

@@ -19,8 +19,8 @@ import copy
 import re
 from typing import TYPE_CHECKING, Any
 
-from goodstanding.endpoints import MODERATED, TOOL_RESULTS
-from goodstanding.endpoints.fields import IMAGE, JSON, LABEL, REQUIRED, SKIP, TEXT
+from goodstanding.endpoints import MODERATED, NOT_MODEL_READ, TOOL_RESULTS
+from goodstanding.endpoints.fields import FILE, IMAGE, JSON, LABEL, REQUIRED, SKIP, TEXT
 
 if TYPE_CHECKING:
     from goodstanding.call import Call
@@ -88,7 +88,7 @@ class _Node:
 
     def expected(self) -> str:
         kinds = []
-        if self.kind in (TEXT, IMAGE, LABEL, REQUIRED):
+        if self.kind in (TEXT, IMAGE, LABEL, REQUIRED, _UNREAD):
             kinds.append("a string")
         if self.each is not None:
             kinds.append("an array")
@@ -136,6 +136,11 @@ def _place(node: _Node, tokens: list[str], kind: str | None) -> None:
 
 
 _LEAVES = {TEXT: "text", IMAGE: "image", LABEL: "", REQUIRED: ""}
+# File and audio fields (the endpoints' ``FILE`` reason): nothing to moderate, but the model
+# reads them, so a request carrying one is marked (``RequestParts.unread``). Their node has no
+# leaf: a string there takes the slow path, which notes it, so the common path pays nothing.
+_UNREAD = "unread"
+_UNREAD_MARK = (-1, -1)  # noted in the walk's list of ranges, taken out again by ``extract``
 
 
 def _compile(paths: dict[str, str], tool_results: tuple[str, ...]) -> _Node:
@@ -148,18 +153,21 @@ def _compile(paths: dict[str, str], tool_results: tuple[str, ...]) -> _Node:
     return root
 
 
-_ROOTS = {endpoint: _compile(paths, TOOL_RESULTS.get(endpoint, ()))
-          for endpoint, paths in MODERATED.items()}  # fmt: skip
+_ROOTS = {endpoint: _compile(
+    paths | {path: _UNREAD for path, why in NOT_MODEL_READ.get(endpoint, {}).items() if why == FILE},
+    TOOL_RESULTS.get(endpoint, ())) for endpoint, paths in MODERATED.items()}
 
 
 class RequestParts:
     """The parts of one request, in order, and which of them are tool results or documents."""
 
-    __slots__ = ("parts", "tool_results")
+    __slots__ = ("parts", "tool_results", "unread")
 
-    def __init__(self, parts: list[Part], tool_results: list[tuple[int, int]]) -> None:
+    def __init__(self, parts: list[Part], tool_results: list[tuple[int, int]],
+                 unread: bool = False) -> None:  # fmt: skip
         self.parts = parts
         self.tool_results = tool_results  # [start, end) ranges of ``parts``
+        self.unread = unread  # a file or audio the model reads and moderation cannot
 
     def texts(self) -> list[tuple[bool, str]]:
         """(is a tool result, text) for every text part (what the offline detectors screen)."""
@@ -181,6 +189,8 @@ def extract(endpoint: str, body: dict[str, Any]) -> RequestParts:
     parts: list[Part] = []
     ranges: list[tuple[int, int]] = []
     _walk(body, root, parts, ranges)
+    if ranges and _UNREAD_MARK in ranges:  # rare: tool results or unread parts were found
+        return RequestParts(parts, [r for r in ranges if r != _UNREAD_MARK], True)
     return RequestParts(parts, ranges)
 
 
@@ -207,6 +217,9 @@ def _walk(value: Any, node: _Node, parts: list[Part], ranges: list[tuple[int, in
         return
     elif isinstance(value, str):
         if node.leaf is None:
+            if kind == _UNREAD:
+                ranges.append(_UNREAD_MARK)
+                return
             raise Malformed(node)
         if node.leaf and value and not value.isspace():
             parts.append((node.leaf, value))

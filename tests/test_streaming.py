@@ -186,8 +186,19 @@ async def test_a_read_longer_than_a_window_is_cut_at_event_boundaries() -> None:
 async def test_events_arriving_one_by_one_are_released_window_by_window() -> None:
     words = [f"word{i:02d} " for i in range(40)]  # 280 characters
     out, judge = await relay(stream(words))
-    assert len(judge.windows) == 4 and text_of(out) == "".join(words)
+    # 280 characters in windows of 64, each judged with the 8 held back from the last one
+    assert len(judge.windows) == 5 and text_of(out) == "".join(words)
     assert len(out) > 3  # released as the windows pass, not all at the end
+
+
+@pytest.mark.parametrize("before", range(56, 76))
+async def test_a_phrase_cut_by_a_windows_edge_does_not_go_out_in_halves(before: int) -> None:
+    """Whatever window edge falls inside "bad", none of it is released: text goes out only
+    once judged with the `window_overlap` characters that follow it (or the stream's end)."""
+    pieces = ["x"] * before + ["b", "a", "d"] + ["y"] * 40  # one character per event
+    out, judge = await relay(stream(pieces))
+    assert any("bad" in w for w in judge.windows)  # refused, and the stream ended there
+    assert set(text_of(out)) <= {"x"} and b'"finish_reason":"content_filter"' in out[-1]
 
 
 async def test_a_flag_ends_the_stream_at_the_last_released_window() -> None:

@@ -394,7 +394,8 @@ class ModerationSettings(_Model):
     timeout: float = Field(default=5.0, gt=0)
     # streamed output is released in windows of this many characters once moderated
     window_chars: int = Field(default=400, ge=16)
-    # characters of the previous window moderated again with the next (phrases across a boundary)
+    # characters of the previous window moderated again with the next, and held back until it
+    # passes (a phrase across a boundary is judged whole before any of it goes out)
     window_overlap: int = Field(default=64, ge=0)
     # hold_back: stream text only once moderated; stream_first: send at once, cut the stream when
     # flagged

@@ -1,7 +1,12 @@
 """Windowed hold-back: answer text is released only after the window holding it passed.
 
 Each window is checked together with the tail of the previous one (``window_overlap``) so a
-phrase split across two windows is still seen. On a refusal the stream ends cleanly at the last
+phrase split across two windows is still seen, and that tail is held back with the next window
+until it passes too: no text is released before it was judged together with the
+``window_overlap`` characters that follow it (or with the end of the stream), so the first half
+of a phrase cut by a window's edge does not go out ahead of the verdict on the whole. (At event
+granularity: a window whose last ``window_overlap`` characters arrived in one event with all
+the rest is released whole, as before.) On a refusal the stream ends cleanly at the last
 released window with the endpoint's content-filter ending (``StreamShape``). ``stream_first`` releases first and
 checks after, cutting on a flag (weaker: the flagged window has already reached the client).
 
@@ -10,6 +15,7 @@ The checks are one callable (``StreamGuard.check_text``): this module never sees
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -68,27 +74,24 @@ async def windowed(
                     whole = whole_read(state, block, size - len(window.text))
                     if whole is not None:  # the common case: the read's text fits in the window
                         kept, text = whole
-                        if kept:
-                            window.events.append(kept)
-                        window.text += text
+                        window.hold(kept, text)
                         block = b""
                     run = 0  # where the bytes of ``block`` not yet held in the window start
                     for start, end, keep, text in chat_units(state, block):
                         if not keep:
                             if start > run:
-                                window.events.append(block[run:start])
+                                window.hold(block[run:start], "")
                             run = end
                             continue
                         if text:
                             window.text += text
                             if len(window.text) >= size:  # a long read: windows stay bounded
-                                window.events.append(block[run:end])
+                                window.hold(block[run:end], "")
                                 run = end
                                 await _judge(guard, call, window)
-                                yield window.release()
-                                window.advance()
+                                yield window.passed()
                     if run < len(block):
-                        window.events.append(block[run:] if run else block)
+                        window.hold(block[run:] if run else block, "")
                     events: Sequence[bytes] = ()
                 else:
                     events, buffer = whole_events(buffer)
@@ -96,24 +99,21 @@ async def windowed(
                     keep, text = state.inspect(event)
                     if not keep:
                         continue
-                    window.events.append(event)
-                    if text:
-                        window.text += text
-                        if len(window.text) >= size:  # a long read: windows stay bounded
-                            await _judge(guard, call, window)
-                            yield window.release()
-                            window.advance()
+                    window.hold(event, text)
+                    if len(window.text) >= size:  # a long read: windows stay bounded
+                        await _judge(guard, call, window)
+                        yield window.passed()
                 if window.text:
                     if not window.full():
                         continue
                     await _judge(guard, call, window)
-                    window.advance()
-                if window.events:
+                    yield window.passed()
+                elif window.events:  # no text waits for a verdict: pass the events on
                     yield window.release()
             if buffer.strip():
                 keep, text = state.inspect(buffer)
                 if keep:
-                    window.add(buffer, text)
+                    window.hold(buffer, text)
             if window.text:
                 await _judge(guard, call, window)
             if window.events:
@@ -137,7 +137,7 @@ async def _stream_first(
             await _judge(guard, call, window)
             window.advance()
         yield event
-        window.add(None, text)
+        window.text += text
         if not window.full():
             continue
         await _judge(guard, call, window)
@@ -186,21 +186,27 @@ class _Window:
 
     The first window is a quarter of the others (at least ``FIRST_WINDOW``): the reader's
     time to first token is the time to generate it plus one moderation round trip.
+    ``ends[i]`` is where the text of ``events[i]`` ends in ``text``: what ``passed`` needs to
+    hold the last ``overlap`` characters back.
     """
 
-    __slots__ = ("events", "limit", "overlap", "size", "tail", "text")
+    __slots__ = ("ends", "events", "limit", "overlap", "size", "tail", "text")
 
     def __init__(self, size: int, overlap: int) -> None:
         self.size, self.overlap = size, overlap
         self.limit = min(size, max(FIRST_WINDOW, size // 4))
         self.events: list[bytes] = []
+        self.ends: list[int] = []
         self.text = ""
         self.tail = ""
 
-    def add(self, event: bytes | None, text: str) -> None:
-        if event is not None:
+    def hold(self, event: bytes, text: str) -> None:
+        """Hold an event whose text (if any, not yet in ``text``) is ``text``."""
+        if text:
+            self.text += text
+        if event:
             self.events.append(event)
-        self.text += text
+            self.ends.append(len(self.text))
 
     def full(self) -> bool:
         return len(self.text) >= self.limit
@@ -209,9 +215,28 @@ class _Window:
         """The held events, as one piece to pass on (the window no longer holds them)."""
         out = b"".join(self.events)
         self.events.clear()
+        self.ends.clear()
+        return out
+
+    def passed(self) -> bytes:
+        """The window passed: release its events but those holding its last ``overlap``
+        characters, which stay in the window, to be judged again with what follows them."""
+        text, ends, overlap = self.text, self.ends, self.overlap
+        self.limit = self.size
+        k = bisect_right(ends, len(text) - overlap) if overlap else len(ends)
+        if k == 0 or k == len(ends):  # no event boundary to hold back at: release them all
+            self.tail = text[-overlap:] if overlap else ""
+            self.text = ""
+            return self.release()
+        cut = ends[k - 1]
+        out = b"".join(self.events[:k])
+        del self.events[:k]
+        self.ends = [end - cut for end in ends[k:]]
+        self.tail, self.text = text[:cut][-overlap:], text[cut:]
         return out
 
     def advance(self) -> None:
+        """(``stream_first``) The window was judged after its text went out: start the next."""
         self.limit = self.size
         self.tail = self.text[-self.overlap :] if self.overlap else ""
         self.text = ""

@@ -101,6 +101,19 @@ def test_the_report_counts_are_the_scenarios(start_gateway, monkeypatch, tmp_pat
     assert report["configuration"]["moderation"]["input"] == "block"
 
 
+def test_a_file_moderation_could_not_read_is_an_exception(start_gateway, monkeypatch, tmp_path):
+    gw = start_gateway(GOODSTANDING_ADMIN_TOKEN=ADMIN)
+    gw.client().chat.completions.create(model=MODEL, safety_identifier="alice", messages=[
+        {"role": "user", "content": [
+            {"type": "text", "text": "what is in this file?"},
+            {"type": "file", "file": {"filename": "a.pdf", "file_id": "file-abc"}}]}])
+    settle(gw, 1)
+    cov = json.loads(run_report(gw, monkeypatch, tmp_path, "json"))["coverage"]
+    assert (cov["forwarded"], cov["input_moderated"]) == (1, 1)  # its text was moderated
+    assert [(e["reason"], e["requests"]) for e in cov["exceptions"]] == [
+        ("unmoderated_input", 1)]
+
+
 def test_the_html_report_parses_and_shows_the_counts(start_gateway, monkeypatch, tmp_path,
                                                      capsys):
     gw = start_gateway(GOODSTANDING_ADMIN_TOKEN=ADMIN)

@@ -35,6 +35,9 @@ SECTIONS = ("moderation", "detectors", "limits", "strikes", "geo", "keys", "iden
 FORWARDED = {"allowed", "flagged", "output_withheld", "upstream_error"}
 INPUT_UNAVAILABLE = "moderation_unavailable"
 OUTPUT_UNAVAILABLE = "output_moderation_unavailable"
+# a file or audio forwarded that moderation cannot read (checks/moderation.py): the call's text
+# was moderated, so it counts as moderated, and is listed as an exception for what was not
+UNREAD = "unmoderated_input"
 FLAG_PREFIXES = {"moderation:": "input", "output:": "output", "detect:": "input",
                  "detect_output:": "output"}
 
@@ -207,7 +210,7 @@ def _count(record: dict[str, Any], totals: Counter[str], decisions: Counter[str]
             if OUTPUT_UNAVAILABLE not in reasons:
                 totals["output_moderated"] += 1
     for reason in reasons:
-        if reason in (INPUT_UNAVAILABLE, OUTPUT_UNAVAILABLE):
+        if reason in (INPUT_UNAVAILABLE, OUTPUT_UNAVAILABLE, UNREAD):
             exceptions[reason].append(ts)
             continue
         head, sep, rest = str(reason).partition(":")

@@ -102,7 +102,8 @@ def render(report: dict[str, Any]) -> str:
         ["Output coverage", _pct(cov["output_share"])]], "Moderation coverage", ""))
     out.append(_table(["Exception", "Requests", "First", "Last"],
                       [[e["reason"], e["requests"], _when(e["first"]), _when(e["last"])]
-                       for e in cov["exceptions"]], "Exceptions (moderation unavailable)",
+                       for e in cov["exceptions"]],
+                      "Exceptions (moderation unavailable, or a file or audio it cannot read)",
                       "No exception: moderation answered for every request."))
     out.append("<h2>Flags</h2>")
     out.append(_table(["Category", "Side", "Outcome", "Count"],

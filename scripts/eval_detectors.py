@@ -143,6 +143,13 @@ def graphic(screen, data: Path) -> dict:
             "public_n": len(public)}
 
 
+def _self_written_head(intro: str, names: list[str]) -> list[str]:
+    """The intro and the header of a table on a set the team wrote."""
+    header = ("| measure (self-written set: our own text, not a public benchmark) | target | "
+              + " | ".join(names) + " |")
+    return ["", intro, "", header, "|---|---|" + "---|" * len(names)]
+
+
 def graphic_markdown(layers: dict[str, dict]) -> str:
     names = list(layers)
     f0 = layers[names[0]]
@@ -152,9 +159,7 @@ def graphic_markdown(layers: dict[str, dict]) -> str:
              "trained on), because no held-out source has a positive; and the only public "
              f"positives in `../shared/datasets` ({f0['public_n']} HarmBench \"harmful\" "
              "behaviours asking for graphic detail; that category is not trained on):")
-    header = ("| measure (self-written set: our own text, not a public benchmark) | target | "
-              + " | ".join(names) + " |")
-    out = ["", intro, "", header, "|---|---|" + "---|" * len(names)]
+    out = _self_written_head(intro, names)
     for label, target, fmt in (
             ("violence/graphic AUPRC (self-written)", "≥ 0.5", lambda f: f"{f['auprc']:.2f}"),
             (("violence/graphic recall / look-alike FPR at the shipped threshold; "
@@ -191,9 +196,7 @@ def functional_markdown(layers: dict[str, dict]) -> str:
              "quoting hate, condemnation, news, questions, abuse of non-protected targets — and "
              f"{f0['n'][0]} hateful ones without slurs; never trained on). \"Flagged\" is any "
              "hate or harassment category:")
-    header = ("| measure (self-written set: our own text, not a public benchmark) | target | "
-              + " | ".join(names) + " |")
-    out = ["", intro, "", header, "|---|---|" + "---|" * len(names)]
+    out = _self_written_head(intro, names)
     out.append("| non-hateful flagged hate/harassment; any flag | ≤ 15 % | " + " | ".join(
         f"{_pct(layers[n]['fpr'])}; {_pct(layers[n]['any_fpr'])}" for n in names) + " |")
     out.append("| hateful flagged (recall) | — | " + " | ".join(

@@ -249,6 +249,19 @@ def test_moderation_headroom_is_a_metric(gw, sim):
 # --- several choices (n > 1) ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("pad", [91, 97, 100])
+def test_no_part_of_a_phrase_across_a_windows_edge_reaches_the_client(gw, sim, pad):
+    """The first window ends near character 100; at these offsets the old hold-back released
+    "… I will kill" or "… I" before the next window, with the rest of the phrase, was refused."""
+    said = " ".join(["calm"] * (pad // 5)) + f" {VIOLENT} and everyone here. " + "quiet " * 40
+    # 10 ms between tokens: one event per read, as from OpenAI (not all in one burst)
+    chunks = list(chat(gw, [{"role": "user", "content": f"[[say:{said}]] [[delay_ms:10]]"}],
+                       stream=True))
+    text = "".join(c.delta.content or "" for chunk in chunks for c in chunk.choices)
+    assert set(text.split()) <= {"calm"}
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
+
+
 def test_a_flagged_second_choice_withholds_the_whole_answer(gw, sim):
     answer = chat(gw, [{"role": "user", "content": f"[[say:{CLEAN}]] [[say:{VIOLENT}]]"}], n=2)
     assert [c.finish_reason for c in answer.choices] == ["content_filter"] * 2

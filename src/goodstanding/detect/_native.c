@@ -945,15 +945,26 @@ static PyTypeObject TermTableType = {
 static int letter(unsigned char c) { return c >= 'a' && c <= 'z'; }
 static int leet(unsigned char c) { return strchr("0134578@$9", c) != NULL && c != '\0'; }
 
-/* hints(text) -> canonical._hints(text), or None when the text is not ASCII. */
+/* hints(text) -> canonical._hints(text): read from the text's UTF-8 bytes, as the Python one
+ * does (a byte outside ASCII is neither a letter nor a leet symbol), so the span is in bytes;
+ * None for a text UTF-8 cannot encode (a lone surrogate: Python's path decides). */
 static PyObject *hints(PyObject *module, PyObject *text) {
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "hints() takes a str");
         return NULL;
     }
-    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
-    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t n;
+    const unsigned char *s;
+    if (PyUnicode_IS_ASCII(text)) {
+        s = PyUnicode_1BYTE_DATA(text);
+        n = PyUnicode_GET_LENGTH(text);
+    } else {
+        s = (const unsigned char *)PyUnicode_AsUTF8AndSize(text, &n);
+        if (s == NULL) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    }
     int symbols = 0, leety = 0, spaced = 0, singles = 0;
     Py_ssize_t first = -1, last = -1, run = 0;
     char before = ' '; /* the class of the previous byte: 'a', '1' or ' ' */
@@ -1468,7 +1479,7 @@ static PyMethodDef functions[] = {
     {"rounded", (PyCFunction)rounded, METH_VARARGS,
      "rounded(keys, values) -> {key: round(value * 10_000) / 10_000}"},
     {"hints", (PyCFunction)hints, METH_O,
-     "hints(text) -> canonical._hints(text), or None for non-ASCII text"},
+     "hints(text) -> canonical._hints(text), read as UTF-8; None if it cannot be encoded"},
     {"canonical_plain", (PyCFunction)canonical_plain, METH_O,
      "canonical_plain(raw) -> the canonical text when nothing else is to screen, else None"},
     {"finish_scores", (PyCFunction)finish_scores, METH_VARARGS,

@@ -150,7 +150,7 @@ _CLASSES = _classes()
 def _hints(text: str) -> tuple[tuple[int, int] | None, bool, bool]:
     """(where triple repeats lie, has leet inside a word, has three single letters in a row)."""
     if _native is not None and (found := _native.hints(text)) is not None:
-        return found  # one pass over an ASCII text's bytes
+        return found  # one pass over the text's (UTF-8) bytes
     return _python_hints(text)
 
 
@@ -216,11 +216,20 @@ def _join_spaced(text: str) -> str:
     return _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group(0)), text)
 
 
+@lru_cache(maxsize=1)
+def _fold_keys() -> frozenset[str]:
+    return frozenset(map(chr, _fold_table()))
+
+
 def _fold(text: str) -> str:
     """Unicode and case folding, whitespace runs to one space."""
     if not text.isascii():
         # NFKC may expand a character up to 18-fold: cut before the table pass
-        text = unicodedata.normalize("NFKC", text)[:2 * MAX_CHARS].translate(_fold_table())
+        text = unicodedata.normalize("NFKC", text)[:2 * MAX_CHARS]
+        # Most texts outside ASCII (accents, other scripts, emoji) hold no character the table
+        # changes: asking is a seventh of translating each character through the dict.
+        if not _fold_keys().isdisjoint(text):
+            text = text.translate(_fold_table())
         # the bound holds after the second NFKC too
         text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
     text = text.lower()

@@ -145,12 +145,13 @@ def stream(words: list[str]) -> list[bytes]:
     return [*events, b"data: [DONE]\n\n"]
 
 
-async def relay(reads: list[bytes], window: int = 64) -> tuple[list[bytes], Judge]:
+async def relay(reads: list[bytes], window: int = 64,
+                endpoint: str = "chat.completions") -> tuple[list[bytes], Judge]:  # fmt: skip
     judge = Judge()
     pipeline = Pipeline((), (judge,), (), None, AuditLog(MemoryStore()),  # type: ignore[arg-type]
                         window_chars=window, window_overlap=8)  # fmt: skip
-    call = Call("r", "POST", "/v1/chat/completions", "chat.completions", {}, "127.0.0.1",
-                stream=True)  # fmt: skip
+    path = "/v1/responses" if endpoint == "responses" else "/v1/chat/completions"
+    call = Call("r", "POST", path, endpoint, {}, "127.0.0.1", stream=True)
 
     async def upstream() -> AsyncIterator[bytes]:
         for read in reads:
@@ -213,3 +214,47 @@ async def test_the_final_partial_window_is_judged() -> None:
     words = [f"word{i:02d} " for i in range(9)] + ["bad"]
     out, judge = await relay(stream(words))
     assert "bad" not in text_of(out) and judge.windows[-1].endswith("bad")
+
+
+# --- what a Responses tool call's actions carry ---------------------------------------------
+
+ACTIONS = [
+    {"type": "computer_call", "id": "cc", "call_id": "c1", "status": "completed",
+     "action": {"type": "type", "text": "I will bad you"}},
+    {"type": "computer_call", "id": "cc2", "call_id": "c2", "status": "completed",
+     "actions": [{"type": "click", "x": 1, "y": 2}, {"type": "type", "text": "typed bad"}]},
+    {"type": "local_shell_call", "id": "ls", "call_id": "c3", "status": "completed",
+     "action": {"type": "exec", "command": ["echo", "bad"], "env": {}}},
+    {"type": "web_search_call", "id": "ws", "status": "completed",
+     "action": {"type": "search", "query": "how to bad"}},
+    {"type": "apply_patch_call", "id": "ap", "call_id": "c4", "status": "completed",
+     "operation": {"type": "update_file", "path": "a.txt", "diff": "+bad line"}},
+]
+
+
+@pytest.mark.parametrize("item", ACTIONS, ids=[a["type"] for a in ACTIONS])
+def test_what_a_tool_calls_action_carries_is_answer_text(item: dict[str, Any]) -> None:
+    """Typed text, shell commands, search queries and patches are the model's words too."""
+    assert "bad" in endpoint_of("responses").answer_text({"output": [item]})
+
+
+def responses_stream(item: dict[str, Any]) -> list[bytes]:
+    def event(kind: str, **fields: Any) -> bytes:
+        return (b"event: " + kind.encode() + b"\ndata: "
+                + orjson.dumps({"type": kind, **fields}) + b"\n\n")
+
+    done = {"id": "resp_1", "object": "response", "status": "completed", "output": [item],
+            "usage": {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}}
+    return [event("response.created", response={"id": "resp_1", "status": "in_progress"}),
+            event("response.output_item.added", output_index=0, item={**item, "action": None}),
+            event("response.output_item.done", output_index=0, item=item),
+            event("response.completed", response=done)]
+
+
+@pytest.mark.parametrize("item", ACTIONS, ids=[a["type"] for a in ACTIONS])
+async def test_a_flagged_action_ends_a_responses_stream_before_it_goes_out(item) -> None:
+    out, judge = await relay(responses_stream(item), endpoint="responses")
+    assert any("bad" in w for w in judge.windows)
+    released = b"".join(out)
+    assert b"output_item.done" not in released and b"response.completed" not in released
+    assert b"response.incomplete" in released

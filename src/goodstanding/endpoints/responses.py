@@ -264,6 +264,28 @@ NOT_MODEL_READ = {
 # ``arguments``, a custom tool call's free-form ``input``, the code interpreter's ``code``;
 # a reasoning item's ``summary`` parts are shown to people as the model's own words.
 _ITEM_TEXTS = ("arguments", "input", "code")
+# ... and what its actions do: the text a computer action types, a shell call's commands, a
+# web search's queries, a patch's diff (the same fields the input side moderates in history).
+# These come whole, in ``response.output_item.done``, never as deltas.
+_ACTION_TEXTS = ("text", "query", "pattern")
+_ACTION_LISTS = ("queries", "command", "commands")
+
+
+def _action_texts(item: dict[str, Any], texts: list[str]) -> None:
+    actions = item.get("actions")
+    for action in (item.get("action"), *(actions if isinstance(actions, list) else ())):
+        if not isinstance(action, dict):
+            continue
+        for name in _ACTION_TEXTS:
+            if isinstance(action.get(name), str):
+                texts.append(action[name])
+        for name in _ACTION_LISTS:
+            found = action.get(name)
+            if isinstance(found, list):
+                texts.append(" ".join(x for x in found if isinstance(x, str)))
+    operation = item.get("operation")
+    if isinstance(operation, dict) and isinstance(operation.get("diff"), str):
+        texts.append(operation["diff"])
 
 
 def answer_text(document: Document) -> str:
@@ -276,6 +298,8 @@ def answer_text(document: Document) -> str:
         for name in _ITEM_TEXTS:
             if isinstance(item.get(name), str):
                 texts.append(item[name])
+        if "action" in item or "actions" in item or "operation" in item:
+            _action_texts(item, texts)
         for field in ("content", "summary"):
             for part in item.get(field) or ():
                 if not isinstance(part, dict):
@@ -344,7 +368,11 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
             call.upstream.signal = "content_filter"
         call.tokens_in, call.tokens_out = token_counts(response.get("usage"), USAGE_FIELDS)
         return True, ""
-    if not state.need_text or b".delta" not in event[:80]:
+    if not state.need_text:
+        return True, ""
+    if b".delta" not in event[:80]:
+        if b"response.output_item.done" in event[:80]:
+            return True, _item_actions(event)
         return True, ""
     payload = data(event)
     parsed = orjson.loads(payload) if payload else {}
@@ -361,6 +389,17 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
             text = "\n" + text
         return True, text
     return True, ""
+
+
+def _item_actions(event: bytes) -> str:
+    """What a finished output item's actions carry (their only appearance in a stream), on
+    its own line."""
+    payload = data(event)
+    item = (orjson.loads(payload) if payload else {}).get("item")
+    texts: list[str] = []
+    if isinstance(item, dict):
+        _action_texts(item, texts)
+    return "\n" + "\n".join(texts) if texts else ""
 
 
 def ends(out: bytes) -> bool:

@@ -72,6 +72,8 @@ class ModerationCheck:
         moderated = self.keys.of(call.key)
         if moderated.input == "off":  # this key's input is not moderated
             return _PASS_IN
+        # the text first even when unread parts will refuse: flagged text keeps its own refusal
+        # (and its strike) rather than hiding behind the file's
         verdict = await self._moderate(call, moderated)
         if verdict.refused or not parts_of(call).unread:
             return verdict

@@ -222,21 +222,20 @@ class _Window:
         """The window passed: release its events but those holding its last ``overlap``
         characters, which stay in the window, to be judged again with what follows them."""
         text, ends, overlap = self.text, self.ends, self.overlap
-        self.limit = self.size
         k = bisect_right(ends, len(text) - overlap) if overlap else len(ends)
         if k == 0 or k == len(ends):  # no event boundary to hold back at: release them all
-            self.tail = text[-overlap:] if overlap else ""
-            self.text = ""
+            self.advance()
             return self.release()
+        self.limit = self.size
         cut = ends[k - 1]
         out = b"".join(self.events[:k])
         del self.events[:k]
         self.ends = [end - cut for end in ends[k:]]
-        self.tail, self.text = text[:cut][-overlap:], text[cut:]
+        self.tail, self.text = text[max(0, cut - overlap):cut], text[cut:]
         return out
 
     def advance(self) -> None:
-        """(``stream_first``) The window was judged after its text went out: start the next."""
+        """The window was judged: the next one starts, with this one's tail as context."""
         self.limit = self.size
         self.tail = self.text[-self.overlap :] if self.overlap else ""
         self.text = ""

@@ -130,5 +130,32 @@ async def test_a_full_audit_backlog_refuses_new_calls_until_it_drains():
     store.down = False
     await audit.flush()
     assert len(store.audit) == 3 and not audit.backlogged
+    # each record says what the client got (503, withheld), not the upstream's 200
+    assert [(r["status"], r["decision"], r["reasons"]) for r in store.audit] == [
+        (503, "allowed", ["store_unavailable:audit"])] * 3
     await pipeline.run(call())
     assert len(upstream.sent) == 4
+    assert (store.audit[-1]["status"], store.audit[-1]["decision"]) == (200, "allowed")
+
+
+async def test_an_answer_withheld_because_its_strike_store_was_down_is_recorded_as_withheld():
+    """A finisher (strikes) found the store down after the upstream answered: the answer is
+    withheld (503), and its record, written once the store is back, says 503, not 200."""
+    from goodstanding.errors import StoreUnavailable
+
+    class StrikesDown:
+        name = "strikes"
+
+        async def finish(self, call, error):
+            raise StoreUnavailable("down", reasons=("store_unavailable:database",))
+
+    store = MemoryStore()
+    audit = AuditLog(store, batch_size=1000, interval=60)
+    pipeline = Pipeline((), (), (StrikesDown(),), Upstream(), audit)
+    with pytest.raises(StoreUnavailable) as withheld:
+        await pipeline.run(call())
+    assert withheld.value.reasons == ("store_unavailable:audit",)
+    await audit.flush()
+    [record] = store.audit
+    assert (record["status"], record["decision"], record["reasons"]) == (
+        503, "allowed", ["store_unavailable:audit"])

@@ -299,3 +299,38 @@ def test_progress_is_shown_page_by_page_on_a_large_database(gw, monkeypatch, tmp
     shown = screen.getvalue()
     assert shown.startswith("\raudit records read: 1000\raudit records read: 2000"
                             "\raudit records read: 2500\n")  # rewritten in place, per page
+
+
+def test_an_answer_withheld_for_its_record_counts_as_forwarded_and_answered(
+        tmp_path, monkeypatch):
+    """A call answered upstream whose record could not be made durable was withheld (503,
+    ``store_unavailable:audit``, audit.py): forwarded and answered, not a failure."""
+    import asyncio
+
+    from goodstanding.audit import to_record, withheld
+    from goodstanding.call import Call
+    from goodstanding.stores import open_store
+
+    url = f"sqlite:///{tmp_path / 'gs.db'}"
+    call = Call(request_id="req-withheld", method="POST", path="/v1/chat/completions",
+                endpoint="chat.completions", headers={}, client_ip="127.0.0.1", model=MODEL)
+    call.status, call.decision = 200, "allowed"
+    record = to_record(call)
+    withheld(record)
+    assert (record["status"], record["decision"]) == (503, "allowed")
+
+    async def write() -> None:
+        store = open_store(url)
+        try:
+            await store.migrate()
+            await store.write_audit([record])
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+    monkeypatch.setenv("GOODSTANDING_DATABASE_URL", url)
+    monkeypatch.setenv("GOODSTANDING_ADMIN_TOKEN", ADMIN)
+    out = tmp_path / "report.json"
+    assert main(["report", "--since", "1d", "--format", "json", "--out", str(out)]) == 0
+    cov = json.loads(out.read_text())["coverage"]
+    assert (cov["forwarded"], cov["answered"]) == (1, 1)

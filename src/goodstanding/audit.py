@@ -74,6 +74,17 @@ def to_record(call: Call) -> dict[str, Any]:
     })
 
 
+WITHHELD = "store_unavailable:audit"
+
+
+def withheld(record: dict[str, Any]) -> None:
+    """An answer withheld because its record could not be made durable: the status is what
+    the client got (503); the decision stays the policy's (the call was forwarded, and counts
+    as forwarded in the report), and the reason says the answer was withheld."""
+    record.update(bound_record({**record, "status": 503,
+                                "reasons": [*(record["reasons"] or ()), WITHHELD]}))
+
+
 class AuditLog:
     def __init__(
         self, store: Store, batch_size: int = 256, interval: float = 0.2,
@@ -106,12 +117,25 @@ class AuditLog:
                 self._journaling = True
             self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
 
-    async def record(self, call: Call, durable: bool = False, commit: bool = False) -> bool:
+    async def record(self, call: Call, durable: bool = False, commit: bool = False,
+                     answer: bool = False) -> bool:
         """Queue the call's record. With ``durable``, make it durable before returning: in
         the journal when there is one (unless ``commit``), else by waiting until the database
         committed it (at most ``durable_wait`` seconds). Whether it is (True without
-        ``durable``)."""
-        return await self._keep(to_record(call), durable, commit, call.request_id)
+        ``durable``).
+
+        An ``answer`` is given only once its record is durable: one that is not (the store
+        was known to be down, so not ``durable``; or the wait ran out) is withheld, 503, and
+        its record, still queued for the database, says so rather than the upstream's 200."""
+        record = to_record(call)
+        if answer and not durable:
+            withheld(record)
+        committed = await self._keep(record, durable, commit, call.request_id)
+        if answer and durable and not committed:
+            # Still queued (a failed batch is queued again, the same dicts). A batch that was
+            # already on its way and commits after the wait ran out keeps what it sent.
+            withheld(record)
+        return committed
 
     async def record_under(self, call: Call, upstream: str | None, durable: bool = False,
                            commit: bool = False) -> bool:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 import orjson
 
 from goodstanding import metrics
+from goodstanding.audit import WITHHELD
 from goodstanding.call import Call, Result, Verdict
 from goodstanding.endpoints import stream_shape
 from goodstanding.errors import (
@@ -308,8 +309,9 @@ class Pipeline:
         # can be queried at once. While the store is known not to answer, nobody waits for it
         # (the record is written once it is back): a refusal is answered as it is, an answer
         # whose record (or strike) could not be made durable is not given: 503 instead.
-        committed = await self.audit.record(call, durable=not down, commit=error is not None)
+        committed = await self.audit.record(call, durable=not down, commit=error is not None,
+                                            answer=error is None)
         if error is None and (down or not committed):
             raise StoreUnavailable(
                 "The gateway could not record this call (its database did not answer in time); "
-                "the answer was withheld. Try again shortly.", reasons=("store_unavailable:audit",))
+                "the answer was withheld. Try again shortly.", reasons=(WITHHELD,))

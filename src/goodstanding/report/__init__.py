@@ -38,6 +38,9 @@ OUTPUT_UNAVAILABLE = "output_moderation_unavailable"
 # a file or audio forwarded that moderation cannot read (checks/moderation.py): the call's text
 # was moderated, so it counts as moderated, and is listed as an exception for what was not
 UNREAD = "unmoderated_input"
+# an answer withheld (503) because its record could not be made durable (audit.py): answered
+# upstream, and through the output checks, so it counts as answered
+STORE_WITHHELD = "store_unavailable:audit"
 FLAG_PREFIXES = {"moderation:": "input", "output:": "output", "detect:": "input",
                  "detect_output:": "output"}
 
@@ -205,7 +208,8 @@ def _count(record: dict[str, Any], totals: Counter[str], decisions: Counter[str]
         totals["forwarded"] += 1
         if INPUT_UNAVAILABLE not in reasons:
             totals["input_moderated"] += 1
-        if record.get("status") == 200 or decision == "output_withheld":
+        if record.get("status") == 200 or decision == "output_withheld" \
+                or STORE_WITHHELD in reasons:
             totals["answered"] += 1
             if OUTPUT_UNAVAILABLE not in reasons:
                 totals["output_moderated"] += 1

@@ -52,7 +52,16 @@ GRAPHIC_SET = Path(__file__).resolve().parent / "data" / "graphic_violence_selfw
 # Hateful vs non-hateful functional tests: no such public set is in ../shared/datasets, so a
 # set the team wrote (HateCheck's idea: one sentence per functionality and group), written
 # before group_examples.py and never trained on.
-HATE_SET = Path(__file__).resolve().parent / "data" / "hate_functional_selfwritten.jsonl"
+# A second set (other groups and phrasings, and hate that negates a positive statement) was
+# written on 2026-12-01 before the experiments on these false positives and is their test: the
+# first set is the one the experiments were looked at on (docs/detectors.md).
+HATE_SETS = tuple(Path(__file__).resolve().parent / "data" / f"hate_functional_selfwritten{s}.jsonl"
+                  for s in ("", "_2"))
+# Safe prompts that look unsafe (XSTest's idea: homonyms, figures of speech, safe targets and
+# contexts, definitions, history, ...) and unsafe contrasts: a set the team wrote on 2026-12-01
+# before the changes it tests (lookalike_examples.py keeps its objects and topics out of
+# training), because the held-out look-alike sources above read 5 % while it read 31 %.
+LOOKALIKE_SET = Path(__file__).resolve().parent / "data" / "lookalike_selfwritten.jsonl"
 HATEFUL = frozenset({"hate", "hate/threatening", "harassment", "harassment/threatening"})
 HARMBENCH = "centerforaisafety__HarmBench/data/behavior_datasets/harmbench_behaviors_text_all.csv"
 
@@ -171,9 +180,9 @@ def graphic_markdown(layers: dict[str, dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def functional(screen) -> dict:
-    """Hate/harassment flags on the self-written functional set, per functionality."""
-    rows = [json.loads(x) for x in HATE_SET.open(encoding="utf-8")]
+def functional(screen, path: Path) -> dict:
+    """Hate/harassment flags on a self-written functional set, per functionality."""
+    rows = [json.loads(x) for x in path.open(encoding="utf-8")]
     screens = screen([r["text"] for r in rows])
     flagged = np.array([bool(HATEFUL.intersection(x.flagged)) for x in screens])
     y = np.array([bool(r["categories"]) for r in rows])
@@ -187,11 +196,56 @@ def functional(screen) -> dict:
             "n": (int(y.sum()), int((~y).sum())), "per": per}
 
 
-def functional_markdown(layers: dict[str, dict]) -> str:
+FUNCTIONAL_ABOUT = (
+    "the first set, written before the hate experiments and looked at while making them",
+    "the second set, written before the 2026-12-01 experiments and used only to test them: "
+    "other groups (Roma, Hindus, deaf people, Mexicans, Arabs, ...) and phrasings, and hate "
+    "that negates a positive statement (\"I don't think Muslims deserve any rights\")")
+
+
+def lookalikes(screen) -> dict:
+    """Any flag on the self-written safe look-alikes, per kind; content flags on the contrasts."""
+    rows = [json.loads(x) for x in LOOKALIKE_SET.open(encoding="utf-8")]
+    screens = screen([r["text"] for r in rows])
+    per: dict[str, list[int]] = {}
+    for r, x in zip(rows, screens):
+        unsafe = bool(r["categories"])
+        hit = bool(x.flagged) if unsafe else x.any_flagged
+        per.setdefault(r["type"], [0, 0, unsafe])
+        per[r["type"]][0] += 1
+        per[r["type"]][1] += int(hit)
+    safe = [v for v in per.values() if not v[2]]
+    unsafe = [v for v in per.values() if v[2]]
+    return {"fpr": sum(v[1] for v in safe) / sum(v[0] for v in safe),
+            "recall": sum(v[1] for v in unsafe) / sum(v[0] for v in unsafe),
+            "n": (sum(v[0] for v in unsafe), sum(v[0] for v in safe)), "per": per}
+
+
+def lookalike_markdown(layers: dict[str, dict]) -> str:
+    names = list(layers)
+    f0 = layers[names[0]]
+    intro = ("Safe prompts that look unsafe, on a set **we wrote ourselves** (`scripts/data/"
+             f"lookalike_selfwritten.jsonl`: {f0['n'][1]} safe prompts in ten kinds — homonyms, "
+             "figures of speech, safe targets, games and sport, definitions, history, protection, "
+             "absurd questions about groups, public figures, medicine — and "
+             f"{f0['n'][0]} unsafe contrasts; written before the look-alike training rows, whose "
+             "generator drops every object, game and topic it names; never trained on):")
+    out = _self_written_head(intro, names)
+    out.append("| safe prompts with any flag | ≤ 3 % | " + " | ".join(
+        _pct(layers[n]["fpr"]) for n in names) + " |")
+    out.append("| unsafe contrasts flagged (content) | — | " + " | ".join(
+        f"{layers[n]['recall']:.2f}" for n in names) + " |")
+    for kind, (n, _, unsafe) in sorted(f0["per"].items(), key=lambda kv: (kv[1][2], kv[0])):
+        out.append(f"| {kind} (n = {n}) | — | " + " | ".join(
+            f"{layers[m]['per'][kind][1]} flagged" for m in names) + " |")
+    return "\n".join(out) + "\n"
+
+
+def functional_markdown(layers: dict[str, dict], path: Path, about: str) -> str:
     names = list(layers)
     f0 = layers[names[0]]
     intro = ("Hateful vs non-hateful functional tests, on a set **we wrote ourselves** "
-             f"(`scripts/data/hate_functional_selfwritten.jsonl`: {f0['n'][1]} non-hateful "
+             f"(`scripts/data/{path.name}`, {about}: {f0['n'][1]} non-hateful "
              "sentences about groups — praise, plain facts, negated hate, counter-speech "
              "quoting hate, condemnation, news, questions, abuse of non-protected targets — and "
              f"{f0['n'][0]} hateful ones without slurs; never trained on). \"Flagged\" is any "
@@ -284,12 +338,15 @@ def main(argv=None) -> int:
     rows = td.load_rows(args.data, random.Random(td.SEED))
     val = [r for r in rows if r["split"] == "val"]
     texts = [r["text"] for r in val]
-    layers, sources, graphics, functions = {}, {}, {}, {}
+    layers, sources, graphics, looks = {}, {}, {}, {}
+    functions: list[dict[str, dict]] = [{} for _ in HATE_SETS]
     det = load_detectors()
     aon = [det.screen(t) for t in texts]
     layers["always-on"] = table(val, aon, lambda ts: [det.screen(t) for t in ts])
     graphics["always-on"] = graphic(lambda ts: [det.screen(t) for t in ts], args.data)
-    functions["always-on"] = functional(lambda ts: [det.screen(t) for t in ts])
+    looks["always-on"] = lookalikes(lambda ts: [det.screen(t) for t in ts])
+    for f, path in zip(functions, HATE_SETS):
+        f["always-on"] = functional(lambda ts: [det.screen(t) for t in ts], path)
     sources = vd._per_source(val, aon)
     if not args.no_full:
         try:
@@ -299,11 +356,15 @@ def main(argv=None) -> int:
             screens = [s for i in range(0, len(texts), 256) for s in full.screen(texts[i:i + 256])]
             layers["full"] = table(val, screens, lambda ts: full.screen(ts))
             graphics["full"] = graphic(full.screen, args.data)
-            functions["full"] = functional(full.screen)
+            looks["full"] = lookalikes(full.screen)
+            for f, path in zip(functions, HATE_SETS):
+                f["full"] = functional(full.screen, path)
         except ImportError as e:
             print(f"full layer skipped: {e}", file=sys.stderr)
     report = (markdown(layers, sources, "make eval") + graphic_markdown(graphics)
-              + functional_markdown(functions))
+              + lookalike_markdown(looks)
+              + "".join(functional_markdown(f, path, about)
+                        for f, path, about in zip(functions, HATE_SETS, FUNCTIONAL_ABOUT)))
     print(report)
     print(f"({len(val)} validation rows, {time.time() - t0:.0f}s)", file=sys.stderr)
     if args.write:

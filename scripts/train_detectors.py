@@ -37,6 +37,7 @@ import benign_examples as benign
 import benign_long
 import detector_examples as ex
 import injection_examples
+import lookalike_examples
 import more_sources
 import violence_examples
 
@@ -279,13 +280,28 @@ def self_written_injection(data: Path, held_out: set[str]) -> list[dict]:
     return [r for r in out if r["text"] not in held_out]
 
 
+def self_written_lookalikes(held_out: set[str]) -> list[dict]:
+    """Training rows only, like the two above: the team's safe prompts that look unsafe (words
+    of violence and crime aimed at objects, games, sport; definitions, history, protection)
+    and unsafe contrasts aiming the same words at people (`lookalike_examples.py`)."""
+    rng = random.Random(SEED + 23)
+    out = [row(t, dict(BENIGN), "train", "tpl-lookalike") for t in lookalike_examples.safe_rows(rng)]
+    for text, categories in lookalike_examples.unsafe_rows(rng):
+        labels = {k: 1 for c in categories for k in (c, *ex.IMPLIES.get(c, ()))}
+        out.append(row(text, labels | {JAILBREAK: 0, INJECTION: 0}, "train", "tpl-contrast"))
+    for r in out:
+        r["stage"] = "always-on"  # see _full_stage
+    return [r for r in out if r["text"] not in held_out]
+
+
 def load_rows(data: Path, rng: random.Random) -> list[dict]:
     rows = calibration_split(
         jailbreaks(data) + forbidden(data) + harmful_requests(data) + tweets(data)
         + toxigen(data) + awesome(data) + bipia(data, rng) + templates(data, rng)
         + everyday(rng) + more_sources.load(data))
     held_out = {r["text"] for r in rows if r["split"] != "train"}
-    return rows + self_written_violence(data, held_out) + self_written_injection(data, held_out)
+    return (rows + self_written_violence(data, held_out) + self_written_injection(data, held_out)
+            + self_written_lookalikes(held_out))
 
 
 # Held-out rows that calibrate (Platt scaling, thresholds) and are never reported: whole

@@ -275,6 +275,11 @@ def self_written_injection(data: Path, held_out: set[str]) -> list[dict]:
     out += [row(t, {JAILBREAK: 1}, "train", "tpl-extraction")
             for t in injection_examples.extraction_prompts(rng)]
     out += [row(t, dict(BENIGN), "train", "tpl-safe3") for t in injection_examples.lookalikes(rng)]
+    direct = random.Random(SEED + 29)  # its own generator: the rows above stay as they were
+    out += [row(t, dict(attack), "train", "tpl-injection3")
+            for t in injection_examples.direct_injections(direct)]
+    out += [row(t, dict(BENIGN), "train", "tpl-safe4")
+            for t in injection_examples.direct_lookalikes(direct)]
     for r in out:
         r["stage"] = "always-on"  # see _full_stage
     return [r for r in out if r["text"] not in held_out]

@@ -231,14 +231,26 @@ def lookalike_markdown(layers: dict[str, dict]) -> str:
              f"{f0['n'][0]} unsafe contrasts; written before the look-alike training rows, whose "
              "generator drops every object, game and topic it names; never trained on):")
     out = _self_written_head(intro, names)
-    out.append("| safe prompts with any flag | ≤ 3 % | " + " | ".join(
-        _pct(layers[n]["fpr"]) for n in names) + " |")
-    out.append("| unsafe contrasts flagged (content) | — | " + " | ".join(
-        f"{layers[n]['recall']:.2f}" for n in names) + " |")
-    for kind, (n, _, unsafe) in sorted(f0["per"].items(), key=lambda kv: (kv[1][2], kv[0])):
-        out.append(f"| {kind} (n = {n}) | — | " + " | ".join(
-            f"{layers[m]['per'][kind][1]} flagged" for m in names) + " |")
+    out += [_layer_row("safe prompts with any flag", "≤ 3 %", layers, lambda f: _pct(f["fpr"])),
+            _layer_row("unsafe contrasts flagged (content)", "—", layers,
+                       lambda f: f"{f['recall']:.2f}"),
+            *_per_kind(layers, lambda kind, unsafe: kind)]
     return "\n".join(out) + "\n"
+
+
+def _layer_row(label: str, target: str, layers: dict[str, dict], value) -> str:
+    """A table row: a measure, its target and `value(figures)` for each layer."""
+    return f"| {label} | {target} | " + " | ".join(value(f) for f in layers.values()) + " |"
+
+
+def _per_kind(layers: dict[str, dict], label) -> list[str]:
+    """A row per kind (functionality) of a self-written set, negatives first: how many of its
+    sentences each layer flagged. `label(kind, positive)` names the row."""
+    names = list(layers)
+    per = sorted(layers[names[0]]["per"].items(), key=lambda kv: (kv[1][2], kv[0]))
+    return [f"| {label(kind, positive)} (n = {n}) | — | " + " | ".join(
+        f"{layers[m]['per'][kind][1]} flagged" for m in names) + " |"
+        for kind, (n, _, positive) in per]
 
 
 def functional_markdown(layers: dict[str, dict], path: Path, about: str) -> str:
@@ -251,14 +263,10 @@ def functional_markdown(layers: dict[str, dict], path: Path, about: str) -> str:
              f"{f0['n'][0]} hateful ones without slurs; never trained on). \"Flagged\" is any "
              "hate or harassment category:")
     out = _self_written_head(intro, names)
-    out.append("| non-hateful flagged hate/harassment; any flag | ≤ 15 % | " + " | ".join(
-        f"{_pct(layers[n]['fpr'])}; {_pct(layers[n]['any_fpr'])}" for n in names) + " |")
-    out.append("| hateful flagged (recall) | — | " + " | ".join(
-        f"{layers[n]['recall']:.2f}" for n in names) + " |")
-    for func, (n, _, hateful) in sorted(f0["per"].items(), key=lambda kv: (kv[1][2], kv[0])):
-        label = f"{'hateful' if hateful else 'non-hateful'}: {func} (n = {n})"
-        out.append(f"| {label} | — | " + " | ".join(
-            f"{layers[m]['per'][func][1]} flagged" for m in names) + " |")
+    out += [_layer_row("non-hateful flagged hate/harassment; any flag", "≤ 15 %", layers,
+                       lambda f: f"{_pct(f['fpr'])}; {_pct(f['any_fpr'])}"),
+            _layer_row("hateful flagged (recall)", "—", layers, lambda f: f"{f['recall']:.2f}")]
+    out += _per_kind(layers, lambda func, hateful: f"{'hateful' if hateful else 'non-hateful'}: {func}")
     return "\n".join(out) + "\n"
 
 

@@ -8,6 +8,7 @@ working meanwhile.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import select
@@ -571,3 +572,68 @@ def test_allowed_paths_get_their_list_parameters_and_never_a_credential(recorded
     exchange(gw.url, request.encode())
     sent = [s for s in recorder.seen if s[1] == b"/v1/files"]
     assert sent and sent[-1][2] == b"limit=2&order=asc&purpose=batch"
+
+
+class BodyRecorder:
+    """The simulated upstream behind a recorder of each request's raw body."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        self.bodies.append(b"".join(chunks))
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": self.bodies[-1], "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), f"duplicate keys reached upstream: {keys}"
+    return dict(pairs)
+
+
+@pytest.mark.parametrize("where", ["messages", "content"])
+def test_a_key_sent_twice_reaches_upstream_once_as_moderated(start_gateway, sim, where):
+    """JSON with a key twice: the gateway reads the last one (and moderates that); a parser
+    that keeps the first would read the other. What reaches upstream is what was moderated,
+    never the raw bytes, even on a path that changes nothing in the body (no end user
+    required, an output cap below the gateway's)."""
+    recorder = BodyRecorder(sim)
+    with serve_in_thread(recorder) as url:
+        gw = start_gateway(GOODSTANDING_UPSTREAM_URL=f"{url}/v1",
+                           GOODSTANDING_IDENTITY__REQUIRE_END_USER="false")
+        hidden = "[[echo]] I will kill you"
+        head = f'{{"model":"{MODEL}","max_completion_tokens":16,'
+        if where == "messages":
+            body = (head + f'"messages":[{{"role":"user","content":"{hidden}"}}],'
+                    '"messages":[{"role":"user","content":"hello"}]}')
+        else:
+            body = (head + f'"messages":[{{"role":"user","content":"{hidden}",'
+                    '"content":"hello"}]}')
+        request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+                   f"Authorization: Bearer {gw.token}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n{body}")
+        status, _, answer = exchange(gw.url, request.encode())
+        assert status == 200, answer
+        sent = [b for b in recorder.bodies if b"max_completion_tokens" in b]
+        assert sent, recorder.bodies
+        upstream = json.loads(sent[-1], object_pairs_hook=_no_duplicate_keys)
+        assert upstream["messages"] == [{"role": "user", "content": "hello"}]

@@ -112,7 +112,10 @@ class HttpUpstream:
     async def send(self, call: Call) -> Result:
         upstream = _upstream_name(call)
         await self.limits.admit(call, upstream)
-        data = orjson.dumps(call.body) if call.body_changed else call.raw_body
+        # What was checked is what is sent: the parsed body, never the raw bytes, which a
+        # parser other than ours may read differently (a key sent twice: orjson keeps the last
+        # one, which moderation saw; a parser that keeps the first would see the other).
+        data = orjson.dumps(call.body) if call.body is not None else call.raw_body
         try:
             response = await self.session.request(
                 call.method,

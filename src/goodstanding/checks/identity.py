@@ -102,7 +102,6 @@ class IdentityCheck:
             body = call.body
             if body is not None and END_USER_IP_FIELD in body:
                 del body[END_USER_IP_FIELD]  # ours, not OpenAI's: never sent upstream
-                call.body_changed = True
         if address is not None:
             call.client_ip = address  # the key (and its audit records) identify the backend
         return ()
@@ -112,7 +111,6 @@ class IdentityCheck:
         if body and ("user" in body or "safety_identifier" in body):
             body.pop("user", None)
             body.pop("safety_identifier", None)
-            call.body_changed = True
 
     def _rewrite(self, call: Call, sid: str) -> None:
         body = call.body
@@ -126,4 +124,3 @@ class IdentityCheck:
         if user is not None and field == "safety_identifier" and "prompt_cache_key" not in body:
             # `user` also bucketed the prompt cache; keep that working per user
             body["prompt_cache_key"] = sid
-        call.body_changed = True

@@ -121,12 +121,9 @@ def clamp_output(call: Call, cap: int) -> int:
     present = [f for f in fields if body.get(f) is not None]
     if not present:
         body[fields[0]] = cap
-        call.body_changed = True
         present = [fields[0]]
     for name in present:
-        if body[name] > cap:
-            body[name] = cap
-            call.body_changed = True
+        body[name] = min(body[name], cap)
     return min(body[f] for f in present) * choices_asked(body)
 
 

@@ -130,7 +130,6 @@ def _ask_inline(call: Call, body: dict[str, Any], model: str) -> None:
     if "moderation" in body:
         return  # the client asked for its own; its answer carries the output scores anyway
     body["moderation"] = {"model": model, "policy": {"output": {"mode": "score"}}}
-    call.body_changed = True
 
 
 def inline_output(document: Any) -> Scored | None:

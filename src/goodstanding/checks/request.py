@@ -117,4 +117,3 @@ def _ask_for_usage(call: Call, body: dict[str, Any]) -> None:
         return
     body["stream_options"] = {**options, "include_usage": True}
     call.usage_injected = True
-    call.body_changed = True

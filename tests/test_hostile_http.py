@@ -637,3 +637,22 @@ def test_a_key_sent_twice_reaches_upstream_once_as_moderated(start_gateway, sim,
         assert sent, recorder.bodies
         upstream = json.loads(sent[-1], object_pairs_hook=_no_duplicate_keys)
         assert upstream["messages"] == [{"role": "user", "content": "hello"}]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_a_compressed_body_is_refused_by_name(gw, sim, encoding):
+    """A compressed body is neither unpacked nor read as JSON (a gzip body used to be "not
+    valid JSON", and "br" over plain JSON was read as if uncompressed): a clear 400."""
+    import gzip
+
+    plain = json.dumps({"model": MODEL, "safety_identifier": "z", "messages": HELLO}).encode()
+    data = gzip.compress(plain) if encoding == "gzip" else plain
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+            f"Authorization: Bearer {gw.token}\r\nContent-Type: application/json\r\n"
+            f"Content-Encoding: {encoding}\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+    status, headers, body = exchange(gw.url, head + data)
+    error = error_of(body)
+    assert status == 400 and error["code"] == "invalid_request", body
+    assert f"Content-Encoding: {encoding}" in error["message"]
+    assert sum(sim.calls.values()) == 0
+    assert record(gw, headers["x-request-id"])["status"] == 400  # recorded like any refusal

@@ -62,6 +62,9 @@ HATE_SETS = tuple(Path(__file__).resolve().parent / "data" / f"hate_functional_s
 # before the changes it tests (lookalike_examples.py keeps its objects and topics out of
 # training), because the held-out look-alike sources above read 5 % while it read 31 %.
 LOOKALIKE_SET = Path(__file__).resolve().parent / "data" / "lookalike_selfwritten.jsonl"
+# Jailbreaks in five other languages and benign role prompts in the same languages: a set the
+# team wrote on 2026-12-01 before multilingual_examples.py (the held-out jailbreaks are English).
+MULTILINGUAL_SET = Path(__file__).resolve().parent / "data" / "multilingual_jailbreak_selfwritten.jsonl"
 HATEFUL = frozenset({"hate", "hate/threatening", "harassment", "harassment/threatening"})
 HARMBENCH = "centerforaisafety__HarmBench/data/behavior_datasets/harmbench_behaviors_text_all.csv"
 
@@ -221,6 +224,41 @@ def lookalikes(screen) -> dict:
             "n": (sum(v[0] for v in unsafe), sum(v[0] for v in safe)), "per": per}
 
 
+def multilingual(screen) -> dict:
+    """Jailbreaks caught (a jailbreak or injection flag) and benign prompts with any flag, per
+    language, on the self-written multilingual set."""
+    rows = [json.loads(x) for x in MULTILINGUAL_SET.open(encoding="utf-8")]
+    screens = screen([r["text"] for r in rows])
+    per: dict[str, list[int]] = {}
+    for r, x in zip(rows, screens):
+        attack = bool(r["jailbreak"])
+        hit = (x.jailbreak_flagged or x.injection_flagged) if attack else x.any_flagged
+        kind = f"{'jailbreaks' if attack else 'benign'}, {r['language']}"
+        per.setdefault(kind, [0, 0, attack])
+        per[kind][0] += 1
+        per[kind][1] += int(hit)
+    attacks = [v for v in per.values() if v[2]]
+    benign = [v for v in per.values() if not v[2]]
+    return {"recall": sum(v[1] for v in attacks) / sum(v[0] for v in attacks),
+            "fpr": sum(v[1] for v in benign) / sum(v[0] for v in benign),
+            "n": (sum(v[0] for v in attacks), sum(v[0] for v in benign)), "per": per}
+
+
+def multilingual_markdown(layers: dict[str, dict]) -> str:
+    f0 = layers[next(iter(layers))]
+    intro = ("Jailbreaks in other languages, on a set **we wrote ourselves** (`scripts/data/"
+             f"multilingual_jailbreak_selfwritten.jsonl`: {f0['n'][0]} jailbreaks in German, "
+             f"Spanish, French, Italian and Portuguese, {f0['n'][1]} benign role prompts and "
+             "self-corrections in the same languages; written before the multilingual training "
+             "rows, never trained on):")
+    out = _self_written_head(intro, list(layers))
+    out += [_layer_row("jailbreaks caught (jailbreak or injection flag)", "—", layers,
+                       lambda f: f"{f['recall']:.2f}"),
+            _layer_row("benign prompts with any flag", "—", layers, lambda f: _pct(f["fpr"])),
+            *_per_kind(layers, lambda kind, attack: kind)]
+    return "\n".join(out) + "\n"
+
+
 def lookalike_markdown(layers: dict[str, dict]) -> str:
     names = list(layers)
     f0 = layers[names[0]]
@@ -346,13 +384,14 @@ def main(argv=None) -> int:
     rows = td.load_rows(args.data, random.Random(td.SEED))
     val = [r for r in rows if r["split"] == "val"]
     texts = [r["text"] for r in val]
-    layers, sources, graphics, looks = {}, {}, {}, {}
+    layers, sources, graphics, looks, langs = {}, {}, {}, {}, {}
     functions: list[dict[str, dict]] = [{} for _ in HATE_SETS]
     det = load_detectors()
     aon = [det.screen(t) for t in texts]
     layers["always-on"] = table(val, aon, lambda ts: [det.screen(t) for t in ts])
     graphics["always-on"] = graphic(lambda ts: [det.screen(t) for t in ts], args.data)
     looks["always-on"] = lookalikes(lambda ts: [det.screen(t) for t in ts])
+    langs["always-on"] = multilingual(lambda ts: [det.screen(t) for t in ts])
     for f, path in zip(functions, HATE_SETS):
         f["always-on"] = functional(lambda ts: [det.screen(t) for t in ts], path)
     sources = vd._per_source(val, aon)
@@ -365,12 +404,13 @@ def main(argv=None) -> int:
             layers["full"] = table(val, screens, lambda ts: full.screen(ts))
             graphics["full"] = graphic(full.screen, args.data)
             looks["full"] = lookalikes(full.screen)
+            langs["full"] = multilingual(full.screen)
             for f, path in zip(functions, HATE_SETS):
                 f["full"] = functional(full.screen, path)
         except ImportError as e:
             print(f"full layer skipped: {e}", file=sys.stderr)
     report = (markdown(layers, sources, "make eval") + graphic_markdown(graphics)
-              + lookalike_markdown(looks)
+              + lookalike_markdown(looks) + multilingual_markdown(langs)
               + "".join(functional_markdown(f, path, about)
                         for f, path, about in zip(functions, HATE_SETS, FUNCTIONAL_ABOUT)))
     print(report)

@@ -39,6 +39,7 @@ import detector_examples as ex
 import injection_examples
 import lookalike_examples
 import more_sources
+import multilingual_examples
 import violence_examples
 
 from goodstanding.detect.canonical import canonicalize
@@ -252,9 +253,15 @@ def self_written_violence(data: Path, held_out: set[str]) -> list[dict]:
     path = data / "DAMO-NLP-SG__multilingual-safety-for-LLMs/data/MultiJail.csv"
     out += [row(r["en"], dict(violent), "train", "multijail") for r in read_csv(path)
             if "Violence & incitement" in r["tags"]]
-    for r in out:
-        r["stage"] = "always-on"  # see _full_stage
-    return [r for r in out if r["text"] not in held_out]
+    return _training_only(out, held_out)
+
+
+def _training_only(rows: list[dict], held_out: set[str]) -> list[dict]:
+    """Rows appended after the split: the always-on stage's only (see _full_stage), and none
+    whose text is a held-out row's."""
+    for r in rows:
+        r["stage"] = "always-on"
+    return [r for r in rows if r["text"] not in held_out]
 
 
 def self_written_injection(data: Path, held_out: set[str]) -> list[dict]:
@@ -280,9 +287,7 @@ def self_written_injection(data: Path, held_out: set[str]) -> list[dict]:
             for t in injection_examples.direct_injections(direct)]
     out += [row(t, dict(BENIGN), "train", "tpl-safe4")
             for t in injection_examples.direct_lookalikes(direct)]
-    for r in out:
-        r["stage"] = "always-on"  # see _full_stage
-    return [r for r in out if r["text"] not in held_out]
+    return _training_only(out, held_out)
 
 
 def self_written_lookalikes(held_out: set[str]) -> list[dict]:
@@ -294,9 +299,18 @@ def self_written_lookalikes(held_out: set[str]) -> list[dict]:
     for text, categories in lookalike_examples.unsafe_rows(rng):
         labels = {k: 1 for c in categories for k in (c, *ex.IMPLIES.get(c, ()))}
         out.append(row(text, labels | {JAILBREAK: 0, INJECTION: 0}, "train", "tpl-contrast"))
-    for r in out:
-        r["stage"] = "always-on"  # see _full_stage
-    return [r for r in out if r["text"] not in held_out]
+    return _training_only(out, held_out)
+
+
+def self_written_multilingual(held_out: set[str]) -> list[dict]:
+    """Training rows only: the team's jailbreaks in seven other languages and ordinary role
+    prompts in the same languages (`multilingual_examples.py`)."""
+    rng = random.Random(SEED + 31)
+    out = [row(t, {JAILBREAK: 1, INJECTION: 0}, "train", "tpl-jb-multilingual")
+           for t in multilingual_examples.jailbreaks(rng)]
+    out += [row(t, dict(BENIGN), "train", "tpl-safe-multilingual")
+            for t in multilingual_examples.ordinary(rng)]
+    return _training_only(out, held_out)
 
 
 def load_rows(data: Path, rng: random.Random) -> list[dict]:
@@ -306,7 +320,7 @@ def load_rows(data: Path, rng: random.Random) -> list[dict]:
         + everyday(rng) + more_sources.load(data))
     held_out = {r["text"] for r in rows if r["split"] != "train"}
     return (rows + self_written_violence(data, held_out) + self_written_injection(data, held_out)
-            + self_written_lookalikes(held_out))
+            + self_written_lookalikes(held_out) + self_written_multilingual(held_out))
 
 
 # Held-out rows that calibrate (Platt scaling, thresholds) and are never reported: whole

@@ -206,42 +206,39 @@ FUNCTIONAL_ABOUT = (
     "that negates a positive statement (\"I don't think Muslims deserve any rights\")")
 
 
+def _tally(path: Path, screen, kind, hit) -> dict:
+    """A self-written set's rows per kind: `kind(row)` names it, `hit(row, screen)` says
+    whether a row counts; "recall" over the positive rows, "fpr" over the others."""
+    rows = [json.loads(x) for x in path.open(encoding="utf-8")]
+    per: dict[str, list[int]] = {}
+    for r, x in zip(rows, screen([r["text"] for r in rows])):
+        counts = per.setdefault(kind(r), [0, 0, _positive(r)])
+        counts[0] += 1
+        counts[1] += int(hit(r, x))
+    pos = [v for v in per.values() if v[2]]
+    neg = [v for v in per.values() if not v[2]]
+    return {"recall": sum(v[1] for v in pos) / sum(v[0] for v in pos),
+            "fpr": sum(v[1] for v in neg) / sum(v[0] for v in neg),
+            "n": (sum(v[0] for v in pos), sum(v[0] for v in neg)), "per": per}
+
+
+def _positive(row: dict) -> bool:
+    return bool(row["categories"]) or bool(row.get("jailbreak"))
+
+
 def lookalikes(screen) -> dict:
     """Any flag on the self-written safe look-alikes, per kind; content flags on the contrasts."""
-    rows = [json.loads(x) for x in LOOKALIKE_SET.open(encoding="utf-8")]
-    screens = screen([r["text"] for r in rows])
-    per: dict[str, list[int]] = {}
-    for r, x in zip(rows, screens):
-        unsafe = bool(r["categories"])
-        hit = bool(x.flagged) if unsafe else x.any_flagged
-        per.setdefault(r["type"], [0, 0, unsafe])
-        per[r["type"]][0] += 1
-        per[r["type"]][1] += int(hit)
-    safe = [v for v in per.values() if not v[2]]
-    unsafe = [v for v in per.values() if v[2]]
-    return {"fpr": sum(v[1] for v in safe) / sum(v[0] for v in safe),
-            "recall": sum(v[1] for v in unsafe) / sum(v[0] for v in unsafe),
-            "n": (sum(v[0] for v in unsafe), sum(v[0] for v in safe)), "per": per}
+    return _tally(LOOKALIKE_SET, screen, lambda r: r["type"],
+                  lambda r, x: bool(x.flagged) if _positive(r) else x.any_flagged)
 
 
 def multilingual(screen) -> dict:
     """Jailbreaks caught (a jailbreak or injection flag) and benign prompts with any flag, per
     language, on the self-written multilingual set."""
-    rows = [json.loads(x) for x in MULTILINGUAL_SET.open(encoding="utf-8")]
-    screens = screen([r["text"] for r in rows])
-    per: dict[str, list[int]] = {}
-    for r, x in zip(rows, screens):
-        attack = bool(r["jailbreak"])
-        hit = (x.jailbreak_flagged or x.injection_flagged) if attack else x.any_flagged
-        kind = f"{'jailbreaks' if attack else 'benign'}, {r['language']}"
-        per.setdefault(kind, [0, 0, attack])
-        per[kind][0] += 1
-        per[kind][1] += int(hit)
-    attacks = [v for v in per.values() if v[2]]
-    benign = [v for v in per.values() if not v[2]]
-    return {"recall": sum(v[1] for v in attacks) / sum(v[0] for v in attacks),
-            "fpr": sum(v[1] for v in benign) / sum(v[0] for v in benign),
-            "n": (sum(v[0] for v in attacks), sum(v[0] for v in benign)), "per": per}
+    return _tally(MULTILINGUAL_SET, screen,
+                  lambda r: f"{'jailbreaks' if r['jailbreak'] else 'benign'}, {r['language']}",
+                  lambda r, x: (x.jailbreak_flagged or x.injection_flagged) if r["jailbreak"]
+                  else x.any_flagged)
 
 
 def multilingual_markdown(layers: dict[str, dict]) -> str:

@@ -532,16 +532,36 @@ def test_a_plain_model_path_reaches_upstream_as_checked(gw, sim):
 
 
 class Recorder:
-    """The simulated upstream behind a recorder of the raw request line."""
+    """The simulated upstream behind a recorder of each request's raw line and raw body."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.seen: list[tuple[str, bytes, bytes]] = []
+        self.bodies: list[bytes] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            self.seen.append((scope["method"], scope["raw_path"], scope["query_string"]))
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.seen.append((scope["method"], scope["raw_path"], scope["query_string"]))
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        self.bodies.append(body)
+        replayed = False
+
+        async def replay() -> Any:  # the app reads the body we took, then waits as before
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 @pytest.fixture
@@ -574,36 +594,6 @@ def test_allowed_paths_get_their_list_parameters_and_never_a_credential(recorded
     assert sent and sent[-1][2] == b"limit=2&order=asc&purpose=batch"
 
 
-class BodyRecorder:
-    """The simulated upstream behind a recorder of each request's raw body."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.bodies: list[bytes] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        self.bodies.append(b"".join(chunks))
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": self.bodies[-1], "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     assert len(keys) == len(set(keys)), f"duplicate keys reached upstream: {keys}"
@@ -616,7 +606,7 @@ def test_a_key_sent_twice_reaches_upstream_once_as_moderated(start_gateway, sim,
     that keeps the first would read the other. What reaches upstream is what was moderated,
     never the raw bytes, even on a path that changes nothing in the body (no end user
     required, an output cap below the gateway's)."""
-    recorder = BodyRecorder(sim)
+    recorder = Recorder(sim)
     with serve_in_thread(recorder) as url:
         gw = start_gateway(GOODSTANDING_UPSTREAM_URL=f"{url}/v1",
                            GOODSTANDING_IDENTITY__REQUIRE_END_USER="false")

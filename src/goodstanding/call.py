@@ -153,7 +153,6 @@ class Call:
     # extra response headers set by checks (x-ratelimit-*, x-goodstanding-warning)
     response_headers: dict[str, str] = field(default_factory=dict)
     offences: list[Offence] = field(default_factory=list)
-    # True when the gateway rewrote the body and must re-serialise it before sending
     # the parts moderation and the detectors see, taken out once (moderation/parts.py)
     parts: RequestParts | None = None
     # the gateway asked for a stream's usage (``include_usage``): strip it from the stream

@@ -85,8 +85,9 @@ class RequestCheck:
     async def check(self, call: Call) -> Verdict:
         if call.method != "POST":
             return _PASS
-        encoding = call.headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("", "identity"):  # read as JSON, it would only be "not valid JSON"
+        encoding = call.headers.get("content-encoding")  # most requests: none
+        if encoding is not None and (encoding := encoding.strip().lower()) not in ("", "identity"):
+            # read as JSON, it would only be "not valid JSON"
             return _invalid(f"Compressed request bodies (Content-Encoding: {encoding[:40]}) are "
                             "not supported: send the body uncompressed.")
         try:

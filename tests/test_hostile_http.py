@@ -646,3 +646,32 @@ def test_a_compressed_body_is_refused_by_name(gw, sim, encoding):
     assert f"Content-Encoding: {encoding}" in error["message"]
     assert sum(sim.calls.values()) == 0
     assert record(gw, headers["x-request-id"])["status"] == 400  # recorded like any refusal
+
+
+@pytest.mark.parametrize("name", ["X-End-User", "Authorization"])
+def test_an_identity_header_sent_twice_is_refused(gw, sim, name):
+    """The last of two values used to win: a client could put its own X-End-User after the one
+    its application's proxy set and be served as someone else (a banned user as a clean one)."""
+    body = json.dumps({"model": MODEL, "messages": HELLO}).encode()
+    twice = (f"X-End-User: alice\r\nX-End-User: bob\r\n" if name == "X-End-User"
+             else f"Authorization: Bearer {gw.token}\r\n")
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+            f"Authorization: Bearer {gw.token}\r\n{twice}Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    status, headers, answer = exchange(gw.url, head + body)
+    error = error_of(answer)
+    assert status == 400 and error["code"] == "invalid_request", answer
+    assert error["param"] == name.lower() and "more than once" in error["message"]
+    assert "alice" not in error["message"] and gw.token not in error["message"]
+    assert sum(sim.calls.values()) == 0
+    assert record(gw, headers["x-request-id"])["status"] == 400
+
+
+def test_other_headers_may_repeat(gw, sim):
+    body = json.dumps({"model": MODEL, "messages": HELLO}).encode()
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+            f"Authorization: Bearer {gw.token}\r\nX-End-User: alice\r\n"
+            f"Accept: application/json\r\nAccept: */*\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    status, _, answer = exchange(gw.url, head + body)
+    assert status == 200, answer

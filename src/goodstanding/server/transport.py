@@ -24,13 +24,30 @@ JSON = b"application/json"
 __all__ = ["request_id"]  # the server modules take it from here (it lives in door.py)
 
 
+# Headers that say who is calling, or for whom: sent twice, the last one would win, so a client
+# could add its own after the one its application's proxy set (or the other way round) and be
+# served as someone else. Such a request is ambiguous and refused.
+SINGLE = frozenset({b"authorization", b"x-end-user", b"x-end-user-token", b"x-end-user-ip",
+                    b"x-end-user-policy-version"})
+
+
 def header_dict(scope: Scope) -> dict[str, str]:
     """Names as Latin-1 (they are ASCII tokens), values as UTF-8 (SPEC §3: ``X-End-User:
-    José`` is ``José``, not ``JosÃ©``). A value that is not UTF-8 → 400 ``invalid_request``."""
+    José`` is ``José``, not ``JosÃ©``). A value that is not UTF-8 → 400 ``invalid_request``;
+    so is an identity header (``SINGLE``) sent more than once."""
+    raw = scope["headers"]
     try:
-        return {k.decode("latin-1"): v.decode() for k, v in scope["headers"]}
+        headers = {k.decode("latin-1"): v.decode() for k, v in raw}
     except UnicodeDecodeError:
-        raise _not_utf8(scope["headers"]) from None
+        raise _not_utf8(raw) from None
+    if len(headers) < len(raw):  # a name came twice (rare): one of ours?
+        names = [k.lower() for k, _ in raw]
+        for name in sorted(SINGLE.intersection(names)):
+            if names.count(name) > 1:
+                header = name.decode("latin-1")
+                raise InvalidRequest(f"The header {header!r} was sent more than once; send it "
+                                     "once.", param=header, reasons=("header_repeated",))
+    return headers
 
 
 def _not_utf8(headers: list[tuple[bytes, bytes]]) -> InvalidRequest:

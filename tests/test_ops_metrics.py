@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -132,6 +133,9 @@ def test_two_workers_answer_the_sum_of_both_and_log_json_lines(tmp_path: Path, s
         assert total(samples, "goodstanding_upstream_latency_seconds_count") == 12
         assert total(samples, "goodstanding_build_info") == 1  # not one per worker
         assert get(f"{url}/healthz").status == 200
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as garbage:
+            garbage.sendall(b"NOT HTTP AT ALL\r\n\r\n")  # uvicorn logs a warning of its own
+            assert garbage.recv(4096).startswith(b"HTTP/1.1 400")
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=20)
@@ -140,6 +144,7 @@ def test_two_workers_answer_the_sum_of_both_and_log_json_lines(tmp_path: Path, s
     serving = [line for line in lines if line.startswith("goodstanding: serving on")]
     assert len(serving) == 1
     logged = [json.loads(line) for line in lines if line not in serving]  # not a terminal: JSON
+    assert any(e["logger"] == "uvicorn.error" for e in logged)  # uvicorn's lines too
     strike = [e for e in logged if e["logger"] == "goodstanding.enforcement"]
     assert strike and strike[0]["request_id"].startswith("req_")
     assert all("hi" not in e["message"].split() for e in logged)

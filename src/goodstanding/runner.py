@@ -54,6 +54,9 @@ def _config(app: Any, host: str, port: int, drain: int = GRACEFUL_SHUTDOWN_S) ->
         ws="none",
         lifespan="on",
         log_level="warning",
+        # uvicorn's own lines ("Invalid HTTP request received.") go through the root logger,
+        # i.e. our formatter: its default config wrote plain text into the JSON log stream
+        log_config=None,
         access_log=False,
         # the gateway decides itself which peers' X-Forwarded-For to believe (TrustedProxies);
         # uvicorn's own proxy-header handling would trust 127.0.0.1 behind our back

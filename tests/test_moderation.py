@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import openai
+import orjson
 import pytest
+
+from goodstanding.runner import serve_in_thread
 
 MODEL = "gpt-4o-mini"
 CLEAN = ("The weather today is calm and pleasant, with a gentle breeze over the quiet hills "
@@ -442,3 +446,86 @@ def test_unreadable_refuse_sends_nothing(start_gateway, sim):
     assert sim.calls["/v1/chat/completions"] == 0
     chat(gw, [{"role": "user", "content": "plain text still goes"}])
     assert sim.calls["/v1/chat/completions"] == 1
+
+
+# --- inline moderation (reference §1.5) -----------------------------------------------------
+
+CLEAN_SCORES = {"type": "moderation_result", "model": "lenient", "flagged": False,
+                "categories": {}, "category_scores": {"violence": 0.001}}  # fmt: skip
+
+
+class CleanInlineScores:
+    """The simulated upstream, answering any request that asks for inline moderation with
+    clean scores: what a lenient model or policy the client picked would bring back."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = await receive()  # the SDK's body arrives in one message
+        asked = b'"moderation"' in message.get("body", b"")
+        start: dict[str, Any] = {}
+
+        async def again() -> Any:
+            return message
+
+        async def scored(event: dict[str, Any]) -> None:
+            if event["type"] == "http.response.start":
+                start.update(event)
+                return
+            body = orjson.loads(event["body"])
+            if asked and isinstance(body, dict) and "choices" in body:
+                body["moderation"] = {"output": {"type": "moderation_results",
+                                                 "model": "lenient", "results": [CLEAN_SCORES]}}
+            elif asked and isinstance(body, dict) and body.get("object") == "response":
+                body["moderation"] = {"output": CLEAN_SCORES}
+            data = orjson.dumps(body)
+            headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(data)).encode())]})
+            await send({"type": "http.response.body", "body": data})
+
+        await self.app(scope, again, scored)
+
+
+@pytest.fixture
+def lenient(start_gateway: Any, sim: Any) -> Iterator[Any]:
+    with serve_in_thread(CleanInlineScores(sim)) as url:
+        yield lambda **env: start_gateway(GOODSTANDING_UPSTREAM_URL=f"{url}/v1", **env)
+
+
+OWN_MODERATION = {"model": "lenient-moderation", "policy": {"output": {"mode": "score"}}}
+
+
+@pytest.mark.parametrize("inline", ["true", "false"])
+def test_a_clients_own_inline_scores_do_not_pass_its_answer(lenient, sim, inline):
+    gw = lenient(GOODSTANDING_MODERATION__INLINE=inline)
+    answer = chat(gw, [{"role": "user", "content": f"[[say:{VIOLENT}]]"}],
+                  extra_body={"moderation": OWN_MODERATION})
+    assert answer.choices[0].finish_reason == "content_filter"
+    assert answer.choices[0].message.content is None
+    # the client's object went upstream as sent; the gateway moderated the answer itself
+    assert sim.requests[1]["body"]["moderation"] == OWN_MODERATION
+    assert sim.moderation_inputs[-1] == [VIOLENT]
+    assert audit(gw)[-1]["decision"] == "output_withheld"
+
+
+def test_a_clients_own_inline_scores_do_not_pass_a_responses_answer(lenient, sim):
+    gw = lenient(GOODSTANDING_MODERATION__INLINE="true")
+    response = gw.client().responses.create(model=MODEL, input=f"[[say:{VIOLENT}]]",
+                                            safety_identifier="u1",
+                                            extra_body={"moderation": OWN_MODERATION})
+    assert response.incomplete_details.reason == "content_filter"
+    assert VIOLENT not in response.model_dump_json()
+
+
+def test_the_gateways_own_inline_ask_saves_the_output_moderation_call(lenient, sim):
+    gw = lenient(GOODSTANDING_MODERATION__INLINE="true")
+    answer = chat(gw, [{"role": "user", "content": "hello there"}])
+    assert answer.choices[0].finish_reason == "stop"
+    sent = sim.requests[1]["body"]["moderation"]
+    assert sent == {"model": gw.settings.moderation.model,
+                    "policy": {"output": {"mode": "score"}}}
+    assert sim.calls["/v1/moderations"] == 1  # the input only: the answer came scored

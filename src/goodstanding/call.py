@@ -157,6 +157,9 @@ class Call:
     parts: RequestParts | None = None
     # the gateway asked for a stream's usage (``include_usage``): strip it from the stream
     usage_injected: bool = False
+    # the gateway itself asked the upstream to score the answer (its own ``moderation``
+    # object, checks/moderation.py): only then are the answer's inline scores trusted
+    inline_asked: bool = False
     # the end-user id as sent, when it differs from its canonical form (a tier claim may name it)
     end_user_sent: str | None = None
     # a verified end-user token's subject (canonical, as sent) and tier (end_user_token.py)

@@ -400,7 +400,9 @@ class ModerationSettings(_Model):
     # hold_back: stream text only once moderated; stream_first: send at once, cut the stream when
     # flagged
     stream_mode: Literal["hold_back", "stream_first"] = "hold_back"
-    # moderate the whole answer in one call before sending it, even for streams
+    # non-streamed Chat and Responses calls ask the upstream to score their own answer (its
+    # `moderation` request object) instead of a separate moderation call; a call that brings
+    # its own `moderation` object is moderated the usual way
     inline: bool = False
     # a file or audio in the request (moderation reads text and images only): flag records
     # `unmoderated_input` with the call; refuse answers 400 invalid_request and sends nothing

@@ -126,10 +126,15 @@ class ModerationCheck:
 
 
 def _ask_inline(call: Call, body: dict[str, Any], model: str) -> None:
-    """Ask the upstream to score the answer itself (reference §1.5), saving a round trip."""
+    """Ask the upstream to score the answer itself (reference §1.5), saving a round trip.
+
+    A client's own ``moderation`` object is its own business and goes upstream as sent, but
+    the scores it brings back were asked with the client's model and policy: the gateway does
+    not ask inline then, and moderates the answer itself (``ModerationOutputCheck``)."""
     if "moderation" in body:
-        return  # the client asked for its own; its answer carries the output scores anyway
+        return
     body["moderation"] = {"model": model, "policy": {"output": {"mode": "score"}}}
+    call.inline_asked = True
 
 
 def inline_output(document: Any) -> Scored | None:
@@ -163,7 +168,9 @@ class ModerationOutputCheck:
         moderated = self.keys.of(call.key)
         if moderated.output == "off":  # this key's answers are not moderated
             return _PASS_OUT
-        inline = None if call.stream else inline_output(call.upstream.document)
+        # only scores the gateway asked for itself: a client's own ``moderation`` object
+        # names the model and policy that scored the answer it brings back
+        inline = inline_output(call.upstream.document) if call.inline_asked else None
         if inline is not None:
             results = [inline]
         else:

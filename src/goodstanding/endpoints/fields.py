@@ -32,6 +32,8 @@ REFERENCE = "names a tool declared in `tools`, whose name is moderated there"
 FILE = "file or audio bytes or a file id: moderation takes text and images only (see README)"
 STORED = "a reference to state stored on the platform (its text was moderated when sent)"
 META = "metadata kept with the response, not shown to the model"
+OWN_MODERATION = ("the client's own inline moderation: its scores are for the client; the "
+                  "gateway never trusts them and moderates the answer itself")
 
 
 def prefixed(prefix: str, entries: dict[str, str]) -> dict[str, str]:

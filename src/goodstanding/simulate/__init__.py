@@ -8,8 +8,8 @@ and no key, and labels every answer as simulated (`x-goodstanding-simulated: tru
     main(host="127.0.0.1", port=8701, api_key=None)                     serve until Ctrl-C
 
 Directives in the newest user text steer it: `[[say:TEXT]]`, `[[words:N]]`, `[[delay_ms:N]]`,
-`[[fault:NAME]]` (429, 500, 503, slow:MS, invalid_prompt, cyber_policy, bio_policy,
-moderation_blocked, content_filter, refusal, disconnect, bad_usage). In moderation input, `[[flag:CATEGORY]]`
+`[[fault:NAME]]` (429, retry-after:VALUE, 500, 503, html, slow:MS, invalid_prompt,
+cyber_policy, bio_policy, moderation_blocked, content_filter, refusal, disconnect, bad_usage). In moderation input, `[[flag:CATEGORY]]`
 and image URLs containing `flag-CATEGORY` (e.g. `flag-violence`) force a flag; other directives
 are removed before scoring, so `[[say:…]]` with violating words still passes input moderation.
 

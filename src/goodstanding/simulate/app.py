@@ -171,7 +171,7 @@ class SimulatedUpstream:
             return None
         return envelope(
             401,
-            "Incorrect API key provided. You can find your API key at "
+            f"Incorrect API key provided{_masked(presented)}. You can find your API key at "
             "https://platform.openai.com/account/api-keys.",
             code="invalid_api_key",
         )
@@ -199,6 +199,13 @@ class SimulatedUpstream:
         if (method, path) == ("POST", "/_sim/cases"):
             return await admin.register_case(Request(method, path, {}, body), self)
         return envelope(404, f"Invalid URL ({method} {path})")
+
+
+def _masked(presented: str) -> str:
+    """The refused key as OpenAI's 401 names it: its start and end, the rest masked."""
+    if len(presented) < 16:
+        return ""
+    return f": {presented[:8]}{'*' * (len(presented) - 12)}{presented[-4:]}"
 
 
 def _remember(items: list[Any], item: Any) -> None:

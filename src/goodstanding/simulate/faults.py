@@ -5,6 +5,8 @@ itself and are handled by the chat and responses modules: `slow:MS` (sleep, then
 `content_filter`, `refusal`, `disconnect` and `bad_usage` (Chat: a `usage` whose counts are a
 string, 2**40 and a float, as a broken OpenAI-compatible provider might send). `429-once:ID` answers 429 (with `retry-after:
 1`) to the first request carrying that ID and normally afterwards: what a client's retry needs.
+`retry-after:VALUE` answers 429 with that `retry-after` header as it is (a broken provider's
+`-5`); `html` answers 200 with an HTML page, as a proxy in front of the API may.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ def error_reply(
             type="insufficient_quota",
             code="insufficient_quota",
         )
+    if fault.startswith("retry-after:"):
+        return envelope(429, "Rate limit reached. (goodstanding simulated fault)",
+                        type="requests", code="rate_limit_exceeded",
+                        headers={"retry-after": fault[12:]})
+    if fault == "html":
+        return Reply(200, b"<html><body>502 Bad Gateway</body></html>", {},
+                     b"text/html; charset=utf-8")
     if fault == "500":
         return envelope(
             500,
@@ -95,9 +104,9 @@ def _policy(fault: str) -> Reply:
         )
     return envelope(
         400,
-        f"Unknown simulated fault {fault!r}; use 429, 429-once:ID, insufficient_quota, 500, 503, slow:MS, "
-        "invalid_prompt, cyber_policy, bio_policy, moderation_blocked, content_filter, refusal, "
-        "disconnect or bad_usage.",
+        f"Unknown simulated fault {fault!r}; use 429, 429-once:ID, retry-after:VALUE, "
+        "insufficient_quota, 500, 503, html, slow:MS, invalid_prompt, cyber_policy, bio_policy, "
+        "moderation_blocked, content_filter, refusal, disconnect or bad_usage.",
         code="unknown_fault",
     )
 

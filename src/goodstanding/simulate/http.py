@@ -44,8 +44,9 @@ class Request:
 @dataclass(slots=True)
 class Reply:
     status: int
-    body: Any
+    body: Any  # JSON; bytes are sent as they are, with ``content_type``
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: bytes = b"application/json"
 
 
 @dataclass(slots=True)
@@ -114,8 +115,8 @@ async def send_reply(send: Send, receive: Receive, reply: Reply | StreamReply) -
     """Send the reply; for a stream, say how it ended ("completed" or "abandoned")."""
     if isinstance(reply, StreamReply):
         return await _send_stream(send, receive, reply)
-    body = orjson.dumps(reply.body)
-    headers = _headers(reply.headers, b"application/json")
+    body = reply.body if isinstance(reply.body, bytes) else orjson.dumps(reply.body)
+    headers = _headers(reply.headers, reply.content_type)
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -29,6 +29,7 @@
         ├── UpstreamQuotaExhausted    429 insufficient_quota  (OpenAI credit gone; not retried)
         ├── ModerationUnavailable     503 moderation_unavailable
         ├── UpstreamUnavailable       502 upstream_unavailable
+        │   └── UpstreamCredentialsRefused  (the upstream refused the gateway's own key; not retried)
         ├── StoreUnavailable          503 store_unavailable — PostgreSQL or Redis unreachable
         ├── CheckFailed               503 check_failed — a check crashed; we fail closed
         └── InternalError             500 internal_error — a bug: logged, recorded, never a trace
@@ -199,6 +200,14 @@ class ModerationUnavailable(GatewayError):
 
 class UpstreamUnavailable(GatewayError):
     status, type, code = 502, "server_error", "upstream_unavailable"
+
+
+class UpstreamCredentialsRefused(UpstreamUnavailable):
+    """The upstream answered 401/403 to the gateway's own key: not the client's key at fault
+    (relayed, the SDK would say so), and retrying cannot help until the operator acts."""
+
+    should_retry = False
+    reason: ClassVar[str] = "upstream_credentials_refused"  # in the record; alerts on it
 
 
 class StoreUnavailable(GatewayError):

@@ -115,7 +115,13 @@ class Pipeline:
             await self.admit(call)
             answer = call.upstream
             answer.sent_at = sent = time.perf_counter()
-            result = await self.upstream.send(call)
+            try:
+                result = await self.upstream.send(call)
+            except GatewayError as exc:
+                # the record names why the upstream stage ended the call, even when a check
+                # flagged it before (finish() adds an error's reasons only to a call without)
+                call.reasons.extend(exc.reasons)
+                raise
             answer.seconds = time.perf_counter() - sent
             self.answered(call, result)
         except Exception as exc:  # noqa: BLE001 - fail() logs a bug with its traceback

@@ -636,7 +636,8 @@ class LoggingSettings(_Model):
 
 AlertWhen = Literal["score_above", "score_rise", "signal_above", "zero_tolerance",
                     "enforcement_webhook", "ban", "moderation_unavailable",
-                    "insufficient_quota", "rotation_due", "rotation_failed"]
+                    "insufficient_quota", "upstream_credentials_refused", "rotation_due",
+                    "rotation_failed"]
 
 
 class AlertTarget(_Model):

@@ -2,8 +2,15 @@
 
 The one place that spends money. The upstream key is chosen here (the virtual key may name a
 per-team key) and never leaves this module: it is not logged, not echoed, not in errors.
-Upstream answers, errors included, are passed back faithfully with their rate-limit headers;
-only transport failures become our own 502 ``upstream_unavailable``.
+Upstream answers, errors included, are passed back with their rate-limit headers, except:
+
+- a 401 or 403 is about the gateway's own key, never the client's: our own 502
+  ``upstream_unavailable`` saying so (not retried), logged and alerted for the operator;
+- an error body is relayed with any OpenAI key in it, masked or not, redacted;
+- a 200 of a generation or embedding that is not a JSON object cannot be checked: our own 502;
+- ``retry-after`` / ``retry-after-ms`` go on as whole, non-negative numbers of at most an
+  hour, or not at all;
+- transport failures become our own 502 ``upstream_unavailable``.
 
 aiohttp is the client: on this machine it cost less CPU per proxied request than httpx/httpx2
 (see bench/), and it streams with ``iter_any`` without re-chunking.
@@ -12,6 +19,8 @@ aiohttp is the client: on this machine it cost less CPU per proxied request than
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -21,7 +30,7 @@ import orjson
 from goodstanding import metrics
 from goodstanding.abuse.upstream_limits import QUOTA_CODES, UpstreamLimits
 from goodstanding.call import Call, Result
-from goodstanding.errors import UpstreamUnavailable
+from goodstanding.errors import UpstreamCredentialsRefused, UpstreamUnavailable
 from goodstanding.settings import Settings
 from goodstanding.stream.endings import stream_error
 
@@ -32,6 +41,11 @@ log = logging.getLogger("goodstanding.upstream")
 _FORWARD_REQUEST = ("accept", "openai-beta", "idempotency-key", "x-stainless-retry-count")
 _PASS_PREFIXES = ("x-ratelimit-", "openai-", "retry-after", "x-goodstanding-simulated")
 _PASS_EXACT = {"content-type", "x-should-retry"}
+_RETRY_AFTER = {"retry-after": 1, "retry-after-ms": 1000}  # name -> units per second
+RETRY_AFTER_MAX = 3600  # s: what the gateway's own holds are bounded by (upstream_limits.py)
+# OpenAI's 401 names the key it refused, masked (``sk-proj-ab****…wxyz``): never relayed
+_OPENAI_KEY = re.compile(rb"(?<![A-Za-z0-9_-])sk-(?:[A-Za-z0-9_*-]|\xe2\x80\xa6|\\u2026)+")
+REDACTED = b"[redacted key]"
 
 # usage per upstream key (a team's or product's OpenAI project): "default" = upstream.key
 UPSTREAM_REQUESTS = metrics.counter(
@@ -52,7 +66,11 @@ def pass_headers(headers: aiohttp.typedefs.LooseHeaders) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():  # type: ignore[union-attr]
         low = name.lower()
-        if low in _PASS_EXACT or low.startswith(_PASS_PREFIXES):
+        if low in _RETRY_AFTER:
+            bounded = _bounded_wait(value, _RETRY_AFTER[low])
+            if bounded is not None:
+                out[low] = bounded
+        elif low in _PASS_EXACT or low.startswith(_PASS_PREFIXES):
             out[low] = value
         elif low == "x-request-id":
             out["x-upstream-request-id"] = value
@@ -149,11 +167,13 @@ class HttpUpstream:
             response.release()
         if response.status >= 400:
             code = _error_code(body)
+            if response.status in (401, 403):
+                raise _credentials_refused(call, upstream, response.status, code)
             if response.status == 429:
                 self.limits.observe(call, upstream, 429, headers, code)
                 if code in QUOTA_CODES:  # an operator emergency: retrying cannot help
                     headers["x-should-retry"] = "false"
-            return Result(response.status, headers, body, error_code=code)
+            return Result(response.status, headers, redact_keys(body), error_code=code)
         document = _usage_document(call, body)
         return Result(response.status, headers, body, document=document)
 
@@ -179,6 +199,39 @@ async def _relay(response: aiohttp.ClientResponse, call: Call) -> AsyncIterator[
             response.close()  # the client left early: cancel the upstream request
 
 
+def redact_keys(body: bytes) -> bytes:
+    """An error body with every OpenAI key in it, masked or not, replaced (still valid JSON:
+    the pattern stops at a quote)."""
+    return _OPENAI_KEY.sub(REDACTED, body)
+
+
+def _bounded_wait(value: str, per_second: int) -> str | None:
+    """A relayed wait as a whole number of at most ``RETRY_AFTER_MAX`` seconds (in the header's
+    units); None for one that is no wait: negative, not finite, an HTTP date, garbage (a
+    negative wait has a naive client retry at once, in a loop)."""
+    try:
+        wait = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(wait) or wait < 0:
+        return None
+    return str(min(math.ceil(wait), RETRY_AFTER_MAX * per_second))
+
+
+def _credentials_refused(call: Call, upstream: str, status: int,
+                         code: str | None) -> UpstreamCredentialsRefused:
+    """The upstream refused the gateway's own key: the client's key is fine, the operator must
+    act. Neither the key nor the upstream's message (which names the key) goes anywhere."""
+    log.error("upstream key %r was refused by the upstream (HTTP %d, %s) on %s: check the key "
+              "and its project's permissions", upstream, status, code or "no code",
+              call.request_id)
+    return UpstreamCredentialsRefused(
+        f"The upstream API refused this gateway's own credentials (HTTP {status}); this is not "
+        "a problem with your key. The gateway's operator has to fix it.",
+        reasons=("upstream_unavailable", UpstreamCredentialsRefused.reason,
+                 f"upstream:{code or status}"))
+
+
 def _stream_error(call: Call) -> bytes:
     return stream_error(call, "The upstream API closed the stream early.", "upstream_unavailable")
 
@@ -192,16 +245,21 @@ def _error_code(body: bytes) -> str | None:
 
 
 def _usage_document(call: Call, body: bytes) -> dict | None:
-    """Parse a generation answer once: usage for the record, the document for output checks."""
+    """Parse a generation answer once: usage for the record, the document for output checks.
+
+    An answer that is not a JSON object (a proxy's HTML error page sent as 200) could not be
+    checked, and is no answer: our own 502, recorded."""
     api = call.api
     if not api.counts_tokens:
         return None
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return None
+        document = None
     if not isinstance(document, dict):
-        return None
+        log.warning("upstream answer for %s is not a JSON object", call.request_id)
+        raise UpstreamUnavailable("The upstream API gave an invalid answer (not JSON).",
+                                  reasons=("upstream_unavailable", "upstream_not_json"))
     call.tokens_in, call.tokens_out = api.usage(document)
     name = _upstream_name(call)
     if call.tokens_in:

@@ -32,6 +32,7 @@ ALERT_QUIET = 3600.0  # an alert rule of unknown ``every``
 ATTACH_SLACK = 60.0  # an alert is recorded a moment after the call that raised it
 ATTACHED = {"moderation_unavailable": "moderation_unavailable",
             "insufficient_quota": "insufficient_quota",
+            "upstream_credentials_refused": "upstream_unavailable",
             "enforcement_webhook": "enforcement_webhook"}
 TITLES = {
     "moderation_unavailable": "Moderation unavailable",

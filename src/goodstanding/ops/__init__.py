@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from goodstanding.errors import UpstreamCredentialsRefused
 from goodstanding.ops.alerts import Alerts
 from goodstanding.ops.counts import open_counts
 from goodstanding.ops.logs import access
@@ -158,6 +159,12 @@ class OpsFinisher:
         if call.upstream.error_code == "insufficient_quota":
             fire("insufficient_quota", "OpenAI answers insufficient_quota: the organization's "
                  "credit or budget is exhausted; every call fails until it is topped up.",
+                 request_id=call.request_id)
+        if UpstreamCredentialsRefused.reason in call.reasons:
+            upstream = (call.key.upstream if call.key else None) or "default"
+            fire("upstream_credentials_refused", f"The upstream refuses upstream key "
+                 f"{upstream} (401/403): every call through it fails until the key or its "
+                 "project's permissions are fixed.", subject=upstream, upstream=upstream,
                  request_id=call.request_id)
 
 

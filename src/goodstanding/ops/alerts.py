@@ -1,7 +1,8 @@
 """Alerts: rules on the signals and the score, delivered to webhooks (or email), recorded.
 
     fire      an event rule's trigger (a zero-tolerance hit, an enforcement webhook, a ban,
-              moderation unavailable, upstream ``insufficient_quota``, a key nearing its
+              moderation unavailable, upstream ``insufficient_quota``, the upstream
+              refusing the gateway's own key, a key nearing its
               maximum age, a failed scheduled rotation) calls ``fire(when, …)``;
               threshold and rate-of-change rules (``score_above``, ``score_rise``,
               ``signal_above``) are checked on the standing report every
@@ -44,8 +45,8 @@ ALERTS = metrics.counter("goodstanding_alerts_total",
                          "Alerts by rule and outcome (sent, given_up, logged, suppressed).",
                          ("rule", "outcome"))
 EVENT_RULES = frozenset({"zero_tolerance", "enforcement_webhook", "ban",
-                         "moderation_unavailable", "insufficient_quota", "rotation_due",
-                         "rotation_failed"})
+                         "moderation_unavailable", "insufficient_quota",
+                         "upstream_credentials_refused", "rotation_due", "rotation_failed"})
 DECISIONS = ("alert_sent", "alert_given_up", "alert_logged")
 
 DEFAULT_RULES = (
@@ -57,12 +58,15 @@ DEFAULT_RULES = (
     AlertRule(name="end-user-banned", when="ban", every="5m"),
     AlertRule(name="moderation-unavailable", when="moderation_unavailable", every="15m"),
     AlertRule(name="insufficient-quota", when="insufficient_quota", every="1h"),
+    AlertRule(name="upstream-credentials-refused", when="upstream_credentials_refused",
+              every="15m"),
     # a virtual or upstream key nearing its maximum age (rotation_schedule.py), once a day each
     AlertRule(name="rotation-due", when="rotation_due", every="1d"),
     AlertRule(name="rotation-failed", when="rotation_failed", every="1h"),
 )
 SEVERITY = {"zero_tolerance": "critical", "enforcement_webhook": "critical", "ban": "warning",
             "moderation_unavailable": "critical", "insufficient_quota": "critical",
+            "upstream_credentials_refused": "critical",
             "rotation_due": "warning", "rotation_failed": "critical",
             "score_above": "warning", "score_rise": "warning", "signal_above": "warning"}
 

@@ -83,6 +83,24 @@ def test_image_parts_are_sent_to_moderation(gw, sim):
     assert "violence" in caught.value.message
 
 
+def test_an_image_by_url_is_moderated_on_every_call(gw, sim):
+    """Its server can swap the picture once it passed: an approval of the URL means nothing."""
+    image = {"type": "image_url", "image_url": {"url": "https://attacker.example/img.png"}}
+    for user in ("u1", "u2"):
+        gw.client().chat.completions.create(model=MODEL, safety_identifier=user, messages=[
+            {"role": "user", "content": [{"type": "text", "text": "describe this"}, image]}])
+    images = [part for call in sim.moderation_inputs if isinstance(call, list)
+              for part in call if part == image]  # fmt: skip
+    assert len(images) == 2 and sim.calls["/v1/chat/completions"] == 2
+
+
+def test_an_image_by_data_url_is_moderated_once(gw, sim):
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    for _ in range(2):
+        chat(gw, [{"role": "user", "content": [image]}])
+    assert sim.moderation_inputs.count([image]) == 1
+
+
 def test_responses_input_items_and_instructions_are_moderated(gw, sim):
     client = gw.client()
     client.responses.create(model=MODEL, instructions="You are helpful.", safety_identifier="u1",

@@ -139,6 +139,21 @@ async def test_a_flagged_combined_result_is_not_cached_per_part() -> None:
     assert client.seen[-1] == [("text", "fine")]  # it could not be known clean
 
 
+async def test_an_image_by_url_is_neither_cached_nor_read_from_the_cache() -> None:
+    client = FakeClient()
+    cache = MemoryCache(100)
+    url = ("image", "https://example.com/cat.png")
+    # a verdict cached by an earlier version (Redis keeps them for days) is not trusted either
+    await cache.put_many([(part_key(url, "m"), scored((), {}))])
+    judge = Judge(client, cache, local=False)  # type: ignore[arg-type]
+    await judge.results([("text", "look"), url], None)
+    await judge.results([("text", "look"), url], None)
+    data = ("image", "data:image/png;base64,AAAA")
+    await judge.results([data], None)
+    await judge.results([data], None)
+    assert client.seen == [[("text", "look"), url], [url], [data]]
+
+
 async def test_local_fallback_is_not_cached() -> None:
     client = FakeClient(fail=True)
     judge = Judge(client, MemoryCache(100), local=True)  # type: ignore[arg-type]

@@ -2,7 +2,9 @@
 
 A conversation re-sends its whole history on every turn; with this cache a 40-turn
 conversation costs one moderation of its newest turn, not forty. Keys are hashes, never text,
-so the cache holds no excerpt of anything (zero-tolerance content included).
+so the cache holds no excerpt of anything (zero-tolerance content included). An image sent
+by its http(s) URL is never cached: its URL says nothing of what it serves next time
+(``judge.py``).
 
 The interface is the two batch methods of ``VerdictCache`` (``stores/base.py``), so a Redis-backed cache shared by
 several gateway processes can replace the in-process one without touching the check.

@@ -1,5 +1,11 @@
 """Results for a list of parts: the cache first, one batched upstream call for the rest.
 
+An image sent by its http(s) URL is never taken from the cache nor put in it: the URL is all
+the key could be made of, and whoever serves it can swap the picture once it passed (a
+harmless one judged, another one read by the model on every later call). Such an image is
+moderated on every call that carries it; a ``data:`` URL is its own content, so it is cached
+like text.
+
 Shared by the input check and the output check. ``on_error: local`` is applied here (the
 detectors stand in for the endpoint); ``fail_closed`` and ``fail_open`` are the checks' to
 apply, because a refused input and a withheld answer are different verdicts.
@@ -30,6 +36,9 @@ class Judge:
         if not remember:
             return (await self._fresh(parts, upstream))[0]
         model = self.client.model
+        by_url = _by_url(parts)
+        if by_url:
+            return await self._with_urls(parts, upstream, by_url)
         keys = [part_key(part, model) for part in parts]
         found = await self.cache.get_many(keys)
         missing = [i for i, result in enumerate(found) if result is None]
@@ -43,6 +52,26 @@ class Judge:
             await self.cache.put_many(self._cacheable(keys, missing, fresh))
         return found  # type: ignore[return-value]
 
+    async def _with_urls(
+        self, parts: Sequence[Part], upstream: str | None, by_url: set[int]
+    ) -> list[Scored]:
+        """``results`` when some images come by URL: those are always judged afresh."""
+        model = self.client.model
+        keys = [None if i in by_url else part_key(part, model) for i, part in enumerate(parts)]
+        kept = [i for i, key in enumerate(keys) if key is not None]
+        found: list[Scored | None] = [None] * len(parts)
+        if kept:
+            cached = await self.cache.get_many([keys[i] for i in kept])  # type: ignore[misc]
+            for i, result in zip(kept, cached, strict=True):
+                found[i] = result
+        missing = [i for i, result in enumerate(found) if result is None]
+        fresh, remember = await self._fresh([parts[i] for i in missing], upstream)
+        for i, result in zip(missing, fresh, strict=True):
+            found[i] = result
+        if remember:
+            await self.cache.put_many(self._cacheable(keys, missing, fresh))
+        return found  # type: ignore[return-value]  # no None left
+
     async def _fresh(self, parts: Sequence[Part], upstream: str | None) -> tuple[list[Scored], bool]:
         """Results from the endpoint (cacheable), else from the local detectors (not)."""
         try:
@@ -55,11 +84,23 @@ class Judge:
 
     @staticmethod
     def _cacheable(
-        keys: list[bytes], missing: list[int], fresh: list[Scored]
+        keys: Sequence[bytes | None], missing: list[int], fresh: list[Scored]
     ) -> list[tuple[bytes, Scored]]:
         # a combined (multimodal) result that flagged cannot say which part it was: keep
         # only clean combined results, which hold for every part
         combined = len(fresh) > 1 and all(r is fresh[0] for r in fresh)
         if combined and fresh[0].flags:
             return []
-        return [(keys[i], result) for i, result in zip(missing, fresh, strict=True)]
+        # an image by URL has no key (module docstring)
+        return [(key, result) for i, result in zip(missing, fresh, strict=True)
+                if (key := keys[i]) is not None]
+
+
+def _by_url(parts: Sequence[Part]) -> set[int] | None:
+    """The indexes of the images sent by http(s) URL (None when there are none: most calls)."""
+    found = None
+    for i, (kind, content) in enumerate(parts):
+        if kind == "image" and not content.startswith("data:"):
+            found = found or set()
+            found.add(i)
+    return found

@@ -275,3 +275,5 @@ def test_overrides_by_item_type_and_tool_results():
         {"type": "function_call_output", "call_id": "c", "output": "from the tool"},
         {"role": "user", "content": "from the user"}]})  # fmt: skip
     assert found.texts() == [(True, "42"), (True, "from the tool"), (False, "from the user")]
+    # the generated image handed back is read by the model: moderated as an image
+    assert found.parts[0] == ("image", "data:image/png;base64," + "iVBORw0KGgo" * 1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -110,6 +111,31 @@ def test_responses_input_items_and_instructions_are_moderated(gw, sim):
     parts = sim.moderation_inputs[0]
     assert {"type": "text", "text": "You are helpful."} in parts
     assert {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}} in parts
+
+
+def generated(content: bytes) -> dict[str, Any]:
+    """An image generation call handed back as context: its result, a base64 image, is whatever
+    the client put there."""
+    return {"type": "image_generation_call", "id": "ig_1", "status": "completed",
+            "result": base64.b64encode(content).decode()}
+
+
+def test_a_generated_image_handed_back_is_moderated_as_an_image(gw, sim):
+    item = generated(b"\x89PNG\r\n\x1a\n a garden")
+    gw.client().responses.create(model=MODEL, safety_identifier="u1", input=[
+        {"role": "user", "content": "edit the image"}, item])
+    url = "data:image/png;base64," + item["result"]
+    assert {"type": "image_url", "image_url": {"url": url}} in sim.moderation_inputs[0]
+    assert "unmoderated_input" not in audit(gw)[0]["reasons"]
+
+
+def test_a_flagged_generated_image_handed_back_is_refused(gw, sim):
+    with pytest.raises(openai.BadRequestError) as caught:
+        gw.client().responses.create(model=MODEL, safety_identifier="u1", input=[
+            {"role": "user", "content": "edit the image"},
+            generated(b"\x89PNG\r\n\x1a\n flag-violence")])
+    assert caught.value.code == "content_policy_violation" and "violence" in caught.value.message
+    assert sim.calls["/v1/responses"] == 0
 
 
 def test_image_generation_prompts_are_moderated(gw, sim):

@@ -13,7 +13,8 @@ plain ``a[]`` entries for those elements). A field may hold either shape its ent
 ``messages[].content`` is a string, ``messages[].content[].text`` the text of each of its parts.
 
 Kinds: ``text`` a string moderated as text; ``image`` an image or data URL moderated as an
-image; ``json`` any JSON (a JSON schema, tool arguments) whose strings are moderated together
+image; ``image_base64`` an image's bytes in base64 (a generated image handed back as context),
+moderated as an image by its data URL; ``json`` any JSON (a JSON schema, tool arguments) whose strings are moderated together
 as one text, schema keywords left out; ``label`` a string the gateway relies on (a role, a
 part type), checked but not moderated; ``required`` a label that must be present; ``skip``
 accepted as anything and not moderated (an override only).
@@ -22,6 +23,7 @@ accepted as anything and not moderated (an override only).
 from __future__ import annotations
 
 TEXT, IMAGE, JSON, LABEL, REQUIRED, SKIP = "text", "image", "json", "label", "required", "skip"
+IMAGE_BASE64 = "image_base64"
 
 # Why a string field of the SDK's request types is not read by the model. Moderation sees what
 # the model reads; credentials never leave for moderation.

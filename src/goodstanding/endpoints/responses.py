@@ -18,6 +18,7 @@ from goodstanding.endpoints.fields import (
     FILE,
     IDS,
     IMAGE,
+    IMAGE_BASE64,
     JSON,
     LABEL,
     META,
@@ -25,7 +26,6 @@ from goodstanding.endpoints.fields import (
     REFERENCE,
     ROUTING,
     SECRET,
-    SKIP,
     STORED,
     TEXT,
     prefixed,
@@ -101,8 +101,9 @@ MODERATED = {
     "input[].outputs[].logs": TEXT,
     "input[].outputs[].url": IMAGE,
     "input[].result": TEXT,  # a program's result
-    # an image generation call's result is the generated image in base64, not text
-    "input[type=image_generation_call].result": SKIP,
+    # an image generation call's result is the generated image in base64, which the model
+    # reads: a client can put any picture there, so it is moderated like an input image
+    "input[type=image_generation_call].result": IMAGE_BASE64,
     "input[].revised_prompt": TEXT,
     "input[].reason": TEXT,  # an MCP approval's reason
     "input[].error": TEXT,

@@ -10,7 +10,9 @@ role, an item is an object), so a request that would hide text from the walker i
 (``Malformed`` names the field) instead of forwarded. Fields not declared are left to OpenAI.
 
 A part is a ``(kind, content)`` tuple, ``kind`` being ``"text"`` or ``"image"`` (an http(s) or
-data URL): tuples, not objects, because a 40-turn conversation is walked on every request.
+data URL; an image given as bare base64 becomes its data URL, bounded like the rest of the body
+by ``server.max_body_bytes``): tuples, not objects, because a 40-turn conversation is walked on
+every request.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from goodstanding.endpoints import MODERATED, NOT_MODEL_READ, TOOL_RESULTS
-from goodstanding.endpoints.fields import FILE, IMAGE, JSON, LABEL, REQUIRED, SKIP, TEXT
+from goodstanding.endpoints.fields import (
+    FILE,
+    IMAGE,
+    IMAGE_BASE64,
+    JSON,
+    LABEL,
+    REQUIRED,
+    SKIP,
+    TEXT,
+)
 
 if TYPE_CHECKING:
     from goodstanding.call import Call
@@ -88,7 +99,7 @@ class _Node:
 
     def expected(self) -> str:
         kinds = []
-        if self.kind in (TEXT, IMAGE, LABEL, REQUIRED, _UNREAD):
+        if self.kind in (TEXT, IMAGE, IMAGE_BASE64, LABEL, REQUIRED, _UNREAD):
             kinds.append("a string")
         if self.each is not None:
             kinds.append("an array")
@@ -135,7 +146,7 @@ def _place(node: _Node, tokens: list[str], kind: str | None) -> None:
         node.kind, node.leaf = kind, _LEAVES.get(kind)
 
 
-_LEAVES = {TEXT: "text", IMAGE: "image", LABEL: "", REQUIRED: ""}
+_LEAVES = {TEXT: "text", IMAGE: "image", LABEL: "", REQUIRED: ""}  # IMAGE_BASE64: the slow path
 # File and audio fields (the endpoints' ``FILE`` reason): nothing to moderate, but the model
 # reads them, so a request carrying one is marked (``RequestParts.unread``). Their node has no
 # leaf: a string there takes the slow path, which notes it, so the common path pays nothing.
@@ -220,6 +231,10 @@ def _walk(value: Any, node: _Node, parts: list[Part], ranges: list[tuple[int, in
             if kind == _UNREAD:
                 ranges.append(_UNREAD_MARK)
                 return
+            if kind == IMAGE_BASE64:
+                if value and not value.isspace():
+                    parts.append(("image", _data_url(value)))
+                return
             raise Malformed(node)
         if node.leaf and value and not value.isspace():
             parts.append((node.leaf, value))
@@ -287,6 +302,18 @@ def _object(value: dict[str, Any], node: _Node, parts: list[Part],
             raise
     if node.tool_result and len(parts) > start:
         ranges.append((start, len(parts)))
+
+
+# the formats image generation writes (its ``output_format``), told by their first bytes in base64
+_FORMATS = (("/9j/", "jpeg"), ("UklGR", "webp"))
+
+
+def _data_url(base64: str) -> str:
+    """A base64 image as the data URL moderation reads (PNG unless it starts otherwise)."""
+    if base64.startswith("data:"):
+        return base64
+    form = next((name for start, name in _FORMATS if base64.startswith(start)), "png")
+    return f"data:image/{form};base64,{base64}"
 
 
 def _json_text(value: Any) -> str:

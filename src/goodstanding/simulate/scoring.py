@@ -2,11 +2,14 @@
 
 The keyword list is a stand-in so the simulator works before (or without) `goodstanding.detect`:
 a few unmistakable phrases per category, nothing subtle. `[[flag:CATEGORY]]` in a text and
-`flag-CATEGORY` in an image URL force a category, so tests can flag deterministically.
+`flag-CATEGORY` in an image URL (or in the bytes of a base64 `data:` URL) force a category, so
+tests can flag deterministically.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -125,7 +128,13 @@ def text_scores(text: str) -> tuple[Scores, Flags]:
 
 
 def image_scores(url: str) -> tuple[Scores, Flags]:
-    """Images are not looked at; a URL containing `flag-violence` (say) flags that category."""
+    """Images are not looked at; a URL containing `flag-violence` (say) flags that category,
+    and so does a base64 data URL whose bytes contain it."""
     lowered = url.lower()
+    if lowered.startswith("data:") and ";base64," in lowered:
+        try:
+            lowered += base64.b64decode(url.partition(",")[2]).decode("latin-1").lower()
+        except (binascii.Error, ValueError):
+            pass  # not base64: only the URL's own text counts
     flags = {c for c in IMAGE_CATEGORIES if f"flag-{c.replace('/', '-')}" in lowered}
     return {c: FORCED_SCORE if c in flags else 0.0 for c in CATEGORIES}, flags

@@ -10,6 +10,7 @@ from typing import Any
 import openai
 import pytest
 
+from goodstanding.endusers.identity import safety_identifier
 from goodstanding.ops.alerts import Alerts
 from goodstanding.ops.counts import MemoryCounts
 from goodstanding.ops.schemas import AlertOut
@@ -149,6 +150,19 @@ def test_default_rules_alert_an_enforcement_notice_and_the_ban_it_causes(start_g
     assert post(gw, *delivery(blocked(sid))).json()["outcome"] == "acted"
     wait_for(lambda: len(hook.received) == 2)
     assert sorted(a["rule"] for a in hook.received) == ["end-user-banned", "enforcement-webhook"]
+
+
+def test_a_ban_alert_names_the_end_user_by_pseudonym_never_by_id(start_gateway, sim, receivers):
+    """Alerts go to Slack or email: a short id ("bob") must not appear in them whole or cut."""
+    slack, url = receivers()
+    gw = alerting(start_gateway, {"team": {"type": "slack", "url": url}},
+                  [{"name": "banned", "when": "ban", "every": "1h"}])
+    chat(gw, "[[flag:sexual/minors]] x", "bob")  # zero tolerance: banned at once
+    wait_for(lambda: slack.received)
+    [alert] = slack.received
+    who = safety_identifier(gw.settings.identity.secret.encode(), "test-app", "bob")[:16]
+    assert f"End user test-app/{who} banned" in alert["text"]
+    assert "bob" not in alert["text"]
 
 
 def test_an_alert_no_target_takes_is_given_up_and_recorded(start_gateway, sim, receivers):

@@ -12,6 +12,7 @@ import httpx2
 import openai
 import pytest
 
+from goodstanding.endusers.identity import safety_identifier
 from goodstanding.ops.logs import JsonFormatter, TextFormatter, configure
 from goodstanding.settings import Settings
 from tests.conftest import UPSTREAM_KEY
@@ -111,6 +112,20 @@ def test_a_scenario_logs_no_text_and_no_secret(start_gateway, sim, captured):
     assert strikes and all("request_id" in line for line in strikes)
     assert any(line["logger"] == "goodstanding.alerts" and line["level"] == "error"
                for line in lines)  # the alert that could not be delivered
+
+
+def test_an_enforcement_line_names_the_end_user_by_pseudonym(gw, sim, captured):
+    """A short id was logged whole before ("end user test-app/zqx: ban …")."""
+    gw.gateway.enforcer.cache.ttl = 0
+    attempt(lambda: gw.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "[[flag:sexual/minors]] x"}],
+        safety_identifier="zqx"))
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    [ban] = [line for line in lines if line["logger"] == "goodstanding.enforcement"]
+    who = safety_identifier(gw.settings.identity.secret.encode(), "test-app", "zqx")[:16]
+    assert ban["message"].startswith(f"end user test-app/{who}: ban by gateway")
+    assert ban["end_user"] == who  # the same name as the request's own lines
+    assert "zqx" not in captured.getvalue()
 
 
 def test_access_log_is_off_by_default(gw, sim, captured):

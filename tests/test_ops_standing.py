@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from goodstanding.call import Call, Offence, VirtualKey
+from goodstanding.endusers.identity import safety_identifier
 from goodstanding.ops.counts import MemoryCounts, RedisCounts
 from goodstanding.ops.schemas import StandingOut
 from goodstanding.ops.signals import signals_of
@@ -85,6 +86,9 @@ def test_score_rises_on_flags_a_webhook_and_zero_tolerance_then_falls_as_windows
     assert [k["id"] for k in violence["keys"]] == [gw.key_id]
     assert "1 end user produces 100 % of flagged prompts (violence)" in flagged["actions"][0]
     assert "review and ban" in flagged["actions"][0]
+    # an action is what a standing alert says (Slack, email): the end user by pseudonym only
+    who = safety_identifier(gw.settings.identity.secret.encode(), "test-app", "mallory")[:16]
+    assert f"(test-app/{who})" in flagged["actions"][0] and "mallory" not in flagged["actions"][0]
 
     assert post(gw, *delivery(blocked(sid))).json()["outcome"] == "acted"
     warned = report(gw)

@@ -128,7 +128,7 @@ class Gateway:
         cache = standing_cache(storage.redis_url, redis)
         if cache is not None:
             resources.push_async_callback(cache.close)
-        enforcer = Enforcer(store, cache)
+        enforcer = Enforcer(store, cache, secret=secret)
         verdicts = None
         if redis is not None:
             from goodstanding.stores.verdicts_redis import RedisVerdictCache
@@ -141,7 +141,7 @@ class Gateway:
                          journal=Journal(folder) if folder else None,
                          dead_letter_path=dead_letter_path(storage.audit_dead_letter_path,
                                                            storage.database_url))
-        ops = Ops.build(settings, store)
+        ops = Ops.build(settings, store, secret)
         enforcer.on_action = ops.on_action  # bans alert
         pipeline = build_pipeline(settings, store, audit, upstream, secret, enforcer, counters,
                                   verdicts, (ops.finisher,))

@@ -208,7 +208,7 @@ def build_pipeline(
         counters = open_counters(settings.storage.redis_url, settings.storage.on_redis_error,
                                  timeout=settings.storage.timeout)
     # one Enforcer per gateway: the webhook endpoint shares it, so its bans clear the cache
-    parts = Parts(settings, store, audit, upstream, secret, enforcer or Enforcer(store),
+    parts = Parts(settings, store, audit, upstream, secret, enforcer or Enforcer(store, secret=secret),
                   counters, verdicts)
     moderation = settings.moderation
     return Pipeline(

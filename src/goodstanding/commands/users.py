@@ -120,13 +120,13 @@ async def _enforcer(store: Store, settings: Settings) -> AsyncIterator[Enforcer]
     """An Enforcer whose changes reach running gateways (published on Redis when shared)."""
     url = settings.storage.redis_url
     if not url:
-        yield Enforcer(store)
+        yield Enforcer(store, secret=settings.identity.secret)
         return
     from goodstanding.stores.standing_redis import StandingPublisher
 
     publisher = StandingPublisher(url)
     try:
-        yield Enforcer(store, publisher)
+        yield Enforcer(store, publisher, secret=settings.identity.secret)
     finally:
         await publisher.close()
 

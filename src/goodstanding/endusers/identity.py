@@ -136,6 +136,18 @@ def safety_identifier(secret: bytes, tenant: str, end_user: str) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+LOGGED_CHARS = 16  # how much of the safety identifier names an end user in logs and alerts
+
+
+def pseudonym(secret: str | None, tenant: str, end_user: str) -> str:
+    """How logs and alerts name an end user: the start of their safety identifier (what the
+    request's log lines carry), never any part of the id itself. Without the gateway's secret
+    (a CLI run where none is configured) there is nothing to name them by."""
+    if not secret:
+        return "(id withheld)"
+    return safety_identifier(secret.encode(), tenant, end_user)[:LOGGED_CHARS]
+
+
 def end_user_of(body: dict[str, Any] | None, headers: dict[str, str]) -> EndUser | None:
     """The client's end user, in SPEC order: safety_identifier, user, X-End-User.
 

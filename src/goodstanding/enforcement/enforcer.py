@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from goodstanding import metrics
+from goodstanding.endusers.identity import pseudonym
 from goodstanding.enforcement.standing import (
     Action,
     ActionKind,
@@ -86,8 +87,10 @@ class Enforcer:
         store: EndUserStore,
         cache: StandingCache | None = None,
         clock: Callable[[], float] = time.time,
+        secret: str | None = None,
     ) -> None:
         self.store = store
+        self.secret = secret  # names end users in the log by their safety identifier
         self.cache = cache or LocalStandingCache()
         self.clock = clock
         # told of every action after its commit (the ops alerts: a ban alerts)
@@ -185,8 +188,9 @@ class Enforcer:
         ACTIONS.inc(action.action)
         if self.on_action is not None:
             self.on_action(action)
-        log.info("end user %s/%s: %s by %s (%s)", standing.tenant, _short(standing.end_user),
-                 action.action, action.by, action.reason)
+        log.info("end user %s/%s: %s by %s (%s)", standing.tenant,
+                 pseudonym(self.secret, standing.tenant, standing.end_user), action.action,
+                 action.by, action.reason)
 
 
 def _standing_after(done: Transition) -> Standing:
@@ -232,7 +236,3 @@ def _change(
                             current.forgiven_at if current else None)
     return Change(standing, Action(tenant, end_user, ts, kind, by, why, until))
 
-
-def _short(end_user: str) -> str:
-    # logs name the user by a prefix only; the full id is in the store for operators
-    return end_user[:4] + "…" if len(end_user) > 4 else end_user

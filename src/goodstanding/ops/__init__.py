@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from goodstanding.endusers.identity import pseudonym
 from goodstanding.errors import UpstreamCredentialsRefused
 from goodstanding.ops.alerts import Alerts
 from goodstanding.ops.counts import open_counts
@@ -37,10 +38,12 @@ log = logging.getLogger("goodstanding.ops")
 
 class Ops:
     def __init__(self, settings: Settings, counts: Counts, store: AuditStore | None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, secret: str | None = None) -> None:
         self.settings = settings
         self.counts = counts
-        self.monitor = StandingMonitor(counts, clock)
+        # alerts name end users by their safety identifier, never by their id (README, Logs)
+        self.secret = secret
+        self.monitor = StandingMonitor(counts, clock, secret)
         self.alerts = Alerts(settings.alerts, counts, store, clock)
         self.finisher = OpsFinisher(self)
         self._evaluator: asyncio.Task[None] | None = None
@@ -48,8 +51,8 @@ class Ops:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def build(cls, settings: Settings, store: AuditStore | None) -> Ops:
-        return cls(settings, open_counts(settings.storage.redis_url), store)
+    def build(cls, settings: Settings, store: AuditStore | None, secret: str | None = None) -> Ops:
+        return cls(settings, open_counts(settings.storage.redis_url), store, secret=secret)
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -95,8 +98,8 @@ class Ops:
     def on_action(self, action: Action) -> None:
         """Every enforcement action (``Enforcer``): bans alert."""
         if action.action == "ban":
-            short = action.end_user[:4] + "…" if len(action.end_user) > 4 else action.end_user
-            self.alerts.fire("ban", f"End user {action.tenant}/{short} banned by {action.by}"
+            who = pseudonym(self.secret, action.tenant, action.end_user)
+            self.alerts.fire("ban", f"End user {action.tenant}/{who} banned by {action.by}"
                              f" ({action.reason or 'no reason given'}).",
                              tenant=action.tenant, by=action.by)
 

@@ -8,7 +8,8 @@ per request otherwise.
 
 What is never logged: prompt or answer text (no module logs it, and the log test greps every
 line of a scenario for a marker word), secrets (same test), raw end-user ids (the field is the
-first 16 hex characters of the safety identifier, an HMAC under the server's secret).
+first 16 hex characters of the safety identifier, an HMAC under the server's secret; lines and
+alerts about an end user outside a request name them the same way: ``endusers.identity.pseudonym``).
 
 ``server.access_log: true`` adds one ``goodstanding.access`` line per call (``access(call)``,
 from the ops finisher).
@@ -23,6 +24,8 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from goodstanding.endusers.identity import LOGGED_CHARS
 
 if TYPE_CHECKING:
     from goodstanding.call import Call
@@ -49,7 +52,7 @@ def context() -> dict[str, str]:
     if call.key is not None:
         found["key_id"] = call.key.id
     if call.safety_identifier:
-        found["end_user"] = call.safety_identifier[:16]
+        found["end_user"] = call.safety_identifier[:LOGGED_CHARS]
     return found
 
 

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from goodstanding import metrics
+from goodstanding.endusers.identity import pseudonym
 from goodstanding.ops.signals import KINDS, kind_of, severity, signals_of
 from goodstanding.stores.base import Counts
 
@@ -106,9 +107,11 @@ class StandingReport:
 
 
 class StandingMonitor:
-    def __init__(self, counts: Counts, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, counts: Counts, clock: Callable[[], float] = time.time,
+                 secret: str | None = None) -> None:
         self.counts = counts
         self.clock = clock
+        self.secret = secret  # the actions (an alert's text) name end users by pseudonym
         self._requests = 0
         self._signals: dict[str, int] = {}
         self._drivers: dict[tuple[str, str], int] = {}
@@ -216,7 +219,7 @@ class StandingMonitor:
             SCORE.set(window.score, window.window)
         score = max(w.score for w in windows)
         return StandingReport(round(score, 1), level_of(score), now, tuple(windows),
-                              _actions(windows))
+                              _actions(windows, self.secret))
 
     async def _drivers_of(self, signals: list[str], hour: int, hours: int, now: float
                           ) -> dict[str, dict[str, int]]:
@@ -357,7 +360,7 @@ def level_of(score: float) -> str:
         else "critical"
 
 
-def _actions(windows: list[WindowReport]) -> tuple[str, ...]:
+def _actions(windows: list[WindowReport], secret: str | None) -> tuple[str, ...]:
     """Plain words, most pressing first: the 24 h window, then what only the others show."""
     order = sorted(windows, key=lambda w: (w.window != "24h", w.window != "1h"))
     actions: list[str] = []
@@ -367,11 +370,11 @@ def _actions(windows: list[WindowReport]) -> tuple[str, ...]:
             if report.signal in seen or not report.count or report.contribution < 1:
                 continue
             seen.add(report.signal)
-            actions.append(_advice(report, window.window))
+            actions.append(_advice(report, window.window, secret))
     return tuple(actions) or (NOTHING_TO_DO,)
 
 
-def _advice(report: SignalReport, window: str) -> str:
+def _advice(report: SignalReport, window: str, secret: str | None) -> str:
     kind = kind_of(report.signal)
     advice = kind.advice if kind else "review"
     top = report.end_users[:3]
@@ -379,7 +382,8 @@ def _advice(report: SignalReport, window: str) -> str:
     if top and share >= 0.5:
         who = f"{len(top)} end user{'s' if len(top) > 1 else ''}"
         verb = "produces" if len(top) == 1 else "produce"
-        names = ", ".join(f"{d.tenant}/{d.id}" for d in top)
+        # an action is an alert's text (Slack, email): the drivers beside it have the ids
+        names = ", ".join(f"{d.tenant}/{pseudonym(secret, d.tenant or '', d.id)}" for d in top)
         return (f"{who} {verb} {round(share * 100)} % of {report.title} in the last {window} "
                 f"({names}): review and ban — {advice}.")
     return f"{report.count} {report.title} in the last {window}: {advice}."

@@ -134,6 +134,22 @@ def test_the_record_is_in_the_database_the_cli_reads(settings, sim, monkeypatch,
     assert "user-42" in cli(settings, monkeypatch, capsys, "users", "lookup", sid)
 
 
+def test_a_stream_left_before_its_end_is_recorded_as_left(settings, sim):
+    with goodstanding.OpenAI(config=settings, max_retries=0) as client:
+        left = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "go [[words:300]]"}], stream=True,
+            user="user-42")
+        next(iter(left))
+        left.close()
+        whole = client.chat.completions.create(model=MODEL, messages=HELLO, stream=True,
+                                               user="user-42")
+        assert list(whole)
+    rows = {r["request_id"]: r for r in audit_rows(settings)}
+    gone = rows[left.response.headers["x-request-id"]]
+    assert (gone["status"], gone["reasons"]) == (200, ["client_disconnected"])
+    assert rows[whole.response.headers["x-request-id"]]["reasons"] == []
+
+
 def test_a_flagged_stream_ends_at_the_last_clean_window(client, sim):
     said = CLEAN * 3 + VIOLENT
     chunks = list(client.chat.completions.create(

@@ -241,3 +241,75 @@ def test_client_leaving_mid_stream_cancels_the_upstream_request(gw, sim):
     while not sim.streams["abandoned"] and time.time() < deadline:
         time.sleep(0.02)
     assert sim.streams["abandoned"] == 1 and sim.streams["completed"] == 0
+
+
+def record_of(gw: Any, request_id: str) -> dict[str, Any]:
+    deadline = time.time() + 5
+    while True:  # answered calls are written in batches
+        found = gw.store_call("query_audit", request_id=request_id)
+        if found or time.time() > deadline:
+            return found[0]
+        time.sleep(0.05)
+
+
+def test_a_client_leaving_mid_stream_is_recorded_as_gone(gw, sim):
+    sim.config.chunk_delay = 0.05
+    stream = gw.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "go [[words:200]]"}],
+        stream=True, safety_identifier="u1")
+    for number, _ in enumerate(stream):
+        if number == 3:
+            break
+    stream.close()
+    record = record_of(gw, stream.response.headers["x-request-id"])
+    # the status the client was sent, and why its answer is incomplete
+    assert (record["status"], record["decision"]) == (200, "allowed")
+    assert record["reasons"] == ["client_disconnected"] and record["tokens_out"] is None
+
+
+def test_a_completed_stream_is_not_recorded_as_gone(gw, sim):
+    stream = gw.client().chat.completions.create(
+        model=MODEL, messages=HELLO, stream=True, safety_identifier="u1")
+    assert list(stream)
+    assert record_of(gw, stream.response.headers["x-request-id"])["reasons"] == []
+
+
+DISCONNECT = "story [[fault:disconnect]] [[words:200]]"
+
+
+def test_a_chat_stream_the_upstream_breaks_is_recorded_as_the_502_the_client_saw(gw, sim):
+    from goodstanding.incidents.classify import classify
+
+    stream = gw.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": DISCONNECT}], stream=True,
+        safety_identifier="u1")
+    with pytest.raises(openai.APIError) as caught:
+        list(stream)
+    assert caught.value.code == "upstream_unavailable"
+    record = record_of(gw, stream.response.headers["x-request-id"])
+    assert (record["status"], record["decision"]) == (502, "upstream_error")
+    assert record["reasons"] == ["upstream_unavailable"]
+    assert classify(record) == ("upstream_unavailable", "")  # an incident, as a failed call is
+
+
+def test_a_responses_stream_the_upstream_breaks_is_recorded_as_the_502_the_client_saw(gw, sim):
+    stream = gw.client().responses.create(model=MODEL, input=DISCONNECT, stream=True,
+                                          safety_identifier="u1")
+    events = list(stream)
+    assert (events[-1].type, events[-1].code) == ("error", "upstream_unavailable")
+    record = record_of(gw, stream.response.headers["x-request-id"])
+    assert (record["status"], record["decision"]) == (502, "upstream_error")
+    assert record["reasons"] == ["upstream_unavailable"]
+
+
+def test_a_broken_stream_keeps_the_reasons_it_had_and_adds_its_own(gw, sim):
+    """Reasons noted before the break (an unread file) do not hide it from the incidents."""
+    stream = gw.client().chat.completions.create(model=MODEL, stream=True, safety_identifier="u1",
+                                                 messages=[{"role": "user", "content": [
+        {"type": "text", "text": DISCONNECT},
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBE"}}]}])  # fmt: skip
+    with pytest.raises(openai.APIError):
+        list(stream)
+    record = record_of(gw, stream.response.headers["x-request-id"])
+    assert record["reasons"] == ["unmoderated_input", "upstream_unavailable"]
+    assert record["status"] == 502

@@ -334,3 +334,27 @@ def test_an_answer_withheld_for_its_record_counts_as_forwarded_and_answered(
     assert main(["report", "--since", "1d", "--format", "json", "--out", str(out)]) == 0
     cov = json.loads(out.read_text())["coverage"]
     assert (cov["forwarded"], cov["answered"]) == (1, 1)
+
+
+def test_streams_that_end_early_are_counted_for_what_they_were(start_gateway, sim, monkeypatch,
+                                                               tmp_path):
+    """A stream the upstream broke was forwarded and not answered, and is an upstream incident;
+    one the client left was answered as far as the client read."""
+    gw = start_gateway(GOODSTANDING_ADMIN_TOKEN=ADMIN)
+    client = gw.client()
+    with pytest.raises(openai.APIError):
+        list(client.chat.completions.create(model=MODEL, stream=True, safety_identifier="alice",
+                                            messages=[{"role": "user", "content":
+                                                       "[[fault:disconnect]] [[words:200]]"}]))
+    sim.config.chunk_delay = 0.05
+    left = client.chat.completions.create(model=MODEL, stream=True, safety_identifier="bob",
+                                          messages=[{"role": "user", "content": "[[words:200]]"}])
+    next(iter(left))
+    left.close()
+    settle(gw, 2)
+    report = json.loads(run_report(gw, monkeypatch, tmp_path, "json"))
+    assert report["traffic"]["decisions"] == {"allowed": 1, "upstream_error": 1}
+    cov = report["coverage"]
+    assert (cov["forwarded"], cov["input_moderated"], cov["answered"]) == (2, 2, 1)
+    [incident] = report["incidents"]
+    assert (incident["kind"], incident["requests"]) == ("upstream_unavailable", 1)

@@ -129,6 +129,15 @@ async def enter(pipeline: Pipeline, call: Call, prepare: Callable[[], Awaitable[
     return await pipeline.run(call)
 
 
+CLIENT_DISCONNECTED = "client_disconnected"
+
+
+def client_left(call: Call) -> None:
+    """The client stopped reading a stream before its end: its record says so (its status
+    stays the one it was sent; the answer is incomplete, its usage unknown)."""
+    call.reasons.append(CLIENT_DISCONNECTED)
+
+
 def stream_failure(call: Call, exc: Exception) -> bytes:
     """The error event that ends a stream which failed after it started (the SDKs raise it).
 

@@ -150,7 +150,9 @@ class Pipeline:
         stream's terminal event (``[DONE]``, ``response.completed``…) is passed on: a client
         that saw its stream end has a record. If the record cannot be made durable, an error
         event takes the terminal event's place. A stream that ends otherwise (cut, refused,
-        a bug, the client gone) is finished as it stops.
+        a bug, the upstream broken, the client gone) is finished as it stops: an error is
+        recorded as the error the client is told (``UpstreamUnavailable``: 502), a client gone
+        as the shell noted it (``door.client_left``).
         """
         ends = stream_shape(call.api).ends
         error: GatewayError | None = None
@@ -166,8 +168,15 @@ class Pipeline:
                             yield error_event(call, exc)
                             return
                     yield out
-        except GatewayError as exc:
+        except GatewayError as exc:  # the upstream broke, or a check failed, after the start
             error = exc
+            # the record says so even when earlier verdicts left reasons (finish adds them
+            # only to a call without any): a broken stream is an upstream_unavailable incident
+            call.reasons.extend(reason for reason in exc.reasons if reason not in call.reasons)
+            if isinstance(exc, UpstreamUnavailable):
+                # forwarded, then failed upstream: what an upstream error answer is (the
+                # report counts it forwarded, not answered)
+                call.decision = "upstream_error"
             raise
         except Exception as exc:  # noqa: BLE001 - a bug or unreadable event: logged, a 500
             error = self.internal(call, exc)

@@ -32,7 +32,6 @@ from goodstanding.abuse.upstream_limits import QUOTA_CODES, UpstreamLimits
 from goodstanding.call import Call, Result
 from goodstanding.errors import UpstreamCredentialsRefused, UpstreamUnavailable
 from goodstanding.settings import Settings
-from goodstanding.stream.endings import stream_error
 
 log = logging.getLogger("goodstanding.upstream")
 
@@ -185,13 +184,17 @@ class HttpUpstream:
 
 
 async def _relay(response: aiohttp.ClientResponse, call: Call) -> AsyncIterator[bytes]:
-    """Upstream stream bytes as they arrive; closing early drops the upstream connection."""
+    """Upstream stream bytes as they arrive; closing early drops the upstream connection.
+
+    A stream that breaks raises ``UpstreamUnavailable``, as a failed call does: the pipeline
+    records it as one (502, ``upstream_unavailable``, an incident) and the shell tells the
+    client with an error event."""
     try:
         async for chunk in response.content.iter_any():
             yield chunk
     except (TimeoutError, aiohttp.ClientError) as exc:
         log.warning("upstream stream broke for %s: %s", call.request_id, type(exc).__name__)
-        yield _stream_error(call)
+        raise UpstreamUnavailable("The upstream API closed the stream early.") from None
     finally:
         if response.content.at_eof():
             response.release()
@@ -230,10 +233,6 @@ def _credentials_refused(call: Call, upstream: str, status: int,
         "a problem with your key. The gateway's operator has to fix it.",
         reasons=("upstream_unavailable", UpstreamCredentialsRefused.reason,
                  f"upstream:{code or status}"))
-
-
-def _stream_error(call: Call) -> bytes:
-    return stream_error(call, "The upstream API closed the stream early.", "upstream_unavailable")
 
 
 def _error_code(body: bytes) -> str | None:

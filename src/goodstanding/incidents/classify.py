@@ -7,7 +7,7 @@ audit records; nothing extra is written on the request path to find incidents.
                              (refused 503 when failing closed; passed unmoderated when open)
     store_unavailable        a call refused because PostgreSQL or Redis did not answer
                              (subject: database, redis, audit)
-    upstream_unavailable     OpenAI unreachable, or answering 5xx
+    upstream_unavailable     OpenAI unreachable, answering 5xx, or breaking a stream mid-way
     insufficient_quota       OpenAI answered insufficient_quota / credit_balance_exhausted
                              (or the gateway held a call because it just had)
     enforcement_webhook      an OpenAI enforcement webhook acted on (subject: its request id)

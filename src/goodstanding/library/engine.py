@@ -23,7 +23,7 @@ import httpx2
 import orjson
 
 from goodstanding.call import Call, VirtualKey
-from goodstanding.door import Door, enter, request_id, stream_failure
+from goodstanding.door import Door, client_left, enter, request_id, stream_failure
 from goodstanding.errors import GatewayError
 from goodstanding.gateway import Gateway, require_runnable
 from goodstanding.settings import Settings
@@ -103,6 +103,7 @@ class EventStream(httpx2.AsyncByteStream):
     def __init__(self, stream: AsyncIterator[bytes], call: Call) -> None:
         self.stream = stream
         self.call = call
+        self.ended = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -110,10 +111,13 @@ class EventStream(httpx2.AsyncByteStream):
                 yield chunk
         except Exception as exc:  # noqa: BLE001 - finished, recorded and logged by the stream
             yield stream_failure(self.call, exc)
+        self.ended = True
 
     async def aclose(self) -> None:
+        if not self.ended:  # the client stopped reading: its record says so
+            client_left(self.call)
         async with aclosing(self.stream):  # type: ignore[type-var]
-            pass  # the client stopped reading: closing cancels the upstream request
+            pass  # closing cancels the upstream request
 
 
 class AsyncTransport(httpx2.AsyncBaseTransport):

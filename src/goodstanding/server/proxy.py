@@ -10,7 +10,7 @@ from contextlib import aclosing
 
 from goodstanding import metrics
 from goodstanding.call import Call, Result
-from goodstanding.door import Door, enter, stream_failure
+from goodstanding.door import Door, client_left, enter, stream_failure
 from goodstanding.errors import GatewayError, HeadersTooLarge
 from goodstanding.gateway import Gateway
 from goodstanding.ops.logs import bind
@@ -101,6 +101,7 @@ async def pump(stream: AsyncIterator[bytes], receive: Receive, send: Send, call:
     async def watch() -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
+        client_left(call)  # before the cancel ends the stream and writes its record
         gone.set()
         if task is not None:
             task.cancel()

@@ -118,9 +118,7 @@ class Pipeline:
             try:
                 result = await self.upstream.send(call)
             except GatewayError as exc:
-                # the record names why the upstream stage ended the call, even when a check
-                # flagged it before (finish() adds an error's reasons only to a call without)
-                call.reasons.extend(exc.reasons)
+                _reasons_of(call, exc)
                 raise
             answer.seconds = time.perf_counter() - sent
             self.answered(call, result)
@@ -170,9 +168,7 @@ class Pipeline:
                     yield out
         except GatewayError as exc:  # the upstream broke, or a check failed, after the start
             error = exc
-            # the record says so even when earlier verdicts left reasons (finish adds them
-            # only to a call without any): a broken stream is an upstream_unavailable incident
-            call.reasons.extend(reason for reason in exc.reasons if reason not in call.reasons)
+            _reasons_of(call, exc)  # a broken stream is an upstream_unavailable incident
             if isinstance(exc, UpstreamUnavailable):
                 # forwarded, then failed upstream: what an upstream error answer is (the
                 # report counts it forwarded, not answered)
@@ -330,3 +326,9 @@ class Pipeline:
             raise StoreUnavailable(
                 "The gateway could not record this call (its database did not answer in time); "
                 "the answer was withheld. Try again shortly.", reasons=(WITHHELD,))
+
+
+def _reasons_of(call: Call, exc: GatewayError) -> None:
+    """The record names why the upstream ended the call even when a check flagged it before
+    (``finish`` adds an error's reasons only to a call without any)."""
+    call.reasons.extend(reason for reason in exc.reasons if reason not in call.reasons)

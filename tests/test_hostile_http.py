@@ -653,7 +653,7 @@ def test_an_identity_header_sent_twice_is_refused(gw, sim, name):
     """The last of two values used to win: a client could put its own X-End-User after the one
     its application's proxy set and be served as someone else (a banned user as a clean one)."""
     body = json.dumps({"model": MODEL, "messages": HELLO}).encode()
-    twice = (f"X-End-User: alice\r\nX-End-User: bob\r\n" if name == "X-End-User"
+    twice = ("X-End-User: alice\r\nX-End-User: bob\r\n" if name == "X-End-User"
              else f"Authorization: Bearer {gw.token}\r\n")
     head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
             f"Authorization: Bearer {gw.token}\r\n{twice}Content-Type: application/json\r\n"

@@ -101,9 +101,11 @@ def record(gw: Any, request_id: str, wait: float = 3.0) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def chat_request(gw: Any, body: bytes, path: str = "/v1/chat/completions") -> bytes:
+def chat_request(gw: Any, body: bytes, path: str = "/v1/chat/completions",
+                 headers: str = "") -> bytes:
+    """A raw request; ``headers``: more header lines, each ending in CRLF."""
     return (f"POST {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {gw.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"{headers}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             ).encode() + body
 
 
@@ -637,10 +639,8 @@ def test_a_compressed_body_is_refused_by_name(gw, sim, encoding):
 
     plain = json.dumps({"model": MODEL, "safety_identifier": "z", "messages": HELLO}).encode()
     data = gzip.compress(plain) if encoding == "gzip" else plain
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
-            f"Authorization: Bearer {gw.token}\r\nContent-Type: application/json\r\n"
-            f"Content-Encoding: {encoding}\r\nContent-Length: {len(data)}\r\n\r\n").encode()
-    status, headers, body = exchange(gw.url, head + data)
+    status, headers, body = exchange(
+        gw.url, chat_request(gw, data, headers=f"Content-Encoding: {encoding}\r\n"))
     error = error_of(body)
     assert status == 400 and error["code"] == "invalid_request", body
     assert f"Content-Encoding: {encoding}" in error["message"]
@@ -655,10 +655,7 @@ def test_an_identity_header_sent_twice_is_refused(gw, sim, name):
     body = json.dumps({"model": MODEL, "messages": HELLO}).encode()
     twice = ("X-End-User: alice\r\nX-End-User: bob\r\n" if name == "X-End-User"
              else f"Authorization: Bearer {gw.token}\r\n")
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
-            f"Authorization: Bearer {gw.token}\r\n{twice}Content-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
-    status, headers, answer = exchange(gw.url, head + body)
+    status, headers, answer = exchange(gw.url, chat_request(gw, body, headers=twice))
     error = error_of(answer)
     assert status == 400 and error["code"] == "invalid_request", answer
     assert error["param"] == name.lower() and "more than once" in error["message"]
@@ -669,9 +666,6 @@ def test_an_identity_header_sent_twice_is_refused(gw, sim, name):
 
 def test_other_headers_may_repeat(gw, sim):
     body = json.dumps({"model": MODEL, "messages": HELLO}).encode()
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
-            f"Authorization: Bearer {gw.token}\r\nX-End-User: alice\r\n"
-            f"Accept: application/json\r\nAccept: */*\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
-    status, _, answer = exchange(gw.url, head + body)
+    repeated = "X-End-User: alice\r\nAccept: application/json\r\nAccept: */*\r\n"
+    status, _, answer = exchange(gw.url, chat_request(gw, body, headers=repeated))
     assert status == 200, answer

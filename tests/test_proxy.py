@@ -228,7 +228,8 @@ def test_metrics_count_calls(gw, sim):
             'status="200"}') in text
 
 
-def test_client_leaving_mid_stream_cancels_the_upstream_request(gw, sim):
+def leave_after_three_chunks(gw: Any, sim: Any) -> Any:
+    """A long stream the client closes after its fourth chunk."""
     sim.config.chunk_delay = 0.05
     stream = gw.client().chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "go [[words:200]]"}],
@@ -237,6 +238,11 @@ def test_client_leaving_mid_stream_cancels_the_upstream_request(gw, sim):
         if number == 3:
             break
     stream.close()
+    return stream
+
+
+def test_client_leaving_mid_stream_cancels_the_upstream_request(gw, sim):
+    leave_after_three_chunks(gw, sim)
     deadline = time.time() + 3
     while not sim.streams["abandoned"] and time.time() < deadline:
         time.sleep(0.02)
@@ -253,14 +259,7 @@ def record_of(gw: Any, request_id: str) -> dict[str, Any]:
 
 
 def test_a_client_leaving_mid_stream_is_recorded_as_gone(gw, sim):
-    sim.config.chunk_delay = 0.05
-    stream = gw.client().chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "go [[words:200]]"}],
-        stream=True, safety_identifier="u1")
-    for number, _ in enumerate(stream):
-        if number == 3:
-            break
-    stream.close()
+    stream = leave_after_three_chunks(gw, sim)
     record = record_of(gw, stream.response.headers["x-request-id"])
     # the status the client was sent, and why its answer is incomplete
     assert (record["status"], record["decision"]) == (200, "allowed")

@@ -12,6 +12,7 @@ import openai
 import orjson
 import pytest
 
+from goodstanding.moderation.seams import windows
 from goodstanding.runner import serve_in_thread
 
 MODEL = "gpt-4o-mini"
@@ -59,18 +60,24 @@ def test_every_text_part_is_moderated_in_one_call(gw, sim):
         {"role": "tool", "tool_call_id": "c1", "content": "tool result"},
         {"role": "user", "content": "last"},
     ])  # fmt: skip
-    assert sim.moderation_inputs[0] == [
-        "sys prompt", "dev prompt", "part one", "lookup", '{"q": "args"}', "tool result", "last"]
+    # a message's texts are one text; then the window across them (short: all of it, seams.py)
+    texts = ["sys prompt", "dev prompt", "part one", 'lookup\n{"q": "args"}', "tool result", "last"]
+    assert sim.moderation_inputs[0] == [*texts, "\n".join(texts)]
 
 
 def test_the_next_turn_of_a_conversation_moderates_only_its_new_turn(gw, sim):
     turns = [{"role": "system", "content": "Keep answers short."}, {"role": "user", "content": "first"}]
     answer = chat(gw, turns).choices[0].message.content
-    assert sim.moderation_inputs == [["Keep answers short.", "first"], [answer]]  # input, then output
+    seen = [window for _, _, window in windows(["Keep answers short.", "first"])]
+    # input (with the window across its two texts), then output
+    assert sim.moderation_inputs == [["Keep answers short.", "first", *seen], [answer]]
     new_turn = "second [[words:3]]"  # a different answer, so its output is moderated too
     turns += [{"role": "assistant", "content": answer}, {"role": "user", "content": new_turn}]
     chat(gw, turns)
-    assert sim.moderation_inputs[2] == [new_turn]
+    # only the new text, and the windows not judged before (those touching the new texts)
+    new = [w for _, _, w in windows(["Keep answers short.", "first", answer, new_turn])
+           if w not in seen]
+    assert sim.moderation_inputs[2] == [new_turn, *new]
     assert sim.calls["/v1/moderations"] == 4
 
 
@@ -471,7 +478,7 @@ def test_a_file_reaches_the_model_noted_as_unmoderated(gw, sim):
     around it moderated), and the record says that part was not."""
     chat(gw, [{"role": "user", "content": [{"type": "text", "text": "summarise this"}, PDF]}])
     assert sim.calls["/v1/chat/completions"] == 1
-    assert sim.moderation_inputs[0] == ["summarise this", "notes.pdf"]
+    assert sim.moderation_inputs[0] == ["summarise this\nnotes.pdf"]  # one message, one text
     record = audit(gw)[0]
     assert "unmoderated_input" in record["reasons"] and record["decision"] == "allowed"
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from goodstanding.audit import AuditLog
 from goodstanding.call import Call
@@ -20,6 +22,7 @@ from goodstanding.moderation.judge import Judge
 from goodstanding.moderation.parts import Malformed, extract, request_parts
 from goodstanding.moderation.policy import Policy
 from goodstanding.moderation.scored import CLEAN, from_result, scored
+from goodstanding.moderation.seams import REACH, SEP, SPAN, windows
 from goodstanding.pipeline import Pipeline, Result
 from goodstanding.stores.memory import MemoryStore
 
@@ -49,11 +52,15 @@ RESPONSES = {"instructions": "inst", "input": [
 
 
 @pytest.mark.parametrize(("endpoint", "body", "expected"), [
+    # a message's texts are one text (its images stay parts of their own)
     ("chat.completions", CHAT, [("text", "sys"), ("text", "dev"), ("text", "look"),
      ("image", "https://x/a.png"), ("image", "data:image/png;base64,AAAA"),
-     ("text", "no way"), ("text", "f"), ("text", "{}"), ("text", "result")]),
+     ("text", "no way\nf\n{}"), ("text", "result")]),
     ("responses", RESPONSES, [("text", "inst"), ("text", "q"), ("image", "https://x/b.png"),
-     ("text", "a"), ("text", "f"), ("text", '{"x":1}'), ("text", "out")]),
+     ("text", "a"), ("text", 'f\n{"x":1}'), ("text", "out")]),
+    # the model reads the instructions first, whatever the order of the body's keys
+    ("responses", {"input": "q", "model": "m", "instructions": "inst"},
+     [("text", "inst"), ("text", "q")]),
     ("responses", {"input": "plain"}, [("text", "plain")]),
     ("images.generations", {"prompt": "a cat"}, [("text", "a cat")]),
     ("embeddings", {"input": "not a generation"}, []),
@@ -73,6 +80,31 @@ def test_request_parts_refuse_the_shapes_they_cannot_read(message: Any, param: s
     with pytest.raises(Malformed) as caught:
         request_parts("chat.completions", {"messages": [message]})
     assert caught.value.param == param
+
+
+# --- windows across texts ----------------------------------------------------------------------
+
+
+@given(st.lists(st.text(alphabet="ab \n", max_size=3 * REACH), min_size=1, max_size=30))
+def test_every_boundary_lies_whole_in_a_window_and_the_windows_stay_short(texts):
+    stream = SEP.join(texts)
+    found = [window for _, _, window in windows(texts)]
+    assert len(found) <= max(0, len(texts) - 1) and all(len(w) <= SPAN for w in found)
+    boundary = -1
+    for text in texts[:-1]:
+        boundary += len(text) + 1  # the separator after ``text``
+        around = stream[max(0, boundary - REACH):boundary + 1 + REACH]
+        assert any(around in window for window in found)
+    # the price: about twice the text at most, however small the texts
+    assert sum(map(len, found)) <= 2 * len(stream) + SPAN
+
+
+def test_a_window_names_the_texts_it_spans():
+    assert windows(["alone"]) == []
+    assert windows(["a", "b", "c"]) == [(0, 2, "a\nb\nc")]
+    long = "x" * (4 * REACH)
+    assert [(first, last) for first, last, _ in windows([long, "b", long])] == [(0, 2)]
+    assert [(first, last) for first, last, _ in windows([long, long, long])] == [(0, 1), (1, 2)]
 
 
 # --- cache --------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def test_the_detectors_screen_the_text_parts_moderation_sees():
     chat = {"messages": [{"role": "user", "content": "hi", "name": "ann"},
                          {"role": "tool", "tool_call_id": "c", "content": "tool says hi"}]}
     assert list(extract("chat.completions", chat).texts()) == [
-        (False, "hi"), (False, "ann"), (True, "tool says hi")]
+        (False, "hi\nann"), (True, "tool says hi")]  # a message's texts are one
 
 
 async def test_benign_request_passes_and_records_scores():

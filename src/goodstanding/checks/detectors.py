@@ -18,7 +18,9 @@ positive would punish an innocent end user; docs/detectors.md has the measured r
   assumed away (0.3 % of every benign held-out source, docs/detectors.md).
 
 The texts screened are the text parts moderation sees (``moderation/parts.py``: every field
-the model reads, taken out once per request); tool results and documents are the parts inside
+the model reads, taken out once per request, a message's texts as one), and the windows where
+two of them meet (``moderation/seams.py``), which count as tool results when they touch one;
+tool results and documents are the parts inside
 the elements an endpoint marks as tool results (``Endpoint.tool_results``). Screens are cached by text, so a
 long conversation pays only for its new turns. Only scores reach the call (and so the audit
 record), never the text.
@@ -112,10 +114,15 @@ class DetectorsCheck:
     async def check(self, call: Call) -> Verdict:
         if not call.generation or not isinstance(call.body, dict):
             return _PASS
+        found = parts_of(call)
+        # each text, and the windows where two meet (a sentence split over two messages)
+        texts = found.texts()
+        seams = found.seams()
+        if seams:
+            texts += seams
         if self.full is None:
-            parts = [(tool, self.screen(t)) for tool, t in parts_of(call).texts()]
+            parts = [(tool, self.screen(t)) for tool, t in texts]
         else:
-            texts = list(parts_of(call).texts())
             screens = await self.screen_full([t for _, t in texts])
             parts = [(tool, s) for (tool, _), s in zip(texts, screens)]
         if not parts:

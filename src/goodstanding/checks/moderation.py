@@ -1,7 +1,8 @@
 """Moderation of every input before it is sent, and of every answer before it is released.
 
 ``ModerationCheck`` (input) moderates every text and image part of a generation request that
-was not moderated before, in one batched call, and refuses flagged input with 400
+was not moderated before, and the windows where two texts meet (``moderation/seams.py``: a
+sentence split over two messages is read whole), in one batched call, and refuses flagged input with 400
 ``content_policy_violation`` naming the categories (never the text). ``flag`` mode forwards
 and records. Zero-tolerance categories refuse in either mode and ban at once (an Offence with
 ``zero_tolerance``; the strikes finisher acts on it).
@@ -45,6 +46,7 @@ log = logging.getLogger("goodstanding.moderation")
 
 _PASS_IN, _PASS_OUT = Verdict("moderation"), Verdict("moderation_output")
 UNMODERATED = "unmoderated_input"
+SPLIT = "split_input"  # flagged only in a window across texts, no text alone (seams.py)
 
 
 def _scores(results: list[Scored], categories: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
@@ -88,25 +90,31 @@ class ModerationCheck:
                        scores=verdict.scores)
 
     async def _moderate(self, call: Call, moderated: Moderated) -> Verdict:
-        parts = parts_of(call).parts
+        found = parts_of(call)
+        parts = found.parts
         if not parts:
             return _PASS_IN
+        seams = found.seams()
+        # the windows across texts go in the same call, cached the same way (moderation/seams.py)
+        judged = [*parts, *(("text", window) for _, window in seams)] if seams else parts
         upstream = call.key.upstream if call.key else None
         try:
-            results = await moderated.judge.results(parts, upstream)
+            results = await moderated.judge.results(judged, upstream)
         except ModerationFailed:
             return self._unavailable(moderated.fail_open)
         categories = moderated.policy.flagged(results)
         if not categories:
             return _PASS_IN
-        return self._flagged(call, moderated, categories, _scores(results, categories))
+        # flagged only where texts meet: text split to get past moderation, worth telling apart
+        split = bool(seams) and not moderated.policy.flagged(results[:len(parts)])
+        return self._flagged(call, moderated, categories, _scores(results, categories), split)
 
     def _flagged(
         self, call: Call, moderated: Moderated, categories: tuple[str, ...],
-        scores: tuple[tuple[str, float], ...],
+        scores: tuple[tuple[str, float], ...], split: bool = False,
     ) -> Verdict:
         zero = moderated.policy.zero(categories)
-        reasons = tuple(f"moderation:{c}" for c in categories)
+        reasons = tuple(f"moderation:{c}" for c in categories) + ((SPLIT,) if split else ())
         if moderated.input == "flag" and not zero:
             return Verdict(self.name, "flag", reasons, scores=scores)
         # only categories are kept anywhere, never the text (zero-tolerance content included)

@@ -22,9 +22,11 @@ from goodstanding.endpoints.responses import RESPONSES
 
 __all__ = [
     "ENDPOINTS",
+    "MESSAGES",
     "MODERATED",
     "NOT_MODEL_READ",
     "OTHER",
+    "READ_FIRST",
     "ROUTES",
     "TOOL_RESULTS",
     "Endpoint",
@@ -47,6 +49,8 @@ ROUTES = {(endpoint.method, endpoint.path): endpoint.name for endpoint in ENDPOI
 MODERATED = {e.name: dict(e.moderated) for e in ENDPOINTS if e.moderated is not None}
 TOOL_RESULTS = {e.name: e.tool_results for e in ENDPOINTS if e.moderated is not None}
 NOT_MODEL_READ = {e.name: dict(e.not_model_read) for e in ENDPOINTS if e.moderated is not None}
+MESSAGES = {e.name: e.messages for e in ENDPOINTS if e.messages is not None}
+READ_FIRST = {e.name: e.read_first for e in ENDPOINTS if e.read_first is not None}
 
 
 def endpoint_of(name: str) -> Endpoint:

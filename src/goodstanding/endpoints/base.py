@@ -98,6 +98,9 @@ class Endpoint:
     # the fields the model reads (path → kind, fields.py); None: the body is not walked
     moderated: Mapping[str, str] | None = None
     tool_results: tuple[str, ...] = ()  # elements holding a tool's result, not the user's text
+    # the array of messages: each element's texts are moderated as one text (moderation/seams.py)
+    messages: str | None = None
+    read_first: str | None = None  # a field the model reads before all others (instructions)
     not_model_read: Mapping[str, str] = field(default_factory=dict)  # path → why it is not
     answer_text: Callable[[Document], str] = _no_text  # the text output checks judge
     withhold: Callable[[Document], Document] = _unchanged  # the answer with its text removed

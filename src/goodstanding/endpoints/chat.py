@@ -266,6 +266,7 @@ CHAT = Endpoint(
     asks_stream_usage=True,
     moderated=MODERATED,
     tool_results=("messages[role=tool|function]",),
+    messages="messages",
     not_model_read=NOT_MODEL_READ,
     answer_text=answer_text,
     withhold=withhold,

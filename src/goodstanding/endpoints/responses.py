@@ -442,6 +442,8 @@ RESPONSES = Endpoint(
     inline_moderation=True,
     moderated=MODERATED,
     tool_results=("input[type=" + "|".join(_TOOL_RESULT_ITEMS) + "]",),
+    messages="input",
+    read_first="instructions",  # the system prompt, whatever the body's key order
     not_model_read=NOT_MODEL_READ,
     answer_text=answer_text,
     withhold=withhold,

@@ -9,6 +9,11 @@ shapes it relies on on the way (a message's content is a string or an array, a m
 role, an item is an object), so a request that would hide text from the walker is refused
 (``Malformed`` names the field) instead of forwarded. Fields not declared are left to OpenAI.
 
+The texts of one message (``Endpoint.messages``: its content parts, name, tool calls) are one
+text, joined with ``seams.SEP``: the model reads them as one piece, and so one input is judged
+where a sentence split over two content parts would have been two harmless halves (one input
+is also cheaper). Across messages, ``RequestParts.seams`` gives the windows that cross them.
+
 A part is a ``(kind, content)`` tuple, ``kind`` being ``"text"`` or ``"image"`` (an http(s) or
 data URL; an image given as bare base64 becomes its data URL, bounded like the rest of the body
 by ``server.max_body_bytes``): tuples, not objects, because a 40-turn conversation is walked on
@@ -21,7 +26,7 @@ import copy
 import re
 from typing import TYPE_CHECKING, Any
 
-from goodstanding.endpoints import MODERATED, NOT_MODEL_READ, TOOL_RESULTS
+from goodstanding.endpoints import MESSAGES, MODERATED, NOT_MODEL_READ, READ_FIRST, TOOL_RESULTS
 from goodstanding.endpoints.fields import (
     FILE,
     IMAGE,
@@ -32,6 +37,7 @@ from goodstanding.endpoints.fields import (
     SKIP,
     TEXT,
 )
+from goodstanding.moderation.seams import SEP, windows
 
 if TYPE_CHECKING:
     from goodstanding.call import Call
@@ -83,6 +89,7 @@ class _Node:
         "leaf",
         "required",
         "tool_result",
+        "unit",
         "values",
     )  # fmt: skip
 
@@ -96,6 +103,7 @@ class _Node:
         self.case_key: str | None = None  # an element's discriminator ("type", "role") …
         self.cases: dict[str, _Node] | None = None  # … and the nodes that override for it
         self.tool_result = False
+        self.unit = False  # an element of this array is one message: its texts are one text
 
     def expected(self) -> str:
         kinds = []
@@ -167,18 +175,21 @@ def _compile(paths: dict[str, str], tool_results: tuple[str, ...]) -> _Node:
 _ROOTS = {endpoint: _compile(
     paths | {path: _UNREAD for path, why in NOT_MODEL_READ.get(endpoint, {}).items() if why == FILE},
     TOOL_RESULTS.get(endpoint, ())) for endpoint, paths in MODERATED.items()}
+for _endpoint, _field in MESSAGES.items():
+    _ROOTS[_endpoint].fields[_field].unit = True  # type: ignore[index]
 
 
 class RequestParts:
     """The parts of one request, in order, and which of them are tool results or documents."""
 
-    __slots__ = ("parts", "tool_results", "unread")
+    __slots__ = ("_seams", "parts", "tool_results", "unread")
 
     def __init__(self, parts: list[Part], tool_results: list[tuple[int, int]],
                  unread: bool = False) -> None:  # fmt: skip
         self.parts = parts
         self.tool_results = tool_results  # [start, end) ranges of ``parts``
         self.unread = unread  # a file or audio the model reads and moderation cannot
+        self._seams: list[tuple[bool, str]] | None = None
 
     def texts(self) -> list[tuple[bool, str]]:
         """(is a tool result, text) for every text part (what the offline detectors screen)."""
@@ -187,6 +198,17 @@ class RequestParts:
             return [(False, content) for kind, content in self.parts if kind == "text"]
         return [(any(start <= i < end for start, end in ranges), content)
                 for i, (kind, content) in enumerate(self.parts) if kind == "text"]
+
+    def seams(self) -> list[tuple[bool, str]]:
+        """(touches a tool result, window) across each boundary between texts (``seams.py``);
+        worked out once, for moderation and the detectors both."""
+        found = self._seams
+        if found is None:
+            texts = self.texts()
+            found = self._seams = [] if len(texts) < 2 else [
+                (any(tool for tool, _ in texts[first:last + 1]), window)
+                for first, last, window in windows([text for _, text in texts])]
+        return found
 
 
 _NONE = RequestParts([], [])
@@ -197,6 +219,10 @@ def extract(endpoint: str, body: dict[str, Any]) -> RequestParts:
     root = _ROOTS.get(endpoint)
     if root is None:
         return _NONE
+    first = READ_FIRST.get(endpoint)
+    if first is not None and first in body and next(iter(body)) != first:
+        # walked in the order the model reads, so that the windows across texts are its own
+        body = {first: body[first], **body}
     parts: list[Part] = []
     ranges: list[tuple[int, int]] = []
     _walk(body, root, parts, ranges)
@@ -255,7 +281,7 @@ def _array(value: list[Any], node: _Node, parts: list[Part],
     each = node.each
     if each is None:
         raise Malformed(node)
-    leaf = each.leaf
+    leaf, unit = each.leaf, node.unit
     for i, item in enumerate(value):
         if type(item) is str and leaf is not None:
             if leaf and item and not item.isspace():
@@ -264,10 +290,31 @@ def _array(value: list[Any], node: _Node, parts: list[Part],
         try:
             if item is None:
                 raise Malformed(each)
-            _walk(item, each, parts, ranges)
+            if unit:
+                start = len(parts)
+                _walk(item, each, parts, ranges)
+                if len(parts) - start > 1:
+                    _join(parts, ranges, start)
+            else:
+                _walk(item, each, parts, ranges)
         except Malformed as error:
             error.where.append(i)
             raise
+
+
+def _join(parts: list[Part], ranges: list[tuple[int, int]], start: int) -> None:
+    """One message's texts (``parts[start:]``) as one text; its images stay parts of their own."""
+    texts = [content for kind, content in parts[start:] if kind == "text"]
+    if len(texts) < 2:
+        return
+    parts[start:] = [("text", SEP.join(texts)), *(p for p in parts[start:] if p[0] != "text")]
+    end = len(parts)
+    for i in range(len(ranges) - 1, -1, -1):  # the message's own range, if a tool result
+        first, last = ranges[i]
+        if first < start and ranges[i] != _UNREAD_MARK:
+            break
+        if last > end:
+            ranges[i] = (first, end)
 
 
 def _object(value: dict[str, Any], node: _Node, parts: list[Part],

@@ -68,15 +68,14 @@ def test_every_text_part_is_moderated_in_one_call(gw, sim):
 def test_the_next_turn_of_a_conversation_moderates_only_its_new_turn(gw, sim):
     turns = [{"role": "system", "content": "Keep answers short."}, {"role": "user", "content": "first"}]
     answer = chat(gw, turns).choices[0].message.content
-    seen = [window for _, _, window in windows(["Keep answers short.", "first"])]
+    seen = windows(["Keep answers short.", "first"])
     # input (with the window across its two texts), then output
     assert sim.moderation_inputs == [["Keep answers short.", "first", *seen], [answer]]
     new_turn = "second [[words:3]]"  # a different answer, so its output is moderated too
     turns += [{"role": "assistant", "content": answer}, {"role": "user", "content": new_turn}]
     chat(gw, turns)
     # only the new text, and the windows not judged before (those touching the new texts)
-    new = [w for _, _, w in windows(["Keep answers short.", "first", answer, new_turn])
-           if w not in seen]
+    new = [w for w in windows(["Keep answers short.", "first", answer, new_turn]) if w not in seen]
     assert sim.moderation_inputs[2] == [new_turn, *new]
     assert sim.calls["/v1/moderations"] == 4
 

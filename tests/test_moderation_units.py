@@ -22,7 +22,7 @@ from goodstanding.moderation.judge import Judge
 from goodstanding.moderation.parts import Malformed, extract, request_parts
 from goodstanding.moderation.policy import Policy
 from goodstanding.moderation.scored import CLEAN, from_result, scored
-from goodstanding.moderation.seams import REACH, SEP, SPAN, windows
+from goodstanding.moderation.seams import REACH, SEP, SPAN, spanned, windows
 from goodstanding.pipeline import Pipeline, Result
 from goodstanding.stores.memory import MemoryStore
 
@@ -88,7 +88,8 @@ def test_request_parts_refuse_the_shapes_they_cannot_read(message: Any, param: s
 @given(st.lists(st.text(alphabet="ab \n", max_size=3 * REACH), min_size=1, max_size=30))
 def test_every_boundary_lies_whole_in_a_window_and_the_windows_stay_short(texts):
     stream = SEP.join(texts)
-    found = [window for _, _, window in windows(texts)]
+    found = windows(texts)
+    assert [window for _, _, window in spanned(texts)] == found
     assert len(found) <= max(0, len(texts) - 1) and all(len(w) <= SPAN for w in found)
     boundary = -1
     for text in texts[:-1]:
@@ -100,11 +101,20 @@ def test_every_boundary_lies_whole_in_a_window_and_the_windows_stay_short(texts)
 
 
 def test_a_window_names_the_texts_it_spans():
-    assert windows(["alone"]) == []
-    assert windows(["a", "b", "c"]) == [(0, 2, "a\nb\nc")]
+    assert spanned(["alone"]) == []
+    assert spanned(["a", "b", "c"]) == [(0, 2, "a\nb\nc")]
     long = "x" * (4 * REACH)
-    assert [(first, last) for first, last, _ in windows([long, "b", long])] == [(0, 2)]
-    assert [(first, last) for first, last, _ in windows([long, long, long])] == [(0, 1), (1, 2)]
+    assert [(first, last) for first, last, _ in spanned([long, "b", long])] == [(0, 2)]
+    assert [(first, last) for first, last, _ in spanned([long, long, long])] == [(0, 1), (1, 2)]
+
+
+def test_a_window_touching_a_tool_result_counts_as_a_tool_result():
+    """The detectors count a jailbreak only in the user's own text, windows included."""
+    long = "x" * (4 * REACH)
+    found = extract("chat.completions", {"messages": [
+        {"role": "user", "content": long}, {"role": "assistant", "content": long},
+        {"role": "tool", "tool_call_id": "c", "content": long}]}).seams()
+    assert [tool for tool, _ in found] == [False, True]
 
 
 # --- cache --------------------------------------------------------------------------------------

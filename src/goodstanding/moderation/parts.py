@@ -37,7 +37,7 @@ from goodstanding.endpoints.fields import (
     SKIP,
     TEXT,
 )
-from goodstanding.moderation.seams import SEP, windows
+from goodstanding.moderation.seams import SEP, spanned, windows
 
 if TYPE_CHECKING:
     from goodstanding.call import Call
@@ -204,10 +204,14 @@ class RequestParts:
         worked out once, for moderation and the detectors both."""
         found = self._seams
         if found is None:
-            texts = self.texts()
-            found = self._seams = [] if len(texts) < 2 else [
-                (any(tool for tool, _ in texts[first:last + 1]), window)
-                for first, last, window in windows([text for _, text in texts])]
+            if not self.tool_results:  # the common case: no tool result for a window to touch
+                found = [(False, window) for window in windows(
+                    [content for kind, content in self.parts if kind == "text"])]
+            else:
+                texts = self.texts()
+                found = [(any(tool for tool, _ in texts[first:last + 1]), window)
+                         for first, last, window in spanned([text for _, text in texts])]
+            self._seams = found
         return found
 
 

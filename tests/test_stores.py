@@ -67,3 +67,14 @@ async def test_ping(store):
     started = time.perf_counter()
     await store.ping()
     assert time.perf_counter() - started < 5
+
+
+async def test_withheld_ids_are_found_until_they_expire_and_then_pruned(store):
+    assert await store.withheld_among(["resp_a", "conv_a"], 1000.0) == set()
+    await store.remember_withheld({"resp_a": 1100.0, "conv_a": 1200.0}, 1000.0)
+    await store.remember_withheld({"conv_a": 1300.0}, 1010.0)  # withheld again: kept longer
+    assert await store.withheld_among(["resp_a", "conv_a", "resp_b"], 1050.0) == {
+        "resp_a", "conv_a"}
+    assert await store.withheld_among(["resp_a", "conv_a"], 1250.0) == {"conv_a"}
+    await store.remember_withheld({"resp_b": 1500.0}, 1400.0)  # prunes the expired
+    assert await store.withheld_among(["resp_a", "conv_a", "resp_b"], 0.0) == {"resp_b"}

@@ -256,9 +256,22 @@ class SessionStore(Protocol):
         """Scope -> revoked_at, for those of ``scopes`` that are revoked."""
 
 
+class WithheldStore(Protocol):
+    """Ids of Responses answers the gateway withheld (``checks/continuation.py``), shared by
+    every process: the hot path reads it only for a call that names a stored response or
+    conversation."""
+
+    async def remember_withheld(self, ids: Mapping[str, float], now: float) -> None:
+        """Remember each id until its expiry (id -> expires_at; a later expiry replaces an
+        earlier one); prunes the rows expired at ``now``."""
+
+    async def withheld_among(self, ids: Sequence[str], now: float) -> set[str]:
+        """Those of ``ids`` remembered and not expired at ``now``."""
+
+
 class Store(KeyStore, IdentityStore, AuditStore, DeadLetterStore, EndUserStore, WebhookStore,
             AdminQueryStore, AcceptanceStore, RotationLockStore, IncidentStore, SessionStore,
-            Protocol):
+            WithheldStore, Protocol):
     async def migrate(self) -> None: ...
 
     async def schema_behind(self) -> str | None:

@@ -13,14 +13,16 @@ from goodstanding.stores.base import Identity
 from goodstanding.stores.endusers_memory import MemoryEndUsers
 from goodstanding.stores.incidents_memory import MemoryIncidents
 from goodstanding.stores.upstream_memory import MemoryUpstreamKeys
+from goodstanding.stores.withheld_memory import MemoryWithheld
 
 
 class MemoryStore(MemoryEndUsers, MemoryAcceptances, MemoryAdminQueries, MemoryUpstreamKeys,
-                  MemoryIncidents):
+                  MemoryIncidents, MemoryWithheld):
     def __init__(self) -> None:
         MemoryEndUsers.__init__(self)
         MemoryAcceptances.__init__(self)
         MemoryIncidents.__init__(self)
+        MemoryWithheld.__init__(self)
         self.keys: dict[str, VirtualKey] = {}
         self.identities: dict[str, Identity] = {}
         self.audit: list[dict[str, Any]] = []

@@ -168,6 +168,17 @@ admin_session_revocations = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
 )
 
+# ids of Responses answers an output check withheld (a response, the conversation it was
+# added to), so that no later call continues from them (checks/continuation.py; migration 0013).
+# An id longer than the column, or not printable ASCII, is kept as its SHA-256.
+withheld_ids = sa.Table(
+    "withheld_ids",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("withheld_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
 AUDIT_FIELDS = tuple(c.name for c in audit_events.columns if c.name != "id")
 KEY_FIELDS = tuple(c.name for c in keys.columns)
 IDENTITY_FIELDS = tuple(c.name for c in identities.columns)

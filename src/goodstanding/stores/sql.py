@@ -24,6 +24,7 @@ from goodstanding.stores.endusers_sql import SqlEndUsers
 from goodstanding.stores.incidents_sql import SqlIncidents, audit_window
 from goodstanding.stores.sqlite_reads import reads_for
 from goodstanding.stores.upstream_sql import SqlUpstreamKeys
+from goodstanding.stores.withheld_sql import SqlWithheld
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
             "postgres": "postgresql+asyncpg"}
@@ -71,7 +72,8 @@ def _key(row: Any) -> VirtualKey:
     return VirtualKey(**data)
 
 
-class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys, SqlIncidents):
+class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys, SqlIncidents,
+               SqlWithheld):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.engine = _engine(url, pool_size)

@@ -122,6 +122,9 @@ class UpstreamAnswer:
     error_code: str | None = None  # an error answer's code
     document: Any = None  # a whole answer, parsed
     signal: str | None = None  # OpenAI's own cut or refusal seen in a stream
+    # a stream's response id (Responses: from ``response.created``, read when output checks
+    # read the stream): a later call can name it (``checks/continuation.py``)
+    response_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -2,14 +2,15 @@
 
     admit:   input checks, in the registry's order (``checks.INPUT_ORDER``; those the
              settings switch on): auth → request → key_scope → key_fanout → end_user_token →
-             identity → standing → tier → acceptance → geo → limits → distillation →
-             detectors → moderation → ramp; the first refusal stops the call
+             identity → standing → tier → acceptance → geo → limits → continuation →
+             distillation → detectors → moderation → ramp; the first refusal stops the call
     send:    the upstream call (the only place money is spent)
     answer:  output checks on the answer (``OUTPUT_ORDER``: detectors_output →
              moderation_output); streams are held back in windows (``stream/``, which sees
              only the checks as one callable)
     finish:  finishers (``FINISH_ORDER``: upstream_policy → strikes → limits, which settles
-             token reservations; then the ops finishers) and the audit record, whatever
+             token reservations → distillation → continuation, which remembers a withheld
+             Responses answer; then the ops finishers) and the audit record, whatever
              happened; for a stream, before its terminal event is passed on (or wherever it
              ends: cut, refused, client gone)
 

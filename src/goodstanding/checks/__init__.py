@@ -9,10 +9,11 @@ Order matters: cheap identity checks first, then what costs money or moderation 
 so a banned user costs nothing:
 
     INPUT_ORDER    auth → request → key_scope → key_fanout → end_user_token → identity →
-                   standing → tier → acceptance → geo → limits → distillation → detectors →
-                   moderation → ramp
+                   standing → tier → acceptance → geo → limits → continuation → distillation →
+                   detectors → moderation → ramp
     OUTPUT_ORDER   detectors_output → moderation_output
-    FINISH_ORDER   upstream_policy → strikes → limits (then the ops finishers)
+    FINISH_ORDER   upstream_policy → strikes → limits → distillation → continuation (then the
+                   ops finishers)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from goodstanding.abuse.shared import abuse_merger
 from goodstanding.checks.acceptance import AcceptanceCheck
 from goodstanding.checks.auth import AuthCheck
+from goodstanding.checks.continuation import ContinuationCheck
 from goodstanding.checks.detectors import DetectorsCheck, DetectorsOutputCheck
 from goodstanding.checks.distillation import DistillationCheck
 from goodstanding.checks.end_user_token import EndUserTokenCheck
@@ -87,6 +89,10 @@ class Parts:
         the answer (a finisher)."""
         settings = self.settings.signals.distillation
         return DistillationCheck(settings, self.merger) if settings.enabled else None
+
+    @cached_property
+    def continuation(self) -> ContinuationCheck:
+        return ContinuationCheck(self.store)
 
     @cached_property
     def limits(self) -> LimitsCheck:
@@ -163,6 +169,8 @@ CHECKS: dict[str, Callable[[Parts], Check | None]] = {
     "acceptance": _acceptance,
     "geo": lambda p: GeoCheck(p.settings.geo, p.counters) if p.settings.geo.mode != "off" else None,
     "limits": lambda p: p.limits,
+    # continuing from an answer the gateway withheld: a store read, only for a call naming one
+    "continuation": lambda p: p.continuation,
     # before moderation: a throttled call costs none
     "distillation": lambda p: p.distillation,
     "detectors": _detectors,
@@ -181,13 +189,14 @@ FINISHERS: dict[str, Callable[[Parts], Finisher | None]] = {
     "strikes": lambda p: StrikeFinisher(p.enforcer, p.settings.strikes, p.policy_url),
     "limits": lambda p: p.limits,  # settles token reservations with actual usage
     "distillation": lambda p: p.distillation,  # long outputs to short prompts: answer sizes
+    "continuation": lambda p: p.continuation,  # remembers a withheld Responses answer's ids
 }
 
 INPUT_ORDER = ("auth", "request", "key_scope", "key_fanout", "end_user_token", "identity",
-               "standing", "tier", "acceptance", "geo", "limits", "distillation", "detectors",
-               "moderation", "ramp")
+               "standing", "tier", "acceptance", "geo", "limits", "continuation", "distillation",
+               "detectors", "moderation", "ramp")
 OUTPUT_ORDER = ("detectors_output", "moderation_output")
-FINISH_ORDER = ("upstream_policy", "strikes", "limits", "distillation")
+FINISH_ORDER = ("upstream_policy", "strikes", "limits", "distillation", "continuation")
 
 
 T = TypeVar("T")

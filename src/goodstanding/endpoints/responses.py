@@ -197,6 +197,8 @@ NOT_MODEL_READ = {
     "moderation.model": OWN_MODERATION,
     "reasoning.mode": ROUTING,
     "context_management[].type": ROUTING,
+    # stored state: moderated when it was sent, except an answer the gateway withheld (OpenAI
+    # stored it all the same), which a call may not name (checks/continuation.py)
     "conversation": STORED,
     "conversation.id": STORED,
     "previous_response_id": STORED,
@@ -375,6 +377,8 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
     if b".delta" not in event[:80]:
         if b"response.output_item.done" in event[:80]:
             return True, _item_actions(event)
+        if b"response.created" in event[:64]:
+            _note_id(state, event)
         return True, ""
     payload = data(event)
     parsed = orjson.loads(payload) if payload else {}
@@ -391,6 +395,17 @@ def read_event(state: StreamState, event: bytes) -> tuple[bool, str]:
             text = "\n" + text
         return True, text
     return True, ""
+
+
+def _note_id(state: StreamState, event: bytes) -> None:
+    """The response's id, sent before any text: the id a cut stream ends with (in its
+    ``response.incomplete``) and the one the gateway remembers as withheld."""
+    payload = data(event)
+    parsed = orjson.loads(payload) if payload else None
+    response = parsed.get("response") if isinstance(parsed, dict) else None
+    found = response.get("id") if isinstance(response, dict) else None
+    if isinstance(found, str):
+        state.meta["response_id"] = state.call.upstream.response_id = found
 
 
 def _item_actions(event: bytes) -> str:

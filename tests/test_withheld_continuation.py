@@ -116,6 +116,23 @@ def test_an_outage_of_the_lookup_is_a_recorded_503(gw, sim, monkeypatch):
     assert gw.client().responses.create(model=MODEL, input="hello", safety_identifier=user())
 
 
+def test_a_withheld_answer_whose_id_cannot_be_remembered_is_not_given(gw, sim, monkeypatch):
+    """The store does not answer: the client gets a 503, not an id it could continue from."""
+    bounded = gw.gateway.store
+    monkeypatch.setattr(bounded, "timeout", 0.3)
+
+    async def frozen(ids: Any, now: float) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(bounded.inner, "remember_withheld", frozen)
+    monkeypatch.delitem(bounded.__dict__, "remember_withheld", raising=False)
+    with pytest.raises(openai.InternalServerError) as caught:
+        gw.client().responses.create(model=MODEL, input=f"[[say:{VIOLENT}]]",
+                                     safety_identifier=user())
+    assert caught.value.status_code == 503 and caught.value.code == "store_unavailable"
+    assert "resp_" not in caught.value.response.text
+
+
 @pytest.mark.parametrize("value", ["resp_" + "a" * 200, "resp_\x00nul", "resp_é"])
 def test_an_id_that_does_not_fit_the_column_is_kept_by_its_hash(value):
     from goodstanding.checks.continuation import MAX_ID_CHARS, stored_id

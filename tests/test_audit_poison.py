@@ -568,6 +568,31 @@ def test_sqlite_and_postgres_store_the_same_bounded_records(tmp_path):
             loop.close()
 
 
+@pytest.mark.postgres
+def test_a_negative_zero_reads_back_the_same_from_both_backends(tmp_path):
+    """SQLite read a REAL column's -0.0 back as 0.0 and PostgreSQL as -0.0 (and PostgreSQL's
+    JSON kept it): the bounded record has no negative zero, so all three stores agree."""
+    raw = {"ts": -0.0, "request_id": "r", "key_id": "k", "tenant": "t", "status": 200,
+           "decision": "allowed", "reasons": [], "latency_ms": -0.0,
+           "scores": {"violence": -0.0}}
+    bounded = [bound_record(raw)]
+    with postgres_database() as pg_url:
+        stores = [open_store(f"sqlite:///{tmp_path / 'z.db'}"), open_store(pg_url),
+                  open_store("memory://")]
+        stored = [asyncio.run(_migrate_write_read(s, bounded)) for s in stores]
+    assert {_comparable(rows) for rows in stored} == {_comparable(bounded)}
+    row = stored[1][0]
+    assert math.copysign(1, row["ts"]) == math.copysign(1, row["scores"]["violence"]) == 1
+
+
+async def _migrate_write_read(store: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        await store.migrate()
+        return await _write_and_read(store, records)
+    finally:
+        await store.close()
+
+
 async def _write_and_read(store: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     await store.write_audit(records)
     rows = await store.query_audit(limit=len(records))

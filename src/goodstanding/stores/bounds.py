@@ -68,7 +68,7 @@ def real(value: Any) -> float | None:
         value = float(value)
     except OverflowError:  # an int past float range
         return None
-    return value if math.isfinite(value) else None
+    return value + 0.0 if math.isfinite(value) else None  # -0.0 + 0.0 is 0.0: see _real_rule
 
 
 def json_value(value: Any) -> Any:
@@ -92,7 +92,7 @@ def _flat(value: Any) -> Any:
             if not (type(key) is str and len(key) <= JSON_STRING and key.isascii()
                     and "\x00" not in key and type(item) is float and item - item == 0.0):
                 return None  # (x - x is NaN for NaN and ±inf)
-        return dict(value)
+        return {key: item + 0.0 for key, item in value.items()}  # no -0.0 (see _real_rule)
     return None
 
 
@@ -149,7 +149,9 @@ def _integer_rule(kind: sa.Integer, fallback: Callable[[], Any]) -> Rule:
 def _real_rule(kind: sa.Float, fallback: Callable[[], Any]) -> Rule:
     def bound_real(value: Any) -> Any:
         if type(value) is float and value - value == 0.0:  # finite
-            return value
+            # -0.0 becomes 0.0: PostgreSQL's JSON numbers have no negative zero, so a record
+            # would read back differently from the two backends
+            return value + 0.0
         value = None if value is None else real(value)
         return fallback() if value is None else value
 

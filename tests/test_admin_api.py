@@ -350,7 +350,11 @@ def test_a_safety_identifier_maps_back_to_its_end_user(admin_gw, sim):
         assert found
         answer = admin.get(f"/safety-identifiers/{sent}").json()
         assert admin.get("/safety-identifiers/unknown").status_code == 404
+        # the first 16 digits, as logs and alerts name the end user
+        short = admin.get(f"/safety-identifiers/{sent[:16]}").json()
+        assert admin.get(f"/safety-identifiers/{'0' * 16}").status_code == 404
     assert (answer["tenant"], answer["end_user"]) == ("test-app", "josé alice")
+    assert short == answer
 
 
 # events and usage

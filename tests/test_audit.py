@@ -62,6 +62,11 @@ def test_users_lookup_maps_safety_identifier_back(gw, sim, capsys, monkeypatch):
     assert main(["users", "lookup", sid, "--json"]) == 0
     assert '"end_user": "dave"' in capsys.readouterr().out
     assert main(["users", "lookup", "0" * 64]) == 1
+    # the 16 digits logs and alerts name the end user by are enough
+    capsys.readouterr()
+    assert main(["users", "lookup", sid[:16], "--json"]) == 0
+    assert '"end_user": "dave"' in capsys.readouterr().out
+    assert main(["users", "lookup", "0" * 16]) == 1
 
 
 async def test_close_flushes_everything_queued():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from goodstanding.credentials import keys
+from goodstanding.endusers.identity import AmbiguousIdentifier, find_identity
 from goodstanding.stores.base import Identity
 
 
@@ -29,6 +32,28 @@ async def test_identities_are_written_once_and_looked_up(store):
     await store.remember_identities([Identity("a" * 64, "team-a", "mallory", 2.0)])
     assert await store.lookup_identity("a" * 64) == first
     assert await store.lookup_identity("b" * 64) is None
+
+
+async def test_identities_are_found_by_their_first_digits(store):
+    """How an operator goes from the 16 digits a log line or an alert names to the end user."""
+    ids = ["ab12" + "0" * 60, "ab12" + "f" * 60, "ab13" + "0" * 60]
+    await store.remember_identities([Identity(s, "t", f"u{i}", 1.0) for i, s in enumerate(ids)])
+    assert [i.end_user for i in await store.find_identities("ab12", 10)] == ["u0", "u1"]
+    assert [i.end_user for i in await store.find_identities("ab12", 1)] == ["u0"]
+    assert await store.find_identities("ab12" + "0" * 20, 2) == [
+        Identity(ids[0], "t", "u0", 1.0)]
+    assert await store.find_identities("ab14", 2) == []
+    assert await store.find_identities("%", 2) == []  # a pattern character is only itself
+
+
+async def test_a_short_identifier_names_one_end_user_or_says_it_is_ambiguous(store):
+    twins = ["c" * 16 + "0" * 48, "c" * 16 + "1" * 48]
+    await store.remember_identities([Identity(s, "t", f"u{i}", 1.0) for i, s in enumerate(twins)])
+    with pytest.raises(AmbiguousIdentifier):
+        await find_identity(store, "c" * 16)
+    assert (await find_identity(store, "c" * 16 + "1")).end_user == "u1"
+    assert (await find_identity(store, f" {twins[0]} ")).end_user == "u0"
+    assert await find_identity(store, "c" * 15) is None  # fewer digits than a log line's
 
 
 def record(n: int, **fields) -> dict:

@@ -28,7 +28,12 @@ from goodstanding.commands import (
     settings_of,
 )
 from goodstanding.commands.output import table, when
-from goodstanding.endusers.identity import canonical_end_user, stored_end_user
+from goodstanding.endusers.identity import (
+    AmbiguousIdentifier,
+    canonical_end_user,
+    find_identity,
+    stored_end_user,
+)
 from goodstanding.enforcement.enforcer import Enforcer, StrikePolicy
 from goodstanding.enforcement.standing import Standing
 from goodstanding.policy.acceptance import record_acceptance
@@ -56,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         command.add_argument("--reason", help="why, for the record")
     lookup = sub.add_parser("lookup", help="the end user behind a safety identifier OpenAI named")
     lookup.add_argument("safety_identifier", metavar="SAFETY_IDENTIFIER",
-                        help="the safety_identifier OpenAI quoted (a hex digest)")
+                        help="the safety_identifier OpenAI quoted (a hex digest), or its "
+                        "first 16 or more digits, as logs and alerts name an end user")
     accept = sub.add_parser("accept", help="record that an end user accepted the content policy")
     accept.add_argument("id", metavar="ID", help="the end-user id the application sends")
     accept.add_argument("--version", type=int, metavar="N",
@@ -311,7 +317,10 @@ def _done(args: argparse.Namespace, standing: Standing, message: str) -> int:
 
 
 async def _lookup(args: argparse.Namespace, store: Store, settings: Settings) -> int:
-    identity = await store.lookup_identity(args.safety_identifier.strip())
+    try:
+        identity = await find_identity(store, args.safety_identifier)
+    except AmbiguousIdentifier as exc:
+        return fail(str(exc))
     if identity is None:
         return fail("no end user is known under that safety identifier")
     end_user = stored_end_user(identity.end_user)

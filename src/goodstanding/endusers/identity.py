@@ -36,8 +36,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from goodstanding.stores.base import Identity, IdentityStore
 
 MAX_END_USER_CHARS = 256
 # an id longer than this as sent is refused before any Unicode work is spent on it
@@ -137,6 +141,27 @@ def safety_identifier(secret: bytes, tenant: str, end_user: str) -> str:
 
 
 LOGGED_CHARS = 16  # how much of the safety identifier names an end user in logs and alerts
+
+
+class AmbiguousIdentifier(ValueError):
+    """More than one end user's safety identifier starts with the given digits."""
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+async def find_identity(store: IdentityStore, given: str) -> Identity | None:
+    """The end user behind a safety identifier, whole (as OpenAI names it) or its first
+    ``LOGGED_CHARS`` or more hex digits (as logs and alerts name the end user)."""
+    given = given.strip()
+    if LOGGED_CHARS <= len(given) < 64 and _HEX.fullmatch(given):
+        found = await store.find_identities(given, limit=2)
+        if len(found) > 1:
+            raise AmbiguousIdentifier(
+                f"more than one end user's safety identifier starts with {given}: give more "
+                "of its digits")
+        return found[0] if found else None
+    return await store.lookup_identity(given)
 
 
 def pseudonym(secret: str | None, tenant: str, end_user: str) -> str:

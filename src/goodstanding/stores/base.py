@@ -55,6 +55,11 @@ class IdentityStore(Protocol):
 
     async def lookup_identity(self, safety_identifier: str) -> Identity | None: ...
 
+    async def find_identities(self, prefix: str, limit: int) -> list[Identity]:
+        """At most ``limit`` identities whose safety identifier starts with ``prefix`` (a
+        lower-case hex string: no pattern characters)."""
+        ...
+
 
 class AuditStore(Protocol):
     async def write_audit(self, records: Sequence[dict[str, Any]]) -> None: ...

@@ -63,6 +63,10 @@ class MemoryStore(MemoryEndUsers, MemoryAcceptances, MemoryAdminQueries, MemoryU
     async def lookup_identity(self, safety_identifier: str) -> Identity | None:
         return self.identities.get(safety_identifier)
 
+    async def find_identities(self, prefix: str, limit: int) -> list[Identity]:
+        return sorted((i for sid, i in self.identities.items() if sid.startswith(prefix)),
+                      key=lambda i: i.safety_identifier)[:limit]
+
     async def write_audit(self, records: Sequence[dict[str, Any]]) -> None:
         for record in records:
             self.audit.append({"id": len(self.audit) + 1, **record})

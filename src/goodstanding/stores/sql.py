@@ -148,6 +148,14 @@ class SqlStore(SqlEndUsers, SqlAcceptances, SqlAdminQueries, SqlUpstreamKeys, Sq
             ).first()
         return Identity(**row._mapping) if row else None
 
+    async def find_identities(self, prefix: str, limit: int) -> list[Identity]:
+        table = schema.identities
+        query = (table.select().where(table.c.safety_identifier.startswith(prefix, autoescape=True))
+                 .order_by(table.c.safety_identifier).limit(limit))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Identity(**row._mapping) for row in rows]
+
     # audit
     async def write_audit(self, records: Sequence[dict[str, Any]]) -> None:
         if records:

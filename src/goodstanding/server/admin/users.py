@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from goodstanding.endusers.identity import stored_end_user
+from goodstanding.endusers.identity import AmbiguousIdentifier, find_identity, stored_end_user
 from goodstanding.enforcement.enforcer import StrikePolicy
 from goodstanding.errors import InvalidRequest, NotFound
 from goodstanding.policy.acceptance import record_acceptance
@@ -283,7 +283,10 @@ async def accept_policy(admin: AdminDep, end_user: EndUserId, tenant: TenantQuer
                 summary="The end user behind a safety identifier OpenAI named")
 async def lookup(admin: AdminDep, safety_identifier: Annotated[str, Path(max_length=128)]
                  ) -> dict[str, Any]:
-    identity = await admin.store.lookup_identity(safety_identifier.strip())
+    try:
+        identity = await find_identity(admin.store, safety_identifier)
+    except AmbiguousIdentifier as exc:
+        raise InvalidRequest(f"{str(exc).capitalize()}.", param="safety_identifier") from None
     if identity is None:
         raise NotFound("No end user is known under that safety identifier.",
                        param="safety_identifier")

@@ -62,6 +62,23 @@ def test_a_refused_upstream_key_is_the_gateways_502_not_the_clients_401(
     assert "refused" in caplog.text and WRONG_KEY[3:12] not in caplog.text
 
 
+def test_a_refused_key_on_moderation_raises_the_same_alert(start_gateway, sim, caplog):
+    """Moderation is the first upstream call: a refused key there was only "moderation
+    unavailable", and the operator was not told the key was the cause."""
+    gw = start_gateway(OPENAI_API_KEY=WRONG_KEY)
+    caplog.set_level(logging.INFO)
+    with pytest.raises(openai.APIStatusError) as caught:
+        gw.client().chat.completions.create(model=MODEL, messages=HELLO, safety_identifier="u1")
+    error = caught.value
+    assert error.status_code == 503 and error.code == "moderation_unavailable"
+    assert "sk-" not in error.response.text
+    assert sim.calls.get("/v1/chat/completions", 0) == 0  # not sent unmoderated
+    record = records(gw, error.response.headers["x-request-id"])
+    assert {"moderation_unavailable", "upstream_credentials_refused"} <= set(record["reasons"])
+    wait_for(lambda: [a for a in listed(gw) if a["when"] == "upstream_credentials_refused"])
+    assert WRONG_KEY[3:12] not in caplog.text
+
+
 # --- an answer that is not JSON ---------------------------------------------------------------
 
 

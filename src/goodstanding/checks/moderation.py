@@ -29,7 +29,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from goodstanding.call import Call, Offence, Verdict
-from goodstanding.errors import ContentPolicyViolation, InvalidRequest, ModerationUnavailable
+from goodstanding.errors import (
+    ContentPolicyViolation,
+    InvalidRequest,
+    ModerationUnavailable,
+    UpstreamCredentialsRefused,
+)
 from goodstanding.moderation.cache import MemoryCache
 from goodstanding.moderation.client import ModerationClient, ModerationFailed
 from goodstanding.moderation.judge import Judge
@@ -100,8 +105,8 @@ class ModerationCheck:
         upstream = call.key.upstream if call.key else None
         try:
             results = await moderated.judge.results(judged, upstream)
-        except ModerationFailed:
-            return self._unavailable(moderated.fail_open)
+        except ModerationFailed as exc:
+            return self._unavailable(moderated.fail_open, exc)
         categories = moderated.policy.flagged(results)
         if not categories:
             return _PASS_IN
@@ -124,13 +129,22 @@ class ModerationCheck:
             "sent.", reasons=reasons)  # fmt: skip
         return Verdict(self.name, "refuse", reasons, error, scores=scores, offences=(offence,))
 
-    def _unavailable(self, fail_open: bool) -> Verdict:
+    def _unavailable(self, fail_open: bool, failed: ModerationFailed) -> Verdict:
+        reasons = _unavailable_reasons("moderation_unavailable", failed)
         if fail_open:
-            return Verdict(self.name, "flag", ("moderation_unavailable",))
+            return Verdict(self.name, "flag", reasons)
         error = ModerationUnavailable(
             "Moderation is unavailable, so the request was not sent. Try again shortly.",
-            reasons=("moderation_unavailable",))  # fmt: skip
+            reasons=reasons)  # fmt: skip
         return Verdict(self.name, "refuse", error.reasons, error)
+
+
+def _unavailable_reasons(reason: str, failed: ModerationFailed) -> tuple[str, ...]:
+    """Why moderation did not answer; a refused upstream key is named, as for a generation
+    call, so that its alert fires (the client's key is fine: the operator must act)."""
+    if failed.key_refused:
+        return (reason, UpstreamCredentialsRefused.reason)
+    return (reason,)
 
 
 def _ask_inline(call: Call, body: dict[str, Any], model: str) -> None:
@@ -187,8 +201,8 @@ class ModerationOutputCheck:
                 # a whole answer comes back as history next turn: remember it; windows won't
                 results = await moderated.judge.results([("text", text)], upstream,
                                                         not call.stream)
-            except ModerationFailed:
-                return self._unavailable(moderated.fail_open)
+            except ModerationFailed as exc:
+                return self._unavailable(moderated.fail_open, exc)
         categories = moderated.policy.flagged(results)
         if not categories:
             return _PASS_OUT
@@ -200,11 +214,12 @@ class ModerationOutputCheck:
                                        reasons=reasons)  # fmt: skip
         return Verdict(self.name, "refuse", reasons, error, scores=scores)
 
-    def _unavailable(self, fail_open: bool) -> Verdict:
+    def _unavailable(self, fail_open: bool, failed: ModerationFailed) -> Verdict:
+        reasons = _unavailable_reasons("output_moderation_unavailable", failed)
         if fail_open:
-            return Verdict(self.name, "flag", ("output_moderation_unavailable",))
+            return Verdict(self.name, "flag", reasons)
         error = ModerationUnavailable("The answer could not be moderated and was withheld.",
-                                      reasons=("output_moderation_unavailable",))  # fmt: skip
+                                      reasons=reasons)  # fmt: skip
         return Verdict(self.name, "refuse", error.reasons, error)
 
 

@@ -32,7 +32,13 @@ ATTEMPTS = 2  # bounded timeout, retried once
 
 
 class ModerationFailed(Exception):
-    """No moderation answer: outage, timeout, or no budget left. Never a policy outcome."""
+    """No moderation answer: outage, timeout, or no budget left. Never a policy outcome.
+    ``key_refused``: the upstream refused the gateway's own key (401/403), which the operator
+    must fix (the same alert as for generation calls)."""
+
+    def __init__(self, why: str, key_refused: bool = False) -> None:
+        super().__init__(why)
+        self.key_refused = key_refused
 
 
 class ModerationClient:
@@ -134,7 +140,7 @@ class ModerationClient:
                 why = type(exc).__name__
             CALLS.inc("failed")
         log.warning("moderation unavailable: %s", why)
-        raise ModerationFailed(why)
+        raise ModerationFailed(why, key_refused=why in ("HTTP 401", "HTTP 403"))
 
 
 def _input(parts: Sequence[Part]) -> list[Any]:

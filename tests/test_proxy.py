@@ -273,6 +273,24 @@ def test_a_completed_stream_is_not_recorded_as_gone(gw, sim):
     assert record_of(gw, stream.response.headers["x-request-id"])["reasons"] == []
 
 
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_a_stream_the_upstream_ends_without_its_final_event_is_recorded_so(gw, sim, api):
+    """The client gets what came (a compatible provider that omits [DONE] must keep working);
+    the record says the answer is not whole instead of passing for a completed call."""
+    truncated = [{"role": "user", "content": "go [[words:50]] [[fault:truncate]]"}]
+    client = gw.client()
+    if api == "chat":
+        stream = client.chat.completions.create(model=MODEL, messages=truncated, stream=True,
+                                                safety_identifier="u1")
+    else:
+        stream = client.responses.create(model=MODEL, input=truncated, stream=True,
+                                         safety_identifier="u1")
+    assert list(stream)  # the chunks that came, and no error
+    record = record_of(gw, stream.response.headers["x-request-id"])
+    assert (record["status"], record["decision"]) == (200, "allowed")
+    assert record["reasons"] == ["stream_unterminated"]
+
+
 DISCONNECT = "story [[fault:disconnect]] [[words:200]]"
 
 

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from goodstanding.upstream import Upstream
 
 log = logging.getLogger("goodstanding.pipeline")
+# a stream the upstream ended cleanly without its final event (``finish_stream``)
+UNTERMINATED = "stream_unterminated"
 AUDIT_BACKLOG_REFUSALS = metrics.counter(
     "goodstanding_audit_backlog_refusals_total",
     "Calls refused because too many audit records were waiting for the database.")
@@ -167,6 +169,12 @@ class Pipeline:
                             yield error_event(call, exc)
                             return
                     yield out
+            if not finished and call.api.stream is not None:
+                # the upstream ended the stream cleanly but without its final event ([DONE],
+                # response.completed…): the client got what came, the record says it is not
+                # the whole answer. Not an error event: a compatible provider that omits
+                # [DONE] still works
+                call.reasons.append(UNTERMINATED)
         except GatewayError as exc:  # the upstream broke, or a check failed, after the start
             error = exc
             _reasons_of(call, exc)  # a broken stream is an upstream_unavailable incident

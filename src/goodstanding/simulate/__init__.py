@@ -9,7 +9,7 @@ and no key, and labels every answer as simulated (`x-goodstanding-simulated: tru
 
 Directives in the newest user text steer it: `[[say:TEXT]]`, `[[words:N]]`, `[[delay_ms:N]]`,
 `[[fault:NAME]]` (429, retry-after:VALUE, 500, 503, html, slow:MS, invalid_prompt,
-cyber_policy, bio_policy, moderation_blocked, content_filter, refusal, disconnect, bad_usage). In moderation input, `[[flag:CATEGORY]]`
+cyber_policy, bio_policy, moderation_blocked, content_filter, refusal, disconnect, truncate, bad_usage). In moderation input, `[[flag:CATEGORY]]`
 and image URLs containing `flag-CATEGORY` (e.g. `flag-violence`) force a flag; other directives
 are removed before scoring, so `[[say:…]]` with violating words still passes input moderation.
 

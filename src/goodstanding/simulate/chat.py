@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -49,7 +50,7 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     await faults.delay(gen.fault)
     headers = sim.window.take(gen.prompt_tokens + gen.completion_tokens * n)
     cid = new_id("chatcmpl-")
-    if gen.fault == "disconnect":
+    if gen.fault in ("disconnect", "truncate"):
         return _disconnect(gen, cid, body, sim, headers)
     # n choices; a tool call (one choice's decision, from the prompt) stays one choice, and
     # so does a spoken answer
@@ -274,9 +275,14 @@ def _tool_chunks(chunk: Any, tool: tools.ToolCall) -> Iterator[bytes]:
 def _disconnect(
     gen: Generation, cid: str, body: dict[str, Any], sim: SimulatedUpstream, headers: dict[str, str]
 ) -> StreamReply:
-    """Send the start of the answer, then cut the connection."""
+    """Send the start of the answer, then cut the connection (``truncate``: end the stream
+    cleanly there, without its final event)."""
     if body.get("stream"):
-        events = paced(_chunks(gen, cid, body), sim.config.chunk_delay, faults.DISCONNECT_AFTER)
+        chunks = _chunks(gen, cid, body)
+        if gen.fault == "truncate":
+            events = paced(islice(chunks, faults.DISCONNECT_AFTER), sim.config.chunk_delay)
+        else:
+            events = paced(chunks, sim.config.chunk_delay, faults.DISCONNECT_AFTER)
     else:
         whole = orjson.dumps(_completion(gen, cid))
         events = paced([whole[: len(whole) // 2], b""], 0, 1)

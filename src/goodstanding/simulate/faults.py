@@ -2,7 +2,8 @@
 
 Error faults answer at once with OpenAI's envelope and status. The others change the answer
 itself and are handled by the chat and responses modules: `slow:MS` (sleep, then answer),
-`content_filter`, `refusal`, `disconnect` and `bad_usage` (Chat: a `usage` whose counts are a
+`content_filter`, `refusal`, `disconnect`, `truncate` (a stream that ends cleanly after a few
+chunks, without its final event) and `bad_usage` (Chat: a `usage` whose counts are a
 string, 2**40 and a float, as a broken OpenAI-compatible provider might send). `429-once:ID` answers 429 (with `retry-after:
 1`) to the first request carrying that ID and normally afterwards: what a client's retry needs.
 `retry-after:VALUE` answers 429 with that `retry-after` header as it is (a broken provider's
@@ -16,7 +17,7 @@ import asyncio
 from .http import Reply, envelope
 from .ratelimit import Window
 
-ANSWER_FAULTS = frozenset({"content_filter", "refusal", "disconnect", "bad_usage"})
+ANSWER_FAULTS = frozenset({"content_filter", "refusal", "disconnect", "truncate", "bad_usage"})
 REFUSAL = "I'm sorry, but I can't help with that. (goodstanding simulated refusal)"
 DISCONNECT_AFTER = 3  # chunks sent before the connection is cut
 
@@ -106,7 +107,7 @@ def _policy(fault: str) -> Reply:
         400,
         f"Unknown simulated fault {fault!r}; use 429, 429-once:ID, retry-after:VALUE, "
         "insufficient_quota, 500, 503, html, slow:MS, invalid_prompt, cyber_policy, bio_policy, "
-        "moderation_blocked, content_filter, refusal, disconnect or bad_usage.",
+        "moderation_blocked, content_filter, refusal, disconnect, truncate or bad_usage.",
         code="unknown_fault",
     )
 

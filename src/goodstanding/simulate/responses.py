@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -32,7 +33,7 @@ async def handle(req: Request, sim: SimulatedUpstream) -> Reply | StreamReply:
     tool = None if gen.fault in faults.ANSWER_FAULTS else tools.choose(
         body, newest, result is not None)
     answer = _Answer(gen, body, tool)
-    if gen.fault == "disconnect":
+    if gen.fault in ("disconnect", "truncate"):
         return _disconnect(answer, body, sim, headers)
     if body.get("stream"):
         delay = chunk_delay(gen, sim.config.chunk_delay)
@@ -212,10 +213,15 @@ def _deltas(a: _Answer, event: Any, where: dict[str, Any]) -> Iterator[bytes]:
 def _disconnect(
     a: _Answer, body: dict[str, Any], sim: SimulatedUpstream, headers: dict[str, str]
 ) -> StreamReply:
-    """Send the start of the answer, then cut the connection."""
+    """Send the start of the answer, then cut the connection (``truncate``: end the stream
+    cleanly there, without its final event)."""
     if body.get("stream"):
         # created, in_progress, item added, part added, then a few deltas
-        events = paced(_events(a), sim.config.chunk_delay, 4 + faults.DISCONNECT_AFTER)
+        cut = 4 + faults.DISCONNECT_AFTER
+        if a.gen.fault == "truncate":
+            events = paced(islice(_events(a), cut), sim.config.chunk_delay)
+        else:
+            events = paced(_events(a), sim.config.chunk_delay, cut)
     else:
         whole = orjson.dumps(a.response(a.final_status, a.final_item()))
         events = paced([whole[: len(whole) // 2], b""], 0, 1)

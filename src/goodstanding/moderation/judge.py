@@ -36,11 +36,8 @@ class Judge:
         if not remember:
             return (await self._fresh(parts, upstream))[0]
         model = self.client.model
-        by_url = _by_url(parts)
-        if by_url:
-            return await self._with_urls(parts, upstream, by_url)
-        keys = [part_key(part, model) for part in parts]
-        found = await self.cache.get_many(keys)
+        keys = [_key(part, model) for part in parts]
+        found = await self._cached(keys)
         missing = [i for i, result in enumerate(found) if result is None]
         if not missing:
             return found  # type: ignore[return-value]  # no None left
@@ -52,25 +49,17 @@ class Judge:
             await self.cache.put_many(self._cacheable(keys, missing, fresh))
         return found  # type: ignore[return-value]
 
-    async def _with_urls(
-        self, parts: Sequence[Part], upstream: str | None, by_url: set[int]
-    ) -> list[Scored]:
-        """``results`` when some images come by URL: those are always judged afresh."""
-        model = self.client.model
-        keys = [None if i in by_url else part_key(part, model) for i, part in enumerate(parts)]
+    async def _cached(self, keys: list[bytes | None]) -> list[Scored | None]:
+        """The cache's results; None for a part it does not hold or that has no key."""
+        if None not in keys:  # most calls: no image by URL
+            return await self.cache.get_many(keys)  # type: ignore[arg-type]
         kept = [i for i, key in enumerate(keys) if key is not None]
-        found: list[Scored | None] = [None] * len(parts)
+        found: list[Scored | None] = [None] * len(keys)
         if kept:
             cached = await self.cache.get_many([keys[i] for i in kept])  # type: ignore[misc]
             for i, result in zip(kept, cached, strict=True):
                 found[i] = result
-        missing = [i for i, result in enumerate(found) if result is None]
-        fresh, remember = await self._fresh([parts[i] for i in missing], upstream)
-        for i, result in zip(missing, fresh, strict=True):
-            found[i] = result
-        if remember:
-            await self.cache.put_many(self._cacheable(keys, missing, fresh))
-        return found  # type: ignore[return-value]  # no None left
+        return found
 
     async def _fresh(self, parts: Sequence[Part], upstream: str | None) -> tuple[list[Scored], bool]:
         """Results from the endpoint (cacheable), else from the local detectors (not)."""
@@ -96,11 +85,9 @@ class Judge:
                 if (key := keys[i]) is not None]
 
 
-def _by_url(parts: Sequence[Part]) -> set[int] | None:
-    """The indexes of the images sent by http(s) URL (None when there are none: most calls)."""
-    found = None
-    for i, (kind, content) in enumerate(parts):
-        if kind == "image" and not content.startswith("data:"):
-            found = found or set()
-            found.add(i)
-    return found
+def _key(part: Part, model: str) -> bytes | None:
+    """The part's cache key; None for an image sent by its http(s) URL (module docstring)."""
+    kind, content = part
+    if kind == "image" and not content.startswith("data:"):
+        return None
+    return part_key(part, model)

@@ -130,21 +130,21 @@ class ModerationCheck:
         return Verdict(self.name, "refuse", reasons, error, scores=scores, offences=(offence,))
 
     def _unavailable(self, fail_open: bool, failed: ModerationFailed) -> Verdict:
-        reasons = _unavailable_reasons("moderation_unavailable", failed)
-        if fail_open:
-            return Verdict(self.name, "flag", reasons)
-        error = ModerationUnavailable(
-            "Moderation is unavailable, so the request was not sent. Try again shortly.",
-            reasons=reasons)  # fmt: skip
-        return Verdict(self.name, "refuse", error.reasons, error)
+        return _unavailable(self.name, "moderation_unavailable", fail_open, failed,
+                            "Moderation is unavailable, so the request was not sent. Try again "
+                            "shortly.")
 
 
-def _unavailable_reasons(reason: str, failed: ModerationFailed) -> tuple[str, ...]:
-    """Why moderation did not answer; a refused upstream key is named, as for a generation
-    call, so that its alert fires (the client's key is fine: the operator must act)."""
-    if failed.key_refused:
-        return (reason, UpstreamCredentialsRefused.reason)
-    return (reason,)
+def _unavailable(name: str, reason: str, fail_open: bool, failed: ModerationFailed,
+                 message: str) -> Verdict:
+    """No moderation answer: flagged (failing open) or refused with ``message``. A refused
+    upstream key is named too, as for a generation call, so that its alert fires (the
+    client's key is fine: the operator must act)."""
+    reasons = (reason, UpstreamCredentialsRefused.reason) if failed.key_refused else (reason,)
+    if fail_open:
+        return Verdict(name, "flag", reasons)
+    error = ModerationUnavailable(message, reasons=reasons)
+    return Verdict(name, "refuse", error.reasons, error)
 
 
 def _ask_inline(call: Call, body: dict[str, Any], model: str) -> None:
@@ -215,12 +215,8 @@ class ModerationOutputCheck:
         return Verdict(self.name, "refuse", reasons, error, scores=scores)
 
     def _unavailable(self, fail_open: bool, failed: ModerationFailed) -> Verdict:
-        reasons = _unavailable_reasons("output_moderation_unavailable", failed)
-        if fail_open:
-            return Verdict(self.name, "flag", reasons)
-        error = ModerationUnavailable("The answer could not be moderated and was withheld.",
-                                      reasons=reasons)  # fmt: skip
-        return Verdict(self.name, "refuse", error.reasons, error)
+        return _unavailable(self.name, "output_moderation_unavailable", fail_open, failed,
+                            "The answer could not be moderated and was withheld.")
 
 
 def close_moderation(pipeline: Any) -> None:
